@@ -1,0 +1,32 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+# The virtual environment is made in .venv on first use, with torch pinned
+# (constraints.txt) to the CPU build so that set-up never pulls CUDA wheels.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO := sample_projects/quickstart
+
+.PHONY: demo test venv bench lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing workbench and its dependencies into $(VENV) ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 | grep -v 'is ignored: it is neither' || true
+	@$(PY) -c "import workbench, torch, textual" || (echo "set-up failed: see the pip output above" && exit 1)
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	cd $(DEMO) && ../../$(PY) tasks/sine.py fit -s epochs=3
+
+test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache
