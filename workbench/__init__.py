@@ -1,1 +1,35 @@
-"""Workbench."""
+"""Workbench: a terminal-first experiment workbench for PyTorch.
+
+``import workbench`` stays light (no torch, no textual): the names of the training core
+(``workbench.Task``, ``workbench.DataModule``) are loaded on first use, so the CLI and the
+TUI can import the package without paying for torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DataModule", "Task", "TrainState", "__version__"]
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Task": "workbench.core.task",
+    "TrainState": "workbench.core.task",
+    "DataModule": "workbench.core.data",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
