@@ -1,0 +1,54 @@
+"""The project layer: ``workbench.toml``, static task discovery, and task config.
+
+Used by the workbench process (CLI, TUI) and the run machinery; it never imports torch,
+textual, or the user's code.
+"""
+
+from __future__ import annotations
+
+from workbench.project.config import (
+    ConfigField,
+    build_config,
+    coerce,
+    config_to_dict,
+    fields_of,
+    find_profile,
+    parse_override,
+    resolve_config,
+    type_text,
+)
+from workbench.project.discovery import Discovery, DiscoveryError, Task, discover, discover_paths
+from workbench.project.errors import ConfigError, ProjectError, ProjectNotFound, TaskNotFound
+from workbench.project.settings import (
+    LaunchDefaults,
+    Project,
+    SnapshotSettings,
+    find_project_root,
+    load_project,
+)
+
+__all__ = [
+    "ConfigError",
+    "ConfigField",
+    "Discovery",
+    "DiscoveryError",
+    "LaunchDefaults",
+    "Project",
+    "ProjectError",
+    "ProjectNotFound",
+    "SnapshotSettings",
+    "Task",
+    "TaskNotFound",
+    "build_config",
+    "coerce",
+    "config_to_dict",
+    "discover",
+    "discover_paths",
+    "fields_of",
+    "find_profile",
+    "find_project_root",
+    "load_project",
+    "parse_override",
+    "resolve_config",
+    "type_text",
+]

@@ -1,0 +1,411 @@
+"""The project file, ``workbench.toml``: finding it, reading it, checking every key.
+
+```toml
+[project]
+name = "quickstart"               # default: the folder name
+tasks = ["tasks/**/*.py"]         # glob(s) relative to the root; a single string is fine
+state_dir = ".workbench"          # run data (index.db, runs/); default ".workbench"
+
+[defaults]                        # launch defaults
+device = "auto"                   # auto | cpu | cuda | cuda:N | mps
+backend = "single"                # single | ddp
+nproc = 1                         # >= 1
+precision = "32"                  # "32" | "bf16-mixed" | "16-mixed" (32 accepted too)
+
+[snapshot]
+max_file_size_mb = 10             # untracked files larger than this are left out
+exclude = []                      # extra glob patterns left out of snapshots
+```
+
+Every key is optional; an empty file is a valid project. Unknown keys are errors, so a typo
+never passes silently. ``state_dir`` is either a folder inside the project (given relative
+to the root; ``..`` that leaves the root is refused) or an absolute path anywhere (for a
+scratch disk); ``~`` is expanded. ``nproc`` is not checked against ``backend``: the
+launcher decides what ``nproc > 1`` with the single backend means (an error there).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from workbench.project._toml import display_path, find_key_line, load_toml_text, read_text
+from workbench.project.errors import ProjectError, ProjectNotFound
+
+__all__ = [
+    "BACKENDS",
+    "PRECISIONS",
+    "PROJECT_FILE",
+    "LaunchDefaults",
+    "Project",
+    "SnapshotSettings",
+    "find_project_root",
+    "load_project",
+    "normalize_backend",
+    "normalize_device",
+    "normalize_nproc",
+    "normalize_precision",
+]
+
+PROJECT_FILE = "workbench.toml"
+BACKENDS = ("single", "ddp")
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+_DEVICE = re.compile(r"^(auto|cpu|cuda|mps|cuda:\d+)$")
+_MIB = 1024 * 1024
+
+_SECTIONS: dict[str, tuple[str, ...]] = {
+    "project": ("name", "tasks", "state_dir"),
+    "defaults": ("device", "backend", "nproc", "precision"),
+    "snapshot": ("max_file_size_mb", "exclude"),
+}
+
+
+def normalize_device(value: object) -> str:
+    """Check a device string's syntax (not whether the device exists).
+
+    Args:
+        value: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` (N a whole number) or ``mps``.
+
+    Returns:
+        The device string, lower-cased and stripped.
+
+    Raises:
+        ValueError: The value is not one of those; the message starts with "must be".
+    """
+    if isinstance(value, str) and _DEVICE.match(value.strip().lower()):
+        return value.strip().lower()
+    raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps; got {value!r}")
+
+
+def normalize_backend(value: object) -> str:
+    """Check a backend name.
+
+    Args:
+        value: ``single`` or ``ddp``.
+
+    Returns:
+        The backend name.
+
+    Raises:
+        ValueError: Any other value.
+    """
+    if isinstance(value, str) and value.strip().lower() in BACKENDS:
+        return value.strip().lower()
+    raise ValueError(f"must be one of {', '.join(BACKENDS)}; got {value!r}")
+
+
+def normalize_precision(value: object) -> str:
+    """Check a precision setting.
+
+    Args:
+        value: ``"32"`` (or the integer 32), ``"bf16-mixed"`` or ``"16-mixed"``.
+
+    Returns:
+        The precision as a string.
+
+    Raises:
+        ValueError: Any other value.
+    """
+    if value == 32 and not isinstance(value, bool):
+        return "32"
+    if isinstance(value, str) and value.strip() in PRECISIONS:
+        return value.strip()
+    raise ValueError(f"must be one of {', '.join(repr(p) for p in PRECISIONS)}; got {value!r}")
+
+
+def normalize_nproc(value: object) -> int:
+    """Check a process count.
+
+    Args:
+        value: A whole number, at least 1.
+
+    Returns:
+        The count.
+
+    Raises:
+        ValueError: Not an integer, or less than 1.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError(f"must be a whole number >= 1; got {value!r}")
+
+
+@dataclass(frozen=True)
+class LaunchDefaults:
+    """Launch settings used when the user does not choose them.
+
+    Attributes:
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        backend: ``single`` or ``ddp``.
+        nproc: Number of training processes (for ``ddp``).
+        precision: ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``.
+    """
+
+    device: str = "auto"
+    backend: str = "single"
+    nproc: int = 1
+    precision: str = "32"
+
+
+@dataclass(frozen=True)
+class SnapshotSettings:
+    """What the code snapshot leaves out.
+
+    Attributes:
+        max_file_bytes: Untracked files larger than this many bytes are left out
+            (``max_file_size_mb`` in MiB, 1 MiB = 1,048,576 bytes).
+        exclude: Extra glob patterns left out of snapshots.
+    """
+
+    max_file_bytes: int = 10 * _MIB
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded, checked ``workbench.toml``.
+
+    Attributes:
+        root: The project folder (absolute).
+        name: The project's name (the folder name unless set).
+        task_globs: Globs, relative to ``root``, of the files that define tasks.
+        state_dir: Absolute folder for run data (``index.db``, ``runs/``).
+        defaults: Launch defaults.
+        snapshot: Snapshot settings.
+        file: The ``workbench.toml`` that was read.
+    """
+
+    root: Path
+    name: str
+    task_globs: tuple[str, ...] = ("tasks/**/*.py",)
+    state_dir: Path = field(default=Path(".workbench"))
+    defaults: LaunchDefaults = field(default_factory=LaunchDefaults)
+    snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
+    file: Path = field(default=Path(PROJECT_FILE))
+
+    @property
+    def index_path(self) -> Path:
+        """The run index database, ``<state_dir>/index.db``."""
+        return self.state_dir / "index.db"
+
+    @property
+    def runs_dir(self) -> Path:
+        """The folder of run folders, ``<state_dir>/runs``."""
+        return self.state_dir / "runs"
+
+    @property
+    def configs_dir(self) -> Path:
+        """The folder of config profiles, ``<root>/configs``."""
+        return self.root / "configs"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly description of the project.
+
+        Returns:
+            A dict with string paths and plain values.
+        """
+        return {
+            "root": str(self.root),
+            "name": self.name,
+            "tasks": list(self.task_globs),
+            "state_dir": str(self.state_dir),
+            "index_path": str(self.index_path),
+            "runs_dir": str(self.runs_dir),
+            "defaults": {
+                "device": self.defaults.device,
+                "backend": self.defaults.backend,
+                "nproc": self.defaults.nproc,
+                "precision": self.defaults.precision,
+            },
+            "snapshot": {
+                "max_file_bytes": self.snapshot.max_file_bytes,
+                "exclude": list(self.snapshot.exclude),
+            },
+        }
+
+
+def find_project_root(start: Path) -> Path:
+    """Find the nearest folder, from ``start`` upwards, that holds ``workbench.toml``.
+
+    Args:
+        start: A folder (or a file, whose folder is used) to start from.
+
+    Returns:
+        The project root (absolute).
+
+    Raises:
+        ProjectNotFound: Neither ``start`` nor any parent holds ``workbench.toml``.
+    """
+    begin = Path(start).expanduser().resolve()
+    if begin.is_file():
+        begin = begin.parent
+    for folder in (begin, *begin.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise ProjectNotFound(
+        f"no {PROJECT_FILE} in {begin} or any folder above it; pass --project DIR, "
+        f"or create {PROJECT_FILE} in your project folder (an empty file will do)"
+    )
+
+
+class _Checker:
+    """Reads one section of the parsed file, naming file:line in every error."""
+
+    def __init__(self, text: str, where: str) -> None:
+        self.text = text
+        self.where = where
+
+    def fail(self, key: tuple[str, ...], message: str) -> ProjectError:
+        line = find_key_line(self.text, key)
+        location = f"{self.where}:{line}" if line else self.where
+        return ProjectError(f"{location}: {message}")
+
+    def check(self, key: tuple[str, ...], value: Any, normalize: Callable[[Any], Any]) -> Any:
+        try:
+            return normalize(value)
+        except ValueError as exc:
+            raise self.fail(key, f"{'.'.join(key)} {exc}") from None
+
+
+def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _string(value: object) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ValueError(f"must be a non-empty string; got {value!r}")
+
+
+def _globs(value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    hint = 'must be a glob or a list of globs relative to the project root, e.g. "tasks/**/*.py"'
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"{hint}; got {value!r}")
+    globs: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"{hint}; got {item!r}")
+        pattern = PurePosixPath(item.strip().replace("\\", "/"))
+        if pattern.is_absolute() or ".." in pattern.parts or re.match(r"^[A-Za-z]:", str(pattern)):
+            raise ValueError(f"{hint}; got {item!r}")
+        globs.append(str(pattern))
+    return tuple(dict.fromkeys(globs))
+
+
+def _state_dir(root: Path) -> Callable[[object], Path]:
+    def check(value: object) -> Path:
+        text = _string(value)
+        path = Path(text).expanduser()
+        if path.is_absolute():
+            return path.resolve()
+        resolved = (root / path).resolve()
+        if resolved == root or root not in resolved.parents:
+            raise ValueError(
+                f"must be a folder inside the project (or an absolute path); got {value!r}"
+            )
+        return resolved
+
+    return check
+
+
+def _size_mb(value: object) -> int:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return int(value * _MIB)
+    raise ValueError(f"must be a number of MiB >= 0; got {value!r}")
+
+
+def _patterns(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(v.strip() for v in value)
+    raise ValueError(f"must be a list of glob patterns, e.g. [\"data/**\"]; got {value!r}")
+
+
+def load_project(root: Path) -> Project:
+    """Read and check ``<root>/workbench.toml``.
+
+    Args:
+        root: The project folder (or the ``workbench.toml`` file itself).
+
+    Returns:
+        The checked project, with absolute paths.
+
+    Raises:
+        ProjectError: The file is missing, unreadable, not valid TOML, has an unknown
+            key, or a value of the wrong type or out of range. The message is one line:
+            ``workbench.toml:12: defaults.backend must be one of single, ddp; got 'dpp'``.
+    """
+    root = Path(root).expanduser().resolve()
+    if root.name == PROJECT_FILE and root.is_file():
+        root = root.parent
+    path = root / PROJECT_FILE
+    where = display_path(path)
+    if not path.is_file():
+        raise ProjectError(
+            f"{where}: no such file; create {PROJECT_FILE} in {root} (an empty file will do) "
+            "or pass --project DIR"
+        )
+    try:
+        text = read_text(path)
+    except UnicodeDecodeError:
+        raise ProjectError(f"{where}: not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise ProjectError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = load_toml_text(text, where)
+    except ValueError as exc:
+        raise ProjectError(str(exc)) from None
+
+    checker = _Checker(text, where)
+    sections: dict[str, dict[str, Any]] = {}
+    for name, value in data.items():
+        if name not in _SECTIONS:
+            valid = ", ".join(_SECTIONS)
+            raise checker.fail(
+                (name,), f"unknown section '{name}'; valid sections: {valid}{_suggest(name, tuple(_SECTIONS))}"
+            )
+        if not isinstance(value, dict):
+            raise checker.fail((name,), f"[{name}] must be a table; got {value!r}")
+        for key in value:
+            if key not in _SECTIONS[name]:
+                valid_keys = _SECTIONS[name]
+                raise checker.fail(
+                    (name, key),
+                    f"unknown key '{key}' in [{name}]; valid keys: {', '.join(valid_keys)}"
+                    f"{_suggest(key, valid_keys)}",
+                )
+        sections[name] = value
+
+    project = sections.get("project", {})
+    defaults = sections.get("defaults", {})
+    snapshot = sections.get("snapshot", {})
+
+    def get(section: str, table: dict[str, Any], key: str, check: Callable[[Any], Any], default: Any) -> Any:
+        if key not in table:
+            return default
+        return checker.check((section, key), table[key], check)
+
+    return Project(
+        root=root,
+        name=get("project", project, "name", _string, root.name),
+        task_globs=get("project", project, "tasks", _globs, ("tasks/**/*.py",)),
+        state_dir=get("project", project, "state_dir", _state_dir(root), root / ".workbench"),
+        defaults=LaunchDefaults(
+            device=get("defaults", defaults, "device", normalize_device, "auto"),
+            backend=get("defaults", defaults, "backend", normalize_backend, "single"),
+            nproc=get("defaults", defaults, "nproc", normalize_nproc, 1),
+            precision=get("defaults", defaults, "precision", normalize_precision, "32"),
+        ),
+        snapshot=SnapshotSettings(
+            max_file_bytes=get("snapshot", snapshot, "max_file_size_mb", _size_mb, 10 * _MIB),
+            exclude=get("snapshot", snapshot, "exclude", _patterns, ()),
+        ),
+        file=path,
+    )
