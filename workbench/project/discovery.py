@@ -231,6 +231,7 @@ class _Linker:
             self.modules.setdefault(info.module, info)
             for cls in info.classes.values():
                 self.by_name.setdefault(cls.name, []).append(_Ref(info, cls))
+        self.framework = _framework_task()
         self._task: dict[tuple[str, str], bool] = {}
         self._mro: dict[tuple[str, str], list[_Ref]] = {}
         self._fields: dict[tuple[str, str], list[ConfigField | _Group]] = {}
@@ -309,7 +310,9 @@ class _Linker:
         if key in self._mro:
             return self._mro[key]
         self._mro[key] = [ref]  # guards against cycles
-        bases = self.task_bases(ref)[0]
+        bases, direct = self.task_bases(ref)
+        if direct and self.framework is not None and ref.key != self.framework.key:
+            bases.append(self.framework)
         sequences = [list(self.mro(b)) for b in bases] + [list(bases)]
         merged: list[_Ref] = [ref]
         while any(sequences):
@@ -397,6 +400,19 @@ class _Linker:
             default_source=raw.default_source,
             help=raw.help,
         )
+
+
+def _framework_task() -> _Ref | None:
+    """The framework's own ``Task`` class, read (not imported) from the package source.
+
+    Its abstract methods (``build_data``, ``build_model``) count like any task base's.
+    """
+    path = Path(__file__).resolve().parent.parent / "core" / "task.py"
+    if not path.is_file():
+        return None
+    info = scan_file(path, "workbench/core/task.py")
+    cls = info.classes.get("Task")
+    return _Ref(info, cls) if cls is not None else None
 
 
 def _flatten(items: Iterable[ConfigField | _Group], prefix: str = "") -> list[ConfigField]:
