@@ -1,0 +1,108 @@
+"""The run index's tables, as ordered migrations.
+
+Never edit a migration that has shipped: add the next one. Each runs inside its own
+``BEGIN IMMEDIATE`` transaction together with its ``schema_version`` record.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from workbench.store._db import Migrations
+
+__all__ = ["MIGRATIONS", "RUN_COLUMNS", "SCHEMA_VERSION", "STATUSES"]
+
+MIGRATIONS = Migrations()
+
+#: Every status a run can have. ``queued -> running -> completed | failed | stopped |
+#: interrupted``; all but ``completed`` can be resumed.
+STATUSES = ("queued", "running", "completed", "failed", "stopped", "interrupted")
+
+#: The columns of ``runs``, in table order, with their SQL types.
+RUN_COLUMNS: dict[str, str] = {
+    "id": "TEXT PRIMARY KEY",
+    "name": "TEXT UNIQUE",
+    "task": "TEXT",
+    "status": "TEXT NOT NULL DEFAULT 'queued'",
+    "created_at": "REAL NOT NULL",
+    "started_at": "REAL",
+    "ended_at": "REAL",
+    "heartbeat_at": "REAL",
+    "updated_at": "REAL NOT NULL",
+    "supervisor_pid": "INTEGER",
+    "supervisor_create_time": "REAL",
+    "pid": "INTEGER",
+    "pgid": "INTEGER",
+    "host": "TEXT",
+    "device": "TEXT",
+    "backend": "TEXT",
+    "nproc": "INTEGER",
+    "precision": "TEXT",
+    "config": "TEXT",
+    "tags": "TEXT",
+    "profile": "TEXT",
+    "run_dir": "TEXT",
+    "git_head": "TEXT",
+    "git_branch": "TEXT",
+    "git_dirty": "INTEGER",
+    "snapshot_commit": "TEXT",
+    "parent_id": "TEXT",
+    "parent_checkpoint": "TEXT",
+    "attempt": "INTEGER NOT NULL DEFAULT 1",
+    "step": "INTEGER",
+    "total_steps": "INTEGER",
+    "epoch": "INTEGER",
+    "exit_code": "INTEGER",
+    "signal": "INTEGER",
+    "error": "TEXT",
+    "traceback": "TEXT",
+}
+
+# One row per summary block of a series; see workbench/store/_rollup.py.
+_ROLLUP_COLUMNS = (
+    "run_id TEXT NOT NULL, key TEXT NOT NULL, level INTEGER NOT NULL, block INTEGER NOT NULL,"
+    " n INTEGER NOT NULL, last_step INTEGER NOT NULL, last_value REAL, last_time REAL,"
+    " min_step INTEGER, min_value REAL, min_time REAL,"
+    " max_step INTEGER, max_value REAL, max_time REAL,"
+    " PRIMARY KEY (run_id, key, level, block)"
+)
+
+
+@MIGRATIONS(1)
+def initial(conn: sqlite3.Connection) -> None:
+    """Create runs, metrics, metrics_aside, metrics_rollup, events and artifacts."""
+    columns = ", ".join(f"{name} {kind}" for name, kind in RUN_COLUMNS.items())
+    statuses = ", ".join(f"'{status}'" for status in STATUSES)
+    conn.execute(f"CREATE TABLE runs ({columns}, CHECK (status IN ({statuses})))")
+    conn.execute("CREATE INDEX runs_updated_at ON runs (updated_at)")
+    conn.execute("CREATE INDEX runs_status ON runs (status)")
+    conn.execute("CREATE INDEX runs_task ON runs (task)")
+    conn.execute("CREATE INDEX runs_created_at ON runs (created_at)")
+    # WITHOUT ROWID: the primary key is the table, so a series is stored contiguously.
+    conn.execute(
+        "CREATE TABLE metrics (run_id TEXT NOT NULL, key TEXT NOT NULL,"
+        " step INTEGER NOT NULL, value REAL, wall_time REAL,"
+        " attempt INTEGER NOT NULL DEFAULT 1,"
+        " PRIMARY KEY (run_id, key, step)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE TABLE metrics_aside (run_id TEXT NOT NULL, key TEXT NOT NULL,"
+        " step INTEGER NOT NULL, value REAL, wall_time REAL,"
+        " attempt INTEGER NOT NULL, set_aside_at REAL NOT NULL,"
+        " PRIMARY KEY (run_id, key, attempt, step)) WITHOUT ROWID"
+    )
+    conn.execute(f"CREATE TABLE metrics_rollup ({_ROLLUP_COLUMNS}) WITHOUT ROWID")
+    conn.execute(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL,"
+        " time REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',"
+        " data TEXT)"
+    )
+    conn.execute("CREATE INDEX events_run ON events (run_id, time)")
+    conn.execute(
+        "CREATE TABLE artifacts (run_id TEXT NOT NULL, path TEXT NOT NULL,"
+        " size INTEGER, kind TEXT, created_at REAL, UNIQUE (run_id, path))"
+    )
+
+
+#: The newest schema version this code knows.
+SCHEMA_VERSION = MIGRATIONS.known
