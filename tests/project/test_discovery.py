@@ -13,7 +13,7 @@ import pytest
 
 from workbench.project import (
     Discovery,
-    Task,
+    TaskInfo,
     TaskNotFound,
     discover,
     discover_paths,
@@ -42,7 +42,7 @@ def names(discovery: Discovery) -> list[str]:
     return [t.name for t in discovery.tasks]
 
 
-def fields(task: Task) -> dict[str, object]:
+def fields(task: TaskInfo) -> dict[str, object]:
     return {f.name: f.default for f in task.config}
 
 

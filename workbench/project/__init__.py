@@ -17,7 +17,7 @@ from workbench.project.config import (
     resolve_config,
     type_text,
 )
-from workbench.project.discovery import Discovery, DiscoveryError, Task, discover, discover_paths
+from workbench.project.discovery import Discovery, DiscoveryError, TaskInfo, discover, discover_paths
 from workbench.project.errors import ConfigError, ProjectError, ProjectNotFound, TaskNotFound
 from workbench.project.settings import (
     LaunchDefaults,
@@ -37,7 +37,7 @@ __all__ = [
     "ProjectError",
     "ProjectNotFound",
     "SnapshotSettings",
-    "Task",
+    "TaskInfo",
     "TaskNotFound",
     "build_config",
     "coerce",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import os
 import threading
+from stat import S_ISREG
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,11 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
+def _text(node: ast.expr) -> str:
+    """Source text of an expression (names without the cost of ast.unparse)."""
+    return _dotted(node) or ast.unparse(node)
+
+
 def _decorator_name(node: ast.expr) -> str:
     return _dotted(node.func if isinstance(node, ast.Call) else node) or ""
 
@@ -137,7 +143,7 @@ class _FileScanner:
             qualname=qualname,
             line=node.lineno,
             bases=tuple(_dotted(b) for b in node.bases),
-            base_texts=tuple(ast.unparse(b) for b in node.bases),
+            base_texts=tuple(_text(b) for b in node.bases),
             doc=ast.get_docstring(node),
             is_dataclass=is_dataclass,
         )
@@ -188,7 +194,7 @@ class _FileScanner:
             except SyntaxError:
                 annotation = ast.Name(id="__unknown__")
         else:
-            type_text = ast.unparse(annotation)
+            type_text = _text(annotation)
         head = annotation.value if isinstance(annotation, ast.Subscript) else annotation
         if (_dotted(head) or "").split(".")[-1] in _SKIP_ANNOTATIONS:
             return None
@@ -315,7 +321,7 @@ _cache_lock = threading.Lock()
 _CACHE_LIMIT = 10_000
 
 
-def scan_file(path: Path, rel: str) -> FileInfo:
+def scan_file(path: Path, rel: str) -> FileInfo | None:
     """Summarise one file, reusing the cached summary while its mtime and size match.
 
     Args:
@@ -323,14 +329,17 @@ def scan_file(path: Path, rel: str) -> FileInfo:
         rel: Its path relative to the project root, with ``/`` separators.
 
     Returns:
-        The file's summary (with ``error`` set when it cannot be read or parsed). The
-        caller must not change it: it may be shared through the cache.
+        The file's summary (with ``error`` set when it cannot be read or parsed), or
+        None when ``path`` is not a regular file (a folder named ``x.py``). The caller
+        must not change it: it may be shared through the cache.
     """
     key = (str(path), rel)
     try:
         stat = os.stat(path)
     except OSError:
         return _scan(path, rel)
+    if not S_ISREG(stat.st_mode):
+        return None
     stamp = (stat.st_mtime_ns, stat.st_size)
     hit = _cache.get(key)
     if hit is not None and hit[:2] == stamp:

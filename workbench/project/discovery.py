@@ -11,7 +11,7 @@ are resolved through the import (``from tasks.base import X``, ``from .base impo
 cannot be followed to a task file, a task class of that name anywhere in the project
 counts.
 
-For each task, :class:`Task` holds its docstring, whether it is abstract, and its config
+For each task, :class:`TaskInfo` holds its docstring, whether it is abstract, and its config
 fields. The config is the task's nested ``class Config`` (or ``Config = SomeDataclass``),
 else the one of the nearest task base in method resolution order; ``class
 Config(Base.Config)`` merges the parent's fields first, with dataclass semantics (an
@@ -24,6 +24,8 @@ not inherited (``abstract = False`` reads the same as no flag).
 from __future__ import annotations
 
 import difflib
+import os
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +36,7 @@ from workbench.project.config import ConfigField
 from workbench.project.errors import TaskNotFound
 from workbench.project.settings import Project
 
-__all__ = ["Discovery", "DiscoveryError", "Task", "discover", "discover_paths"]
+__all__ = ["Discovery", "DiscoveryError", "TaskInfo", "discover", "discover_paths"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class DiscoveryError:
 
 
 @dataclass(frozen=True)
-class Task:
+class TaskInfo:
     """A task class found in the project's files (static information only).
 
     Attributes:
@@ -132,15 +134,15 @@ class Discovery:
 
     root: Path
     files: tuple[str, ...] = ()
-    tasks: tuple[Task, ...] = ()
+    tasks: tuple[TaskInfo, ...] = ()
     errors: tuple[DiscoveryError, ...] = ()
 
     @property
-    def launchable(self) -> tuple[Task, ...]:
+    def launchable(self) -> tuple[TaskInfo, ...]:
         """The tasks that are not abstract."""
         return tuple(t for t in self.tasks if not t.abstract)
 
-    def get(self, name: str, *, launchable: bool = False) -> Task:
+    def get(self, name: str, *, launchable: bool = False) -> TaskInfo:
         """Find a task by name (or by ``qualname``, or by ``FILE:NAME`` when names clash).
 
         Args:
@@ -224,14 +226,18 @@ def _is_framework_task(dotted: str) -> bool:
 class _Linker:
     """Resolves names across files: which classes are tasks, their MRO, their config."""
 
-    def __init__(self, files: Sequence[FileInfo]) -> None:
+    def __init__(self, files: Sequence[FileInfo], framework: _Ref | None) -> None:
         self.modules: dict[str, FileInfo] = {}
+        self.tails: dict[str, list[FileInfo]] = {}  # "base" and "tasks.base" -> src/tasks/base.py
         self.by_name: dict[str, list[_Ref]] = {}
         for info in files:
             self.modules.setdefault(info.module, info)
+            parts = info.module.split(".")
+            for cut in range(1, len(parts)):
+                self.tails.setdefault(".".join(parts[cut:]), []).append(info)
             for cls in info.classes.values():
                 self.by_name.setdefault(cls.name, []).append(_Ref(info, cls))
-        self.framework = _framework_task()
+        self.framework = framework
         self._task: dict[tuple[str, str], bool] = {}
         self._mro: dict[tuple[str, str], list[_Ref]] = {}
         self._fields: dict[tuple[str, str], list[ConfigField | _Group]] = {}
@@ -243,8 +249,8 @@ class _Linker:
         if found is None and origin.package:  # `from base import X` next to the file
             found = self.modules.get(f"{origin.package}.{dotted}")
         if found is None:  # e.g. a src/ layout: `tasks.base` is the module `src.tasks.base`
-            tails = [m for m in self.modules if m.endswith("." + dotted)]
-            found = self.modules[tails[0]] if len(tails) == 1 else None
+            tails = self.tails.get(dotted, ())
+            found = tails[0] if len(tails) == 1 else None
         return found
 
     def resolve(self, dotted: str | None, origin: FileInfo, *, exclude: str = "", depth: int = 0) -> _Ref | str | None:
@@ -280,7 +286,7 @@ class _Linker:
         name = parts[-2] if config else parts[-1]
         for ref in self.by_name.get(name, ()):
             if self.is_task(ref):
-                return replace(ref, config=config)
+                return _Ref(ref.file, ref.cls, config)
         return None
 
     # -- tasks ---------------------------------------------------------------------------
@@ -411,7 +417,7 @@ def _framework_task() -> _Ref | None:
     if not path.is_file():
         return None
     info = scan_file(path, "workbench/core/task.py")
-    cls = info.classes.get("Task")
+    cls = info.classes.get("Task") if info is not None else None
     return _Ref(info, cls) if cls is not None else None
 
 
@@ -421,7 +427,11 @@ def _flatten(items: Iterable[ConfigField | _Group], prefix: str = "") -> list[Co
         if isinstance(item, _Group):
             out.extend(_flatten(item.children, f"{prefix}{item.name}."))
         else:
-            out.append(replace(item, name=prefix + item.name) if prefix else item)
+            if prefix:
+                item = ConfigField(
+                    prefix + item.name, item.type, item.default, item.has_default, item.default_source, item.help
+                )
+            out.append(item)
     return out
 
 
@@ -432,9 +442,9 @@ def _summary(doc: str) -> str:
     return ""
 
 
-def _link(root: Path, files: Sequence[FileInfo]) -> Discovery:
-    linker = _Linker(files)
-    tasks: list[Task] = []
+def _link(root: Path, files: Sequence[FileInfo], framework: _Ref | None) -> Discovery:
+    linker = _Linker(files, framework)
+    tasks: list[TaskInfo] = []
     errors: list[DiscoveryError] = []
     for info in files:
         if info.error is not None:
@@ -448,7 +458,7 @@ def _link(root: Path, files: Sequence[FileInfo]) -> Discovery:
             missing = linker.abstract_methods(ref)
             doc = cls.doc or ""
             tasks.append(
-                Task(
+                TaskInfo(
                     name=cls.name,
                     qualname=f"{info.module}.{cls.name}" if info.module else cls.name,
                     module=info.module,
@@ -463,7 +473,7 @@ def _link(root: Path, files: Sequence[FileInfo]) -> Discovery:
                     has_config=config is not None,
                 )
             )
-    first: dict[str, Task] = {}
+    first: dict[str, TaskInfo] = {}
     for task in tasks:
         if task.name in first:
             other = first[task.name]
@@ -481,16 +491,18 @@ def _link(root: Path, files: Sequence[FileInfo]) -> Discovery:
 
 
 def _matching_files(root: Path, globs: Iterable[str], skip: Sequence[Path] = ()) -> list[tuple[Path, str]]:
+    prefix = len(str(root)) + 1
+    skipped = tuple(str(s) + os.sep for s in skip)
     found: dict[str, Path] = {}
     for pattern in globs:
         for path in root.glob(pattern):
-            rel = path.relative_to(root).as_posix()
-            parts = rel.split("/")
-            if not rel.endswith(".py") or any(p == "__pycache__" or p.startswith(".") for p in parts[:-1]):
+            text = str(path)
+            if not text.endswith(".py") or (skipped and text.startswith(skipped)):
                 continue
-            if any(path == s or s in path.parents for s in skip) or not path.is_file():
+            rel = text[prefix:].replace(os.sep, "/")
+            if rel in found or any(p == "__pycache__" or p.startswith(".") for p in rel.split("/")[:-1]):
                 continue
-            found.setdefault(rel, path)
+            found[rel] = path
     return [(found[rel], rel) for rel in sorted(found)]
 
 
@@ -509,8 +521,24 @@ def discover_paths(root: Path, globs: Iterable[str] = ("tasks/**/*.py",), *, ski
         The tasks and the problems found.
     """
     root = Path(root).resolve()
-    files = [scan_file(path, rel) for path, rel in _matching_files(root, globs, skip)]
-    return _link(root, files)
+    files = [info for path, rel in _matching_files(root, globs, skip) if (info := scan_file(path, rel)) is not None]
+    framework = _framework_task()
+    # Summaries are cached objects: the same objects mean the same files, so the same result.
+    key = (str(root), framework.file if framework else None, *files)
+    with _linked_lock:
+        hit = _linked.get(str(root))
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    discovery = _link(root, files, framework)
+    with _linked_lock:
+        if len(_linked) >= 64:
+            _linked.clear()
+        _linked[str(root)] = (key, discovery)
+    return discovery
+
+
+_linked: dict[str, tuple[tuple[object, ...], Discovery]] = {}
+_linked_lock = threading.Lock()
 
 
 def discover(project: Project) -> Discovery:
