@@ -60,6 +60,7 @@ def config_error(call: typing.Callable[[], object]) -> str:
         ("flag=true", ("flag", True)),
         ("n=3", ("n", 3)),
         ("name=foo", ("name", "foo")),  # not TOML: kept as typed
+        ("name= foo bar ", ("name", "foo bar")),
         ("expr=a=b", ("expr", "a=b")),  # split on the first '='
         (" optim.lr = 0.5", ("optim.lr", 0.5)),
         ("empty=", ("empty", "")),

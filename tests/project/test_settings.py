@@ -9,6 +9,7 @@ import pytest
 from workbench.errors import WorkbenchError
 from workbench.project import (
     LaunchDefaults,
+    Project,
     ProjectError,
     ProjectNotFound,
     find_project_root,
@@ -224,3 +225,10 @@ def test_path_outside_working_folder_is_shown_in_full(tmp_path: Path, monkeypatc
     other.mkdir()
     monkeypatch.chdir(other)
     assert error_of(tmp_path / "p").startswith(f"{(tmp_path / 'p' / 'workbench.toml').resolve()}:2: defaults.nproc")
+
+
+def test_project_built_by_hand_has_absolute_paths(tmp_path: Path) -> None:
+    project = Project(root=tmp_path, name="x")
+    assert project.state_dir == tmp_path.resolve() / ".workbench"
+    assert project.index_path == tmp_path.resolve() / ".workbench" / "index.db"
+    assert project.file == tmp_path.resolve() / "workbench.toml"

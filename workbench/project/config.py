@@ -132,9 +132,9 @@ def _parse_value(raw: str) -> Any:
     try:
         parsed = tomllib.loads("v = " + raw)
     except tomllib.TOMLDecodeError:
-        return raw
+        return raw.strip()
     # "1\nx = 2" parses, but it is not one value: keep the text as it was typed.
-    return parsed["v"] if list(parsed) == ["v"] else raw
+    return parsed["v"] if list(parsed) == ["v"] else raw.strip()
 
 
 class _KeyedError(ConfigError):

@@ -187,6 +187,14 @@ class Project:
     snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
     file: Path = field(default=Path(PROJECT_FILE))
 
+    def __post_init__(self) -> None:
+        # A Project built by hand (in a test) gets the same absolute paths as a loaded one.
+        root = Path(self.root).resolve()
+        object.__setattr__(self, "root", root)
+        object.__setattr__(self, "state_dir", root / self.state_dir)
+        object.__setattr__(self, "file", root / self.file)
+        object.__setattr__(self, "task_globs", tuple(self.task_globs))
+
     @property
     def index_path(self) -> Path:
         """The run index database, ``<state_dir>/index.db``."""
