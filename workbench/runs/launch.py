@@ -1,0 +1,249 @@
+"""Launching a run: check everything, snapshot the code, write the spec, start the supervisor.
+
+Everything that can be wrong with a launch (an unknown task, a bad override, a device
+this machine lacks, a taken name) is found by :func:`prepare`, before anything is
+written: a refused launch leaves the index, the run folders and the git repository as
+they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from workbench.errors import WorkbenchError
+
+__all__ = ["LaunchRequest", "PreparedLaunch", "launch", "prepare", "run_dir_of", "start_supervisor", "wait_for"]
+
+BACKENDS = ("single", "ddp")
+
+
+@dataclass
+class LaunchRequest:
+    """What the user asked for. ``None`` means the project's default.
+
+    Attributes:
+        task: The task's name.
+        overrides: ``KEY=VALUE`` config overrides.
+        profile: A config profile name (in ``configs/``) or path.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        backend: ``single`` or ``ddp``.
+        nproc: Training processes for ``ddp``.
+        precision: ``32``, ``bf16-mixed`` or ``16-mixed``.
+        name: A unique human name for the run.
+        tags: Free-form tags.
+    """
+
+    task: str
+    overrides: Sequence[str] = ()
+    profile: str | None = None
+    device: str | None = None
+    backend: str | None = None
+    nproc: int | None = None
+    precision: str | None = None
+    name: str | None = None
+    tags: Sequence[str] = ()
+
+
+@dataclass
+class PreparedLaunch:
+    """A checked launch: the task, its resolved config and where it will run."""
+
+    task: Any
+    config: dict[str, Any]
+    device: str
+    backend: str
+    nproc: int
+    precision: str
+    name: str | None
+    tags: list[str] = field(default_factory=list)
+    profile: str = ""
+
+
+def prepare(project: Any, request: LaunchRequest, *, index: Any = None,
+            probe: dict[str, Any] | None = None) -> PreparedLaunch:
+    """Check a launch request without writing anything.
+
+    Raises:
+        WorkbenchError: Unknown task, bad override or profile, unknown device, backend
+            or precision, a taken name; one line that says what would be right.
+    """
+    from workbench.project import discover, find_profile, resolve_config
+    from workbench.project.settings import normalize_backend, normalize_device, normalize_precision
+    from workbench.runs.probe import check_device, probe_devices
+
+    task = discover(project).get(request.task, launchable=True)
+    profile_path = find_profile(project.root, request.profile) if request.profile else None
+    config = resolve_config(task.config, profile=profile_path, overrides=list(request.overrides),
+                            task_name=task.name)
+    defaults = project.defaults
+    device = _checked(normalize_device, request.device, defaults.device, "device")
+    backend = _checked(normalize_backend, request.backend, defaults.backend, "backend")
+    precision = _checked(normalize_precision, request.precision, defaults.precision, "precision")
+    nproc = request.nproc if request.nproc is not None else (defaults.nproc if backend == "ddp" else 1)
+    if nproc < 1:
+        raise WorkbenchError(f"--nproc must be 1 or more, got {nproc}")
+    if backend == "single" and nproc != 1:
+        raise WorkbenchError(f"--nproc {nproc} needs --backend ddp (a single process is one process)")
+    name = (request.name or "").strip() or None
+    if name is not None:
+        if name.isdigit() or any(c in name for c in "/\\\n\t"):
+            raise WorkbenchError(f"bad run name {name!r}: use letters, digits, '-', '_' or '.'")
+        if index is not None and index.list_runs() and any(r["name"] == name for r in index.list_runs()):
+            raise WorkbenchError(f"a run named {name!r} already exists; pick another --name")
+    if probe is None:
+        probe = probe_devices(project.state_dir)
+    check_device(device, backend, nproc, probe)
+    profile = str(profile_path.relative_to(project.root)) if profile_path and \
+        profile_path.is_relative_to(project.root) else str(profile_path or "")
+    return PreparedLaunch(task, config, device, backend, nproc, precision, name,
+                          [t for t in request.tags if t], profile)
+
+
+def _checked(normalize: Any, value: Any, default: Any, what: str) -> Any:
+    if value is None:
+        return default
+    try:
+        return normalize(value)
+    except (ValueError, TypeError) as exc:
+        raise WorkbenchError(f"bad --{what}: {exc}") from None
+
+
+def run_dir_of(project: Any, run_id: str) -> Path:
+    """The folder of run ``run_id``, checked to stay inside the project's runs folder."""
+    from workbench.snapshot import check_run_id
+
+    runs = project.runs_dir.resolve()
+    path = (runs / check_run_id(run_id)).resolve()
+    if path.parent != runs:
+        raise WorkbenchError(f"run id {run_id!r} would leave {runs}")
+    return path
+
+
+def launch(project: Any, request: LaunchRequest, *, index: Any = None,
+           probe: dict[str, Any] | None = None, start: bool = True) -> dict[str, Any]:
+    """Launch a run: prepare, snapshot the code, write ``run.toml``, start the supervisor.
+
+    Args:
+        project: The project (``workbench.project.Project``).
+        request: What to run.
+        index: An open ``RunIndex`` (default: the project's).
+        probe: The device probe's answer (default: cached probe).
+        start: Start the supervisor (tests may start it themselves).
+
+    Returns:
+        The new run's row (status ``queued``).
+    """
+    from workbench.store import RunIndex, new_run_id
+
+    own_index = index is None
+    index = index if index is not None else RunIndex(project.index_path)
+    try:
+        prepared = prepare(project, request, index=index, probe=probe)
+        run_id = new_run_id()
+        run_dir = run_dir_of(project, run_id)
+        try:
+            row = _create(project, index, prepared, run_id, run_dir)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            _drop_ref(project, run_id)
+            raise
+        if start:
+            start_supervisor(project, index, row)
+        return index.get_run(run_id) or row
+    finally:
+        if own_index:
+            index.close()
+
+
+def _drop_ref(project: Any, run_id: str) -> None:
+    from workbench.snapshot import SnapshotError, delete_ref
+
+    try:
+        delete_ref(project.root, run_id, state_dir=project.state_dir)
+    except SnapshotError:
+        pass
+
+
+def _create(project: Any, index: Any, prepared: PreparedLaunch, run_id: str, run_dir: Path) -> dict[str, Any]:
+    from workbench.runs.spec import RunSpec, write_spec
+    from workbench.snapshot import materialise, take_snapshot
+
+    run_dir.mkdir(parents=True)
+    snap = take_snapshot(project.root, run_id, state_dir=project.state_dir,
+                         max_file_bytes=project.snapshot.max_file_bytes,
+                         exclude=project.snapshot.exclude)
+    code_dir = run_dir / "code"
+    materialise(snap, snap.git_dir, code_dir)
+    task = prepared.task
+    spec = RunSpec(
+        id=run_id, task=task.name, task_file=task.file, task_module=task.module,
+        config=prepared.config, device=prepared.device, backend=prepared.backend,
+        nproc=prepared.nproc, precision=prepared.precision, project_root=str(project.root),
+        index=str(project.index_path), code_dir=str(code_dir), name=prepared.name or "",
+        tags=list(prepared.tags), profile=prepared.profile, snapshot=snap.commit,
+    )
+    write_spec(run_dir, spec)
+    (run_dir / "artifacts").mkdir()
+    row = index.create_run(
+        id=run_id, name=prepared.name, task=task.name, status="queued", device=prepared.device,
+        backend=prepared.backend, nproc=prepared.nproc, precision=prepared.precision,
+        config=prepared.config, tags=list(prepared.tags), profile=prepared.profile or None,
+        run_dir=str(run_dir), git_head=snap.head, git_branch=snap.branch, git_dirty=snap.dirty,
+        snapshot_commit=snap.commit,
+    )
+    excluded = [f"{path} ({why})" for path, why in snap.excluded]
+    index.add_event(run_id, "launched", f"{task.name} on {prepared.device}/{prepared.backend}",
+                    {"snapshot": snap.commit, "excluded": excluded[:200]})
+    if excluded:
+        index.add_event(run_id, "snapshot-excluded",
+                        f"{len(excluded)} file(s) left out of the code snapshot",
+                        {"files": excluded[:200]})
+    return row
+
+
+def start_supervisor(project: Any, index: Any, row: dict[str, Any]) -> int:
+    """Start the run's supervisor in its own session; record its pid. Returns the pid."""
+    from workbench.store._process import process_create_time
+
+    run_dir = Path(row["run_dir"])
+    log = open(run_dir / "supervisor.log", "ab")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workbench.runs.supervisor", str(run_dir)],
+            cwd=str(project.root), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=_env(),
+        )
+    finally:
+        log.close()
+    index.update_run(row["id"], supervisor_pid=proc.pid,
+                     supervisor_create_time=process_create_time(proc.pid))
+    return proc.pid
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def wait_for(index: Any, run_id: str, *, timeout: float | None = None, poll: float = 0.25) -> dict[str, Any]:
+    """Poll until the run ends (or ``timeout`` seconds pass); return its row."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        index.reconcile()
+        row = index.get_run(run_id)
+        if row is None:
+            raise WorkbenchError(f"run {run_id} disappeared from the index")
+        if row["status"] not in ("queued", "running"):
+            return row
+        if deadline is not None and time.monotonic() > deadline:
+            return row
+        time.sleep(poll)

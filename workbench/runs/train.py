@@ -1,0 +1,165 @@
+"""A run's training process: ``python -m workbench.runs.train RUN_DIR``.
+
+Imports the task from the run's code snapshot, builds the backend, runs ``fit()``, and
+writes metrics (through ``MetricWriter``), progress and heartbeats to the run index —
+rank 0 only under DDP. SIGINT or SIGTERM finish the current batch, flush the metrics,
+mark the run ``stopped`` and exit 0.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+__all__ = ["IndexReporter", "import_task", "main"]
+
+
+class IndexReporter:
+    """Sends progress to the run index (through the metric writer's progress slot)."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def _send(self, info: Any) -> None:
+        self.writer.progress(info.step, info.total, info.epoch)
+
+    start = update = epoch_end = finish = _send
+
+
+def import_task(code_dir: Path, task_file: str, module: str, name: str) -> type:
+    """Import task class ``name`` from ``code_dir/task_file`` (the run's code snapshot).
+
+    The snapshot's root and the task file's folder go first on ``sys.path``, so the task
+    file imports its neighbours the same way it does when run on its own.
+    """
+    path = (code_dir / task_file).resolve()
+    if not path.is_file():
+        raise ImportError(f"{task_file} is not in the run's code snapshot ({code_dir})")
+    for folder in (str(path.parent), str(code_dir)):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    parts = module.split(".")
+    is_package = all((code_dir.joinpath(*parts[:i]) / "__init__.py").is_file() for i in range(1, len(parts)))
+    if len(parts) > 1 and is_package:
+        mod = importlib.import_module(module)
+    else:
+        spec = importlib.util.spec_from_file_location(module, path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[module] = mod
+        spec.loader.exec_module(mod)
+    try:
+        return getattr(mod, name)
+    except AttributeError:
+        raise ImportError(f"{task_file} defines no class {name}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    from workbench.errors import WorkbenchError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, WorkbenchError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train the run in ``argv[0]``; return the exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    run_dir = Path(args[0]).resolve()
+    from workbench.runs.artifacts import record_artifacts
+    from workbench.runs.spec import read_spec
+    from workbench.store import MetricWriter, RunIndex
+
+    spec = read_spec(run_dir)
+    rank = int(os.environ.get("RANK", "0"))
+    main_rank = rank == 0
+    index = RunIndex(spec.index) if main_rank else None
+    attempt = 1
+    requested: list[str] = []
+    task: Any = None
+
+    def on_signal(signum: int, frame: Any) -> None:
+        reason = f"stopped by {signal.Signals(signum).name}"
+        requested.append(reason)
+        if task is not None:
+            task.request_stop(reason)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    if index is not None:
+        row = index.get_run(spec.id) or {}
+        attempt = int(row.get("attempt") or 1)
+        now = time.time()
+        index.update_run(spec.id, status="running", started_at=row.get("started_at") or now,
+                         heartbeat_at=now, pid=os.getpid(), host=socket.gethostname(),
+                         ended_at=None, exit_code=None, signal=None, error=None, traceback=None)
+        index.add_event(spec.id, "started", f"attempt {attempt}, pid {os.getpid()}")
+    writer = None
+    backend = None
+    try:
+        from workbench.core.backends import make_backend
+        from workbench.extensions import default_extensions
+
+        task_cls = import_task(Path(spec.code_dir), spec.task_file, spec.task_module, spec.task)
+        if main_rank:
+            writer = MetricWriter(spec.index, spec.id, attempt=attempt)
+        backend = make_backend(spec.backend)
+        task = task_cls(spec.config, device=spec.device, precision=spec.precision, backend=backend,
+                        run_dir=run_dir, sink=writer)
+        if requested:
+            task.request_stop(requested[0])
+        reporter = IndexReporter(writer) if writer is not None else None
+        for ext in default_extensions(reporter) + list(task.extensions()):
+            task.attach(ext)
+        task.fit()
+        stopped = bool(requested) and task.state.stopped_early
+        if writer is not None:
+            writer.progress(task.state.step, task.state.total_steps, task.state.epoch)
+            writer.close()
+        if index is not None:
+            record_artifacts(index, spec.id, run_dir)
+            status = "stopped" if stopped else "completed"
+            message = task.state.stop_reason if task.state.stopped_early else ""
+            index.update_run(spec.id, status=status, ended_at=time.time(), exit_code=0,
+                             step=task.state.step, total_steps=task.state.total_steps)
+            index.add_event(spec.id, status, message or f"after {task.state.step} steps")
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - every failure is reported, then re-raised as exit 1
+        tb = traceback.format_exc()
+        print(tb, file=sys.stderr, flush=True)
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001
+                pass
+        if index is not None:
+            try:
+                record_artifacts(index, spec.id, run_dir)
+            except Exception:  # noqa: BLE001 - the failure itself matters more
+                pass
+            index.update_run(spec.id, status="failed", ended_at=time.time(), exit_code=1,
+                             error=_one_line(exc), traceback=tb)
+            index.add_event(spec.id, "failed", _one_line(exc))
+        return 1
+    finally:
+        if backend is not None:
+            try:
+                backend.teardown()
+            except Exception:  # noqa: BLE001
+                pass
+        if index is not None:
+            index.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

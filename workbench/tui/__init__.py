@@ -1,0 +1,1 @@
+"""The Textual app (``workbench`` with no command). Nothing else imports this package."""
