@@ -194,3 +194,33 @@ def test_importing_the_package_pulls_in_no_heavy_modules() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_project_in_an_ignored_folder_uses_the_private_repository(tmp_path: Path) -> None:
+    outer = tmp_path / "outer"
+    write(outer / ".gitignore", "scratch/\n")
+    write(outer / "keep.py")
+    git(outer, "init", "-q", "-b", "main")
+    git(outer, "add", "-A")
+    git(outer, "commit", "-q", "-m", "c")
+    project = outer / "scratch" / "proj"
+    write(project / "t.py", "T = 1\n")
+    snap = take_snapshot(project, "i1", state_dir=project / ".workbench")
+    assert snap.private is True
+    assert snap.prefix == ""
+    assert files_of(project, snap.commit, f"--git-dir={snap.git_dir}") == {"t.py"}
+    assert git(outer, "for-each-ref", "refs/workbench") == ""
+
+
+def test_linked_worktree(repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "side", str(other))
+    write(other / "tasks" / "train.py", "LR = 7\n")
+    index_file = Path(git(other, "rev-parse", "--git-path", "index").strip())
+    index_file = index_file if index_file.is_absolute() else other / index_file
+    index_before = index_file.read_bytes()
+    snap = take_snapshot(other, "w1", state_dir=other / ".workbench")
+    assert snap.branch == "side"
+    assert git(repo, "show", "refs/workbench/runs/w1:tasks/train.py") == "LR = 7\n"
+    assert index_file.read_bytes() == index_before
+    assert git(other, "--no-optional-locks", "status", "--porcelain") == " M tasks/train.py\n"

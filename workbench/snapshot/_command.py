@@ -10,7 +10,7 @@ from pathlib import Path
 
 from workbench.snapshot.model import SnapshotError
 
-__all__ = ["GitRunner", "git_environment"]
+__all__ = ["GitProcess", "GitRunner", "first_line", "git_environment", "run_git"]
 
 # Variables that would point git at another repository or index than the one we name.
 _LOCATING_VARIABLES = (
@@ -55,7 +55,8 @@ def git_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _first_line(stderr: bytes) -> str:
+def first_line(stderr: bytes) -> str:
+    """The first meaningful line of git's stderr, without ``fatal:``/``error:``."""
     for line in os.fsdecode(stderr).splitlines():
         line = line.strip()
         if line and not line.startswith("hint:"):
@@ -102,6 +103,24 @@ class GitRunner:
         Raises:
             SnapshotError: git is not installed, or (with ``check``) git failed.
         """
+        return self.start(args, index=index, cwd=cwd, literal=literal).wait(
+            input=input, check=check
+        )
+
+    def start(
+        self,
+        args: Sequence[str],
+        *,
+        index: Path | None = None,
+        cwd: Path | None = None,
+        literal: bool = False,
+        input: bytes | None = None,
+    ) -> GitProcess:
+        """Starts ``git <args>`` without waiting, so that independent calls overlap.
+
+        Arguments are as for :meth:`run`; ``input`` (a few bytes: it must fit in the
+        pipe) is written at once. Call ``wait()`` on the result.
+        """
         command = ["git", f"--git-dir={self.git_dir}"]
         if self.work_tree is not None:
             command.append(f"--work-tree={self.work_tree}")
@@ -111,14 +130,89 @@ class GitRunner:
         env = self._env
         if index is not None:
             env = {**env, "GIT_INDEX_FILE": str(index)}
-        label = next((a for a in args if not a.startswith("-")), "")
-        return run_git(
-            command, env=env, input=input, check=check, cwd=cwd or self.work_tree, label=label
-        )
+        process = GitProcess(command, env=env, cwd=cwd or self.work_tree, label=_label(args))
+        if input is not None:
+            process.feed(input)
+        return process
 
     def out(self, args: Sequence[str], **kwargs: object) -> str:
         """Runs ``git <args>`` and returns its stdout, decoded and stripped."""
         return os.fsdecode(self.run(args, **kwargs).stdout).strip()  # type: ignore[arg-type]
+
+
+def _label(args: Sequence[str]) -> str:
+    """The sub-command's name in an argument list (``-c key=value`` skipped)."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "-c":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return ""
+
+
+class GitProcess:
+    """A started git command; :meth:`wait` collects it.
+
+    Args:
+        command: the command line, starting with ``"git"``.
+        env: its environment.
+        cwd: its working directory.
+        label: the sub-command's name, for error messages.
+
+    Raises:
+        SnapshotError: git is not installed, or ``cwd`` does not exist.
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path | None,
+        label: str = "",
+    ) -> None:
+        self.label = label
+        try:
+            self._proc = subprocess.Popen(
+                list(command),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dict(env),
+                cwd=cwd,
+            )
+        except FileNotFoundError:
+            if shutil.which("git", path=env.get("PATH")) is None:
+                raise SnapshotError(_MISSING_GIT) from None
+            raise SnapshotError(f"folder not found: {cwd}") from None
+        self._command = list(command)
+
+    def feed(self, data: bytes) -> None:
+        """Writes ``data`` (small: it must fit in the pipe) to stdin and closes it."""
+        stdin = self._proc.stdin
+        assert stdin is not None
+        try:
+            stdin.write(data)
+            stdin.close()
+        except BrokenPipeError:
+            pass
+        self._proc.stdin = None
+
+    def wait(self, *, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        """Feeds ``input``, waits, and returns the completed process.
+
+        Raises:
+            SnapshotError: (with ``check``) git exited with a non-zero status.
+        """
+        stdout, stderr = self._proc.communicate(input)
+        done = subprocess.CompletedProcess(self._command, self._proc.returncode, stdout, stderr)
+        if check and done.returncode != 0:
+            name = f"git {self.label}" if self.label else "git"
+            raise SnapshotError(f"{name} failed: {first_line(stderr)}")
+        return done
 
 
 def run_git(
@@ -146,20 +240,7 @@ def run_git(
     Raises:
         SnapshotError: git is not installed, or (with ``check``) git failed.
     """
-    try:
-        done = subprocess.run(
-            list(command),
-            input=input,
-            capture_output=True,
-            env=dict(env) if env is not None else git_environment(),
-            cwd=cwd,
-            check=False,
-        )
-    except FileNotFoundError:
-        if shutil.which("git", path=(env or os.environ).get("PATH")) is None:
-            raise SnapshotError(_MISSING_GIT) from None
-        raise SnapshotError(f"folder not found: {cwd}") from None
-    if check and done.returncode != 0:
-        name = f"git {label}" if label else "git"
-        raise SnapshotError(f"{name} failed: {_first_line(done.stderr)}")
-    return done
+    process = GitProcess(
+        command, env=env if env is not None else git_environment(), cwd=cwd, label=label
+    )
+    return process.wait(input=input, check=check)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,14 +260,33 @@ def scan_untracked(
             candidates.append(path)
 
     if folders:
-        excludes = path_filter.git_excludes()
-        x_args = [f"--exclude={pattern}" for pattern in excludes]
-        inner = git.run(
+        x_args = [f"--exclude={pattern}" for pattern in path_filter.git_excludes()]
+        # Both listings walk the same new folders; run them side by side.
+        inner = git.start(
             ["ls-files", "--others", "--exclude-standard", "-z", *x_args, "--", *folders],
             index=index,
             literal=True,
         )
-        for path in _split(inner.stdout):
+        pruned = git.start(
+            [
+                "ls-files",
+                "--others",
+                "--ignored",
+                "--directory",
+                "--exclude-standard",
+                "-z",
+                *x_args,
+                "--",
+                *folders,
+            ],
+            index=index,
+            literal=True,
+        )
+        try:
+            inner_out = inner.wait().stdout
+        finally:
+            pruned_out = pruned.wait().stdout
+        for path in _split(inner_out):
             if path.endswith("/"):
                 leave_out(path, "nested git repository")
                 continue
@@ -276,7 +295,7 @@ def scan_untracked(
                 leave_out(*hit)
             else:
                 candidates.append(path)
-        _report_pruned(git, path_filter, folders, x_args, index, leave_out)
+        _report_pruned(git, path_filter, _split(pruned_out), leave_out)
 
     for path in candidates:
         try:
@@ -293,33 +312,17 @@ def scan_untracked(
 def _report_pruned(
     git: GitRunner,
     path_filter: PathFilter,
-    folders: Iterable[str],
-    x_args: list[str],
-    index: Path,
-    leave_out: object,
+    ignored_paths: list[str],
+    leave_out: Callable[[str, str], None],
 ) -> None:
     """Names the heavy folders that git pruned inside new untracked folders.
 
-    Paths that the user's own ignore rules already ignore are not reported, just as
-    at the top level.
+    ``ignored_paths`` are what git ignored there (by our rules or the user's);
+    paths the user's own ignore rules already ignore are not reported, just as at
+    the top level.
     """
-    listed = git.run(
-        [
-            "ls-files",
-            "--others",
-            "--ignored",
-            "--directory",
-            "--exclude-standard",
-            "-z",
-            *x_args,
-            "--",
-            *folders,
-        ],
-        index=index,
-        literal=True,
-    )
     hits: dict[str, tuple[str, str]] = {}
-    for path in _split(listed.stdout):
+    for path in ignored_paths:
         hit = path_filter.check(path)
         if hit is not None:
             hits.setdefault(path, hit)
@@ -330,10 +333,10 @@ def _report_pruned(
         input=b"".join(os.fsencode(p.rstrip("/")) + b"\0" for p in hits),
         check=False,
     )
-    ignored_paths = set(_split(ignored.stdout))
+    by_user = set(_split(ignored.stdout))
     for path, hit in hits.items():
-        if path.rstrip("/") not in ignored_paths:
-            leave_out(*hit)  # type: ignore[operator]
+        if path.rstrip("/") not in by_user:
+            leave_out(*hit)
 
 
 def _mib(n: int) -> str:

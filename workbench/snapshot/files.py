@@ -65,7 +65,13 @@ def materialise(
             index = Path(tmp) / "index"
             writer = GitRunner(Path(git_dir), staging)
             writer.run(["read-tree", os.fsdecode(found.stdout).strip()], index=index)
-            writer.run(["checkout-index", "--all", "--force"], index=index)
+            # Writing many small files waits on the filesystem more than on the CPU:
+            # git's parallel checkout pays off even with more workers than cores.
+            workers = min(8, max(4, os.cpu_count() or 1))
+            writer.run(
+                ["-c", f"checkout.workers={workers}", "checkout-index", "--all", "--force"],
+                index=index,
+            )
         # mkdtemp makes a private (0700) folder; give code/ its parent's permissions.
         os.chmod(staging, dest.parent.stat().st_mode & 0o777)
         if dest.exists():

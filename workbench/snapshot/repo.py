@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.snapshot._command import GitRunner, run_git
+from workbench.snapshot._command import GitProcess, GitRunner, first_line, run_git
 from workbench.snapshot._guards import MIB, PathFilter, scan_untracked
 from workbench.snapshot.files import diff_commits, materialise
 from workbench.snapshot.model import REF_PREFIX, Snapshot, SnapshotError
@@ -42,6 +42,7 @@ def check_run_id(run_id: str) -> str:
 @dataclass(frozen=True)
 class _Head:
     commit: str | None
+    tree: str | None
     branch: str | None
 
 
@@ -110,12 +111,20 @@ class SnapshotRepo:
         lines = os.fsdecode(done.stdout).splitlines()
         if done.returncode == 0 and len(lines) >= 2:
             prefix = lines[2].rstrip("/") if len(lines) > 2 else ""
-            return cls(root, state, Path(lines[0]), Path(lines[1]), prefix, private=False)
-        message = os.fsdecode(done.stderr)
-        if "not a git repository" not in message:
-            first = next((ln for ln in message.splitlines() if ln.strip()), "no message")
-            raise SnapshotError(f"git cannot read the repository at {root}: {first.strip()}")
+            repo = cls(root, state, Path(lines[0]), Path(lines[1]), prefix, private=False)
+            if not prefix or not repo._ignores_project():
+                return repo
+        elif "not a git repository" not in os.fsdecode(done.stderr):
+            raise SnapshotError(
+                f"git cannot read the repository at {root}: {first_line(done.stderr)}"
+            )
+        # Not in a repository, or in a folder the enclosing repository ignores.
         return cls(root, state, state / "git", root, "", private=True)
+
+    def _ignores_project(self) -> bool:
+        """Whether the enclosing repository's ignore rules cover the project folder."""
+        done = self._git.run(["check-ignore", "-q", "--", f"{self.prefix}/"], check=False)
+        return done.returncode == 0
 
     # -- taking a snapshot ----------------------------------------------------------
 
@@ -152,8 +161,10 @@ class SnapshotRepo:
             check_run_id(run_id)
         if self.private:
             self._ensure_private()
-        head = self._read_head()
         path_filter = PathFilter(exclude, self.prefix, self._state_rel())
+        # Independent git calls overlap: HEAD is read and tracked files are re-added
+        # while the untracked files are being listed.
+        head_lookup = None if self.private else self._start_head_lookup()
         with tempfile.TemporaryDirectory(prefix="workbench-snapshot-") as tmp:
             index = Path(tmp) / "index"
             real_index = self.git_dir / "index"
@@ -161,34 +172,41 @@ class SnapshotRepo:
                 # A copy keeps git's stat cache: unchanged files are not re-hashed.
                 # copy2 keeps the mtime, which git's racy-entry check relies on.
                 shutil.copy2(real_index, index)
-            # In the private repository every file counts as untracked: its index is
-            # only a stat cache, so the scan looks through an empty index instead.
-            scan_index = Path(tmp) / "empty-index" if self.private else index
-            scan = scan_untracked(
-                self._git,
-                self.work_tree,
-                path_filter,
-                index=scan_index,
-                max_file_bytes=max_file_bytes,
-            )
+            update_tracked = None
+            if not self.private:
+                update_tracked = self._git.start(
+                    ["-c", "core.splitIndex=false", "add", "-u"], index=index
+                )
+            try:
+                # In the private repository every file counts as untracked: its index
+                # is only a stat cache, so the scan looks through an empty index.
+                scan = scan_untracked(
+                    self._git,
+                    self.work_tree,
+                    path_filter,
+                    index=Path(tmp) / "empty-index" if self.private else index,
+                    max_file_bytes=max_file_bytes,
+                )
+            finally:
+                if update_tracked is not None:
+                    update_tracked.wait()
             if self.private:
                 self._sync_private_index(index, scan.included)
-            else:
-                self._git.run(["-c", "core.splitIndex=false", "add", "-u"], index=index)
-                if scan.included:
-                    self._add(index, scan.included)
+            elif scan.included:
+                self._add(index, scan.included)
             tree = self._git.out(["write-tree"], index=index)
             if self.private:
                 # The private index is ours: keep it as the next snapshot's stat cache.
                 staged = real_index.with_name("index.workbench-tmp")
                 shutil.copy2(index, staged)
                 os.replace(staged, real_index)
+        head = self._finish_head_lookup(head_lookup)
         message = "workbench snapshot" + (f" for run {run_id}" if run_id else "")
         parents = ["-p", head.commit] if head.commit else []
         commit = self._git.out(["commit-tree", "--no-gpg-sign", *parents, "-m", message, tree])
         if run_id is not None:
             self._create_ref(run_id, commit)
-        head_tree = self._git.out(["rev-parse", f"{head.commit}^{{tree}}"]) if head.commit else None
+        head_tree = head.tree
         excluded = list(scan.excluded) + self._submodule_notes()
         return Snapshot(
             commit=commit,
@@ -205,11 +223,12 @@ class SnapshotRepo:
         )
 
     def _add(self, index: Path, paths: Sequence[str]) -> None:
+        # update-index takes paths as they are: `git add` with a thousand pathspecs
+        # matches every one against every file it walks, and is ten times slower.
         self._git.run(
-            ["-c", "core.splitIndex=false", "add", "--pathspec-from-file=-", "--pathspec-file-nul"],
+            ["-c", "core.splitIndex=false", "update-index", "--add", "-z", "--stdin"],
             index=index,
             input=b"".join(os.fsencode(p) + b"\0" for p in paths),
-            literal=True,
         )
 
     def _sync_private_index(self, index: Path, included: list[str]) -> None:
@@ -233,19 +252,26 @@ class SnapshotRepo:
         elif not index.exists():
             self._git.run(["read-tree", "--empty"], index=index)
 
-    def _read_head(self) -> _Head:
-        if self.private:
-            return _Head(None, None)
-        branch: str | None = None
+    def _start_head_lookup(self) -> GitProcess:
+        return self._git.start(
+            ["cat-file", "--batch-check"], input=b"HEAD^{commit}\nHEAD^{tree}\n"
+        )
+
+    def _finish_head_lookup(self, lookup: GitProcess | None) -> _Head:
+        """HEAD's commit and tree (None when there are no commits) and the branch."""
+        if lookup is None:
+            return _Head(None, None, None)
+        found: list[str | None] = []
+        for line in os.fsdecode(lookup.wait().stdout).splitlines():
+            fields = line.split()
+            found.append(fields[0] if len(fields) == 3 and fields[1] in ("commit", "tree") else None)
+        commit, tree = (found + [None, None])[:2]
         try:
             text = (self.git_dir / "HEAD").read_text(encoding="utf-8").strip()
         except OSError:
             text = ""
-        if text.startswith("ref: refs/heads/"):
-            branch = text[len("ref: refs/heads/") :]
-        done = self._git.run(["rev-parse", "-q", "--verify", "HEAD^{commit}"], check=False)
-        commit = os.fsdecode(done.stdout).strip() if done.returncode == 0 else None
-        return _Head(commit or None, branch)
+        branch = text[len("ref: refs/heads/") :] if text.startswith("ref: refs/heads/") else None
+        return _Head(commit, tree if commit else None, branch)
 
     def _state_rel(self) -> str | None:
         try:
