@@ -19,14 +19,18 @@ class MemorySink:
 
     def __init__(self) -> None:
         self.points: dict[str, list[tuple[int, float]]] = {}
+        self._where: dict[str, dict[int, int]] = {}  # key -> step -> index in points[key]
 
     def log(self, key: str, value: float, step: int) -> None:
-        """Record a point (a step logged twice keeps the newest value)."""
+        """Record a point (a step logged twice keeps the newest value, in its place)."""
         series = self.points.setdefault(key, [])
-        if series and series[-1][0] == step:
-            series[-1] = (step, value)
-        else:
+        where = self._where.setdefault(key, {})
+        index = where.get(step)
+        if index is None:
+            where[step] = len(series)
             series.append((step, value))
+        else:
+            series[index] = (step, value)
 
     def series(self, key: str) -> list[tuple[int, float]]:
         """The points of one key."""

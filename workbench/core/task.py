@@ -166,6 +166,9 @@ class Task(abc.ABC):
         sink: Any = None,
         extensions: Iterable[object] = (),
     ) -> None:
+        if type(self).abstract:
+            raise TaskError(f"{type(self).__name__} is a framework task (abstract = True) and "
+                            "cannot run by itself; use a task that builds on it")
         self.config = self._make_config(config)
         self.device_spec = device
         self.precision_name = str(precision)
@@ -570,23 +573,18 @@ class Task(abc.ABC):
     # -- weights ---------------------------------------------------------------------
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The model's trainable parameters and the buffers of the modules that own them.
+        """The model's trainable parameters and all its (persistent) buffers.
 
-        A model with frozen parts (a pretrained backbone) saves only what training changed.
+        A model with frozen parts (a pretrained backbone) saves only what training changed:
+        the frozen parameters are left out, but buffers are kept everywhere, since training
+        changes them even in a frozen part (batch norm's running statistics).
         """
         model = self.raw_model
-        keep: dict[str, torch.Tensor] = {}
-        for module_name, module in model.named_modules():
-            own = list(module.named_parameters(recurse=False))
-            if not any(p.requires_grad for _, p in own):
-                continue
-            prefix = f"{module_name}." if module_name else ""
-            for name, param in own:
-                if param.requires_grad:
-                    keep[prefix + name] = param.detach().clone()
-            for name, buf in module.named_buffers(recurse=False):
-                keep[prefix + name] = buf.detach().clone()
-        return keep
+        named = list(model.named_parameters(remove_duplicate=False))
+        params = {name for name, _ in named}
+        trainable = {name for name, p in named if p.requires_grad}
+        return {name: value.detach().clone() for name, value in model.state_dict().items()
+                if name in trainable or name not in params}
 
     def save_weights(self, path: str | Path, *, trainable_only: bool = False) -> Path:
         """Save the model's weights (all, or only the trainable ones) to ``path``."""

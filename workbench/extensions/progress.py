@@ -81,7 +81,9 @@ class Progress:
         eta = None
         if state.total_steps and rate > 0:
             eta = (state.total_steps - state.step) / rate
-        self.info = ProgressInfo(state.step, state.total_steps, state.epoch + 1, state.max_epochs,
+        # After the last epoch the counter has moved past it: report "2/2", not "3/2".
+        epoch = min(state.epoch + 1, max(state.max_epochs, 1))
+        self.info = ProgressInfo(state.step, state.total_steps, epoch, state.max_epochs,
                                  elapsed, eta, rate, dict(task.metrics))
         return self.info
 
