@@ -92,11 +92,16 @@ def prepare(project: Any, request: LaunchRequest, *, index: Any = None,
     if backend == "single" and nproc != 1:
         raise WorkbenchError(f"--nproc {nproc} needs --backend ddp (a single process is one process)")
     name = (request.name or "").strip() or None
+    taken = {r["name"] for r in index.list_runs()} if index is not None else set()
     if name is not None:
-        if name.isdigit() or any(c in name for c in "/\\\n\t"):
+        if name.isdigit() or not all(c.isalnum() or c in "-_." for c in name):
             raise WorkbenchError(f"bad run name {name!r}: use letters, digits, '-', '_' or '.'")
-        if index is not None and index.list_runs() and any(r["name"] == name for r in index.list_runs()):
+        if name in taken:
             raise WorkbenchError(f"a run named {name!r} already exists; pick another --name")
+    elif index is not None:
+        from workbench.runs.names import friendly_name
+
+        name = friendly_name(len(taken) + 1, taken)
     if probe is None:
         probe = probe_devices(project.state_dir)
     check_device(device, backend, nproc, probe)
