@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from snapshot_helpers import git, user_state, write
+from snapshot_helpers import GIT_ENV, git, user_state, write
 from workbench.errors import WorkbenchError
 from workbench.snapshot import REF_PREFIX, SnapshotError, SnapshotRepo, take_snapshot
 
@@ -147,3 +149,40 @@ def test_repo_object_reports_where_things_are(repo: Path) -> None:
     assert opened.prefix == "tasks"
     assert opened.private is False
     assert "tasks" in repr(opened)
+
+
+def test_in_the_middle_of_a_merge_conflict(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "other")
+    write(repo / "tasks" / "train.py", "LR = 'other'\n")
+    git(repo, "commit", "-q", "-am", "other")
+    git(repo, "checkout", "-q", "main")
+    write(repo / "tasks" / "train.py", "LR = 'main'\n")
+    git(repo, "commit", "-q", "-am", "main")
+    done = subprocess.run(
+        ["git", "merge", "-q", "other"],
+        cwd=repo,
+        capture_output=True,
+        env={**os.environ, **GIT_ENV},
+        check=False,
+    )
+    assert done.returncode == 1  # a conflict
+    before = user_state(repo)
+    assert "UU tasks/train.py" in str(before["status"])
+
+    snap = take_snapshot(repo, "conflict", state_dir=repo / ".workbench")
+
+    assert user_state(repo) == before
+    assert (repo / ".git" / "MERGE_HEAD").exists()
+    recorded = show(repo, snap.commit, "tasks/train.py")
+    assert recorded == (repo / "tasks" / "train.py").read_text()
+    assert "<<<<<<<" in recorded
+
+
+def test_intent_to_add_files_are_recorded(repo: Path) -> None:
+    write(repo / "data" / "loader.py", "LOADER = 1\n")  # a heavy name, but tracked
+    git(repo, "add", "-N", "data/loader.py")
+    before = user_state(repo)
+    snap = take_snapshot(repo, None, state_dir=repo / ".workbench")
+    assert user_state(repo) == before
+    assert show(repo, snap.commit, "data/loader.py") == "LOADER = 1\n"
+    assert snap.excluded == ()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.snapshot._command import GitProcess, GitRunner, first_line, run_git
-from workbench.snapshot._guards import MIB, PathFilter, scan_untracked
+from workbench.snapshot._guards import MIB, PathFilter, UntrackedScan, scan_untracked
 from workbench.snapshot.files import diff_commits, materialise
 from workbench.snapshot.model import REF_PREFIX, Snapshot, SnapshotError
 
@@ -165,6 +165,31 @@ class SnapshotRepo:
         # Independent git calls overlap: HEAD is read and tracked files are re-added
         # while the untracked files are being listed.
         head_lookup = None if self.private else self._start_head_lookup()
+        try:
+            scan, tree = self._write_tree(path_filter, max_file_bytes)
+        finally:
+            head = self._finish_head_lookup(head_lookup)
+        message = "workbench snapshot" + (f" for run {run_id}" if run_id else "")
+        parents = ["-p", head.commit] if head.commit else []
+        commit = self._git.out(["commit-tree", "--no-gpg-sign", *parents, "-m", message, tree])
+        if run_id is not None:
+            self._create_ref(run_id, commit)
+        return Snapshot(
+            commit=commit,
+            head=head.commit,
+            branch=head.branch,
+            dirty=True if self.private else (tree != head.tree or scan.any_untracked),
+            excluded=tuple(scan.excluded) + tuple(self._submodule_notes()),
+            private=self.private,
+            git_dir=self.git_dir,
+            work_tree=self.work_tree,
+            prefix=self.prefix,
+            run_id=run_id,
+            tree=tree,
+        )
+
+    def _write_tree(self, path_filter: PathFilter, max_file_bytes: int) -> tuple[UntrackedScan, str]:
+        """Builds the snapshot's tree in a temporary index; returns the scan and tree id."""
         with tempfile.TemporaryDirectory(prefix="workbench-snapshot-") as tmp:
             index = Path(tmp) / "index"
             real_index = self.git_dir / "index"
@@ -200,33 +225,13 @@ class SnapshotRepo:
                 staged = real_index.with_name("index.workbench-tmp")
                 shutil.copy2(index, staged)
                 os.replace(staged, real_index)
-        head = self._finish_head_lookup(head_lookup)
-        message = "workbench snapshot" + (f" for run {run_id}" if run_id else "")
-        parents = ["-p", head.commit] if head.commit else []
-        commit = self._git.out(["commit-tree", "--no-gpg-sign", *parents, "-m", message, tree])
-        if run_id is not None:
-            self._create_ref(run_id, commit)
-        head_tree = head.tree
-        excluded = list(scan.excluded) + self._submodule_notes()
-        return Snapshot(
-            commit=commit,
-            head=head.commit,
-            branch=head.branch,
-            dirty=True if self.private else (tree != head_tree or scan.any_untracked),
-            excluded=tuple(excluded),
-            private=self.private,
-            git_dir=self.git_dir,
-            work_tree=self.work_tree,
-            prefix=self.prefix,
-            run_id=run_id,
-            tree=tree,
-        )
+        return scan, tree
 
     def _add(self, index: Path, paths: Sequence[str]) -> None:
         # update-index takes paths as they are: `git add` with a thousand pathspecs
         # matches every one against every file it walks, and is ten times slower.
         self._git.run(
-            ["-c", "core.splitIndex=false", "update-index", "--add", "-z", "--stdin"],
+            ["-c", "core.splitIndex=false", "update-index", "--add", "--replace", "-z", "--stdin"],
             index=index,
             input=b"".join(os.fsencode(p) + b"\0" for p in paths),
         )
