@@ -53,6 +53,17 @@ def test_a_step_logged_twice_keeps_the_newest_value(memory_index: RunIndex, run_
     _assert_rollup_exact(memory_index, run_id)
 
 
+def test_a_step_repeated_within_one_large_batch_keeps_the_last(memory_index: RunIndex, run_id: str) -> None:
+    batch = [("loss", float(s), s) for s in range(1000)]
+    batch[500] = ("loss", -1.0, 3)  # step 3 again, later in the same batch
+    batch.append(("loss", 77.0, 999))
+    memory_index.add_metrics(run_id, batch)
+    values = dict((s, v) for s, v, _ in memory_index.points(run_id, "loss"))
+    assert len(values) == 999  # step 500 was replaced by the second step 3
+    assert values[3] == -1.0 and values[999] == 77.0
+    _assert_rollup_exact(memory_index, run_id)
+
+
 def test_keys_and_last_values(memory_index: RunIndex, run_id: str) -> None:
     other = memory_index.create_run(task="t")["id"]
     memory_index.add_metrics(other, [("zzz", 1.0, 0)])

@@ -426,7 +426,7 @@ class RunIndex:
             rows.append((run_id, str(key), int(step), float(value), float(wall_time), attempt))
         if rows:
             with self.write() as conn:
-                _rollup.write_points(conn, run_id, rows)
+                _rollup.write_points(conn, run_id, _rollup.group_rows(rows))
 
     def metric_keys(self, run_id: str) -> list[str]:
         """The metrics a run has logged, sorted.

@@ -4,9 +4,10 @@
 SQLite connection takes what has piled up every ``flush_interval`` seconds and writes it in
 one ``BEGIN IMMEDIATE`` transaction, together with the run's progress and heartbeat.
 
-The hot path takes no lock: ``list.append`` is atomic under the GIL, and the flusher takes
-the first ``n`` items with ``buf[:n]`` then ``del buf[:n]`` (each atomic), so an append that
-races with it lands either in this batch or in the next, never nowhere.
+The hot path takes no lock. Points go to one list per key; ``list.append`` is atomic under
+the GIL, and the flusher takes the first ``n`` items of a list with ``buf[:n]`` then
+``del buf[:n]`` (each atomic, and the lists are never replaced), so an append that races
+with it lands either in this batch or in the next, never nowhere.
 
 Each process makes its own writer; a writer must not be used across a ``fork``.
 """
@@ -33,12 +34,17 @@ __all__ = ["MetricWriter"]
 LogFunction = Callable[[str, float, int], None]
 
 
-def _make_log(append: Callable[[tuple], None], run_id: str, attempt: int) -> LogFunction:
-    # A closure, not a method: no attribute lookups on the hot path.
-    now = time.time
+def _make_log(buffers: dict[str, list[tuple]], run_id: str, attempt: int) -> LogFunction:
+    # A closure, not a method: no attribute lookups on the hot path. One list per key, so
+    # the flusher does not have to sort points out by key.
+    setdefault, now = buffers.setdefault, time.time
 
     def log(key: str, value: float, step: int) -> None:
-        append((run_id, key, step, float(value), now(), attempt))
+        try:
+            buffer = buffers[key]
+        except KeyError:  # a new key, once
+            buffer = setdefault(key, [])
+        buffer.append((run_id, key, step, float(value), now(), attempt))
 
     return log
 
@@ -101,8 +107,8 @@ class MetricWriter:
         self.flush_interval = flush_interval
         self.heartbeat_interval = heartbeat_interval
         self._conn: sqlite3.Connection = open_index(Path(db_path))
-        self._buffer: list[tuple] = []
-        self.log: LogFunction = _make_log(self._buffer.append, run_id, attempt)
+        self._buffers: dict[str, list[tuple]] = {}
+        self.log: LogFunction = _make_log(self._buffers, run_id, attempt)
         self._progress: tuple[int, int | None, int | None] | None = None
         self._written_progress: tuple[int, int | None, int | None] | None = None
         self._last_heartbeat = -float("inf")
@@ -214,10 +220,12 @@ class MetricWriter:
             self._conn.close()
 
     def _flush_once(self, final: bool = False) -> None:
-        buffer = self._buffer
-        count = len(buffer)
-        batch = buffer[:count]
-        del buffer[:count]
+        batch = {}
+        for key, buffer in list(self._buffers.items()):
+            count = len(buffer)
+            if count:
+                batch[key] = buffer[:count]
+                del buffer[:count]
         progress = self._progress
         now = time.monotonic()
         beat = (
@@ -231,14 +239,15 @@ class MetricWriter:
             self._write(batch, progress if beat else None, beat)
         except sqlite3.OperationalError as exc:
             # Locked past the busy timeout, disk full, ...: keep the points for next time.
-            buffer[0:0] = batch
+            for key, rows in batch.items():
+                self._buffers[key][0:0] = rows
             self._record(MetricWriterError(
                 f"could not write metrics of run {self.run_id} (will retry): {exc}"
             ))
             return
         except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
-            good, bad = _clean(batch)
-            self._write(good, progress if beat else None, beat)
+            good, bad = _clean([row for rows in batch.values() for row in rows])
+            self._write(_rollup.group_rows(good), progress if beat else None, beat)
             if bad:
                 self._record(MetricWriterError(
                     f"dropped {bad} metric point(s) of run {self.run_id} that are not"
@@ -248,7 +257,7 @@ class MetricWriter:
             self._last_heartbeat = now
             self._written_progress = progress
 
-    def _write(self, batch: list[tuple], progress: tuple | None, beat: bool) -> None:
+    def _write(self, batch: dict[str, list[tuple]], progress: tuple | None, beat: bool) -> None:
         conn = self._conn
         with immediate(conn):
             if batch:
