@@ -69,6 +69,14 @@ class Backend:
         """Average a few numbers over all processes (a single process returns them)."""
         return values
 
+    def agree(self, flag: bool) -> bool:
+        """True if ``flag`` is true in any process (so all take the same branch)."""
+        return flag
+
+    def gather_object(self, obj: Any) -> list[Any]:
+        """Every process's ``obj``, indexed by rank (on every process)."""
+        return [obj]
+
     def barrier(self) -> None:
         """Wait for every process (a no-op for one)."""
 
@@ -149,6 +157,18 @@ class DDPBackend(Backend):
         torch.distributed.all_reduce(tensor)
         tensor /= self.world_size
         return dict(zip(keys, tensor.tolist()))
+
+    def agree(self, flag: bool) -> bool:
+        """All-reduce a flag (max): true everywhere if true anywhere."""
+        tensor = torch.tensor([1 if flag else 0], device=self.device if self.device.type == "cuda" else "cpu")
+        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+        return bool(tensor.item())
+
+    def gather_object(self, obj: Any) -> list[Any]:
+        """All-gather a picklable object from every rank."""
+        gathered: list[Any] = [None] * self.world_size
+        torch.distributed.all_gather_object(gathered, obj)
+        return gathered
 
     def barrier(self) -> None:
         """Wait for every rank."""

@@ -12,6 +12,7 @@ import abc
 import contextlib
 import dataclasses
 import random
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
@@ -95,6 +96,37 @@ def seed_everything(seed: int) -> None:
     else:
         numpy.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    """Every RNG state of this process, as tensors and plain values."""
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        kind, keys, pos, has_gauss, cached = numpy.random.get_state()
+        state["numpy"] = {"kind": kind, "keys": torch.from_numpy(keys.astype("int64")),
+                          "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what :func:`_rng_state` captured."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        import numpy
+
+        n = state["numpy"]
+        numpy.random.set_state((n["kind"], n["keys"].numpy().astype("uint32"), n["pos"],
+                                n["has_gauss"], n["cached"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:
@@ -439,17 +471,9 @@ class Task(abc.ABC):
     def _epoch(self, train: Any) -> None:
         state, hooks = self.state, self.hooks
         self.backend.set_epoch(train, state.epoch)
-        batches: Iterable[Any] = train
+        batches = self._epoch_iterator(train)
         start = state.batch_in_epoch
-        if start:
-            sampler = getattr(train, "sampler", None)
-            if isinstance(sampler, EpochSampler) and getattr(train, "batch_size", None):
-                sampler.set_start(start * train.batch_size)
-            else:  # no way to seek: read and drop the batches already done
-                iterator = iter(train)
-                for _ in range(start):
-                    next(iterator)
-                batches = iterator
+        multi = self.backend.world_size > 1
         length = len(train) if hasattr(train, "__len__") else None
         hooks.enter("epoch", epoch=state.epoch)
         values = hooks.values
@@ -474,6 +498,8 @@ class Task(abc.ABC):
                     hooks.call("after_batch")
                     del values["loss"], values["outputs"]
                 del values["batch"], values["batch_idx"]
+                if multi:  # every process must stop after the same batch
+                    state.stop_requested = self.backend.agree(state.stop_requested)
                 if state.stop_requested and batch_idx + 1 != length:
                     break
             else:
@@ -487,6 +513,34 @@ class Task(abc.ABC):
             hooks.drop("epoch")
             raise
         hooks.drop("epoch")
+
+    def _epoch_iterator(self, train: Any) -> Iterator[Any]:
+        """The epoch's batches, from ``state.batch_in_epoch`` on.
+
+        Creating a loader's iterator draws from torch's global RNG (DataLoader's base seed;
+        RandomSampler's shuffle). The RNG state at the epoch's start is kept in the state,
+        so that a mid-epoch resume recreates the very same iterator, seeks (or reads and
+        drops) the batches already done, and then continues from the checkpoint's RNG.
+        """
+        state = self.state
+        start = state.batch_in_epoch
+        if not start:
+            state.extra["epoch_rng"] = torch.get_rng_state()
+            return iter(train)
+        resume_rng = torch.get_rng_state()
+        epoch_rng = state.extra.get("epoch_rng")
+        if epoch_rng is not None:
+            torch.set_rng_state(epoch_rng)
+        sampler = getattr(train, "sampler", None)
+        if isinstance(sampler, EpochSampler) and getattr(train, "batch_size", None):
+            sampler.set_start(start * train.batch_size)  # seek: skipped batches are not read
+            iterator = iter(train)
+        else:  # no way to seek: read and drop the batches already done
+            iterator = iter(train)
+            for _ in range(start):
+                next(iterator)
+        torch.set_rng_state(resume_rng)
+        return iterator
 
     def _train_batch(self, batch: Any, batch_idx: int) -> tuple[torch.Tensor, Any]:
         accumulate = self.accumulate_grad_batches
@@ -517,11 +571,15 @@ class Task(abc.ABC):
         scheduler = self.scheduler
         if scheduler is None or self.scheduler_interval != "epoch":
             return
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            if "loss" in metrics:
-                scheduler.step(metrics["loss"])
-        else:
-            scheduler.step()
+        with warnings.catch_warnings():
+            # A run resumed exactly at an epoch's end steps the scheduler before its first
+            # optimizer.step() in this process: correct here, so torch's warning is noise.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                if "loss" in metrics:
+                    scheduler.step(metrics["loss"])
+            else:
+                scheduler.step()
 
     def _evaluate(self, stage: str, loader: Any) -> dict[str, float]:
         if loader is None:
@@ -569,6 +627,74 @@ class Task(abc.ABC):
         hooks.provide(stage, metrics=metrics)
         hooks.exit(stage)
         return metrics
+
+    # -- checkpoints -----------------------------------------------------------------
+
+    def _extension_keys(self) -> list[tuple[str, object]]:
+        seen: dict[str, int] = {}
+        keys = []
+        for ext in self.hooks.extensions:
+            name = type(ext).__name__
+            seen[name] = seen.get(name, 0) + 1
+            keys.append((name if seen[name] == 1 else f"{name}#{seen[name]}", ext))
+        return keys
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly from here, as tensors and plain containers.
+
+        Model, optimiser, scheduler, grad scaler, every RNG state (of every process under
+        DDP), the position (``state``), the extensions' ``state_dict()``s and the latest
+        metrics. Loadable with ``torch.load(..., weights_only=True)``. Under DDP every
+        process must call it (the RNG states are gathered).
+        """
+        self.setup()
+        extensions = {}
+        for key, ext in self._extension_keys():
+            if hasattr(ext, "state_dict"):
+                extensions[key] = ext.state_dict()
+        return {
+            "format": 1,
+            "model": self.raw_model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.precision.state_dict(),
+            "rng": self.backend.gather_object(_rng_state()),
+            "state": self.state.state_dict(),
+            "extensions": extensions,
+            "metrics": dict(self.metrics),
+            "world_size": self.backend.world_size,
+        }
+
+    def restore(self, checkpoint: Mapping[str, Any], *, fork: bool = False) -> None:
+        """Continue from a :meth:`checkpoint_state`: weights, optimiser, position, RNG.
+
+        Args:
+            checkpoint: What :meth:`checkpoint_state` returned (e.g. loaded from a file).
+            fork: Keep this task's optimiser hyperparameters (``lr``, ``weight_decay`` …,
+                from its config) instead of the checkpoint's, and start the scheduler
+                afresh: a fork continues training with changed settings.
+        """
+        self.setup()
+        self.raw_model.load_state_dict(checkpoint["model"])
+        if fork:
+            fresh = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            for group, settings in zip(self.optimizer.param_groups, fresh):
+                group.update(settings)
+        else:
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            if self.scheduler is not None and checkpoint.get("scheduler") is not None:
+                self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.precision.load_state_dict(checkpoint.get("scaler") or {})
+        self.state.load_state_dict(checkpoint["state"])
+        saved = checkpoint.get("extensions") or {}
+        for key, ext in self._extension_keys():
+            if key in saved and hasattr(ext, "load_state_dict"):
+                ext.load_state_dict(saved[key])
+        self.metrics.update(checkpoint.get("metrics") or {})
+        states = checkpoint.get("rng") or []
+        if states:
+            _set_rng_state(states[self.backend.rank] if self.backend.rank < len(states) else states[0])
 
     # -- weights ---------------------------------------------------------------------
 
