@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable
 
-__all__ = ["capture_init_args", "jsonable"]
+__all__ = ["capture_init_args", "class_path", "jsonable"]
+
+
+def class_path(cls: type) -> str:
+    """``module.Qualname`` of a class; for a script run as ``__main__``, the script's name.
+
+    ``python tasks/sine.py`` defines its classes in ``__main__``, which says nothing once
+    written down; the file's stem (``sine.MLP``) is how the class is imported again.
+    """
+    module = cls.__module__
+    if module == "__main__":
+        path = getattr(sys.modules.get("__main__"), "__file__", None)
+        if path:
+            module = os.path.splitext(os.path.basename(path))[0]
+    return f"{module}.{cls.__qualname__}"
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:
@@ -19,7 +34,7 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v, depth + 1) for v in value]
     if isinstance(value, type):
-        return f"{value.__module__}.{value.__qualname__}"
+        return class_path(value)
     text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -36,7 +51,14 @@ def capture_init_args(build: Callable[[], Any]) -> tuple[Any, dict[str, Any] | N
     # Holding each owner keeps its id from being reused by a later object during build.
     seen: dict[int, tuple[Any, dict[str, Any]]] = {}
 
+    previous = sys.getprofile()
+    # A Python profile function already set keeps receiving its events; a C profiler
+    # (cProfile's, which getprofile() returns as a non-callable object) is re-enabled after.
+    chained = previous if callable(previous) else None
+
     def profile(frame: Any, event: str, arg: Any) -> None:
+        if chained is not None:
+            chained(frame, event, arg)
         if event != "call" or frame.f_code.co_name != "__init__":
             return
         code = frame.f_code
@@ -56,16 +78,20 @@ def capture_init_args(build: Callable[[], Any]) -> tuple[Any, dict[str, Any] | N
             args.update(local.get(code.co_varnames[position]) or {})
         seen[id(owner)] = (owner, args)
 
-    previous = sys.getprofile()
     sys.setprofile(profile)
     try:
         obj = build()
     finally:
-        sys.setprofile(previous)
+        if previous is None or chained is not None:
+            sys.setprofile(previous)
+        elif hasattr(previous, "enable"):
+            previous.enable()
+        else:  # pragma: no cover - an unknown C-level profiler: nothing to restore it with
+            sys.setprofile(None)
     entry = seen.get(id(obj))
     seen.clear()
     if entry is None:
         return obj, None
     args = entry[1]
     cls = type(obj)
-    return obj, {"class": f"{cls.__module__}.{cls.__qualname__}", "args": jsonable(args)}
+    return obj, {"class": class_path(cls), "args": jsonable(args)}

@@ -730,9 +730,12 @@ class Task(abc.ABC):
             The names of the model's weights the file did not hold.
 
         Raises:
-            TaskError: The file holds weights this model does not have, or of other shapes.
+            TaskError: The file is missing, or holds weights this model does not have, or
+                of other shapes.
         """
         self.setup()
+        if not Path(path).is_file():
+            raise TaskError(f"{path}: no such weights file")
         state = torch.load(Path(path), map_location=self.device, weights_only=True)
         try:
             result = self.raw_model.load_state_dict(state, strict=False)

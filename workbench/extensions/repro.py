@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from workbench.core._capture import jsonable
+from workbench.core._capture import class_path, jsonable
 
 __all__ = ["ReproducibilityRecord", "environment"]
 
@@ -62,7 +62,7 @@ class ReproducibilityRecord:
         else:
             config_dict = dict(vars(config))
         self.record = {
-            "task": f"{type(task).__module__}.{type(task).__qualname__}",
+            "task": class_path(type(task)),
             "seed": task.seed,
             "config": jsonable(config_dict),
             "device": str(device),
