@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -103,6 +104,19 @@ def timed(fn, *args) -> tuple[float, object]:  # type: ignore[no-untyped-def]
     return time.perf_counter() - start, result
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its waited-for children (git), user + system."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed_cpu(fn, *args) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
+    cpu = cpu_seconds()
+    wall, result = timed(fn, *args)
+    return wall, cpu_seconds() - cpu, result
+
+
 def run_case(label: str, tracked: int, modified: int, untracked: int, rounds: int, goal: float) -> bool:
     with tempfile.TemporaryDirectory(prefix="wb-bench-snapshot-") as tmp:
         root = Path(tmp) / "repo"
@@ -114,24 +128,32 @@ def run_case(label: str, tracked: int, modified: int, untracked: int, rounds: in
 
         ours: list[float] = []
         theirs: list[float] = []
+        ours_cpu: list[float] = []
+        theirs_cpu: list[float] = []
         take_snapshot(root, None, state_dir=state)  # warm the page cache for both
+        plumbing_fresh_index(root)
         for _ in range(rounds):
-            t, snap = timed(lambda: take_snapshot(root, None, state_dir=state))
+            t, c, snap = timed_cpu(lambda: take_snapshot(root, None, state_dir=state))
             ours.append(t)
-            t, tree = timed(plumbing_fresh_index, root)
+            ours_cpu.append(c)
+            t, c, tree = timed_cpu(plumbing_fresh_index, root)
             theirs.append(t)
+            theirs_cpu.append(c)
         assert snap.tree == tree, "workbench and plumbing recorded different trees"
         assert (root / ".git" / "index").read_bytes() == index_before, "the index changed"
 
         ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
         ratio = theirs_s / ours_s
-        print(f"   workbench snapshot       : {ours_s * 1000:8.1f} ms  (median of {rounds})")
-        print(f"   plumbing, fresh index    : {theirs_s * 1000:8.1f} ms")
-        print(f"   ratio (plumbing/workbench): {ratio:6.2f}x")
+        ours_c, theirs_c = statistics.median(ours_cpu), statistics.median(theirs_cpu)
+        print(f"   load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"   workbench snapshot        : {ours_s * 1000:7.1f} ms wall, {ours_c * 1000:7.1f} ms CPU"
+              f"  (medians of {rounds})")
+        print(f"   plumbing, fresh index     : {theirs_s * 1000:7.1f} ms wall, {theirs_c * 1000:7.1f} ms CPU")
+        print(f"   ratio (plumbing/workbench): {ratio:7.2f}x wall, {theirs_c / ours_c:7.2f}x CPU")
 
         co: list[float] = []
         ar: list[float] = []
-        for i in range(max(2, rounds // 2)):
+        for i in range(2):
             t, _ = timed(materialise, snap, snap.git_dir, Path(tmp) / f"co{i}")
             co.append(t)
             t, _ = timed(archive_extract, root, snap.commit, Path(tmp) / f"ar{i}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,14 @@ def test_linked_worktree(repo: Path, tmp_path: Path) -> None:
     assert git(repo, "show", "refs/workbench/runs/w1:tasks/train.py") == "LR = 7\n"
     assert index_file.read_bytes() == index_before
     assert git(other, "--no-optional-locks", "status", "--porcelain") == " M tasks/train.py\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs chown")
+def test_repository_owned_by_someone_else_is_one_clear_error(tmp_path: Path) -> None:
+    project = tmp_path / "theirs"
+    project.mkdir()
+    git(project, "init", "-q")
+    for path in [project, *project.rglob("*")]:
+        os.lchown(path, 12345, 12345)
+    with pytest.raises(SnapshotError, match="^git cannot read the repository at .*dubious ownership"):
+        take_snapshot(project, None, state_dir=project / ".workbench")

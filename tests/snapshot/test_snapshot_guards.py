@@ -169,3 +169,19 @@ def test_heavy_names_are_whole_names_only() -> None:
     assert path_filter.check("mydata/x.py") is None
     assert path_filter.check("src/data/x.py") == ("src/data/", "heavy folder (data)")
     assert path_filter.check("notes.pt.txt") is None
+
+
+def test_anchored_pattern_in_a_subfolder_project_prunes_only_there(tmp_path: Path) -> None:
+    top = tmp_path / "mono"
+    write(top / "README.md")
+    git(top, "init", "-q", "-b", "main")
+    git(top, "add", "-A")
+    git(top, "commit", "-q", "-m", "c")
+    project = top / "ml" / "proj"
+    write(project / "out" / "new" / "a.txt")  # new folder: pruned by git itself
+    write(project / "keep" / "out" / "b.txt")  # anchored: not this one
+    write(top / "out" / "c.txt")  # outside the project: not this one
+    snap = take_snapshot(project, None, state_dir=project / ".workbench", exclude=["/out/"])
+    files = set(git(top, "ls-tree", "-r", "--name-only", snap.commit).split())
+    assert files == {"README.md", "ml/proj/keep/out/b.txt", "out/c.txt"}
+    assert dict(snap.excluded) == {"ml/proj/out/": "matches exclude pattern '/out/'"}

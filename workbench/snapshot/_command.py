@@ -188,6 +188,8 @@ class GitProcess:
             if shutil.which("git", path=env.get("PATH")) is None:
                 raise SnapshotError(_MISSING_GIT) from None
             raise SnapshotError(f"folder not found: {cwd}") from None
+        except OSError as exc:
+            raise SnapshotError(f"could not run git: {exc.strerror or exc}") from None
         self._command = list(command)
 
     def feed(self, data: bytes) -> None:

@@ -246,11 +246,16 @@ def scan_untracked(
     )
     candidates: list[str] = []
     folders: list[str] = []
+    skip = "\0"  # the folder last left out: git lists paths in walk order
     for path in _split(top.stdout):
         scan.any_untracked = True
+        if path.startswith(skip):
+            continue  # e.g. the 100,000 untracked files of a tracked data/ folder
         hit = path_filter.check(path)
         if hit is not None:
             leave_out(*hit)
+            if hit[0].endswith("/"):
+                skip = hit[0]
         elif path.endswith("/"):
             if os.path.lexists(work_tree / path / ".git"):
                 leave_out(path, "nested git repository")
