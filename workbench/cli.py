@@ -310,6 +310,9 @@ def show_cmd(state: _State, run: str, as_json: bool) -> None:
             branch = row.get("git_branch") or "detached HEAD"
             dirty = click.style(" (uncommitted changes)", fg="yellow") if row.get("git_dirty") else ""
             lines.append(("git", f"HEAD {head} on {branch}{dirty}; snapshot {row['snapshot_commit'][:10]}"))
+        replay = _last_event(index, row["id"], "replay")
+        if replay:
+            lines.append(("replay", replay["message"]))
         artifacts = index.artifacts(row["id"])
         lines.append(("folder", f"{row.get('run_dir')} ({len(artifacts)} artifact(s))"))
         if row.get("tags"):
@@ -464,6 +467,74 @@ def artifacts_cmd(state: _State, run: str, as_json: bool) -> None:
         for a in rows:
             click.echo(f"{a['kind']:<11} {a['size']:>10,}  {a['path']}")
         click.echo(f"in {Path(row['run_dir']) / 'artifacts'}")
+
+
+# -- resume and fork -----------------------------------------------------------------------
+
+
+def _after_start(index: Any, row: dict[str, Any], follow: bool, wait: bool, as_json: bool, verb: str) -> None:
+    from workbench.runs import wait_for
+
+    if not as_json:
+        click.echo(f"{verb} run {row['id']} ({row.get('name') or '-'}), attempt {row.get('attempt')}", err=follow)
+    if follow:
+        row = _follow(index, row["id"])
+    elif wait:
+        row = wait_for(index, row["id"])
+    if as_json:
+        _print_json(_record(index, row))
+    elif follow or wait:
+        _print_outcome(index, row)
+        replay = _last_event(index, row["id"], "replay")
+        if replay:
+            click.echo(f"  {replay['message']}")
+    if (follow or wait) and row["status"] != "completed":
+        sys.exit(1)
+
+
+def _last_event(index: Any, run_id: str, kind: str) -> dict[str, Any] | None:
+    for event in reversed(index.events(run_id)):
+        if event["kind"] == kind:
+            return event
+    return None
+
+
+@cli.command("resume")
+@click.argument("run")
+@click.option("--device", help="Resume on another device (default: the run's own).")
+@click.option("--follow", is_flag=True, help="Show progress until the run ends (Ctrl-C detaches).")
+@click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if it completed.")
+@json_option
+@pass_state
+def resume_cmd(state: _State, run: str, device: str | None, follow: bool, wait: bool, as_json: bool) -> None:
+    """Resume a stopped, interrupted or failed run from its latest good checkpoint."""
+    from workbench.runs import resume_run
+
+    project = state.project
+    with _index(project) as index:
+        row = resume_run(project, index, _resolve(index, run), device=device)
+        _after_start(index, row, follow, wait, as_json, "resumed")
+
+
+@cli.command("fork")
+@click.argument("run")
+@click.option("--from-checkpoint", "checkpoint",
+              help="Which checkpoint: step-000000120, a step number, or best (default: the newest).")
+@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Change a config field.")
+@click.option("--name", help="A unique name for the new run.")
+@click.option("--follow", is_flag=True, help="Show progress until the run ends (Ctrl-C detaches).")
+@click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if it completed.")
+@json_option
+@pass_state
+def fork_cmd(state: _State, run: str, checkpoint: str | None, overrides: tuple[str, ...], name: str | None,
+             follow: bool, wait: bool, as_json: bool) -> None:
+    """Start a new run from RUN's checkpoint with changed config (e.g. -s lr=1e-4)."""
+    from workbench.runs import fork_run
+
+    project = state.project
+    with _index(project) as index:
+        row = fork_run(project, index, _resolve(index, run), overrides=overrides, checkpoint=checkpoint, name=name)
+        _after_start(index, row, follow, wait, as_json, "forked")
 
 
 # -- code snapshots ------------------------------------------------------------------------

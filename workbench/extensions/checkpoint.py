@@ -116,7 +116,7 @@ class Checkpoint:
     ``best.pt`` when ``best`` names a validation metric.
 
     Args:
-        folder: Where checkpoints go (a run's ``checkpoints/``).
+        folder: Where checkpoints go (default: the run folder's ``checkpoints/``).
         every_epochs: Save at each epoch boundary whose number is a multiple of this (0: never).
         every_steps: Also save every this many steps (None: never).
         every_minutes: Also save when this many minutes passed since the last save.
@@ -126,10 +126,10 @@ class Checkpoint:
         on_event: Called with ``(kind, message, data)`` for each save or skipped file.
     """
 
-    def __init__(self, folder: str | Path, *, every_epochs: int = 1, every_steps: int | None = None,
+    def __init__(self, folder: str | Path | None = None, *, every_epochs: int = 1, every_steps: int | None = None,
                  every_minutes: float | None = None, keep: int = 2, best: str | None = None,
                  mode: str = "min", on_event: EventCallback | None = None) -> None:
-        self.folder = Path(folder)
+        self.folder = Path(folder) if folder is not None else None
         self.every_epochs = every_epochs
         self.every_steps = every_steps
         self.every_minutes = every_minutes
@@ -147,8 +147,14 @@ class Checkpoint:
         if self.on_event is not None:
             self.on_event(kind, message, data)
 
-    def before_fit(self, state: Any) -> None:
+    def before_fit(self, state: Any, task: Any) -> None:
         """Remember where this session started (no checkpoint for the epoch it resumes)."""
+        if self.folder is None:
+            if task.run_dir is None:
+                from workbench.errors import WorkbenchError
+
+                raise WorkbenchError("Checkpoint() without a folder needs a task with a run folder (run_dir)")
+            self.folder = Path(task.run_dir) / "checkpoints"
         self._start_epoch = state.epoch
         self._last_save = time.monotonic()
         self._last_step = state.step if state.batch_in_epoch == 0 else -1
@@ -171,7 +177,7 @@ class Checkpoint:
 
     def after_validate(self, task: Any, metrics: dict[str, float], backend: Any) -> None:
         """Keep ``best.pt`` when the watched metric improved."""
-        if self.best is None or self.best not in metrics:
+        if self.best is None or self.best not in metrics or self.folder is None:
             return
         value = metrics[self.best]
         better = self.best_value is None or (value < self.best_value if self.mode == "min"

@@ -62,6 +62,60 @@ def import_task(code_dir: Path, task_file: str, module: str, name: str) -> type:
         raise ImportError(f"{task_file} defines no class {name}") from None
 
 
+def _event_writer(index: Any, run_id: str) -> Any:
+    """A callback that records checkpoint events in the index (rank 0), else does nothing."""
+    def on_event(kind: str, message: str, data: dict) -> None:
+        if index is not None:
+            index.add_event(run_id, kind, message, data)
+            if kind == "checkpoint":
+                index.update_run(run_id)  # bump updated_at so watchers see the new event
+    return on_event
+
+
+def _restore(task: Any, spec: Any, attempt: int, run_dir: Path, index: Any, on_event: Any) -> None:
+    """Continue from a checkpoint: the latest good one on a resume, the parent's on a fork.
+
+    Points the earlier attempt logged after the checkpoint's step are set aside (kept for the
+    replay check) before this attempt logs anything.
+    """
+    from workbench.errors import WorkbenchError
+    from workbench.extensions.checkpoint import load_checkpoint, load_latest
+
+    found = load_latest(run_dir / "checkpoints", on_event) if attempt > 1 else None
+    fork = False
+    if found is None and spec.resume_from:
+        path = Path(spec.resume_from)
+        try:
+            found = (path, load_checkpoint(path))
+        except ValueError as exc:
+            raise WorkbenchError(f"cannot start from {path}: {exc}") from None
+        fork = True
+    if found is None:
+        if attempt > 1:
+            raise WorkbenchError("no checkpoint of this run could be loaded; launch it again")
+        return
+    path, checkpoint = found
+    task.restore(checkpoint, fork=fork)
+    state = task.state
+    if index is not None:
+        moved = index.set_aside_after(spec.id, state.step)
+        index.add_event(spec.id, "restored",
+                        f"from {path.name}: step {state.step}, epoch {state.epoch + 1}, "
+                        f"batch {state.batch_in_epoch}" + (f"; {moved} later point(s) set aside" if moved else ""),
+                        {"checkpoint": path.name, "step": state.step, "set_aside": moved, "fork": fork})
+
+
+def _check_replay(index: Any, run_id: str, attempt: int) -> None:
+    """Record whether the points replayed by this attempt match the ones set aside."""
+    from workbench.runs.resume import compare_replay, replay_summary
+
+    if attempt < 2:
+        return
+    result = compare_replay(index, run_id, attempt)
+    if result is not None:
+        index.add_event(run_id, "replay", replay_summary(result), result)
+
+
 def _one_line(exc: BaseException) -> str:
     from workbench.errors import WorkbenchError
 
@@ -109,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from workbench.core.backends import make_backend
         from workbench.extensions import default_extensions
+        from workbench.extensions.checkpoint import Checkpoint
 
         task_cls = import_task(Path(spec.code_dir), spec.task_file, spec.task_module, spec.task)
         if main_rank:
@@ -119,8 +174,17 @@ def main(argv: list[str] | None = None) -> int:
         if requested:
             task.request_stop(requested[0])
         reporter = IndexReporter(writer) if writer is not None else None
-        for ext in default_extensions(reporter) + list(task.extensions()):
+        on_event = _event_writer(index, spec.id)
+        extras = list(task.extensions())
+        checkpoints = [e for e in extras if isinstance(e, Checkpoint)]
+        if not checkpoints:
+            checkpoints = [Checkpoint(run_dir / "checkpoints")]
+            extras.append(checkpoints[0])
+        for ext in checkpoints:
+            ext.on_event = on_event
+        for ext in default_extensions(reporter) + extras:
             task.attach(ext)
+        _restore(task, spec, attempt, run_dir, index, on_event)
         task.fit()
         stopped = bool(requested) and task.state.stopped_early
         if writer is not None:
@@ -133,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             index.update_run(spec.id, status=status, ended_at=time.time(), exit_code=0,
                              step=task.state.step, total_steps=task.state.total_steps)
             index.add_event(spec.id, status, message or f"after {task.state.step} steps")
+            _check_replay(index, spec.id, attempt)
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure is reported, then re-raised as exit 1
         tb = traceback.format_exc()
@@ -150,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             index.update_run(spec.id, status="failed", ended_at=time.time(), exit_code=1,
                              error=_one_line(exc), traceback=tb)
             index.add_event(spec.id, "failed", _one_line(exc))
+            try:
+                _check_replay(index, spec.id, attempt)
+            except Exception:  # noqa: BLE001
+                pass
         return 1
     finally:
         if backend is not None:

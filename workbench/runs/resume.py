@@ -1,0 +1,231 @@
+"""Resume and fork: a new attempt of a run, or a new run, from a checkpoint.
+
+The workbench process only checks and starts; the training process loads the checkpoint
+(``workbench.runs.train``). After a resumed attempt, :func:`compare_replay` checks the
+points it logged again against those the earlier attempt had logged after the checkpoint.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from workbench.errors import WorkbenchError
+
+__all__ = [
+    "NONDETERMINISTIC_SUFFIXES",
+    "compare_replay",
+    "fork_run",
+    "replay_summary",
+    "resume_run",
+    "step_checkpoints",
+]
+
+#: Metric keys that measure time, not training: they never replay exactly.
+NONDETERMINISTIC_SUFFIXES = ("_per_s", "/time", "_time", "/seconds")
+RESUMABLE = ("stopped", "interrupted", "failed")
+
+
+def step_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's step checkpoints, newest first (whether they load is checked at resume)."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.glob("step-*.pt") if p.is_file()]
+    return sorted(files, key=lambda p: p.name, reverse=True)
+
+
+def resume_run(project: Any, index: Any, row: dict[str, Any], *, device: str | None = None,
+               start: bool = True) -> dict[str, Any]:
+    """Start a new attempt of a stopped, interrupted or failed run from its latest checkpoint.
+
+    The attempt uses the run's own code snapshot and config, on the same device and backend
+    unless ``device`` says otherwise.
+
+    Raises:
+        WorkbenchError: The run completed, is still running, or has no checkpoint.
+    """
+    from workbench.runs.control import supervisor_alive
+    from workbench.runs.launch import start_supervisor
+    from workbench.runs.spec import read_spec, write_spec
+
+    index.reconcile()
+    row = index.get_run(row["id"]) or row
+    status = row["status"]
+    if status in ("queued", "running") and supervisor_alive(row):
+        raise WorkbenchError(f"run {row['id']} is still {status}; stop it before resuming")
+    if status == "completed":
+        raise WorkbenchError(f"run {row['id']} completed; nothing to resume "
+                             f"(to train further, fork it: workbench fork {row['id']} -s epochs=N)")
+    if status not in RESUMABLE:
+        raise WorkbenchError(f"run {row['id']} is {status}; only stopped, interrupted or failed runs resume")
+    run_dir = Path(row["run_dir"])
+    if not step_checkpoints(run_dir):
+        raise WorkbenchError(f"run {row['id']} has no checkpoint to resume from (it ended before its "
+                             f"first one); launch it again instead")
+    spec = read_spec(run_dir)
+    if device is not None and device != spec.device:
+        from workbench.project.settings import normalize_device
+        from workbench.runs.probe import check_device, probe_devices
+
+        try:
+            device = normalize_device(device)
+        except ValueError as exc:
+            raise WorkbenchError(f"bad --device: {exc}") from None
+        check_device(device, spec.backend, spec.nproc, probe_devices(project.state_dir))
+        spec.device = device
+        write_spec(run_dir, spec)
+    attempt = int(row.get("attempt") or 1) + 1
+    index.update_run(row["id"], status="queued", attempt=attempt, ended_at=None, exit_code=None,
+                     signal=None, error=None, traceback=None, device=spec.device, heartbeat_at=time.time())
+    index.add_event(row["id"], "resumed", f"attempt {attempt} (after {status})",
+                    {"attempt": attempt, "previous_status": status, "device": spec.device})
+    row = index.get_run(row["id"])
+    if start:
+        start_supervisor(project, index, row)
+    return index.get_run(row["id"]) or row
+
+
+def fork_run(project: Any, index: Any, row: dict[str, Any], *, overrides: Sequence[str] = (),
+             checkpoint: str | None = None, name: str | None = None, start: bool = True) -> dict[str, Any]:
+    """A new run that starts from one of ``row``'s checkpoints, with changed config.
+
+    The fork takes the parent's code snapshot (the same code), applies ``overrides`` to the
+    parent's config, copies the chosen checkpoint (default: the newest) into its own folder,
+    and continues training from it: weights, optimiser moments and position come from the
+    checkpoint; the new config's hyperparameters (e.g. ``lr``) take effect.
+
+    Raises:
+        WorkbenchError: No such checkpoint, or a bad override.
+    """
+    from workbench.project import discover, resolve_config
+    from workbench.runs.launch import run_dir_of, start_supervisor
+    from workbench.runs.names import friendly_name
+    from workbench.runs.spec import read_spec, write_spec
+    from workbench.store import new_run_id
+
+    parent_dir = Path(row["run_dir"])
+    checkpoints = step_checkpoints(parent_dir)
+    best = parent_dir / "checkpoints" / "best.pt"
+    if checkpoint is None:
+        if not checkpoints:
+            raise WorkbenchError(f"run {row['id']} has no checkpoint to fork from")
+        source = checkpoints[0]
+    else:
+        candidates = {p.name: p for p in checkpoints}
+        candidates.update({p.stem: p for p in checkpoints})
+        if best.is_file():
+            candidates.update({"best": best, "best.pt": best})
+        if checkpoint.isdigit():
+            candidates.update({str(int(p.stem.split("-")[1])): p for p in checkpoints})
+        if checkpoint not in candidates:
+            names = ", ".join(sorted({p.stem for p in checkpoints} | ({"best"} if best.is_file() else set())))
+            raise WorkbenchError(f"run {row['id']} has no checkpoint {checkpoint!r}; it has: {names or 'none'}")
+        source = candidates[checkpoint]
+    spec = read_spec(parent_dir)
+    task = discover(project).get(spec.task)
+    fields = [f for f in task.config]
+    base = [f"{k}={_toml_literal(v)}" for k, v in _flat(spec.config).items()]
+    config = resolve_config(fields, overrides=[*base, *overrides], task_name=spec.task)
+    taken = {r["name"] for r in index.list_runs()}
+    name = (name or "").strip() or friendly_name(len(taken) + 1, taken)
+    if name in taken:
+        raise WorkbenchError(f"a run named {name!r} already exists; pick another --name")
+    run_id = new_run_id()
+    run_dir = run_dir_of(project, run_id)
+    try:
+        (run_dir / "checkpoints").mkdir(parents=True)
+        (run_dir / "artifacts").mkdir()
+        start_file = run_dir / "checkpoints" / "fork-start.pt"
+        shutil.copy2(source, start_file)
+        shutil.copytree(parent_dir / "code", run_dir / "code", symlinks=True)
+        new_spec = type(spec)(**{**asdict(spec), "id": run_id, "config": config, "name": name,
+                                 "code_dir": str(run_dir / "code"), "resume_from": str(start_file)})
+        write_spec(run_dir, new_spec)
+        new = index.create_run(
+            id=run_id, name=name, task=spec.task, status="queued", device=spec.device, backend=spec.backend,
+            nproc=spec.nproc, precision=spec.precision, config=config, tags=list(spec.tags),
+            profile=spec.profile or None, run_dir=str(run_dir), git_head=row.get("git_head"),
+            git_branch=row.get("git_branch"), git_dirty=row.get("git_dirty"),
+            snapshot_commit=row.get("snapshot_commit"), parent_id=row["id"], parent_checkpoint=source.name,
+        )
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    changed = [o for o in overrides]
+    index.add_event(run_id, "launched", f"forked from {row['id']} at {source.name}"
+                    + (f" with {' '.join(changed)}" if changed else ""),
+                    {"parent": row["id"], "checkpoint": source.name, "overrides": changed})
+    if start:
+        start_supervisor(project, index, new)
+    return index.get_run(run_id) or new
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _toml_literal(value: Any) -> str:
+    from workbench.runs.spec import _value
+
+    return _value(value)
+
+
+def _deterministic(key: str) -> bool:
+    return not key.endswith(NONDETERMINISTIC_SUFFIXES)
+
+
+def compare_replay(index: Any, run_id: str, attempt: int) -> dict[str, Any] | None:
+    """Compare the points ``attempt`` logged again with those set aside from earlier attempts.
+
+    Only points the new attempt has replayed are compared (a resumed attempt that is stopped
+    again compares what it got to). Timing metrics (``*_per_s``) are left out.
+
+    Returns:
+        ``{"matched": N, "compared": M, "first_divergence": {...} | None}``, or None when
+        nothing was set aside for this run.
+    """
+    aside = [p for p in index.aside_points(run_id) if p["attempt"] < attempt and _deterministic(p["key"])]
+    if not aside:
+        return None
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for point in aside:  # sorted by key, attempt, step: the last one per (key, step) wins
+        latest[(point["key"], point["step"])] = point
+    current = {}
+    for key in {k for k, _ in latest}:
+        for step, value, _wall in index.points(run_id, key):
+            current[(key, step)] = value
+    compared = matched = 0
+    first: dict[str, Any] | None = None
+    for (key, step), old in sorted(latest.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if (key, step) not in current:
+            continue
+        compared += 1
+        if current[(key, step)] == old["value"]:
+            matched += 1
+        elif first is None:
+            first = {"key": key, "step": step, "before": old["value"], "replayed": current[(key, step)]}
+    return {"matched": matched, "compared": compared, "first_divergence": first}
+
+
+def replay_summary(result: dict[str, Any] | None) -> str:
+    """One line for ``workbench show``: ``replay matched 120/120 points`` or where it diverged."""
+    if not result:
+        return ""
+    if result["compared"] == 0:
+        return "replay: no point replayed yet"
+    text = f"replay matched {result['matched']}/{result['compared']} points"
+    first = result.get("first_divergence")
+    if first:
+        text += (f"; first diverged at step {first['step']} ({first['key']}: "
+                 f"{first['before']:.6g} before, {first['replayed']:.6g} replayed)")
+    return text
