@@ -174,3 +174,17 @@ def test_set_aside_moves_later_points_and_their_spikes(memory_index: RunIndex, r
     assert len(memory_index.points(run_id, "loss")) == 5_000
     _assert_rollup_exact(memory_index, run_id)
     assert memory_index.set_aside_after(run_id, 10_000) == 0
+
+
+def test_points_written_with_plain_sql_still_chart_and_can_be_summarised(memory_index: RunIndex, run_id: str) -> None:
+    with memory_index.write() as conn:
+        conn.executemany(
+            "INSERT INTO metrics (run_id, key, step, value, wall_time) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, "loss", s, 9.0 if s == 4_444 else 1.0, 0.0) for s in range(50_000)],
+        )
+    series = memory_index.series(run_id, "loss", max_points=300)
+    assert 0 < len(series) <= 300 and (4_444, 9.0) in series
+    memory_index.rebuild_summaries(run_id)
+    assert _rollup(memory_index, run_id)
+    summarised = memory_index.series(run_id, "loss", max_points=300)
+    assert 0 < len(summarised) <= 300 and (4_444, 9.0) in summarised

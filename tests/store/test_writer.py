@@ -143,3 +143,23 @@ def test_log_after_close_is_an_error(index: RunIndex, db_path: Path) -> None:
     writer.close()
     with pytest.raises(MetricWriterError, match="closed"):
         writer.log("loss", 1.0, 0)
+
+
+def test_a_lock_held_past_the_busy_timeout_is_retried_without_loss(
+    index: RunIndex, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workbench.store._db as db
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.05)
+    run_id = index.create_run(task="t")["id"]
+    writer = MetricWriter(db_path, run_id, flush_interval=3600)
+    blocker = db.connect(db_path)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    writer.log("loss", 1.0, 0)
+    with pytest.raises(MetricWriterError, match="will retry"):
+        writer.flush()
+    blocker.execute("ROLLBACK")
+    writer.log("loss", 2.0, 1)
+    writer.flush()  # the held-back points go out with the new ones; nothing to report
+    writer.close()
+    assert [(s, v) for s, v, _ in index.points(run_id, "loss")] == [(0, 1.0), (1, 2.0)]

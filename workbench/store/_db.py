@@ -20,7 +20,15 @@ from pathlib import Path
 
 from workbench.store.errors import SchemaTooNew
 
-__all__ = ["BUSY_TIMEOUT_S", "Migration", "Migrations", "connect", "immediate", "update_time"]
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "Migration",
+    "Migrations",
+    "connect",
+    "enable_wal",
+    "immediate",
+    "update_time",
+]
 
 #: How long a writer waits for another writer's transaction before giving up.
 BUSY_TIMEOUT_S = 30.0

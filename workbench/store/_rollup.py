@@ -310,7 +310,16 @@ def series(
         buckets = max_points // 3
         width = (high - low + 1) / buckets
         level = sum(1 for shift in SHIFTS if (1 << shift) <= width)
-        if level == 0:  # the series spans fewer than 64 steps per bucket: few points
+        summaries = []
+        if level > 0:
+            summaries = conn.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM metrics_rollup"
+                " WHERE run_id = ? AND key = ? AND level = ? ORDER BY block",
+                (run_id, key, level),
+            ).fetchall()
+        if not summaries:
+            # Fewer than 64 steps per bucket (so few points), or points written around
+            # the index with plain SQL and never summarised: read the points themselves.
             rows = conn.execute(
                 f"SELECT step, value, wall_time {where} ORDER BY step", (run_id, key)
             ).fetchall()
@@ -318,12 +327,6 @@ def series(
                 (s, 1, s, v, t, *((s, v, t) * 2 if _is_number(v) else (None,) * 6))
                 for s, v, t in rows
             ]
-        else:
-            summaries = conn.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM metrics_rollup"
-                " WHERE run_id = ? AND key = ? AND level = ? ORDER BY block",
-                (run_id, key, level),
-            ).fetchall()
         points = _bucket(summaries, buckets, low, high, raw[0][2], axis)
     if axis == "time":
         return sorted((t if t is not None else math.nan, _value(v)) for _, v, t in points)

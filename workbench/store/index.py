@@ -78,7 +78,8 @@ def _encode_run_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     if out.get("config") is not None:
         out["config"] = json.dumps(out["config"])
     if out.get("tags") is not None:
-        out["tags"] = json.dumps(list(out["tags"]))
+        tags = out["tags"]
+        out["tags"] = json.dumps([tags] if isinstance(tags, str) else list(tags))
     if out.get("git_dirty") is not None:
         out["git_dirty"] = int(bool(out["git_dirty"]))
     return out

@@ -112,7 +112,8 @@ class MetricWriter:
         self._progress: tuple[int, int | None, int | None] | None = None
         self._written_progress: tuple[int, int | None, int | None] | None = None
         self._last_heartbeat = -float("inf")
-        self._error: MetricWriterError | None = None
+        self._error: MetricWriterError | None = None  # points were lost
+        self._unwritten: MetricWriterError | None = None  # points wait for a retry
         self._wake = threading.Event()
         self._cond = threading.Condition()
         self._requested = 0
@@ -193,6 +194,8 @@ class MetricWriter:
 
     def _raise_error(self) -> None:
         error, self._error = self._error, None
+        if error is None:
+            error = self._unwritten  # still failing: the points wait in memory
         if error is not None:
             raise error
 
@@ -241,9 +244,9 @@ class MetricWriter:
             # Locked past the busy timeout, disk full, ...: keep the points for next time.
             for key, rows in batch.items():
                 self._buffers[key][0:0] = rows
-            self._record(MetricWriterError(
+            self._unwritten = MetricWriterError(
                 f"could not write metrics of run {self.run_id} (will retry): {exc}"
-            ))
+            )
             return
         except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
             good, bad = _clean([row for rows in batch.values() for row in rows])
@@ -253,6 +256,7 @@ class MetricWriter:
                     f"dropped {bad} metric point(s) of run {self.run_id} that are not"
                     f" (str key, number value, int step): {exc}"
                 ))
+        self._unwritten = None  # whatever failed before is written now
         if beat:
             self._last_heartbeat = now
             self._written_progress = progress
