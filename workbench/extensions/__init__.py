@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.extensions.checkpoint import Checkpoint
 from workbench.extensions.gradients import GradientStats
 from workbench.extensions.guards import EarlyStopping, NanGuard, NonFiniteLossError
 from workbench.extensions.leakage import BatchLeakageCheck, BatchLeakageError
@@ -18,6 +19,7 @@ from workbench.extensions.repro import ReproducibilityRecord
 __all__ = [
     "BatchLeakageCheck",
     "BatchLeakageError",
+    "Checkpoint",
     "ConsoleReporter",
     "EarlyStopping",
     "GradientStats",
