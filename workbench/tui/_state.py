@@ -1,0 +1,326 @@
+"""What the app knows, on its event loop: runs, curves and log lines read so far.
+
+Workers read the index (see ``_watcher.py``); these caches merge what they found and tell
+the widgets what changed. They import nothing from textual, so the benchmark and the tests
+use them directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.tui import _format
+from workbench.tui._filter import RunFilter, parse_filter
+from workbench.tui._watcher import LogChunk, SeriesKey, SeriesLoad, SeriesTail, downsample
+
+__all__ = ["LIVE", "SORT_COLUMNS", "Changes", "LogCache", "RunCache", "SeriesCache", "SeriesData"]
+
+LIVE = ("queued", "running")
+
+_STATUS_ORDER = {s: i for i, s in enumerate(("running", "queued", "failed", "interrupted", "stopped", "completed"))}
+
+
+def _started(row: dict[str, Any]) -> float:
+    return row.get("started_at") or row.get("created_at") or 0.0
+
+
+def _none_last(value: Any) -> tuple[int, Any]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return (1, 0)
+    return (0, value)
+
+
+#: Columns the run table can be sorted by, and the default direction of each (True: descending).
+SORT_COLUMNS: dict[str, bool] = {
+    "started": True, "name": False, "task": False, "status": False, "progress": True,
+    "device": False, "duration": True, "metric": False, "git": False,
+}
+
+
+class RunCache:
+    """Every run the app has seen, and the filtered, sorted view the run table shows.
+
+    Args:
+        clock: Returns the current unix time (tests pass a fixed one).
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.last: dict[str, dict[str, float]] = {}
+        self.since = 0.0
+        self.complete = False
+        self.filter: RunFilter = parse_filter("")
+        self.sort = "started"
+        self.descending = True
+        self.view: list[str] = []
+        self.version = 0
+
+    # -- reading ---------------------------------------------------------------------
+
+    def get(self, run_id: str | None) -> dict[str, Any] | None:
+        """A run's row, or None."""
+        return self.rows.get(run_id) if run_id else None
+
+    def headline(self, run_id: str) -> tuple[str | None, float | None]:
+        """The run's headline metric and its last value (None while unknown)."""
+        last = self.last.get(run_id)
+        if not last:
+            return None, None
+        key = _format.headline_key(list(last))
+        return key, last.get(key) if key else None
+
+    def counts(self) -> dict[str, int]:
+        """How many runs have each status."""
+        out: dict[str, int] = {}
+        for row in self.rows.values():
+            out[row["status"]] = out.get(row["status"], 0) + 1
+        return out
+
+    def live_ids(self) -> list[str]:
+        """The runs that are queued or running."""
+        return [i for i, r in self.rows.items() if r["status"] in LIVE]
+
+    # -- changes ---------------------------------------------------------------------
+
+    def apply(self, rows: Iterable[dict[str, Any]]) -> set[str]:
+        """Merge changed rows; rebuild the view when order or membership may have changed.
+
+        Returns:
+            The ids of the runs that changed.
+        """
+        changed: set[str] = set()
+        resort = False
+        sort_key = self._sort_key()
+        for row in rows:
+            run_id = row["id"]
+            old = self.rows.get(run_id)
+            self.rows[run_id] = row
+            changed.add(run_id)
+            self.since = max(self.since, row.get("updated_at") or 0.0)
+            if old is None or self.filter.active or sort_key(old) != sort_key(row):
+                resort = True
+        if changed:
+            if resort:
+                self.rebuild()
+            else:
+                self.version += 1
+        return changed
+
+    def set_last(self, values: dict[str, dict[str, float]]) -> None:
+        """Record runs' last metric values (headline metric, compare rows)."""
+        if values:
+            self.last.update(values)
+            if self.sort == "metric":
+                self.rebuild()
+            else:
+                self.version += 1
+
+    def remove(self, run_id: str) -> None:
+        """Forget a deleted run."""
+        if self.rows.pop(run_id, None) is not None:
+            self.last.pop(run_id, None)
+            self.rebuild()
+
+    def set_filter(self, text: str) -> RunFilter:
+        """Filter the view (see ``_filter.py``); returns the parsed filter."""
+        self.filter = parse_filter(text)
+        self.rebuild()
+        return self.filter
+
+    def set_sort(self, column: str, descending: bool | None = None) -> None:
+        """Sort the view by a column (its natural direction unless given)."""
+        if column not in SORT_COLUMNS:
+            raise ValueError(f"cannot sort by {column!r}")
+        self.sort = column
+        self.descending = SORT_COLUMNS[column] if descending is None else descending
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Recompute the view from every row."""
+        rows = self.rows.values()
+        if self.filter.active:
+            rows = [r for r in rows if self.filter.matches(r)]
+        key = self._sort_key()
+        ordered = sorted(rows, key=lambda r: (key(r), r["id"]), reverse=self.descending)
+        self.view = [r["id"] for r in ordered]
+        self.version += 1
+
+    def _sort_key(self) -> Callable[[dict[str, Any]], Any]:
+        column = self.sort
+        if column == "started":
+            return _started
+        if column == "status":
+            return lambda r: _STATUS_ORDER.get(r["status"], 9)
+        if column == "progress":
+            return lambda r: _none_last(_format.percent(r))
+        if column == "duration":
+            now = self.clock()
+            return lambda r: ((r.get("ended_at") or now) - r["started_at"]) if r.get("started_at") else -1.0
+        if column == "metric":
+            return lambda r: _none_last(self.headline(r["id"])[1])
+        if column == "device":
+            return lambda r: (r.get("device") or "", r.get("backend") or "")
+        if column == "git":
+            return lambda r: r.get("git_head") or ""
+        return lambda r: str(r.get(column) or "").lower()
+
+
+@dataclass
+class SeriesData:
+    """A curve as the app holds it: downsampled at first look, then extended."""
+
+    points: list[tuple[float, float]]
+    last_step: int | None
+    width: int
+    version: int = 0
+
+
+class SeriesCache:
+    """The curves the charts show, and which of them each chart wants."""
+
+    def __init__(self) -> None:
+        self.data: dict[SeriesKey, SeriesData] = {}
+        self._wants: dict[int, dict[SeriesKey, int]] = {}
+
+    def want(self, owner: object, wanted: dict[SeriesKey, int]) -> bool:
+        """Say which curves ``owner`` shows, at which width; True if that needs a read."""
+        self._wants[id(owner)] = dict(wanted)
+        return any(self._needs_load(s, w) for s, w in wanted.items())
+
+    def drop(self, owner: object) -> None:
+        """``owner`` shows nothing any more."""
+        self._wants.pop(id(owner), None)
+
+    def wanted(self) -> dict[SeriesKey, int]:
+        """Every curve some chart shows, at the widest width asked."""
+        out: dict[SeriesKey, int] = {}
+        for wants in self._wants.values():
+            for series, width in wants.items():
+                out[series] = max(width, out.get(series, 0))
+        return out
+
+    def _needs_load(self, series: SeriesKey, width: int) -> bool:
+        have = self.data.get(series)
+        return have is None or width > 2 * have.width
+
+    def plan(self, live: set[str]) -> tuple[list[tuple[SeriesKey, int]], list[tuple[SeriesKey, int | None]]]:
+        """This tick's reads: curves to load whole, and curves of live runs to extend."""
+        loads, tails = [], []
+        for series, width in self.wanted().items():
+            if self._needs_load(series, width):
+                loads.append((series, width))
+            elif series.run_id in live:
+                tails.append((series, self.data[series].last_step))
+        return loads, tails
+
+    def apply(self, loads: Iterable[SeriesLoad], tails: Iterable[SeriesTail]) -> set[SeriesKey]:
+        """Merge what a tick read; returns the curves that changed."""
+        changed: set[SeriesKey] = set()
+        for load in loads:
+            old = self.data.get(load.series)
+            version = old.version + 1 if old else 0
+            self.data[load.series] = SeriesData(list(load.points), load.last_step, load.width, version)
+            changed.add(load.series)
+        for tail in tails:
+            have = self.data.get(tail.series)
+            if have is None or have.last_step != tail.after_step:
+                continue  # read against an older state; the next tick asks again
+            points = have.points + tail.points
+            if len(points) > 2 * max(3, have.width):
+                points = downsample(points, max(3, have.width))
+            have.points = points
+            have.last_step = tail.last_step
+            have.version += 1
+            changed.add(tail.series)
+        return changed
+
+    def forget_run(self, run_id: str) -> None:
+        """Drop a deleted run's curves."""
+        for series in [s for s in self.data if s.run_id == run_id]:
+            del self.data[series]
+
+
+@dataclass
+class _Log:
+    offset: int = -1
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=2000))
+    partial: str = ""
+    version: int = 0
+    total: int = 0
+
+
+class LogCache:
+    """The last lines of the logs some widget shows."""
+
+    def __init__(self) -> None:
+        self.logs: dict[str, _Log] = {}
+        self._paths: dict[str, str] = {}
+        self._wants: dict[int, set[str]] = {}
+
+    def want(self, owner: object, run_ids: Iterable[str], paths: dict[str, str]) -> None:
+        """Say which runs' logs ``owner`` shows (``paths``: run id → output.log)."""
+        self._wants[id(owner)] = set(run_ids)
+        self._paths.update(paths)
+
+    def drop(self, owner: object) -> None:
+        """``owner`` shows no log any more."""
+        self._wants.pop(id(owner), None)
+
+    def plan(self) -> list[tuple[str, str, int]]:
+        """This tick's reads: ``(run_id, path, offset)``."""
+        ids = set().union(*self._wants.values()) if self._wants else set()
+        return [(i, self._paths[i], self.logs[i].offset if i in self.logs else -1)
+                for i in sorted(ids) if i in self._paths]
+
+    def apply(self, chunks: Iterable[LogChunk]) -> set[str]:
+        """Merge what a tick read; returns the runs whose logs changed."""
+        changed = set()
+        for chunk in chunks:
+            log = self.logs.setdefault(chunk.run_id, _Log())
+            if chunk.offset != max(0, log.offset):
+                continue  # an answer to an older request
+            text = log.partial + chunk.text
+            parts = text.split("\n")
+            log.partial = parts.pop()
+            log.lines.extend(line.rstrip("\r").rsplit("\r", 1)[-1] for line in parts)
+            log.total += len(parts)
+            log.offset = chunk.next_offset
+            log.version += 1
+            changed.add(chunk.run_id)
+        return changed
+
+    def lines(self, run_id: str) -> list[str]:
+        """The run's lines read so far (a line still being written included)."""
+        log = self.logs.get(run_id)
+        if log is None:
+            return []
+        return list(log.lines) + ([log.partial] if log.partial else [])
+
+    def new_lines(self, run_id: str, seen: int) -> tuple[list[str], int]:
+        """Complete lines after the first ``seen`` ones, and how many there are in all."""
+        log = self.logs.get(run_id)
+        if log is None:
+            return [], 0
+        count = min(len(log.lines), log.total - seen)
+        return (list(log.lines)[-count:] if count > 0 else []), log.total
+
+    def version(self, run_id: str) -> int:
+        """Changes whenever the run's lines change."""
+        log = self.logs.get(run_id)
+        return -1 if log is None else log.version
+
+
+@dataclass
+class Changes:
+    """What one tick changed, handed down to the screen on top."""
+
+    runs: set[str] = field(default_factory=set)
+    series: set[SeriesKey] = field(default_factory=set)
+    logs: set[str] = field(default_factory=set)
+    last: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)

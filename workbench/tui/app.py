@@ -1,0 +1,498 @@
+"""The Workbench app: launch, watch, compare and resume runs in the terminal.
+
+``make_app(project_root)`` builds it for the ``workbench`` command and for the tests. The
+app owns what every screen shares (the run cache, the curves, the logs, run colours, marks
+and the pinned run) and one refresh tick: every half second a thread worker reads what
+changed in the run index (see ``_watcher.py``) and posts it back; the app merges it and
+hands the changes to the screen on top. Launching, stopping, resuming, forking, deleting,
+discovery and the device probe run in thread workers too: the event loop never waits on
+SQLite, git or a subprocess.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from workbench.errors import WorkbenchError
+from workbench.tui._state import LIVE, Changes, LogCache, RunCache, SeriesCache
+from workbench.tui._watcher import PollRequest, Watcher
+from workbench.tui.colors import RunColors
+from workbench.tui.messages import (
+    ActionRefused,
+    DeleteRequested,
+    DevicesProbed,
+    FirstPageRead,
+    ForkRequested,
+    IndexPolled,
+    LaunchFailed,
+    LaunchRequested,
+    ResumeRequested,
+    RunDeleted,
+    RunLaunched,
+    RunResumed,
+    RunStopped,
+    StopRequested,
+    TasksDiscovered,
+)
+from workbench.tui.widgets.run_table import Selection
+
+__all__ = ["WorkbenchApp", "make_app"]
+
+#: Rows read before the first paint; the rest of the index follows in the same worker.
+FIRST_PAGE = 200
+#: Seconds between refresh ticks.
+POLL_INTERVAL = 0.5
+#: Seconds between checks for runs whose processes died without a word.
+RECONCILE_INTERVAL = 5.0
+
+
+class WorkbenchApp(App[None]):
+    """The Workbench terminal app for one project.
+
+    Args:
+        project: The loaded project (``workbench.project.Project``).
+        clock: Returns the current unix time (tests pass a fixed one).
+        probe: The device probe's answer; probed in a worker when None.
+        poll_interval: Seconds between refresh ticks (0: no automatic ticks).
+    """
+
+    TITLE = "Workbench"
+    CSS_PATH: ClassVar[list[str | Path]] = ["app.tcss", "main.tcss", "launch.tcss", "run.tcss", "compare.tcss"]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", tooltip="Quit (runs keep running)"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+p", "command_palette", "Commands", show=False),
+    ]
+
+    def __init__(self, project: Any, *, clock: Callable[[], float] = time.time,
+                 probe: dict[str, Any] | None = None, poll_interval: float = POLL_INTERVAL) -> None:
+        super().__init__()
+        self.project = project
+        self.clock = clock
+        self.probe: dict[str, Any] | None = probe
+        self.probe_error = ""
+        self.poll_interval = poll_interval
+        self.runs = RunCache(clock)
+        self.series = SeriesCache()
+        self.logs = LogCache()
+        self.run_colors = RunColors()
+        self.selection = Selection()
+        self.discovery: Any = None
+        self.profiles: list[str] = []
+        self.discovery_error = ""
+        self.ticks = 0
+        self.last_tick_seconds = 0.0
+        self._index: Any = None
+        self._index_lock = threading.Lock()
+        self._watcher: Watcher | None = None
+        self._in_flight = False
+        self._again = False
+        self._want_last: set[str] = set()
+        self._recent: set[str] = set()
+        self._last_reconcile = 0.0
+        self._started = False
+
+    # -- start-up --------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        from workbench.tui.screens.main import MainScreen
+
+        return MainScreen()
+
+    def on_mount(self) -> None:
+        self.run_colors.set_theme(self.theme_variables)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._in_flight = True
+        self._start()
+        self._discover()
+        if self.probe is None:
+            self._probe()
+        if self.poll_interval > 0:
+            self.set_interval(self.poll_interval, self.tick)
+
+    def _theme_changed(self, theme: Any) -> None:
+        self.run_colors.set_theme(self.theme_variables)
+        self.screen.refresh(repaint=True)
+        for chart in self.screen.query("MetricChart"):
+            chart.data_changed(None)  # type: ignore[attr-defined]
+
+    @property
+    def index(self) -> Any:
+        """The project's run index, opened on first use (in a worker thread)."""
+        with self._index_lock:
+            if self._index is None:
+                from workbench.store import RunIndex
+
+                self._index = RunIndex(self.project.index_path)
+                self._watcher = Watcher(self._index)
+            return self._index
+
+    @property
+    def watcher(self) -> Watcher:
+        """Reads ticks from the index."""
+        self.index  # noqa: B018 - opens it
+        assert self._watcher is not None
+        return self._watcher
+
+    @work(thread=True, group="poll")
+    def _start(self) -> None:
+        rows = self.watcher.first_page(FIRST_PAGE)
+        self.post_message(FirstPageRead(rows))
+        self.post_message(IndexPolled(self.watcher.poll(PollRequest(since=0.0, reconcile=True))))
+
+    @work(thread=True, group="discover")
+    def _discover(self) -> None:
+        from workbench.project import discover
+
+        configs = self.project.configs_dir
+        profiles = sorted(p.relative_to(configs).with_suffix("").as_posix()
+                          for p in configs.rglob("*.toml")) if configs.is_dir() else []
+        try:
+            self.post_message(TasksDiscovered(discover(self.project), profiles=profiles))
+        except Exception as exc:  # a broken project file is shown, not raised
+            self.post_message(TasksDiscovered(None, f"{type(exc).__name__}: {exc}"))
+
+    @work(thread=True, group="probe")
+    def _probe(self) -> None:
+        from workbench.runs import probe_devices
+
+        try:
+            self.post_message(DevicesProbed(probe_devices(self.project.state_dir)))
+        except WorkbenchError as exc:
+            self.post_message(DevicesProbed(None, str(exc)))
+
+    def on_first_page_read(self, message: FirstPageRead) -> None:
+        self.runs.apply(message.rows)
+        self._want_last.update(r["id"] for r in message.rows[:60])
+        self._hand_down(Changes(runs={r["id"] for r in message.rows}))
+
+    def on_tasks_discovered(self, message: TasksDiscovered) -> None:
+        self.discovery, self.discovery_error = message.discovery, message.error
+        self.profiles = message.profiles
+        self._hand_down(Changes())
+
+    def on_devices_probed(self, message: DevicesProbed) -> None:
+        self.probe, self.probe_error = message.probe, message.error
+        self._hand_down(Changes())
+
+    # -- the refresh tick ------------------------------------------------------------
+
+    def want_last(self, run_ids: Iterable[str]) -> None:
+        """Ask for runs' last metric values at the next tick (the headline column)."""
+        new = {i for i in run_ids if i not in self.runs.last}
+        if new - self._want_last:
+            self._want_last.update(new)
+            self.request_tick()
+
+    def request_tick(self) -> None:
+        """Run a tick soon (now, or right after the one in flight)."""
+        if self._in_flight:
+            self._again = True
+        else:
+            self.call_later(self.tick)
+
+    def build_request(self) -> PollRequest:
+        """What the next tick reads, from what the screens show now."""
+        live = set(self.runs.live_ids())
+        watched = live | self._recent
+        loads, tails = self.series.plan(watched)
+        now = time.monotonic()
+        reconcile = now - self._last_reconcile >= RECONCILE_INTERVAL
+        if reconcile:
+            self._last_reconcile = now
+        last_of = sorted(self._want_last | live | self._recent)[:200]
+        return PollRequest(since=self.runs.since, loads=loads, tails=tails, last_of=last_of,
+                           logs=self.logs.plan(), reconcile=reconcile)
+
+    def tick(self) -> None:
+        """Start a refresh tick unless one is in flight."""
+        if self._in_flight:
+            return
+        self._in_flight = True
+        self._again = False
+        self._poll(self.build_request())
+
+    @work(thread=True, group="poll")
+    def _poll(self, request: PollRequest) -> None:
+        try:
+            result = self.watcher.poll(request)
+        except Exception as exc:  # keep ticking: a locked or busy index is transient
+            from workbench.tui._watcher import PollResult
+
+            self.log.error(f"poll failed: {exc!r}")
+            result = PollResult(since=request.since)
+        self.post_message(IndexPolled(result))
+
+    def on_index_polled(self, message: IndexPolled) -> None:
+        self.apply_poll(message)
+
+    def apply_poll(self, message: IndexPolled) -> Changes:
+        """Merge a tick's result into the caches and hand the changes to the screen."""
+        result = message.result
+        changes = Changes()
+        changes.runs = self.runs.apply(result.runs)
+        self.runs.complete = True
+        self.runs.since = max(self.runs.since, result.since)
+        self.runs.set_last(result.last)
+        changes.last = set(result.last)
+        self._want_last -= changes.last
+        changes.series = self.series.apply(result.loads, result.tails)
+        changes.logs = self.logs.apply(result.logs)
+        # Runs that just changed get one more look after they end (their last points).
+        self._recent = {i for i in changes.runs if i in self.runs.rows} if len(changes.runs) < 200 else set()
+        self.ticks += 1
+        self.last_tick_seconds = result.seconds
+        self._in_flight = False
+        self._hand_down(changes)
+        if self._again:
+            self._again = False
+            self.call_later(self.tick)
+        return changes
+
+    def _hand_down(self, changes: Changes) -> None:
+        for screen in self.screen_stack:
+            apply = getattr(screen, "apply_changes", None)
+            if apply is not None:
+                apply(changes)
+
+    # -- names and helpers for screens -------------------------------------------------
+
+    def run_name(self, run_id: str) -> str:
+        """A run's name (its id when it has none)."""
+        row = self.runs.rows.get(run_id)
+        return (row.get("name") or run_id) if row else run_id
+
+    # -- actions on runs (requests posted by screens) ---------------------------------
+
+    def on_launch_requested(self, message: LaunchRequested) -> None:
+        self._launch(message.request)
+
+    @work(thread=True, group="launch")
+    def _launch(self, request: Any) -> None:
+        from workbench.runs import launch
+
+        try:
+            row = launch(self.project, request, index=self.index, probe=self.probe)
+        except WorkbenchError as exc:
+            self.post_message(LaunchFailed(str(exc)))
+            return
+        except Exception as exc:  # a launch must never take the app down
+            self.post_message(LaunchFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RunLaunched(row))
+
+    def on_run_launched(self, message: RunLaunched) -> None:
+        self.runs.apply([message.row])
+        self._hand_down(Changes(runs={message.row["id"]}))
+        from workbench.tui.screens.launch import LaunchForm
+
+        if isinstance(self.screen, LaunchForm):
+            self.screen.dismiss(message.row["id"])
+        self._select(message.row["id"])
+        self.notify(f"launched {message.row.get('name') or message.row['id']} ({message.row['task']})")
+        self.request_tick()
+
+    def on_launch_failed(self, message: LaunchFailed) -> None:
+        from workbench.tui.screens.launch import LaunchForm
+
+        if isinstance(self.screen, LaunchForm):
+            self.screen.show_failure(message.message)
+        else:
+            self.notify(message.message, title="Launch failed", severity="error")
+
+    def _select(self, run_id: str) -> None:
+        select = getattr(self.screen, "select_run", None)
+        if select is not None:
+            select(run_id)
+
+    def on_stop_requested(self, message: StopRequested) -> None:
+        self._stop(message.run_id)
+
+    @work(thread=True, group="actions")
+    def _stop(self, run_id: str) -> None:
+        from workbench.runs import stop_run
+
+        row = self.index.get_run(run_id)
+        if row is None:
+            self.post_message(ActionRefused("stop", f"run {run_id} is gone"))
+            return
+        try:
+            sent = stop_run(self.index, row)
+        except WorkbenchError as exc:
+            self.post_message(ActionRefused("stop", str(exc)))
+            return
+        self.post_message(RunStopped(run_id, sent))
+
+    def on_run_stopped(self, message: RunStopped) -> None:
+        name = self.run_name(message.run_id)
+        if message.sent:
+            self.notify(f"stopping {name}: it saves a checkpoint and ends after this batch")
+        else:
+            self.notify(f"{name}'s processes were already gone; marked interrupted", severity="warning")
+        self.request_tick()
+
+    def on_resume_requested(self, message: ResumeRequested) -> None:
+        self._resume(message.run_id)
+
+    @work(thread=True, group="actions")
+    def _resume(self, run_id: str) -> None:
+        try:
+            from workbench.runs import resume_run  # type: ignore[attr-defined]
+        except ImportError:
+            self.post_message(ActionRefused("resume", "resume is not available in this version of workbench"))
+            return
+        row = self.index.get_run(run_id)
+        if row is None:
+            self.post_message(ActionRefused("resume", f"run {run_id} is gone"))
+            return
+        try:
+            new = resume_run(self.project, self.index, row)
+        except WorkbenchError as exc:
+            self.post_message(ActionRefused("resume", str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(ActionRefused("resume", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RunResumed(new))
+
+    def on_fork_requested(self, message: ForkRequested) -> None:
+        self._fork(message.run_id, message.overrides, message.checkpoint)
+
+    @work(thread=True, group="actions")
+    def _fork(self, run_id: str, overrides: list[str], checkpoint: str | None) -> None:
+        try:
+            from workbench.runs import fork_run  # type: ignore[attr-defined]
+        except ImportError:
+            self.post_message(ActionRefused("fork", "fork is not available in this version of workbench"))
+            return
+        row = self.index.get_run(run_id)
+        if row is None:
+            self.post_message(ActionRefused("fork", f"run {run_id} is gone"))
+            return
+        try:
+            new = fork_run(self.project, self.index, row, overrides=tuple(overrides), checkpoint=checkpoint)
+        except WorkbenchError as exc:
+            self.post_message(ActionRefused("fork", str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(ActionRefused("fork", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RunResumed(new, forked_from=run_id))
+
+    def on_run_resumed(self, message: RunResumed) -> None:
+        self.runs.apply([message.row])
+        self._hand_down(Changes(runs={message.row["id"]}))
+        name = message.row.get("name") or message.row["id"]
+        if message.forked_from:
+            self.notify(f"forked {self.run_name(message.forked_from)} as {name}")
+            self._select(message.row["id"])
+        else:
+            self.notify(f"resumed {name} (attempt {message.row.get('attempt')})")
+        self.request_tick()
+
+    def on_delete_requested(self, message: DeleteRequested) -> None:
+        self._delete(message.run_id)
+
+    @work(thread=True, group="actions")
+    def _delete(self, run_id: str) -> None:
+        from workbench.runs import remove_run
+
+        row = self.index.get_run(run_id)
+        if row is None:
+            self.post_message(RunDeleted(run_id))
+            return
+        try:
+            remove_run(self.project, self.index, row)
+        except WorkbenchError as exc:
+            self.post_message(ActionRefused("delete", str(exc)))
+            return
+        self.post_message(RunDeleted(run_id))
+
+    def on_run_deleted(self, message: RunDeleted) -> None:
+        name = self.run_name(message.run_id)
+        self.runs.remove(message.run_id)
+        self.selection.forget(message.run_id)
+        self.series.forget_run(message.run_id)
+        self._hand_down(Changes(removed={message.run_id}))
+        self.notify(f"deleted {name}")
+
+    def on_action_refused(self, message: ActionRefused) -> None:
+        self.notify(message.reason, title=f"Cannot {message.action}", severity="warning")
+
+    # -- help and the command palette ------------------------------------------------
+
+    def action_help(self) -> None:
+        """Show every key of the screen on top."""
+        from workbench.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        seen = set()
+        for binding in _bindings(screen):
+            if not binding.description or binding.action in seen or binding.action.startswith(("cursor", "move")):
+                continue
+            seen.add(binding.action)
+            key = binding.key_display or binding.key.split(",")[0]
+            yield SystemCommand(binding.description, f"{_doc(screen, binding.action)} (key: {key})",
+                                partial(screen.run_action, binding.action))
+
+    async def action_quit(self) -> None:
+        """Quit. Runs keep running; reopening the app shows them as they are."""
+        self.exit()
+
+    def on_unmount(self) -> None:
+        if self._index is not None:
+            try:
+                self._index.close()
+            except Exception:
+                pass
+
+
+def _bindings(screen: Screen) -> list[Binding]:
+    out = []
+    for binding in getattr(screen, "BINDINGS", []):
+        if isinstance(binding, Binding):
+            out.append(binding)
+    return out
+
+
+def _doc(screen: Screen, action: str) -> str:
+    name = action.split("(", 1)[0]
+    method = getattr(screen, f"action_{name}", None)
+    doc = (method.__doc__ or "").strip().splitlines() if method else []
+    return doc[0] if doc else name.replace("_", " ")
+
+
+def make_app(project_root: Path, *, clock: Callable[[], float] = time.time,
+             probe: dict[str, Any] | None = None, poll_interval: float = POLL_INTERVAL) -> WorkbenchApp:
+    """Build the app for the project at ``project_root`` (the CLI and the tests use this).
+
+    Args:
+        project_root: A folder with ``workbench.toml``.
+        clock: Returns the current unix time (tests pass a fixed one).
+        probe: The device probe's answer (tests pass one; otherwise probed in a worker).
+        poll_interval: Seconds between refresh ticks (0: only on request).
+
+    Returns:
+        The app, not yet running.
+
+    Raises:
+        ProjectError: ``workbench.toml`` is missing or invalid (one line).
+    """
+    from workbench.project import load_project
+
+    return WorkbenchApp(load_project(Path(project_root)), clock=clock, probe=probe,
+                        poll_interval=poll_interval)

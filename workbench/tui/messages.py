@@ -1,0 +1,240 @@
+"""The app's messages: facts (``RunLaunched``) and requests (``StopRequested``).
+
+Workers post facts back to the event loop; screens post requests up to the app, which does
+the work in a thread and answers with a fact. Messages that can fire many times a second
+define ``can_replace`` so that a newer one replaces an older one still in the queue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from workbench.tui._watcher import PollResult
+
+__all__ = [
+    "ActionRefused",
+    "ChartCursorMoved",
+    "CodeDiffRead",
+    "DeleteRequested",
+    "DevicesProbed",
+    "FirstPageRead",
+    "ForkRequested",
+    "IndexPolled",
+    "LaunchChecked",
+    "LaunchFailed",
+    "LaunchRequested",
+    "ResumeRequested",
+    "RunDeleted",
+    "RunDetailsRead",
+    "RunHighlighted",
+    "RunLaunched",
+    "RunOpenRequested",
+    "RunResumed",
+    "RunStopped",
+    "StopRequested",
+    "TaskLaunchRequested",
+    "TasksDiscovered",
+]
+
+
+# -- facts from workers ---------------------------------------------------------------------
+
+
+@dataclass
+class FirstPageRead(Message):
+    """The newest runs were read at start-up, before the rest of the index."""
+
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class IndexPolled(Message):
+    """A refresh tick read what changed in the run index since the last one."""
+
+    result: PollResult
+
+
+@dataclass
+class TasksDiscovered(Message):
+    """Task discovery finished (its errors are listed, not raised)."""
+
+    discovery: Any
+    error: str = ""
+    profiles: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclass
+class DevicesProbed(Message):
+    """The device probe answered (or failed, with a one-line reason)."""
+
+    probe: dict[str, Any] | None
+    error: str = ""
+
+
+@dataclass
+class LaunchChecked(Message):
+    """The launch form's current values were checked with ``prepare`` (nothing written).
+
+    Attributes:
+        serial: Which edit of the form was checked; older answers are ignored.
+        error: The one-line reason the launch would be refused, or "".
+        field: The config field the error names, when it names one.
+        name: The run name a launch would get.
+        config: The resolved config.
+        profile: The profile the form named.
+        profile_values: The profile's values over the defaults (dotted keys), when read.
+    """
+
+    serial: int
+    error: str = ""
+    field: str | None = None
+    name: str | None = None
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    profile: str | None = None
+    profile_values: dict[str, Any] | None = None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LaunchChecked)
+
+
+@dataclass
+class RunLaunched(Message):
+    """A run was launched: its row as the index holds it now (status queued)."""
+
+    row: dict[str, Any]
+
+
+@dataclass
+class LaunchFailed(Message):
+    """A launch was refused or failed; nothing was started."""
+
+    message: str
+
+
+@dataclass
+class RunStopped(Message):
+    """A stop was sent to a run (``sent`` False: its processes were already gone)."""
+
+    run_id: str
+    sent: bool
+
+
+@dataclass
+class RunResumed(Message):
+    """A run was resumed or forked: the row of the run that is now starting."""
+
+    row: dict[str, Any]
+    forked_from: str | None = None
+
+
+@dataclass
+class RunDeleted(Message):
+    """A run was deleted with its files."""
+
+    run_id: str
+
+
+@dataclass
+class ActionRefused(Message):
+    """An action could not be done; ``reason`` is one line for the user."""
+
+    action: str
+    reason: str
+
+
+@dataclass
+class RunDetailsRead(Message):
+    """The run screen's slow-changing parts: events, artifacts, last metric values."""
+
+    run_id: str
+    events: list[dict[str, Any]]
+    artifacts: list[dict[str, Any]]
+    last: dict[str, float]
+
+
+@dataclass
+class CodeDiffRead(Message):
+    """A code diff was read from git (ANSI-coloured text, or an error line)."""
+
+    key: tuple[str, ...]
+    text: str
+    error: str = ""
+
+
+# -- requests and UI facts ------------------------------------------------------------------
+
+
+@dataclass
+class RunHighlighted(Message):
+    """The cursor of a run table moved to a run."""
+
+    run_id: str | None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunHighlighted)
+
+
+@dataclass
+class RunOpenRequested(Message):
+    """Enter on a run: open its run screen."""
+
+    run_id: str
+
+
+@dataclass
+class TaskLaunchRequested(Message):
+    """Enter on a task (or ``n``): open the launch form for it."""
+
+    task: str
+
+
+@dataclass
+class LaunchRequested(Message):
+    """The launch form was submitted with a request that passed its checks."""
+
+    request: Any
+
+
+@dataclass
+class StopRequested(Message):
+    """The user confirmed stopping a run."""
+
+    run_id: str
+
+
+@dataclass
+class ResumeRequested(Message):
+    """The user asked to resume a run."""
+
+    run_id: str
+
+
+@dataclass
+class ForkRequested(Message):
+    """The user asked to fork a run with edited config from a checkpoint."""
+
+    run_id: str
+    overrides: list[str]
+    checkpoint: str | None = None
+
+
+@dataclass
+class DeleteRequested(Message):
+    """The user confirmed deleting a run."""
+
+    run_id: str
+
+
+@dataclass
+class ChartCursorMoved(Message):
+    """The cursor on a chart moved: the x it is at and each run's value there."""
+
+    x: float | None
+    values: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ChartCursorMoved)

@@ -1,0 +1,1 @@
+"""The app's screens: main, launch form, run, compare, help and confirmations."""

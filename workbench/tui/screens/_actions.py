@@ -1,0 +1,118 @@
+"""Stop, resume, fork, delete and pin: the actions on "the run this screen points at".
+
+Shared by the main screen (the run under the table's cursor) and the run screen (its run).
+Each action checks what it can at once and says why it refuses (an ``ActionRefused``
+message, shown as a notification); the work itself is done by the app in a thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.tui.messages import (
+    ActionRefused,
+    DeleteRequested,
+    ResumeRequested,
+    StopRequested,
+)
+
+__all__ = ["RESUMABLE", "RunActions"]
+
+#: Statuses a run can be resumed from.
+RESUMABLE = ("stopped", "interrupted", "failed")
+
+
+class RunActions:
+    """Mixin for a Screen whose ``current_run_id()`` names a run."""
+
+    app: Any
+
+    def current_run_id(self) -> str | None:  # pragma: no cover - each screen defines it
+        raise NotImplementedError
+
+    def _current(self, action: str) -> dict[str, Any] | None:
+        row = self.app.runs.get(self.current_run_id())
+        if row is None:
+            self.post_message(ActionRefused(action, "no run selected"))  # type: ignore[attr-defined]
+        return row
+
+    def _refuse(self, action: str, reason: str) -> None:
+        self.post_message(ActionRefused(action, reason))  # type: ignore[attr-defined]
+
+    def action_stop(self) -> None:
+        """Stop the run gracefully (asks first); it saves a checkpoint and ends as stopped."""
+        row = self._current("stop")
+        if row is None:
+            return
+        name = row.get("name") or row["id"]
+        if row["status"] not in ("queued", "running"):
+            self._refuse("stop", f"{name} is {row['status']}; only a queued or running run can be stopped")
+            return
+        from workbench.tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(StopRequested(row["id"]))  # type: ignore[attr-defined]
+
+        self.app.push_screen(ConfirmScreen(
+            f"Stop {name}?", "It finishes its batch, saves a checkpoint and ends as 'stopped'; "
+            "resume it later with r.", yes="Stop"), answered)
+
+    def action_resume(self) -> None:
+        """Resume a stopped, interrupted or failed run from its last checkpoint."""
+        row = self._current("resume")
+        if row is None:
+            return
+        name = row.get("name") or row["id"]
+        if row["status"] not in RESUMABLE:
+            why = "it is still live" if row["status"] in ("queued", "running") else "it finished"
+            self._refuse("resume", f"{name} is {row['status']} ({why}); only a stopped, interrupted or "
+                         "failed run can be resumed — fork it with f instead")
+            return
+        self.post_message(ResumeRequested(row["id"]))  # type: ignore[attr-defined]
+
+    def action_fork(self) -> None:
+        """Start a new run from this run's checkpoint with edited config."""
+        row = self._current("fork")
+        if row is None:
+            return
+        try:
+            from workbench.runs import fork_run  # type: ignore[attr-defined]  # noqa: F401
+        except ImportError:
+            self._refuse("fork", "fork is not available in this version of workbench")
+            return
+        from workbench.tui.screens.launch import LaunchForm
+
+        self.app.push_screen(LaunchForm.for_fork(row))
+
+    def action_delete(self) -> None:
+        """Delete the run with its files and code snapshot (asks first)."""
+        row = self._current("delete")
+        if row is None:
+            return
+        name = row.get("name") or row["id"]
+        if row["status"] in ("queued", "running"):
+            self._refuse("delete", f"{name} is {row['status']}; stop it first (s)")
+            return
+        from workbench.tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(DeleteRequested(row["id"]))  # type: ignore[attr-defined]
+
+        self.app.push_screen(ConfirmScreen(
+            f"Delete {name}?", f"Its metrics, its folder ({row.get('run_dir') or '—'}) and its code "
+            "snapshot are removed. This cannot be undone.", yes="Delete"), answered)
+
+    def action_pin(self) -> None:
+        """Pin the run: drawn on top in charts, the baseline of compare deltas (again: unpin)."""
+        row = self._current("pin")
+        if row is None:
+            return
+        selection = self.app.selection
+        selection.pinned = None if selection.pinned == row["id"] else row["id"]
+        self.app.notify(f"pinned {row.get('name') or row['id']}" if selection.pinned else "unpinned")
+        self.pin_changed()
+
+    def pin_changed(self) -> None:
+        """Redraw what shows the pin (screens override)."""

@@ -1,0 +1,437 @@
+"""The launch form: a task's config as typed inputs, checked as you type, Enter launches.
+
+Each config field is an input holding its default (or the chosen profile's value). A field
+is passed as an override only when its text differs from that value. Every keystroke is
+checked at once against the field's type (the same ``resolve_config`` the CLI uses), and a
+moment later the whole request goes through ``workbench.runs.prepare`` in a thread (profile,
+device, backend, name): nothing is written until Launch. The same form forks a run: its
+fields start from the run's config and the overrides are the edits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static
+
+from workbench.errors import WorkbenchError
+from workbench.tui import _format
+from workbench.tui._state import Changes
+from workbench.tui.messages import ForkRequested, LaunchChecked, LaunchRequested
+
+__all__ = ["LaunchForm"]
+
+_DEBOUNCE = 0.25
+_PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+_NO_PROFILE = "(none)"
+
+
+def _text(value: Any) -> str:
+    """A value as it is typed in an override (TOML-like); empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return _format.value_text(value)
+
+
+class LaunchForm(ModalScreen[str | None]):
+    """New run of ``task`` (or a fork of ``fork_of``, a run row)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+l", "launch", "Launch"),
+    ]
+
+    def __init__(self, task: str, *, fork_of: dict[str, Any] | None = None) -> None:
+        super().__init__(classes="launch-form")
+        self.task_name = task
+        self.fork_of = fork_of
+        self.fields: list[Any] = []
+        self.base: dict[str, str] = {}  # field name -> the text that means "not overridden"
+        self.summary = ""
+        self.serial = 0
+        self.checked_serial = -1
+        self.check_error = ""
+        self.field_errors: dict[str, str] = {}
+        self.launching = False
+        self._timer: Timer | None = None
+        self._profile_base: str | None = None
+        self._devices_shown: tuple[str, ...] = ()
+
+    @classmethod
+    def for_fork(cls, row: dict[str, Any]) -> LaunchForm:
+        """The form in fork mode: the run's config as the starting values."""
+        return cls(row.get("task") or "", fork_of=row)
+
+    # -- building --------------------------------------------------------------------
+
+    def _task(self) -> Any:
+        discovery = self.app.discovery  # type: ignore[attr-defined]
+        if discovery is None:
+            return None
+        try:
+            return discovery.get(self.task_name, launchable=True)
+        except WorkbenchError:
+            return None
+
+    def compose(self) -> ComposeResult:
+        app: Any = self.app
+        task = self._task()
+        self.fields = list(task.config) if task is not None else []
+        if task is not None:
+            self.summary = task.summary
+        run_config = _format.flatten((self.fork_of or {}).get("config"))
+        with Vertical(id="launch-box"):
+            yield Static(self._title(), id="launch-title")
+            with VerticalScroll(id="launch-fields"):
+                if self.fork_of is None:
+                    profiles = [(_NO_PROFILE, _NO_PROFILE)] + [(p, p) for p in getattr(app, "profiles", [])]
+                    with Horizontal(classes="field-row"):
+                        yield Label("profile", classes="field-name")
+                        yield Select(profiles, value=_NO_PROFILE, allow_blank=False, id="profile", compact=True)
+                for i, spec in enumerate(self.fields):
+                    if self.fork_of is not None and spec.name in run_config:
+                        base = _text(run_config[spec.name])
+                    elif spec.has_default and not spec.default_source:
+                        base = _text(spec.default)
+                    else:
+                        base = ""
+                    self.base[spec.name] = base
+                    placeholder = spec.default_source or ("required" if spec.required else "")
+                    with Horizontal(classes="field-row"):
+                        yield Label(spec.name, classes="field-name")
+                        yield Input(base, placeholder=placeholder, id=f"cfg-{i}", compact=True,
+                                    classes="field-input", tooltip=spec.help or None)
+                        yield Static(spec.type, classes="field-type")
+                        yield Static("", id=f"err-{i}", classes="field-error")
+                if self.fork_of is None:
+                    yield from self._launch_rows()
+                else:
+                    with Horizontal(classes="field-row"):
+                        yield Label("checkpoint", classes="field-name")
+                        yield Select([("last", "last")], value="last", allow_blank=False, id="checkpoint",
+                                     compact=True)
+            yield Static("", id="launch-status")
+            with Horizontal(id="launch-buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Fork" if self.fork_of else "Launch", id="launch", variant="primary",
+                             compact=True)
+
+    def _title(self) -> Content:
+        if self.fork_of is not None:
+            name = self.fork_of.get("name") or self.fork_of["id"]
+            return Content.from_markup("[b]Fork $name[/b] — $task", name=name, task=self.task_name)
+        summary = f' — "{self.summary}"' if self.summary else ""
+        return Content.from_markup("[b]New run: $task[/b][dim]$summary", task=self.task_name, summary=summary)
+
+    def _launch_rows(self) -> ComposeResult:
+        app: Any = self.app
+        defaults = app.project.defaults
+        with Horizontal(classes="field-row tall"):
+            yield Label("device", classes="field-name")
+            yield self._device_set()
+        with Horizontal(classes="field-row"):
+            yield Label("backend", classes="field-name")
+            with RadioSet(id="backend", classes="choices"):
+                for backend in ("single", "ddp"):
+                    yield RadioButton(backend, value=backend == defaults.backend, name=backend)
+            yield Label("processes", classes="field-name short")
+            yield Input(str(defaults.nproc if defaults.backend == "ddp" else 1), id="nproc", type="integer",
+                        compact=True, classes="small-input")
+        with Horizontal(classes="field-row"):
+            yield Label("precision", classes="field-name")
+            yield Select([(p, p) for p in _PRECISIONS], value=defaults.precision if defaults.precision in
+                         _PRECISIONS else "32", allow_blank=False, id="precision", compact=True)
+        with Horizontal(classes="field-row"):
+            yield Label("name", classes="field-name")
+            yield Input(placeholder="auto (adjective-animal-N)", id="run-name", compact=True, classes="field-input")
+            yield Label("tags", classes="field-name short")
+            yield Input(placeholder="a, b", id="tags", compact=True, classes="field-input")
+
+    def _devices(self) -> tuple[str, ...]:
+        app: Any = self.app
+        found = list((app.probe or {}).get("devices", []))
+        default = app.project.defaults.device
+        devices = ["auto"] + [d for d in found if d != "auto"]
+        if default not in devices:
+            devices.append(default)
+        if not found and "cpu" not in devices:
+            devices.append("cpu")
+        return tuple(devices)
+
+    def _device_set(self) -> RadioSet:
+        app: Any = self.app
+        self._devices_shown = self._devices()
+        chosen = app.project.defaults.device
+        buttons = [RadioButton(d, value=d == chosen, name=d) for d in self._devices_shown]
+        return RadioSet(*buttons, id="device", classes="choices")
+
+    def on_mount(self) -> None:
+        first = self.query(".field-input")
+        if first:
+            first.first().focus()
+        self._schedule_check()
+        if self.fork_of is not None:
+            self._list_checkpoints(self.fork_of)
+
+    def apply_changes(self, changes: Changes) -> None:
+        """The device probe may have answered since the form opened: offer what exists."""
+        if self.fork_of is None and self.is_mounted and self._devices() != self._devices_shown:
+            old = self.query_one("#device", RadioSet)
+            chosen = self._radio("device")
+            new = self._device_set()
+            for button in new.query(RadioButton):
+                button.value = button.name == chosen
+            old.parent.mount(new, after=old)  # type: ignore[union-attr]
+            old.remove()
+            self._schedule_check()
+
+    # -- reading the form ------------------------------------------------------------
+
+    def _radio(self, id: str) -> str | None:
+        try:
+            pressed = self.query_one(f"#{id}", RadioSet).pressed_button
+        except Exception:
+            return None
+        return pressed.name if pressed is not None else None
+
+    def _value(self, id: str) -> str:
+        try:
+            widget = self.query_one(f"#{id}")
+        except Exception:
+            return ""
+        value = getattr(widget, "value", "")
+        return "" if value is None or value is Select.NULL else str(value)
+
+    def overrides(self) -> list[str]:
+        """``KEY=VALUE`` for each field whose text differs from its default or profile value."""
+        out = []
+        for i, spec in enumerate(self.fields):
+            text = self.query_one(f"#cfg-{i}", Input).value.strip()
+            if text and text != self.base.get(spec.name, ""):
+                out.append(f"{spec.name}={text}")
+        return out
+
+    def request(self) -> Any:
+        """The ``LaunchRequest`` the form describes now."""
+        from workbench.runs import LaunchRequest
+
+        profile = self._value("profile")
+        nproc_text = self._value("nproc").strip()
+        tags = [t.strip() for t in self._value("tags").replace(",", " ").split() if t.strip()]
+        return LaunchRequest(
+            task=self.task_name, overrides=self.overrides(),
+            profile=None if profile in ("", _NO_PROFILE) else profile,
+            device=self._radio("device"), backend=self._radio("backend"),
+            nproc=int(nproc_text) if nproc_text.lstrip("-").isdigit() else None,
+            precision=self._value("precision") or None,
+            name=self._value("run-name").strip() or None, tags=tags,
+        )
+
+    # -- checking --------------------------------------------------------------------
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        if event.input.id and event.input.id.startswith("cfg-"):
+            self._check_field(int(event.input.id[4:]))
+        self._schedule_check()
+
+    @on(Select.Changed)
+    @on(RadioSet.Changed)
+    def _choice_changed(self, event: Any) -> None:
+        self._schedule_check()
+
+    def _check_field(self, i: int) -> None:
+        from workbench.project import ConfigError, resolve_config
+
+        spec = self.fields[i]
+        text = self.query_one(f"#cfg-{i}", Input).value.strip()
+        error = ""
+        if text and text != self.base.get(spec.name, ""):
+            try:
+                resolve_config([spec], overrides=[f"{spec.name}={text}"], task_name=self.task_name)
+            except ConfigError as exc:
+                error = str(exc)
+        elif not text and spec.required:
+            error = f"{spec.name}: required (no default)"
+        self._set_field_error(spec.name, error)
+
+    def _set_field_error(self, name: str, error: str) -> None:
+        if error:
+            self.field_errors[name] = error
+        else:
+            self.field_errors.pop(name, None)
+        for i, spec in enumerate(self.fields):
+            if spec.name == name:
+                shown = error.removeprefix(f"{name}: ")
+                self.query_one(f"#err-{i}", Static).update(Content.from_markup("[$error]✗ $e", e=shown) if error else "")
+        self._update_status()
+
+    def _schedule_check(self) -> None:
+        self.serial += 1
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(_DEBOUNCE, self._start_check)
+
+    def _start_check(self) -> None:
+        app: Any = self.app
+        if self.fork_of is not None:
+            self._check_fork(self.serial, self.overrides())
+        else:
+            self._check(self.serial, self.request(), app.probe)
+
+    @work(thread=True, exclusive=True, group="launch-check")
+    def _check(self, serial: int, request: Any, probe: dict[str, Any] | None) -> None:
+        from workbench.project import find_profile, resolve_config
+        from workbench.runs import prepare
+
+        app: Any = self.app
+        if probe is None and app.probe_error:  # no probe: check against the CPU only
+            probe = {"devices": ["cpu"], "default": "cpu"}
+        profile_values = None
+        try:
+            if request.profile:
+                path = find_profile(app.project.root, request.profile)
+                profile_values = _format.flatten(resolve_config(self.fields, profile=path, task_name=self.task_name))
+            prepared = prepare(app.project, request, index=app.index, probe=probe)
+        except WorkbenchError as exc:
+            self.post_message(LaunchChecked(serial, str(exc), self._field_of(str(exc)),
+                                            profile=request.profile, profile_values=profile_values))
+            return
+        except Exception as exc:  # an unexpected failure is shown, not raised
+            self.post_message(LaunchChecked(serial, f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(LaunchChecked(serial, "", None, prepared.name, prepared.config,
+                                        profile=request.profile, profile_values=profile_values))
+
+    @work(thread=True, exclusive=True, group="launch-check")
+    def _check_fork(self, serial: int, overrides: list[str]) -> None:
+        from workbench.project import resolve_config
+
+        try:
+            config = resolve_config(self.fields, overrides=overrides, task_name=self.task_name)
+        except WorkbenchError as exc:
+            self.post_message(LaunchChecked(serial, str(exc), self._field_of(str(exc))))
+            return
+        self.post_message(LaunchChecked(serial, "", None, None, config))
+
+    def _field_of(self, message: str) -> str | None:
+        head = message.split(":", 1)[0].strip().strip("'")
+        return head if any(f.name == head for f in self.fields) else None
+
+    def on_launch_checked(self, message: LaunchChecked) -> None:
+        if message.serial < self.checked_serial:
+            return
+        self.checked_serial = message.serial
+        self.check_error = message.error
+        if message.profile != self._profile_base and (message.profile_values is not None or not message.profile):
+            self._apply_profile(message.profile, message.profile_values or {})
+        self._update_status()
+
+    def _apply_profile(self, profile: str | None, values: dict[str, Any]) -> None:
+        """Show the profile's values in the fields the user has not edited."""
+        self._profile_base = profile
+        for i, spec in enumerate(self.fields):
+            if spec.has_default and not spec.default_source:
+                default = _text(spec.default)
+            else:
+                default = ""
+            new = _text(values[spec.name]) if spec.name in values else default
+            field = self.query_one(f"#cfg-{i}", Input)
+            old = self.base.get(spec.name, "")
+            self.base[spec.name] = new
+            if field.value.strip() in ("", old):
+                field.value = new
+
+    def _update_status(self) -> None:
+        if not self.is_mounted:
+            return
+        status = self.query_one("#launch-status", Static)
+        button = self.query_one("#launch", Button)
+        error = next(iter(self.field_errors.values()), "") or self.check_error
+        current = self.checked_serial == self.serial
+        if self.launching:
+            status.update(Content.from_markup("[$accent]launching…"))
+        elif error:
+            status.update(Content.from_markup("[$error]✗ $e", e=error))
+        elif current:
+            what = "fork" if self.fork_of else "launch"
+            status.update(Content.from_markup(f"[$success]✓ ready[/] [dim]— Enter to {what}, Esc to cancel"))
+        else:
+            status.update(Content.from_markup("[dim]checking…"))
+        button.disabled = bool(error) or self.launching
+
+    # -- actions ---------------------------------------------------------------------
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_launch()
+
+    @on(Button.Pressed, "#launch")
+    def _launch_pressed(self) -> None:
+        self.action_launch()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_launch(self) -> None:
+        """Launch (or fork) now, unless a field is wrong."""
+        if self.launching:
+            return
+        for i in range(len(self.fields)):
+            self._check_field(i)
+        error = next(iter(self.field_errors.values()), "")
+        if not error and self.checked_serial == self.serial:
+            error = self.check_error
+        if error:
+            self.check_error = error if not self.field_errors else self.check_error
+            self._update_status()
+            self.app.bell()
+            return
+        self.launching = True
+        self._update_status()
+        if self.fork_of is not None:
+            checkpoint = self._value("checkpoint") or None
+            self.post_message(ForkRequested(self.fork_of["id"], self.overrides(),
+                                            None if checkpoint == "last" else checkpoint))
+            self.dismiss(None)
+        else:
+            self.post_message(LaunchRequested(self.request()))
+
+    def show_failure(self, message: str) -> None:
+        """The app could not launch: show why and let the user fix it."""
+        self.launching = False
+        self.check_error = message
+        self.checked_serial = self.serial
+        self._update_status()
+
+    def action_cancel(self) -> None:
+        """Close the form without launching."""
+        self.dismiss(None)
+
+    # -- fork: which checkpoint ------------------------------------------------------
+
+    @work(thread=True, group="launch-check")
+    def _list_checkpoints(self, row: dict[str, Any]) -> None:
+        from pathlib import Path
+
+        folder = Path(row.get("run_dir") or "") / "checkpoints"
+        names = sorted(p.name for p in folder.glob("*.pt")) if row.get("run_dir") and folder.is_dir() else []
+        self.app.call_from_thread(self._show_checkpoints, names)
+
+    def _show_checkpoints(self, names: list[str]) -> None:
+        options = [("last", "last")] + [(n, n) for n in names if n != "last.pt"]
+        try:
+            self.query_one("#checkpoint", Select).set_options(options)
+        except Exception:
+            return

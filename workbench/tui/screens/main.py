@@ -1,0 +1,326 @@
+"""The main screen: tasks, the live run table, and the selected run's curve and log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Log, OptionList, Static
+
+from workbench.tui import _format
+from workbench.tui._state import Changes
+from workbench.tui.messages import RunHighlighted, RunOpenRequested, TaskLaunchRequested
+from workbench.tui.screens._actions import RunActions
+from workbench.tui.widgets.chart import MetricChart
+from workbench.tui.widgets.run_table import RunTable
+from workbench.tui.widgets.task_list import TaskList
+
+__all__ = ["MainScreen"]
+
+#: The curve the main screen shows first: the training loss moves every step.
+LIVE_KEYS = ("train/loss", "loss", "train/loss_epoch", "val/loss")
+
+
+class MainScreen(RunActions, Screen[None]):
+    """Tasks on the left, runs on the right, the selected run's curve and log below."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new_run", "New run"),
+        Binding("enter", "open", "Open", show=False),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("p", "pin", "Pin", show=False),
+        Binding("s", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("f", "fork", "Fork"),
+        Binding("d", "delete", "Delete"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("m", "next_metric", "Next metric", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="main")
+        self._run_id: str | None = None
+        self._metric_choice: dict[str, str] = {}
+        self._log_seen = 0
+        self._log_run: str | None = None
+
+    def compose(self) -> ComposeResult:
+        app: Any = self.app
+        with Horizontal(id="topbar"):
+            yield Static(id="title")
+            yield Static(id="summary")
+        with Horizontal(id="body"):
+            with Vertical(id="tasks-panel"):
+                yield Static("Tasks", classes="panel-title")
+                yield TaskList(id="tasks")
+            with Vertical(id="runs-panel"):
+                yield Static(id="runs-title", classes="panel-title")
+                yield Input(placeholder="filter: words  status:running  task:sine  tag:x  lr>0.01",
+                            id="filter")
+                yield RunTable(app.runs, app.run_colors, app.selection, clock=app.clock, id="runs")
+        with Horizontal(id="live"):
+            yield MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
+                              pinned=lambda: app.selection.pinned, id="chart")
+            with Vertical(id="log-panel"):
+                yield Static("output.log", id="log-title", classes="panel-title")
+                yield Log(id="log", max_lines=500, auto_scroll=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self._update_title()
+        self._update_runs_title()
+        self.query_one(RunTable).focus()
+        self.apply_changes(Changes())
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < 100, "narrow")
+        self.set_class(event.size.height < 30, "short")
+
+    # -- live data -------------------------------------------------------------------
+
+    def apply_changes(self, changes: Changes) -> None:
+        """Show what the last tick changed."""
+        app: Any = self.app
+        if not self.is_mounted:
+            return
+        table = self.query_one(RunTable)
+        table.data_changed(force=bool(changes.last or changes.removed))
+        missing = [i for i in table.visible_ids() if i not in app.runs.last]
+        if missing:
+            app.want_last(missing)
+        tasks = self.query_one(TaskList)
+        if app.discovery is not None or app.discovery_error:
+            if getattr(tasks, "_shown", None) is not app.discovery:
+                tasks.show(app.discovery, app.discovery_error)
+                tasks._shown = app.discovery  # type: ignore[attr-defined]
+        if changes.runs or changes.removed or not changes.logs:
+            self._update_title()
+            self._update_runs_title()
+        if self._run_id in changes.last or self._run_id in changes.removed:
+            self._show_run(self._run_id if self._run_id in app.runs.rows else table.current)
+        self.query_one(MetricChart).data_changed(changes.series)
+        if self._run_id in changes.logs:
+            self._append_log()
+
+    def _update_title(self) -> None:
+        app: Any = self.app
+        project = app.project
+        home = str(Path.home())
+        where = str(project.root)
+        where = "~" + where[len(home):] if where.startswith(home + "/") else where
+        self.query_one("#title", Static).update(
+            Content.from_markup("[b]Workbench[/b] — $name [dim]($where)", name=project.name, where=where))
+        counts = app.runs.counts()
+        total = len(app.runs.rows)
+        live = counts.get("running", 0) + counts.get("queued", 0)
+        devices = ",".join((app.probe or {}).get("devices", [])) or ("probing devices…" if not app.probe_error else "no device probe")
+        loading = "" if app.runs.complete else " (loading)"
+        self.query_one("#summary", Static).update(
+            Content.from_markup("[$primary b]$live running[/] · $total runs$loading · [dim]$devices",
+                                live=str(live), total=str(total), loading=loading, devices=devices))
+
+    def _update_runs_title(self) -> None:
+        app: Any = self.app
+        runs = app.runs
+        parts: list[Any] = [("Runs", "bold")]
+        if runs.filter.text:
+            parts += ["  ", (f"[/ {runs.filter.text}]", "$accent")]
+            parts += [(f" {len(runs.view)} of {len(runs.rows)}", "dim")]
+            if runs.filter.problems:
+                parts += ["  ", (runs.filter.problems[0], "$error")]
+        arrow = "▼" if runs.descending else "▲"
+        marked = len(app.selection.marked)
+        if marked:
+            parts += ["  ", (f"◆ {marked} marked", "$accent")]
+        parts += ["  ", (f"sort: {runs.sort} {arrow}", "dim")]
+        self.query_one("#runs-title", Static).update(Content.assemble(*parts))
+
+    # -- the selected run ------------------------------------------------------------
+
+    def on_run_highlighted(self, message: RunHighlighted) -> None:
+        self._show_run(message.run_id)
+
+    def _show_run(self, run_id: str | None) -> None:
+        app: Any = self.app
+        chart = self.query_one(MetricChart)
+        self._run_id = run_id
+        row = app.runs.get(run_id)
+        if row is None:
+            chart.show(None, [], "")
+            app.logs.drop(self)
+            self._reset_log(None)
+            return
+        keys = list(app.runs.last.get(run_id, {}))
+        if run_id not in app.runs.last:
+            app.want_last([run_id])
+        key = self._metric_choice.get(run_id) or next((k for k in LIVE_KEYS if k in keys), None) \
+            or _format.headline_key(keys)
+        chart.show(key, [run_id], row.get("name") or run_id)
+        if row.get("run_dir"):
+            app.logs.want(self, [run_id], {run_id: str(Path(row["run_dir"]) / "output.log")})
+            if self._log_run != run_id:
+                self._reset_log(run_id)
+                app.request_tick()
+
+    def _reset_log(self, run_id: str | None) -> None:
+        log = self.query_one("#log", Log)
+        log.clear()
+        self._log_run = run_id
+        self._log_seen = 0
+        title = "output.log" if run_id is None else f"output.log · {self.app.run_name(run_id)}"  # type: ignore[attr-defined]
+        self.query_one("#log-title", Static).update(title)
+        if run_id is not None:
+            self._append_log()
+
+    def _append_log(self) -> None:
+        app: Any = self.app
+        if self._log_run is None:
+            return
+        lines, total = app.logs.new_lines(self._log_run, self._log_seen)
+        self._log_seen = total
+        if lines:
+            self.query_one("#log", Log).write_lines(lines)
+
+    def current_run_id(self) -> str | None:
+        """The run under the table's cursor."""
+        return self.query_one(RunTable).current
+
+    def select_run(self, run_id: str) -> None:
+        """Put the table's cursor on a run (after a launch or fork)."""
+        table = self.query_one(RunTable)
+        table.data_changed()
+        table.select(run_id)
+
+    def pin_changed(self) -> None:
+        self.query_one(RunTable).refresh()
+        self.query_one(MetricChart).data_changed(None)
+
+    # -- keys ------------------------------------------------------------------------
+
+    def action_new_run(self) -> None:
+        """Open the launch form for the highlighted task (or the selected run's task)."""
+        app: Any = self.app
+        if app.discovery is None:
+            self.app.notify("still discovering tasks…" if not app.discovery_error else app.discovery_error,
+                            severity="warning")
+            return
+        tasks = self.query_one(TaskList)
+        names = {t.name for t in app.discovery.launchable}
+        task = tasks.current_task if tasks.has_focus else None
+        if task is None:
+            row = app.runs.get(self.current_run_id())
+            task = row["task"] if row and row.get("task") in names else tasks.current_task
+        if task is None and app.discovery.launchable:
+            task = app.discovery.launchable[0].name
+        if task is None:
+            self.app.notify("this project has no launchable task", severity="warning")
+            return
+        self.post_message(TaskLaunchRequested(task))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id and not event.option.disabled:
+            self.post_message(TaskLaunchRequested(event.option.id))
+
+    def on_task_launch_requested(self, message: TaskLaunchRequested) -> None:
+        from workbench.tui.screens.launch import LaunchForm
+
+        self.app.push_screen(LaunchForm(message.task))
+
+    def action_open(self) -> None:
+        """Open the selected run (Enter)."""
+        if self.current_run_id():
+            self.post_message(RunOpenRequested(self.current_run_id()))  # type: ignore[arg-type]
+
+    def on_run_open_requested(self, message: RunOpenRequested) -> None:
+        from workbench.tui.screens.run import RunScreen
+
+        message.stop()
+        self.app.push_screen(RunScreen(message.run_id))
+
+    def action_mark(self) -> None:
+        """Mark or unmark the selected run for compare, then move down."""
+        table = self.query_one(RunTable)
+        if table.current is None:
+            return
+        self.app.selection.toggle(table.current)  # type: ignore[attr-defined]
+        table.action_cursor(1)
+        table.refresh()
+        self._update_runs_title()
+
+    def action_compare(self) -> None:
+        """Compare the marked runs (at least two; mark with space)."""
+        app: Any = self.app
+        marked = [i for i in app.selection.marked if i in app.runs.rows]
+        if len(marked) < 2:
+            current = self.current_run_id()
+            hint = "mark two or more runs with space, then press c"
+            if len(marked) == 1 and current and current not in marked:
+                marked.append(current)
+            else:
+                self.app.notify(hint, severity="warning")
+                return
+        from workbench.tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(marked))
+
+    def action_filter(self) -> None:
+        """Filter the runs: words, status:…, task:…, tag:…, config comparisons (lr>0.01)."""
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.value = self.app.runs.filter.text  # type: ignore[attr-defined]
+        field.focus()
+
+    def action_clear_filter(self) -> None:
+        """Clear the filter."""
+        field = self.query_one("#filter", Input)
+        if self.app.runs.filter.text or field.display:  # type: ignore[attr-defined]
+            field.value = ""
+            self._set_filter("")
+            field.display = False
+            self.query_one(RunTable).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = False
+        self.query_one(RunTable).focus()
+
+    def _set_filter(self, text: str) -> None:
+        app: Any = self.app
+        app.runs.set_filter(text)
+        self.query_one(RunTable).data_changed(force=True)
+        self._update_runs_title()
+
+    def on_key(self, event: events.Key) -> None:
+        field = self.query_one("#filter", Input)
+        if event.key == "escape" and field.has_focus:
+            event.stop()
+            self.action_clear_filter()
+
+    def action_next_metric(self) -> None:
+        """Show the selected run's next metric in the chart."""
+        app: Any = self.app
+        run_id = self._run_id
+        keys = sorted(app.runs.last.get(run_id, {})) if run_id else []
+        if not keys:
+            return
+        chart = self.query_one(MetricChart)
+        now = keys.index(chart.key) if chart.key in keys else -1
+        self._metric_choice[run_id] = keys[(now + 1) % len(keys)]  # type: ignore[index]
+        self._show_run(run_id)
+
+    def on_run_table_sort_changed(self, message: RunTable.SortChanged) -> None:
+        self._update_runs_title()

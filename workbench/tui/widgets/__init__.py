@@ -1,0 +1,1 @@
+"""Reusable widgets: the virtual run table, the metric chart, the task list."""

@@ -1,0 +1,299 @@
+"""A metric chart: one key, one curve per run in the run's colour, with a cursor.
+
+The chart asks the app's series cache for its curves at its own width (the store
+downsamples them to that many points, keeping each bucket's min and max), so drawing costs
+the same for a hundred points or ten million. Left and right move a cursor along the
+steps (shift: faster); the line under the chart shows the step and each run's value there.
+``l`` toggles a log y axis, ``x`` switches the x axis between step and time.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from workbench.tui import _format
+from workbench.tui._state import SeriesCache
+from workbench.tui._watcher import SeriesKey
+from workbench.tui.colors import RunColors
+from workbench.tui.messages import ChartCursorMoved
+
+__all__ = ["MetricChart"]
+
+
+class _Plot(PlotextPlot):
+    """The drawing area; the chart fills its figure before each repaint."""
+
+    def __init__(self, chart: MetricChart) -> None:
+        super().__init__(classes="chart-plot")
+        self._chart = chart
+
+    def render(self) -> Any:
+        self._chart.draw(self.plt, self.size.width, self.size.height)
+        return super().render()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._chart.resized(event.size.width)
+
+    def on_click(self, event: events.Click) -> None:
+        self._chart.click_at(event.x, self.size.width)
+
+
+class MetricChart(Vertical, can_focus=True):
+    """Curves of one metric key for one or more runs.
+
+    Args:
+        series: The app's series cache (the chart registers what it shows there).
+        colors: The app's run colours.
+        names: Maps a run id to the name shown in the legend.
+        request: Called when the chart needs a read now (a new curve or a wider chart).
+        pinned: Returns the pinned run (drawn last, so on top), or None.
+    """
+
+    DEFAULT_CSS = """
+    MetricChart { height: 1fr; }
+    MetricChart > .chart-legend { height: 1; }
+    MetricChart > .chart-readout { height: 1; color: $text-muted; }
+    MetricChart > .chart-plot { height: 1fr; }
+    MetricChart:focus > .chart-legend { text-style: bold; background: $boost; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "move(-1)", "Cursor left", show=False),
+        Binding("right", "move(1)", "Cursor right", show=False),
+        Binding("shift+left", "move(-10)", "Cursor far left", show=False),
+        Binding("shift+right", "move(10)", "Cursor far right", show=False),
+        Binding("escape", "clear_cursor", "Hide cursor", show=False),
+        Binding("l", "toggle_log", "Log scale"),
+        Binding("x", "toggle_x", "Step/time"),
+    ]
+
+    def __init__(self, series: SeriesCache, colors: RunColors, names: Callable[[str], str],
+                 request: Callable[[], None], *, pinned: Callable[[], str | None] = lambda: None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.cache = series
+        self.run_colors = colors
+        self.names = names
+        self.request = request
+        self.pinned = pinned
+        self.key: str | None = None
+        self.run_ids: list[str] = []
+        self.x_axis = "step"
+        self.log_scale = False
+        self.cursor: int | None = None  # an index into self._xs
+        self.title_prefix = ""
+        self._xs: list[float] = []
+        self._width = 0
+        self._drawn: tuple[Any, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="chart-legend")
+        yield _Plot(self)
+        yield Static(classes="chart-readout")
+
+    # -- what to show ----------------------------------------------------------------
+
+    def show(self, key: str | None, run_ids: list[str], title_prefix: str = "") -> None:
+        """Show ``key`` for these runs."""
+        if (key, run_ids, title_prefix) == (self.key, self.run_ids, self.title_prefix):
+            return
+        if key != self.key:
+            self.cursor = None
+        self.key, self.run_ids, self.title_prefix = key, list(run_ids), title_prefix
+        self._want()
+        self.data_changed(None)
+
+    @property
+    def wanted(self) -> list[SeriesKey]:
+        """The curves this chart draws."""
+        if self.key is None:
+            return []
+        return [SeriesKey(run_id, self.key, self.x_axis) for run_id in self.run_ids]
+
+    def _want(self) -> None:
+        if not self.is_mounted:
+            return
+        width = max(16, self._width or self.size.width)
+        if self.cache.want(self, {s: width for s in self.wanted}):
+            self.request()
+
+    def resized(self, width: int) -> None:
+        """The plot area changed size: ask for curves that match the new width."""
+        if width != self._width:
+            self._width = width
+            self._want()
+
+    def on_mount(self) -> None:
+        self._want()
+        self._update_labels()
+
+    def on_unmount(self) -> None:
+        self.cache.drop(self)
+
+    def data_changed(self, changed: set[SeriesKey] | None) -> None:
+        """Repaint when one of this chart's curves changed (``None``: repaint anyway)."""
+        if changed is not None and not changed.intersection(self.wanted):
+            return
+        self._update_labels()
+        if self.is_mounted:
+            self.query_one(_Plot).refresh()
+
+    # -- drawing ---------------------------------------------------------------------
+
+    def _curves(self) -> list[tuple[str, list[float], list[float]]]:
+        pinned = self.pinned()
+        order = sorted(self.run_ids, key=lambda r: r == pinned)  # the pinned run last: on top
+        curves = []
+        for run_id in order:
+            data = self.cache.data.get(SeriesKey(run_id, self.key or "", self.x_axis))
+            if data is None or not data.points:
+                continue
+            points = data.points
+            if self.x_axis == "time":
+                start = points[0][0]
+                points = [(x - start, y) for x, y in points]
+            xs = [x for x, y in points if _finite(y) and (y > 0 or not self.log_scale)]
+            ys = [y for x, y in points if _finite(y) and (y > 0 or not self.log_scale)]
+            curves.append((run_id, xs, ys))
+        return curves
+
+    def draw(self, plt: Any, width: int, height: int) -> None:
+        """Fill the plotext figure (called by the plot area as it renders)."""
+        plt.clear_figure()
+        curves = self._curves()
+        xs: set[float] = set()
+        for run_id, cx, cy in curves:
+            if cx:
+                plt.plot(cx, cy, color=self.run_colors.rgb(run_id), marker="braille")
+                xs.update(cx)
+        self._xs = sorted(xs)
+        if self.log_scale and curves:
+            plt.yscale("log")
+        if self.cursor is not None and self._xs:
+            self.cursor = max(0, min(self.cursor, len(self._xs) - 1))
+            plt.vline(self._xs[self.cursor], "gray")
+        if not any(cx for _, cx, _ in curves):
+            plt.title("no points yet" if self.key else "no metrics")
+
+    def _update_labels(self) -> None:
+        if not self.is_mounted:
+            return
+        legend = Content.assemble(*self._legend_parts())
+        self.query_one(".chart-legend", Static).update(legend)
+        self.query_one(".chart-readout", Static).update(self._readout())
+
+    def _legend_parts(self) -> list[Any]:
+        parts: list[Any] = []
+        if self.title_prefix:
+            parts += [(self.title_prefix, "bold"), " · "]
+        parts.append((self.key or "—", "bold"))
+        flags = [self.x_axis] + (["log"] if self.log_scale else [])
+        parts.append((f"  [{' '.join(flags)}]", "dim"))
+        if len(self.run_ids) > 1 or not self.title_prefix:
+            pinned = self.pinned()
+            for run_id in self.run_ids:
+                mark = "⚑" if run_id == pinned else "──"
+                parts += ["  ", (f"{mark} {self.names(run_id)}", self.run_colors.hex(run_id))]
+        return parts
+
+    def _readout(self) -> Content:
+        if self.cursor is None or not self._xs:
+            return Content("←/→ cursor · l log · x step/time" if self.has_focus else "")
+        x = self._xs[max(0, min(self.cursor, len(self._xs) - 1))]
+        values = self.values_at(x)
+        label = "step" if self.x_axis == "step" else "t"
+        parts: list[Any] = [(f"{label} {_x_text(x, self.x_axis)}", "bold")]
+        for run_id in self.run_ids:
+            if run_id in values:
+                parts += ["  ", (f"{self.names(run_id)} {_format.metric(values[run_id])}", self.run_colors.hex(run_id))]
+        return Content.assemble(*parts)
+
+    def values_at(self, x: float) -> dict[str, float]:
+        """Each run's value at ``x`` (its last point at or before ``x``)."""
+        out = {}
+        for run_id, cx, cy in self._curves():
+            i = bisect_right(cx, x) - 1
+            if i >= 0:
+                out[run_id] = cy[i]
+        return out
+
+    # -- cursor ----------------------------------------------------------------------
+
+    def action_move(self, delta: int) -> None:
+        """Move the cursor ``delta`` points (it appears at the last point first)."""
+        if not self._xs:
+            self._curves_to_xs()
+        if not self._xs:
+            return
+        if self.cursor is None:
+            self.cursor = len(self._xs) - 1
+        else:
+            self.cursor = max(0, min(len(self._xs) - 1, self.cursor + delta))
+        self._cursor_moved()
+
+    def _curves_to_xs(self) -> None:
+        xs: set[float] = set()
+        for _, cx, _ in self._curves():
+            xs.update(cx)
+        self._xs = sorted(xs)
+
+    def _cursor_moved(self) -> None:
+        x = self._xs[self.cursor] if self.cursor is not None and self._xs else None
+        self.post_message(ChartCursorMoved(x, self.values_at(x) if x is not None else {}))
+        self.data_changed(None)
+
+    def action_clear_cursor(self) -> None:
+        """Hide the cursor."""
+        if self.cursor is not None:
+            self.cursor = None
+            self._cursor_moved()
+
+    def click_at(self, x: int, width: int) -> None:
+        """Put the cursor near the clicked column (the plot's left margin is estimated)."""
+        self._curves_to_xs()
+        if not self._xs or width <= 8:
+            return
+        fraction = max(0.0, min(1.0, (x - 7) / max(1, width - 9)))
+        target = self._xs[0] + fraction * (self._xs[-1] - self._xs[0])
+        self.cursor = max(0, bisect_right(self._xs, target) - 1)
+        self.focus()
+        self._cursor_moved()
+
+    def action_toggle_log(self) -> None:
+        """Switch the y axis between linear and log."""
+        self.log_scale = not self.log_scale
+        self.data_changed(None)
+
+    def action_toggle_x(self) -> None:
+        """Switch the x axis between step and wall time."""
+        self.x_axis = "time" if self.x_axis == "step" else "step"
+        self.cursor = None
+        self._want()
+        self.data_changed(None)
+
+    def on_focus(self) -> None:
+        self._update_labels()
+
+    def on_blur(self) -> None:
+        self._update_labels()
+
+
+def _finite(value: float) -> bool:
+    return not (math.isnan(value) or math.isinf(value))
+
+
+def _x_text(x: float, axis: str) -> str:
+    if axis == "step":
+        return str(int(x))
+    return _format.seconds(x)

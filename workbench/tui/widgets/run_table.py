@@ -1,0 +1,362 @@
+"""The run table: a virtual list that draws only the rows on screen.
+
+Textual's DataTable builds every row up front (10,000 rows take seconds to first paint);
+this table keeps the app's sorted view (a list of run ids) and renders the visible lines
+on demand, so 10 rows and 100,000 rows cost the same per frame. Columns that do not fit
+the width are left out, least useful first, so an 80-column terminal still shows name,
+status, progress and the headline metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from workbench.tui import _format
+from workbench.tui._state import RunCache
+from workbench.tui.colors import RunColors
+from workbench.tui.messages import RunHighlighted, RunOpenRequested
+
+__all__ = ["COLUMNS", "Column", "RunTable", "Selection"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: its key (also the sort key), title, width, and drop order (0 never)."""
+
+    key: str
+    title: str
+    width: int
+    drop: int = 0
+    right: bool = False
+
+
+#: The run table's columns, left to right.
+COLUMNS: tuple[Column, ...] = (
+    Column("name", "name", 16),
+    Column("task", "task", 15, drop=4),
+    Column("status", "status", 11),
+    Column("progress", "prog", 9, drop=6),
+    Column("device", "dev", 10, drop=3),
+    Column("started", "started", 7, drop=1),
+    Column("duration", "time", 6, drop=2),
+    Column("metric", "metric", 7, right=True, drop=5),
+    Column("git", "git", 5, drop=7),
+)
+_GUTTER = 3  # mark, colour dot / status glyph, space
+
+
+class Selection:
+    """Marked runs (in marking order) and the pinned run; shared by every screen."""
+
+    def __init__(self) -> None:
+        self.marked: list[str] = []
+        self.pinned: str | None = None
+
+    def toggle(self, run_id: str) -> bool:
+        """Mark or unmark a run; returns whether it is marked now."""
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+            return False
+        self.marked.append(run_id)
+        return True
+
+    def forget(self, run_id: str) -> None:
+        """A run was deleted."""
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        if self.pinned == run_id:
+            self.pinned = None
+
+
+class RunTable(ScrollView, can_focus=True):
+    """The runs of the app's :class:`RunCache` view, one line each, with a cursor."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "run-table--header", "run-table--sorted", "run-table--cursor", "run-table--marked",
+        "run-table--dim", "run-table--queued", "run-table--running", "run-table--completed",
+        "run-table--failed", "run-table--stopped", "run-table--interrupted",
+    }
+
+    DEFAULT_CSS = """
+    RunTable > .run-table--header { text-style: bold; color: $text-muted; background: $panel; }
+    RunTable > .run-table--sorted { text-style: bold underline; color: $text; background: $panel; }
+    RunTable > .run-table--cursor { background: $block-cursor-blurred-background; }
+    RunTable:focus > .run-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+    RunTable > .run-table--marked { background: $primary-muted; }
+    RunTable > .run-table--dim { color: $text-muted; }
+    RunTable > .run-table--queued { color: $text-muted; }
+    RunTable > .run-table--running { color: $primary; text-style: bold; }
+    RunTable > .run-table--completed { color: $success; }
+    RunTable > .run-table--failed { color: $error; text-style: bold; }
+    RunTable > .run-table--stopped { color: $warning; }
+    RunTable > .run-table--interrupted { color: $warning; text-style: italic; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "edge(0)", "First run", show=False),
+        Binding("end,G", "edge(1)", "Last run", show=False),
+        Binding("enter", "open", "Open run", show=False),
+        Binding("o", "sort_next", "Sort by next column", show=False),
+        Binding("O", "sort_reverse", "Reverse sort", show=False),
+    ]
+
+    cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
+
+    @dataclass
+    class SortChanged(Message):
+        """The table's sort column or direction changed."""
+
+        column: str
+        descending: bool
+
+    def __init__(self, runs: RunCache, colors: RunColors, selection: Selection, *,
+                 clock: Any, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.runs = runs
+        self.run_colors = colors
+        self.selection = selection
+        self.clock = clock
+        self._version = -1
+        self._cursor_id: str | None = None
+        self._columns: tuple[Column, ...] = COLUMNS
+        self._name_width = 16
+
+    # -- data ------------------------------------------------------------------------
+
+    @property
+    def current(self) -> str | None:
+        """The run under the cursor."""
+        view = self.runs.view
+        return view[self.cursor] if 0 <= self.cursor < len(view) else None
+
+    def visible_ids(self) -> list[str]:
+        """The runs whose rows are on screen now."""
+        top = int(self.scroll_offset.y)
+        return self.runs.view[top: top + max(0, self.size.height - 1)]
+
+    def data_changed(self, force: bool = False) -> None:
+        """Redraw after the cache changed; the cursor stays on the same run."""
+        if self.runs.version == self._version and not force:
+            return
+        self._version = self.runs.version
+        view = self.runs.view
+        if self._cursor_id is not None and (self.cursor >= len(view) or view[self.cursor] != self._cursor_id):
+            try:
+                self.cursor = view.index(self._cursor_id)
+            except ValueError:
+                self.cursor = min(self.cursor, max(0, len(view) - 1))
+        self._fit_columns()
+        self.virtual_size = Size(self.size.width, len(view) + 1)
+        if self.current != self._cursor_id:
+            self._cursor_id = self.current
+            self.post_message(RunHighlighted(self._cursor_id))
+        self.refresh()
+
+    def select(self, run_id: str) -> None:
+        """Move the cursor to a run (when the view shows it)."""
+        try:
+            self.cursor = self.runs.view.index(run_id)
+        except ValueError:
+            return
+
+    # -- layout ----------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns()
+        self.virtual_size = Size(self.size.width, len(self.runs.view) + 1)
+        self._scroll_to_cursor()
+
+    def _fit_columns(self) -> None:
+        width = self.size.width - _GUTTER - 1  # the scrollbar
+        names = [self.runs.rows[i].get("name") or i for i in self.visible_ids()[:200]]
+        self._name_width = max(10, min(22, max((len(n) for n in names), default=12)))
+        columns = [c if c.key != "name" else Column("name", "name", self._name_width) for c in COLUMNS]
+        while sum(c.width + 1 for c in columns) > width and any(c.drop for c in columns):
+            columns.remove(min((c for c in columns if c.drop), key=lambda c: c.drop))
+        self._columns = tuple(columns)
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The columns that fit the current width."""
+        return self._columns
+
+    # -- drawing ---------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            return self._header(width, base)
+        index = int(self.scroll_offset.y) + y - 1
+        view = self.runs.view
+        if index >= len(view):
+            return Strip.blank(width, base)
+        row = self.runs.rows.get(view[index])
+        if row is None:
+            return Strip.blank(width, base)
+        return self._row(row, index == self.cursor, width, base)
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"run-table--{name}", partial=True)
+
+    def _header(self, width: int, base: Style) -> Strip:
+        header = self._style("header")
+        text = Text(" " * _GUTTER, style=header, no_wrap=True, end="")
+        arrow = "▼" if self.runs.descending else "▲"
+        for column in self._columns:
+            title = column.title
+            if column.key == "metric":
+                title = self._metric_title()
+            sorted_here = column.key == self.runs.sort
+            label = (title + arrow) if sorted_here else title
+            label = label[: column.width]
+            label = label.rjust(column.width) if column.right else label.ljust(column.width)
+            text.append(label, self._style("sorted") if sorted_here else header)
+            text.append(" ", header)
+        return self._strip(text, width, base + header)
+
+    def _metric_title(self) -> str:
+        keys = {self.runs.headline(i)[0] for i in self.visible_ids()} - {None}
+        if len(keys) == 1:
+            key = keys.pop()
+            return key.rsplit("/", 1)[-1] if len(key) > 7 else key
+        return "metric"
+
+    def _row(self, row: dict[str, Any], is_cursor: bool, width: int, base: Style) -> Strip:
+        run_id = row["id"]
+        status = row["status"]
+        colour = Style(color=self.run_colors.hex(run_id))
+        marked = run_id in self.selection.marked
+        row_style = base
+        if marked:
+            row_style = row_style + self._style("marked")
+        if is_cursor:
+            row_style = row_style + self._style("cursor")
+        text = Text(no_wrap=True, end="", style=row_style)
+        mark = "⚑" if self.selection.pinned == run_id else ("◆" if marked else " ")
+        text.append(mark, colour)
+        text.append(_format.STATUS_GLYPHS.get(status, "?"), colour + Style(bold=True))
+        text.append(" ")
+        now = self.clock()
+        dim = self._style("dim")
+        for column in self._columns:
+            value, style = self._cell(column.key, row, now, colour, dim)
+            value = value[: column.width]
+            value = value.rjust(column.width) if column.right else value.ljust(column.width)
+            text.append(value, style)
+            text.append(" ")
+        return self._strip(text, width, row_style)
+
+    def _cell(self, key: str, row: dict[str, Any], now: float, colour: Style, dim: Style) -> tuple[str, Style | None]:
+        if key == "name":
+            return row.get("name") or row["id"], colour + Style(bold=True)
+        if key == "task":
+            return row.get("task") or "—", None
+        if key == "status":
+            return row["status"], self._style(row["status"])
+        if key == "progress":
+            return _format.progress_bar(row), None
+        if key == "device":
+            device = (row.get("device") or "—").replace("cuda:", "cuda")
+            if row.get("backend") == "ddp":
+                device += f" ddp×{row.get('nproc') or 1}"
+            return device, None
+        if key == "started":
+            return _format.age(row.get("started_at") or row.get("created_at"), now), dim
+        if key == "duration":
+            return _format.duration(row, now), None
+        if key == "metric":
+            return _format.metric(self.runs.headline(row["id"])[1]), None
+        if key == "git":
+            return _format.git_short(row), dim
+        return str(row.get(key) or ""), None
+
+    def _strip(self, text: Text, width: int, style: Style) -> Strip:
+        segments = list(text.render(self.app.console))
+        return Strip(segments).adjust_cell_length(width, style)
+
+    # -- cursor and keys -------------------------------------------------------------
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        count = len(self.runs.view)
+        if count and not 0 <= new < count:
+            self.cursor = max(0, min(count - 1, new))
+            return
+        self._scroll_to_cursor()
+        self.refresh()
+        run_id = self.current
+        if run_id != self._cursor_id:
+            self._cursor_id = run_id
+            self.post_message(RunHighlighted(run_id))
+
+    def _scroll_to_cursor(self) -> None:
+        rows = max(1, self.size.height - 1)
+        top = int(self.scroll_offset.y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + rows:
+            self.scroll_to(y=self.cursor - rows + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        """Move the cursor by ``delta`` rows."""
+        if self.runs.view:
+            self.cursor = max(0, min(len(self.runs.view) - 1, self.cursor + delta))
+
+    def action_page(self, direction: int) -> None:
+        """Move the cursor by a screenful."""
+        self.action_cursor(direction * max(1, self.size.height - 2))
+
+    def action_edge(self, end: int) -> None:
+        """Jump to the first or the last run."""
+        self.action_cursor(len(self.runs.view) if end else -len(self.runs.view))
+
+    def action_open(self) -> None:
+        """Open the run under the cursor."""
+        if self.current:
+            self.post_message(RunOpenRequested(self.current))
+
+    def action_sort_next(self) -> None:
+        """Sort by the next column to the right (wrapping round)."""
+        keys = [c.key for c in self._columns]
+        now = keys.index(self.runs.sort) if self.runs.sort in keys else -1
+        self._sort(keys[(now + 1) % len(keys)])
+
+    def action_sort_reverse(self) -> None:
+        """Reverse the sort order."""
+        self._sort(self.runs.sort, not self.runs.descending)
+
+    def _sort(self, column: str, descending: bool | None = None) -> None:
+        self.runs.set_sort(column, descending)
+        self.post_message(self.SortChanged(self.runs.sort, self.runs.descending))
+        self.data_changed()
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            x = event.x - _GUTTER
+            for column in self._columns:
+                if 0 <= x < column.width + 1:
+                    descending = (not self.runs.descending) if column.key == self.runs.sort else None
+                    self._sort(column.key, descending)
+                    return
+                x -= column.width + 1
+            return
+        index = int(self.scroll_offset.y) + event.y - 1
+        if 0 <= index < len(self.runs.view):
+            self.cursor = index
+            if event.chain >= 2:
+                self.action_open()
