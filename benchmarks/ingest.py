@@ -28,11 +28,11 @@ from workbench.store import MetricWriter, RunIndex
 from workbench.store._db import immediate
 from workbench.store._rollup import UPSERT_POINT, upsert_points
 
-POINTS = 200_000
+POINTS = 100_000
 KEYS = ("train/loss", "train/acc", "lr", "grad_norm")
 ROUNDS = 3
 PROCESSES = 16
-POINTS_PER_PROCESS = 20_000
+POINTS_PER_PROCESS = 10_000
 
 
 def _fresh(folder: Path, name: str) -> tuple[Path, str]:

@@ -1,8 +1,9 @@
 """MetricWriter: log metrics from a training loop at the cost of a list append.
 
 ``log()`` appends a tuple to an in-memory list and returns. A daemon thread with its own
-SQLite connection takes what has piled up every ``flush_interval`` seconds and writes it in
-one ``BEGIN IMMEDIATE`` transaction, together with the run's progress and heartbeat.
+SQLite connection takes what has piled up every ``flush_interval`` seconds (sooner when
+thousands of points wait) and writes it in one ``BEGIN IMMEDIATE`` transaction, together
+with the run's progress and heartbeat.
 
 The hot path takes no lock. Points go to one list per key; ``list.append`` is atomic under
 the GIL, and the flusher takes the first ``n`` items of a list with ``buf[:n]`` then
@@ -32,6 +33,9 @@ from workbench.store.index import open_index
 __all__ = ["MetricWriter"]
 
 LogFunction = Callable[[str, float, int], None]
+
+_LOOK_INTERVAL = 0.02  # seconds between looks at how many points wait
+_EARLY_FLUSH = 8192  # points waiting that make the flusher write before its interval
 
 
 def _make_log(buffers: dict[str, list[tuple]], run_id: str, attempt: int) -> LogFunction:
@@ -81,7 +85,8 @@ class MetricWriter:
         db_path: The run index file (``<project>/.workbench/index.db``).
         run_id: The run the points belong to.
         attempt: The run's attempt number, stored with every point.
-        flush_interval: Seconds between background writes.
+        flush_interval: Seconds between background writes (a write comes sooner when
+            more than 8192 points wait).
         heartbeat_interval: The run's ``heartbeat_at`` is written at least this often.
 
     Raises:
@@ -205,8 +210,15 @@ class MetricWriter:
 
     def _run(self) -> None:
         try:
+            due = time.monotonic() + self.flush_interval
             while True:
-                self._wake.wait(self.flush_interval)
+                # Look often, write rarely: every flush_interval, when asked to, or early
+                # when points pile up (the write then overlaps the loop that logs them,
+                # and memory stays bounded however fast the loop logs).
+                woken = self._wake.wait(min(self.flush_interval, _LOOK_INTERVAL))
+                if not woken and time.monotonic() < due and self._pending() < _EARLY_FLUSH:
+                    continue
+                due = time.monotonic() + self.flush_interval
                 self._wake.clear()
                 with self._cond:
                     target, stopping = self._requested, self._stopping
@@ -221,6 +233,9 @@ class MetricWriter:
                     return
         finally:
             self._conn.close()
+
+    def _pending(self) -> int:
+        return sum(map(len, list(self._buffers.values())))
 
     def _flush_once(self, final: bool = False) -> None:
         batch = {}
