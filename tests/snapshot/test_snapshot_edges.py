@@ -138,8 +138,11 @@ def test_submodule_is_recorded_as_a_commit(tmp_path: Path) -> None:
     git(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "ext/lib")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "with submodule")
-    write(project / "ext" / "lib" / "lib.py", "L = 2\n")  # a change inside the submodule
+    write(project / "ext" / "lib" / "lib.py", "L = 2\n")
+    git(project / "ext" / "lib", "commit", "-q", "-am", "moved on")  # not committed above
+    write(project / "ext" / "lib" / "lib.py", "L = 3\n")  # and dirty on top
     lib_head = git(project / "ext" / "lib", "rev-parse", "HEAD").strip()
+    assert git(project, "ls-tree", "HEAD", "ext/lib").split()[2] != lib_head
 
     snap = take_snapshot(project, "s1", state_dir=project / ".workbench")
 

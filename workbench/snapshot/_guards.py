@@ -302,9 +302,10 @@ def scan_untracked(
                 candidates.append(path)
         _report_pruned(git, path_filter, _split(pruned_out), leave_out)
 
+    top_dir = os.fspath(work_tree)  # os.path, not pathlib: a thousand paths add up
     for path in candidates:
         try:
-            size = os.lstat(work_tree / path).st_size
+            size = os.lstat(os.path.join(top_dir, path)).st_size
         except OSError:
             continue  # gone since git listed it
         if size > max_file_bytes:

@@ -197,11 +197,12 @@ class SnapshotRepo:
                 # A copy keeps git's stat cache: unchanged files are not re-hashed.
                 # copy2 keeps the mtime, which git's racy-entry check relies on.
                 shutil.copy2(real_index, index)
-            update_tracked = None
+            # Tracked files that differ from the index (by git's stat cache) are
+            # listed while the untracked files are: one read-only pass each, then a
+            # single update-index adds both.
+            changed_lookup = None
             if not self.private:
-                update_tracked = self._git.start(
-                    ["-c", "core.splitIndex=false", "add", "-u"], index=index
-                )
+                changed_lookup = self._git.start(["diff-files", "--name-only", "-z"], index=index)
             try:
                 # In the private repository every file counts as untracked: its index
                 # is only a stat cache, so the scan looks through an empty index.
@@ -213,12 +214,11 @@ class SnapshotRepo:
                     max_file_bytes=max_file_bytes,
                 )
             finally:
-                if update_tracked is not None:
-                    update_tracked.wait()
+                changed = changed_lookup.wait().stdout if changed_lookup is not None else b""
             if self.private:
                 self._sync_private_index(index, scan.included)
-            elif scan.included:
-                self._add(index, scan.included)
+            else:
+                self._update(index, changed, scan.included)
             tree = self._git.out(["write-tree"], index=index)
             if self.private:
                 # The private index is ours: keep it as the next snapshot's stat cache.
@@ -227,14 +227,35 @@ class SnapshotRepo:
                 os.replace(staged, real_index)
         return scan, tree
 
-    def _add(self, index: Path, paths: Sequence[str]) -> None:
+    def _update(self, index: Path, changed: bytes, paths: Sequence[str]) -> None:
+        """Adds ``paths`` and updates (or removes) the ``changed`` tracked files.
+
+        Args:
+            index: the temporary index.
+            changed: NUL-separated paths, as ``git diff-files --name-only -z`` printed.
+            paths: untracked files to add.
+        """
         # update-index takes paths as they are: `git add` with a thousand pathspecs
         # matches every one against every file it walks, and is ten times slower.
-        self._git.run(
-            ["-c", "core.splitIndex=false", "update-index", "--add", "--replace", "-z", "--stdin"],
-            index=index,
-            input=b"".join(os.fsencode(p) + b"\0" for p in paths),
-        )
+        data = changed + b"".join(os.fsencode(p) + b"\0" for p in paths)
+        if data:
+            self._git.run(
+                [
+                    "-c",
+                    "core.splitIndex=false",
+                    "update-index",
+                    "--add",
+                    "--remove",
+                    "--replace",
+                    "-z",
+                    "--stdin",
+                ],
+                index=index,
+                input=data,
+            )
+
+    def _add(self, index: Path, paths: Sequence[str]) -> None:
+        self._update(index, b"", paths)
 
     def _sync_private_index(self, index: Path, included: list[str]) -> None:
         """Makes the private index hold exactly ``included`` (every file is untracked).
