@@ -57,6 +57,11 @@ def resume_run(project: Any, index: Any, row: dict[str, Any], *, device: str | N
     status = row["status"]
     if status in ("queued", "running") and supervisor_alive(row):
         raise WorkbenchError(f"run {row['id']} is still {status}; stop it before resuming")
+    deadline = time.monotonic() + 15
+    while supervisor_alive(row) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the previous attempt's supervisor is writing its last words
+    if supervisor_alive(row):
+        raise WorkbenchError(f"run {row['id']}'s previous attempt is still shutting down; try again shortly")
     if status == "completed":
         raise WorkbenchError(f"run {row['id']} completed; nothing to resume "
                              f"(to train further, fork it: workbench fork {row['id']} -s epochs=N)")

@@ -60,16 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     """Supervise one attempt of the run in ``argv[0]``; return the exit status."""
     args = sys.argv[1:] if argv is None else argv
     run_dir = Path(args[0]).resolve()
-    from workbench.runs.spec import read_spec
-    from workbench.store import RunIndex
-
-    spec = read_spec(run_dir)
-    index = RunIndex(spec.index)
-    row = index.get_run(spec.id)
-    attempt = row["attempt"] if row else 1
-    log_path = run_dir / "output.log"
     stopping = threading.Event()
     child: subprocess.Popen[bytes] | None = None
+
+    def forward_stop() -> None:
+        assert child is not None
+        for pid in _training_pids(child, spec.backend):
+            try:
+                os.kill(pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
 
     def on_stop(signum: int, frame: Any) -> None:
         if child is None or child.poll() is not None:
@@ -79,25 +79,38 @@ def main(argv: list[str] | None = None) -> int:
             _kill(child, spec.backend, signal.SIGKILL)
             return
         stopping.set()
-        for pid in _training_pids(child, spec.backend):
-            try:
-                os.kill(pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
+        forward_stop()
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # The launcher started us with SIGTERM and SIGINT blocked: a stop sent while we were
+    # starting is pending, and reaches on_stop now, before any training process exists.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    from workbench.runs.spec import read_spec
+    from workbench.store import RunIndex
+
+    spec = read_spec(run_dir)
+    index = RunIndex(spec.index)
+    row = index.get_run(spec.id)
+    attempt = row["attempt"] if row else 1
+    log_path = run_dir / "output.log"
 
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env["WORKBENCH_RUN_DIR"] = str(run_dir)
+    env["WORKBENCH_ATTEMPT"] = str(attempt)  # every rank must know it (only rank 0 reads the index)
     if spec.backend == "ddp":
         env.setdefault("OMP_NUM_THREADS", "1")  # N processes on few cores: no oversubscription
     with log_path.open("ab") as log:
         log.write(f"\n=== attempt {attempt} · {time.strftime('%Y-%m-%d %H:%M:%S')} · "
                   f"{spec.task} on {spec.device}/{spec.backend} ===\n".encode())
         log.flush()
+        if stopping.is_set():  # asked to stop before training started: do not start it
+            log.write(b"stopped before the training process started\n")
+            _stopped(index, spec.id, None, None, "stopped before training started")
+            index.close()
+            return 0
         try:
             child = subprocess.Popen(training_command(spec, run_dir), cwd=spec.project_root,
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -106,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             _finish(index, spec.id, "failed", None, None, f"could not start training: {exc}", "")
             return 1
         index.update_run(spec.id, pid=child.pid, pgid=os.getpgid(0))
-        if stopping.is_set():  # asked to stop before the child existed
-            on_stop(signal.SIGTERM, None)
+        if stopping.is_set():  # asked to stop while the child was being started
+            forward_stop()
         while True:
             try:
                 code = child.wait(timeout=1.0)
@@ -115,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 if stopping.is_set() and _stop_started(index, spec.id) + STOP_GRACE < time.time():
                     _kill(child, spec.backend, signal.SIGKILL)
-    _conclude(index, spec, code, stopping.is_set(), log_path)
+    _conclude(index, spec, code, stopping.is_set(), log_path, attempt)
     from workbench.runs.artifacts import record_artifacts
 
     record_artifacts(index, spec.id, run_dir)
@@ -149,13 +162,25 @@ def _finish(index: Any, run_id: str, status: str, code: int | None, sig: int | N
     index.add_event(run_id, status, error)
 
 
-def _conclude(index: Any, spec: Any, code: int, stop_requested: bool, log_path: Path) -> None:
+def _stopped(index: Any, run_id: str, code: int | None, sig: int | None, message: str) -> None:
+    index.update_run(run_id, status="stopped", ended_at=time.time(), exit_code=code, signal=sig)
+    index.add_event(run_id, "stopped", message)
+
+
+def _conclude(index: Any, spec: Any, code: int, stop_requested: bool, log_path: Path, attempt: int) -> None:
     """Write the final status from the exit code and what the training process reported."""
     row = index.get_run(spec.id) or {}
+    if int(row.get("attempt") or 1) != attempt:
+        return  # the run was resumed meanwhile: the row belongs to the newer attempt
     reported = row.get("status")
     sig = -code if code < 0 else None
     if reported in ("completed", "stopped", "failed") and code == 0 or reported == "failed":
         index.update_run(spec.id, exit_code=code, signal=sig, ended_at=row.get("ended_at") or time.time())
+        return
+    if stop_requested and (sig == signal.SIGINT or (spec.backend == "ddp" and sig is None and code != 0)):
+        # The SIGINT we forwarded reached the process before it could handle it (still
+        # starting up): the user asked for a stop, and a stop it is.
+        _stopped(index, spec.id, code, sig, "stopped while training was starting")
         return
     if sig is not None:
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)

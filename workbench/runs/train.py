@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     main_rank = rank == 0
     index = RunIndex(spec.index) if main_rank else None
-    attempt = 1
+    # The supervisor tells every rank which attempt this is; rank 0 also reads it below.
+    attempt = int(os.environ.get("WORKBENCH_ATTEMPT") or 1)
     requested: list[str] = []
     task: Any = None
 
