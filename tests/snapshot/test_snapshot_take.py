@@ -186,3 +186,20 @@ def test_intent_to_add_files_are_recorded(repo: Path) -> None:
     assert user_state(repo) == before
     assert show(repo, snap.commit, "data/loader.py") == "LOADER = 1\n"
     assert snap.excluded == ()
+
+
+@pytest.mark.parametrize("private", [False, True])
+def test_concurrent_snapshots_do_not_collide(repo: Path, tmp_path: Path, private: bool) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = repo
+    if private:
+        root = tmp_path / "plain"
+        write(root / "a.py", "A = 1\n")
+    write(root / "new.py", "NEW = 1\n")
+    state = root / ".workbench"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        snaps = list(pool.map(lambda i: take_snapshot(root, f"c{i}", state_dir=state), range(4)))
+    opened = SnapshotRepo.open(root, state)
+    assert opened.list_refs() == {s.run_id: s.commit for s in snaps}
+    assert len({s.tree for s in snaps}) == 1

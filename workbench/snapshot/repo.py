@@ -308,16 +308,27 @@ class SnapshotRepo:
         return None if text in ("", ".") else text
 
     def _ensure_private(self) -> None:
+        """Creates the private repository, atomically: two launches may race here."""
         if (self.git_dir / "HEAD").is_file():
             return
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        run_git(["git", "init", "--quiet", "--bare", str(self.git_dir)], label="init")
-        state_rel = self._state_rel()
-        if state_rel:
-            info = self.git_dir / "info"
-            info.mkdir(exist_ok=True)
-            with open(info / "exclude", "a", encoding="utf-8") as f:
-                f.write(f"/{state_rel}/\n")
+        building = Path(tempfile.mkdtemp(prefix=".git-init-", dir=self.state_dir))
+        try:
+            run_git(["git", "init", "--quiet", "--bare", str(building)], label="init")
+            state_rel = self._state_rel()
+            if state_rel:
+                (building / "info").mkdir(exist_ok=True)
+                with open(building / "info" / "exclude", "a", encoding="utf-8") as f:
+                    f.write(f"/{state_rel}/\n")
+            try:
+                os.rename(building, self.git_dir)
+            except OSError as exc:
+                if not (self.git_dir / "HEAD").is_file():  # not just a lost race
+                    raise SnapshotError(
+                        f"could not create the private repository {self.git_dir}: {exc.strerror}"
+                    ) from None
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
 
     def _submodule_notes(self) -> list[tuple[str, str]]:
         if self.private or not (self.work_tree / ".gitmodules").is_file():
