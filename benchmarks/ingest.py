@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,11 +29,11 @@ from workbench.store import MetricWriter, RunIndex
 from workbench.store._db import immediate
 from workbench.store._rollup import UPSERT_POINT, upsert_points
 
-POINTS = 100_000
+POINTS = 60_000
 KEYS = ("train/loss", "train/acc", "lr", "grad_norm")
-ROUNDS = 3
+ROUNDS = 5
 PROCESSES = 16
-POINTS_PER_PROCESS = 10_000
+POINTS_PER_PROCESS = 5_000
 
 
 def _fresh(folder: Path, name: str) -> tuple[Path, str]:
@@ -132,12 +133,16 @@ def main() -> None:
             writer.append(_writer(folder, round_))
         best_raw, best_writer = POINTS / min(raw), POINTS / min(writer)
         best_chunked = POINTS / min(chunked)
-        print(f"one writer, {POINTS:,} points, best of {ROUNDS}:")
+        # Each round's raw and writer ran seconds apart: their ratio shrugs off the load
+        # changes between rounds that make the best-of figures drift.
+        paired = statistics.median(r / w for r, w in zip(raw, writer))
+        print(f"one writer, {POINTS:,} points, {ROUNDS} rounds:")
         print(f"  raw executemany, one transaction   {best_raw:12,.0f} points/s")
         print(f"  raw, 128 rows per INSERT           {best_chunked:12,.0f} points/s"
               "  (what the writer uses)")
         print(f"  MetricWriter log ... close         {best_writer:12,.0f} points/s")
-        print(f"  writer / raw                       {best_writer / best_raw:12.0%}  (goal >= 80 %)")
+        print(f"  writer / raw, best of each         {best_writer / best_raw:12.0%}")
+        print(f"  writer / raw, median of rounds     {paired:12.0%}  (goal >= 80 %)")
         seconds, locked, errors = _concurrent(folder)
         total = PROCESSES * POINTS_PER_PROCESS
         print(f"{PROCESSES} writer processes x {POINTS_PER_PROCESS:,} points:")
