@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.project._scan import ClassInfo, FileInfo, RawField, scan_file
+from workbench.project._scan import CACHE_FILE, ClassInfo, DiskCache, FileInfo, RawField, no_gc, scan_file
 from workbench.project.config import ConfigField
 from workbench.project.errors import TaskNotFound
 from workbench.project.settings import Project
@@ -198,17 +198,16 @@ class Discovery:
 _ROOT = "workbench.Task"  # a resolved base that is the framework's Task itself
 
 
-@dataclass(frozen=True)
 class _Ref:
     """A class found in one of the scanned files (``config``: its ``.Config`` was meant)."""
 
-    file: FileInfo
-    cls: ClassInfo
-    config: bool = False
+    __slots__ = ("file", "cls", "config", "key")
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.file.rel, self.cls.qualname)
+    def __init__(self, file: FileInfo, cls: ClassInfo, config: bool = False) -> None:
+        self.file = file
+        self.cls = cls
+        self.config = config
+        self.key = (file.rel, cls.qualname)
 
 
 @dataclass
@@ -319,14 +318,20 @@ class _Linker:
         bases, direct = self.task_bases(ref)
         if direct and self.framework is not None and ref.key != self.framework.key:
             bases.append(self.framework)
+        if len(bases) == 1:  # single inheritance: C3 gives the base's MRO after the class
+            chain = self.mro(bases[0])
+            if len({r.key for r in chain}) == len(chain):
+                self._mro[key] = [ref, *chain]
+                return self._mro[key]
         sequences = [list(self.mro(b)) for b in bases] + [list(bases)]
         merged: list[_Ref] = [ref]
         while any(sequences):
+            tails = [r.key for other in sequences for r in other[1:]]
             for seq in sequences:
                 if not seq:
                     continue
                 head = seq[0]
-                if not any(head.key in (r.key for r in other[1:]) for other in sequences):
+                if head.key not in tails:
                     break
             else:  # inconsistent hierarchy (Python would refuse it): depth-first instead
                 merged += [r for seq in sequences for r in seq if r.key not in {m.key for m in merged}]
@@ -355,7 +360,7 @@ class _Linker:
                 target = self.resolve(klass.cls.config_alias, klass.file)
                 if isinstance(target, _Ref):
                     if target.config:
-                        return self.task_config(replace(target, config=False)) or []
+                        return self.task_config(_Ref(target.file, target.cls)) or []
                     return self.dataclass_fields(target)
                 return []
         return None
@@ -372,7 +377,7 @@ class _Linker:
             target = self.resolve(dotted, ref.file, exclude=ref.cls.name)
             parent: list[ConfigField | _Group] = []
             if isinstance(target, _Ref) and target.config:
-                parent = self.task_config(replace(target, config=False)) or []
+                parent = self.task_config(_Ref(target.file, target.cls)) or []
             elif isinstance(target, _Ref) and (target.cls.is_dataclass or target.cls.name == "Config"):
                 parent = self.dataclass_fields(target)
             for item in parent:
@@ -408,30 +413,43 @@ class _Linker:
         )
 
 
-def _framework_task() -> _Ref | None:
+_FRAMEWORK_FILE = Path(__file__).resolve().parent.parent / "core" / "task.py"
+
+
+def _framework_task(disk: DiskCache | None = None) -> _Ref | None:
     """The framework's own ``Task`` class, read (not imported) from the package source.
 
     Its abstract methods (``build_data``, ``build_model``) count like any task base's.
     """
-    path = Path(__file__).resolve().parent.parent / "core" / "task.py"
-    if not path.is_file():
-        return None
-    info = scan_file(path, "workbench/core/task.py")
+    path = _FRAMEWORK_FILE
+    # Named by its absolute path in a project's disk cache: a project file's name never
+    # starts with "/".
+    info = scan_file(path, "workbench/core/task.py", disk, "/" + str(path))
     cls = info.classes.get("Task") if info is not None else None
     return _Ref(info, cls) if cls is not None else None
 
 
-def _flatten(items: Iterable[ConfigField | _Group], prefix: str = "") -> list[ConfigField]:
+_FlatMemo = dict[tuple[int, str], tuple[Sequence[Any], list[ConfigField]]]
+
+
+def _flatten(items: Sequence[ConfigField | _Group], prefix: str = "", memo: _FlatMemo | None = None) -> list[ConfigField]:
+    """Flatten nested groups into dotted names (``memo``: lists already flattened, by id)."""
+    if memo is not None:
+        hit = memo.get((id(items), prefix))
+        if hit is not None:
+            return hit[1]
     out: list[ConfigField] = []
     for item in items:
         if isinstance(item, _Group):
-            out.extend(_flatten(item.children, f"{prefix}{item.name}."))
+            out.extend(_flatten(item.children, f"{prefix}{item.name}.", memo))
         else:
             if prefix:
                 item = ConfigField(
                     prefix + item.name, item.type, item.default, item.has_default, item.default_source, item.help
                 )
             out.append(item)
+    if memo is not None:
+        memo[(id(items), prefix)] = (items, out)  # holding ``items`` keeps its id unique
     return out
 
 
@@ -444,6 +462,7 @@ def _summary(doc: str) -> str:
 
 def _link(root: Path, files: Sequence[FileInfo], framework: _Ref | None) -> Discovery:
     linker = _Linker(files, framework)
+    flat: _FlatMemo = {}
     tasks: list[TaskInfo] = []
     errors: list[DiscoveryError] = []
     for info in files:
@@ -469,7 +488,7 @@ def _link(root: Path, files: Sequence[FileInfo], framework: _Ref | None) -> Disc
                     bases=cls.base_texts,
                     abstract=cls.abstract_flag is True or bool(missing),
                     abstract_methods=tuple(missing),
-                    config=tuple(_flatten(config or [])),
+                    config=tuple(_flatten(config, "", flat)) if config else (),
                     has_config=config is not None,
                 )
             )
@@ -506,7 +525,13 @@ def _matching_files(root: Path, globs: Iterable[str], skip: Sequence[Path] = ())
     return [(found[rel], rel) for rel in sorted(found)]
 
 
-def discover_paths(root: Path, globs: Iterable[str] = ("tasks/**/*.py",), *, skip: Sequence[Path] = ()) -> Discovery:
+def discover_paths(
+    root: Path,
+    globs: Iterable[str] = ("tasks/**/*.py",),
+    *,
+    skip: Sequence[Path] = (),
+    cache_dir: Path | str | None = None,
+) -> Discovery:
     """Discover the tasks in the files under ``root`` that match ``globs``.
 
     Files are taken once each, sorted; ``.py`` files only; folders named ``__pycache__``
@@ -516,20 +541,31 @@ def discover_paths(root: Path, globs: Iterable[str] = ("tasks/**/*.py",), *, ski
         root: The project root; globs and reported paths are relative to it.
         globs: Glob patterns, e.g. ``["tasks/**/*.py"]``.
         skip: Folders to leave out (the project's state folder).
+        cache_dir: A folder to keep the per-file summaries in between processes
+            (``discovery-v1.json``; created when missing, and left alone when it cannot
+            be written). The result is the same with or without it.
 
     Returns:
         The tasks and the problems found.
     """
     root = Path(root).resolve()
-    files = [info for path, rel in _matching_files(root, globs, skip) if (info := scan_file(path, rel)) is not None]
-    framework = _framework_task()
-    # Summaries are cached objects: the same objects mean the same files, so the same result.
-    key = (str(root), framework.file if framework else None, *files)
-    with _linked_lock:
-        hit = _linked.get(str(root))
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    discovery = _link(root, files, framework)
+    disk = DiskCache(Path(cache_dir) / CACHE_FILE) if cache_dir is not None else None
+    with no_gc():
+        files = [
+            info
+            for path, rel in _matching_files(root, globs, skip)
+            if (info := scan_file(path, rel, disk)) is not None
+        ]
+        framework = _framework_task(disk)
+        if disk is not None:
+            disk.save()
+        # Summaries are cached objects: the same objects mean the same files, so the same result.
+        key = (str(root), framework.file if framework else None, *files)
+        with _linked_lock:
+            hit = _linked.get(str(root))
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        discovery = _link(root, files, framework)
     with _linked_lock:
         if len(_linked) >= 64:
             _linked.clear()
@@ -548,7 +584,10 @@ def discover(project: Project) -> Discovery:
         project: The loaded project.
 
     Returns:
-        The tasks and the problems found. Unchanged files are not parsed again.
+        The tasks and the problems found. Unchanged files are not parsed again: their
+        summaries are kept in memory and in ``<state_dir>/cache/discovery-v1.json``.
     """
-    return discover_paths(project.root, project.task_globs, skip=(project.state_dir,))
+    return discover_paths(
+        project.root, project.task_globs, skip=(project.state_dir,), cache_dir=project.state_dir / "cache"
+    )
 
