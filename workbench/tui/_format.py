@@ -22,6 +22,8 @@ __all__ = [
     "metric",
     "percent",
     "progress_bar",
+    "seconds",
+    "tilde",
     "value_text",
     "when",
 ]
@@ -181,6 +183,18 @@ def flatten(config: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def tilde(path: str | None) -> str:
+    """A path with the home folder written ``~``."""
+    if not path:
+        return "—"
+    import os.path
+
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(home.rstrip("/") + "/")):
+        return "~" + path[len(home.rstrip("/")):]
+    return path
 
 
 def human_size(size: int | None) -> str:

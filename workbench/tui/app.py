@@ -441,13 +441,14 @@ class WorkbenchApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         seen = set()
-        for binding in _bindings(screen):
+        for binding in [*_bindings(screen), *_bindings(self)]:
             if not binding.description or binding.action in seen or binding.action.startswith(("cursor", "move")):
                 continue
             seen.add(binding.action)
             key = binding.key_display or binding.key.split(",")[0]
-            yield SystemCommand(binding.description, f"{_doc(screen, binding.action)} (key: {key})",
-                                partial(screen.run_action, binding.action))
+            owner = screen if binding in _bindings(screen) else self
+            yield SystemCommand(binding.description, f"{_doc(owner, binding.action)} (key: {key})",
+                                partial(owner.run_action, binding.action))
 
     async def action_quit(self) -> None:
         """Quit. Runs keep running; reopening the app shows them as they are."""
@@ -461,9 +462,9 @@ class WorkbenchApp(App[None]):
                 pass
 
 
-def _bindings(screen: Screen) -> list[Binding]:
+def _bindings(node: Any) -> list[Binding]:
     out = []
-    for binding in getattr(screen, "BINDINGS", []):
+    for binding in getattr(node, "BINDINGS", []):
         if isinstance(binding, Binding):
             out.append(binding)
     return out

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from textual.color import Color
 
-__all__ = ["RunColors", "palette"]
+__all__ = ["RunColors", "palette", "theme_color"]
 
 _BASES = ("primary", "accent", "success", "error", "warning", "secondary")
 _SHADES = ("", "-lighten-2", "-darken-2", "-lighten-3", "-darken-3")
 _FALLBACK = ("#0178D4", "#ffa62b", "#4EBF71", "#ba3c5b", "#e0c341", "#8f5fd7")
+
+
+def theme_color(variables: dict[str, str], name: str) -> str:
+    """A theme colour (``success``, ``error``, ...) as ``#rrggbb`` for Rich styles."""
+    try:
+        return Color.parse(variables[name]).hex6
+    except Exception:
+        return {"success": "#4EBF71", "error": "#ba3c5b", "warning": "#ffa62b"}.get(name, "#888888")
 
 
 def palette(variables: dict[str, str]) -> list[Color]:

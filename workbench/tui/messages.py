@@ -19,6 +19,7 @@ __all__ = [
     "ActionRefused",
     "ChartCursorMoved",
     "CodeDiffRead",
+    "CompareValuesRead",
     "DeleteRequested",
     "DevicesProbed",
     "FirstPageRead",
@@ -154,6 +155,14 @@ class RunDetailsRead(Message):
     events: list[dict[str, Any]]
     artifacts: list[dict[str, Any]]
     last: dict[str, float]
+
+
+@dataclass
+class CompareValuesRead(Message):
+    """Metric rows for the compare screen: ``values[run_id][key]`` holds last, best, at-step."""
+
+    values: dict[str, dict[str, dict[str, Any]]]
+    at_step: dict[str, int]
 
 
 @dataclass

@@ -1,7 +1,428 @@
-"""The compare screen (stub)."""
+"""The compare screen: runs as columns, overlaid curves, and the code diff between two runs.
+
+Config rows that differ from the baseline run are marked ◆ (``h`` hides the rows where every
+run agrees). Metric rows give each key's last value, best value (★ on the best run) and the
+value at the last step every run reached, with the difference from the baseline: the pinned
+run (``p``), or the first. Below, one chart per metric key with every run on shared axes
+(``/`` filters the keys, ``[`` and ``]`` page), and the code diff from the baseline's
+snapshot to another run's (``v`` picks the next run).
+"""
+
 from __future__ import annotations
+
+import fnmatch
+import math
+import time
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from workbench.tui import _format
+from workbench.tui._state import Changes
+from workbench.tui.colors import theme_color
+from workbench.tui.messages import CodeDiffRead, CompareValuesRead
+from workbench.tui.widgets.chart import MetricChart
+
+__all__ = ["CompareScreen"]
+
+_VALUES_EVERY = 2.0
+
+
 class CompareScreen(Screen[None]):
+    """Two or more runs side by side."""
+
+    HELP_TITLE = "Compare screen"
+    _ready = False
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("h", "only_diffs", "Only diffs"),
+        Binding("p", "pin", "Pin next"),
+        Binding("slash", "filter", "Filter charts", key_display="/"),
+        Binding("left_square_bracket", "page(-1)", "Prev charts", key_display="["),
+        Binding("right_square_bracket", "page(1)", "Next charts", key_display="]"),
+        Binding("v", "next_diff", "Diff with next"),
+        Binding("l", "log_scale", "Log scale", show=False),
+        Binding("x", "x_axis", "Step/time", show=False),
+    ]
+
     def __init__(self, run_ids: list[str]) -> None:
-        super().__init__()
-        self.run_ids = run_ids
+        super().__init__(classes="compare-screen")
+        self.run_ids = list(dict.fromkeys(run_ids))
+        self.only_diffs = False
+        self.values: dict[str, dict[str, dict[str, Any]]] = {}
+        self.at_step: dict[str, int] = {}
+        self.chart_filter = ""
+        self.page = 0
+        self.diff_with = 1
+        self._values_read = 0.0
+        self._grid_shape = (2, 2)
+
+    # -- who is compared -------------------------------------------------------------
+
+    @property
+    def baseline(self) -> str:
+        """The run the deltas are against: the pinned one if compared here, else the first."""
+        pinned = self.app.selection.pinned  # type: ignore[attr-defined]
+        return pinned if pinned in self.run_ids else self.run_ids[0]
+
+    def _others(self) -> list[str]:
+        return [r for r in self.run_ids if r != self.baseline]
+
+    def _row(self, run_id: str) -> dict[str, Any]:
+        return self.app.runs.rows.get(run_id) or {}  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="compare-header")
+        yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=False)
+        with Horizontal(id="charts-bar"):
+            yield Static(id="charts-title")
+            yield Input(placeholder="metric keys: loss  val/*  acc", id="chart-filter")
+        yield Grid(id="charts")
+        yield Static(id="diff-title", classes="panel-title")
+        with VerticalScroll(id="diff-scroll"):
+            yield Static("reading the diff…", id="diff-text")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._ready = True
+        app: Any = self.app
+        self.query_one("#chart-filter", Input).display = False
+        app.want_last(self.run_ids)
+        app.request_tick()
+        self._read_values(self.run_ids)
+        self._fill_table()
+        self._show_header()
+        self._show_charts()
+        self._read_diff()
+
+    def on_resize(self, event: events.Resize) -> None:
+        width, height = event.size
+        shape = (2 if width >= 100 else 1, 2 if height >= 34 else 1)
+        self.set_class(width < 100, "narrow")
+        self.set_class(height < 30, "short")
+        if shape != self._grid_shape:
+            self._grid_shape = shape
+            self._show_charts()
+
+    def apply_changes(self, changes: Changes) -> None:
+        """Live runs: update the table's rows and the curves."""
+        if not self._ready:
+            return
+        mine = set(self.run_ids)
+        if changes.removed & mine:
+            self.run_ids = [r for r in self.run_ids if r not in changes.removed]
+            if len(self.run_ids) < 2:
+                self.app.pop_screen()
+                return
+        if (changes.runs & mine or changes.last & mine) and time.monotonic() - self._values_read > _VALUES_EVERY:
+            self._read_values(self.run_ids)
+        if changes.last & mine:
+            self._show_charts()
+        for chart in self.query(MetricChart):
+            chart.data_changed(changes.series)
+
+    # -- the table -------------------------------------------------------------------
+
+    def _show_header(self) -> None:
+        app: Any = self.app
+        box = "[x]" if self.only_diffs else "[ ]"
+        pinned = app.selection.pinned if app.selection.pinned in self.run_ids else None
+        base = f"pinned: {app.run_name(pinned)}" if pinned else f"baseline: {app.run_name(self.baseline)}"
+        self.query_one("#compare-header", Static).update(Content.assemble(
+            (f"Compare {len(self.run_ids)} runs", "bold"), "   ", (f"{box} only diffs (h)", "$accent"),
+            "   ", (f"{base} (p)", "dim")))
+
+    def _fill_table(self) -> None:
+        app: Any = self.app
+        table = self.query_one("#compare-table", DataTable)
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.add_column("", key="label")
+        for run_id in self.run_ids:
+            mark = "⚑ " if run_id == app.selection.pinned else ""
+            table.add_column(Text(f"{mark}{app.run_name(run_id)}", style=f"bold {app.run_colors.hex(run_id)}"),
+                             key=run_id)
+        rows = self._rows()
+        for label, cells, differs in rows:
+            if self.only_diffs and not differs and not label.startswith(("status", "task")):
+                continue
+            style = "bold" if differs else "dim" if label.startswith("config.") else ""
+            shown = []
+            for run_id, cell in zip(self.run_ids, cells):
+                text = cell if isinstance(cell, Text) else Text(str(cell))
+                shown.append(text)
+            table.add_row(Text(label, style=style), *shown, key=label)
+        table.fixed_columns = 1
+        if cursor < table.row_count:
+            table.move_cursor(row=cursor)
+        self._show_header()
+
+    def _rows(self) -> list[tuple[str, list[Any], bool]]:
+        rows: list[tuple[str, list[Any], bool]] = []
+        base = self.baseline
+        records = [self._row(r) for r in self.run_ids]
+        rows.append(("status", [Text(r.get("status") or "—", style=self._status_style(r.get("status") or ""))
+                                for r in records], False))
+        tasks = [r.get("task") or "—" for r in records]
+        rows.append(("task", tasks, len(set(tasks)) > 1))
+        configs = [_format.flatten(r.get("config")) for r in records]
+        keys = list(dict.fromkeys(k for c in configs for k in c))
+        base_config = configs[self.run_ids.index(base)]
+        for key in keys:
+            values = [c.get(key, _MISSING) for c in configs]
+            differs = any(v != values[0] for v in values)
+            cells = []
+            for run_id, value in zip(self.run_ids, values):
+                text = "—" if value is _MISSING else _format.value_text(value)
+                if run_id != base and value != base_config.get(key, _MISSING):
+                    cells.append(Text(f"{text} ◆", style="bold"))
+                else:
+                    cells.append(Text(text))
+            rows.append((f"config.{key}", cells, differs))
+        snaps = [(r.get("snapshot_commit") or "")[:4] or "—" for r in records]
+        base_snap = snaps[self.run_ids.index(base)]
+        rows.append(("git snapshot", [Text(s + (" ◆" if run_id != base and s != base_snap else ""),
+                                           style="bold" if run_id != base and s != base_snap else "")
+                                      for run_id, s in zip(self.run_ids, snaps)], len(set(snaps)) > 1))
+        heads = [_format.git_short(r) for r in records]
+        rows.append(("git HEAD", heads, len(set(heads)) > 1))
+        metric_keys = sorted({k for r in self.run_ids for k in self.values.get(r, {})})
+        for key in metric_keys:
+            for what in ("last", "best", "at"):
+                label = f"{key} {what}" if what != "at" else f"{key} @{self.at_step.get(key, '—')}"
+                numbers = [self.values.get(r, {}).get(key, {}).get(what) for r in self.run_ids]
+                rows.append((label, self._metric_cells(key, what, numbers), _spread(numbers)))
+        return rows
+
+    def _metric_cells(self, key: str, what: str, numbers: list[float | None]) -> list[Text]:
+        base_value = numbers[self.run_ids.index(self.baseline)]
+        higher = _format.better_is_higher(key)
+        finite = [n for n in numbers if n is not None and not math.isnan(n)]
+        best = (max(finite) if higher else min(finite)) if finite and what == "best" and len(finite) > 1 else None
+        cells = []
+        for run_id, value in zip(self.run_ids, numbers):
+            text = Text(_format.metric(value))
+            if best is not None and value == best:
+                text.append(" ★", style="bold")
+            if run_id != self.baseline and value is not None and base_value is not None \
+                    and not math.isnan(value) and not math.isnan(base_value):
+                delta = value - base_value
+                if delta:
+                    better = (delta > 0) == higher
+                    text.append(f" {'+' if delta > 0 else '−'}{_format.metric(abs(delta))}",
+                                style=self._theme("success" if better else "error"))
+            cells.append(text)
+        return cells
+
+    def _theme(self, name: str) -> str:
+        return theme_color(self.app.theme_variables, name)
+
+    def _status_style(self, status: str) -> str:
+        colour, extra = _STATUS_STYLE.get(status, ("foreground", ""))
+        return f"{extra} {self._theme(colour)}".strip()
+
+    # -- metric values ---------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="compare-values")
+    def _read_values(self, run_ids: list[str]) -> None:
+        app: Any = self.app
+        self._values_read = time.monotonic()
+        index = app.index
+        values: dict[str, dict[str, dict[str, Any]]] = {}
+        last_steps: dict[str, dict[str, int]] = {}
+        for run_id in run_ids:
+            values[run_id] = {}
+            last_steps[run_id] = {}
+            for key, last in index.last_metrics(run_id).items():
+                points = index.series(run_id, key, max_points=300)
+                finite = [v for _, v in points if v == v]
+                best = (max(finite) if _format.better_is_higher(key) else min(finite)) if finite else None
+                values[run_id][key] = {"last": last, "best": best}
+                if points:
+                    last_steps[run_id][key] = int(points[-1][0])
+        at_step: dict[str, int] = {}
+        keys = {k for steps in last_steps.values() for k in steps}
+        for key in keys:
+            steps = [s[key] for s in last_steps.values() if key in s]
+            if len(steps) == len(run_ids):
+                at_step[key] = min(steps)
+        for key, step in at_step.items():
+            for run_id in run_ids:
+                found = index.metrics_after(run_id, after_step={key: step - 1}, keys=[key]).get(key, [])
+                value = found[0][1] if found and found[0][0] == step else None
+                values[run_id].setdefault(key, {})["at"] = value
+        self.post_message(CompareValuesRead(values, at_step))
+
+    def on_compare_values_read(self, message: CompareValuesRead) -> None:
+        self.values, self.at_step = message.values, message.at_step
+        self._fill_table()
+        self._show_charts()
+
+    # -- charts ----------------------------------------------------------------------
+
+    def _keys(self) -> list[str]:
+        app: Any = self.app
+        keys = sorted({k for r in self.run_ids for k in app.runs.last.get(r, {})})
+        if self.chart_filter:
+            terms = self.chart_filter.split()
+            keys = [k for k in keys if any(fnmatch.fnmatch(k, t) if any(c in t for c in "*?[") else t in k
+                                           for t in terms)]
+        return keys
+
+    def _show_charts(self) -> None:
+        app: Any = self.app
+        grid = self.query_one("#charts", Grid)
+        columns, rows = self._grid_shape
+        per_page = columns * rows
+        keys = self._keys()
+        pages = max(1, math.ceil(len(keys) / per_page))
+        self.page = max(0, min(self.page, pages - 1))
+        shown = keys[self.page * per_page:(self.page + 1) * per_page]
+        used_rows = max(1, min(rows, math.ceil(len(shown) / columns)))
+        grid.styles.grid_size_columns = columns if len(shown) > 1 else 1
+        grid.styles.grid_size_rows = used_rows
+        charts = list(grid.query(MetricChart))
+        for chart in charts[len(shown):]:
+            chart.remove()
+        for i, key in enumerate(shown):
+            if i < len(charts):
+                chart = charts[i]
+            else:
+                chart = MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
+                                    pinned=lambda: app.selection.pinned, classes="compare-chart")
+                grid.mount(chart)
+            chart.show(key, self.run_ids)
+        title: list[Any] = [("charts", "bold")]
+        if keys:
+            first = self.page * per_page + 1
+            title.append(f"  {first}–{first + len(shown) - 1} of {len(keys)}")
+            if pages > 1:
+                title.append(("  [ ] page", "dim"))
+        else:
+            title.append(("  no metric matches" if self.chart_filter else "  no metrics yet", "dim"))
+        if self.chart_filter:
+            title += ["  ", (f"/ {self.chart_filter}", "$accent")]
+        self.query_one("#charts-title", Static).update(Content.assemble(*title))
+
+    def action_page(self, delta: int) -> None:
+        """Next or previous page of charts."""
+        self.page += delta
+        self._show_charts()
+
+    def action_filter(self) -> None:
+        """Show only the charts whose key matches (words or globs: loss val/*)."""
+        field = self.query_one("#chart-filter", Input)
+        field.display = True
+        field.value = self.chart_filter
+        field.focus()
+
+    @on(Input.Changed, "#chart-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.chart_filter = event.value.strip()
+        self.page = 0
+        self._show_charts()
+
+    @on(Input.Submitted, "#chart-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.query_one("#compare-table", DataTable).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        field = self.query_one("#chart-filter", Input)
+        if event.key == "escape" and field.has_focus:
+            event.stop()
+            field.value = ""
+            field.display = False
+            self.query_one("#compare-table", DataTable).focus()
+
+    def action_log_scale(self) -> None:
+        """Log y axis on every chart (again: linear)."""
+        for chart in self.query(MetricChart):
+            chart.action_toggle_log()
+
+    def action_x_axis(self) -> None:
+        """Step or wall time on every chart's x axis."""
+        for chart in self.query(MetricChart):
+            chart.action_toggle_x()
+
+    # -- pin, diffs, back ------------------------------------------------------------
+
+    def action_only_diffs(self) -> None:
+        """Hide the rows where every run has the same value (again: show them)."""
+        self.only_diffs = not self.only_diffs
+        self._fill_table()
+
+    def action_pin(self) -> None:
+        """Pin the next compared run (the baseline of the deltas, drawn on top)."""
+        selection = self.app.selection  # type: ignore[attr-defined]
+        order = [None, *self.run_ids]
+        now = order.index(selection.pinned) if selection.pinned in order else 0
+        selection.pinned = order[(now + 1) % len(order)]
+        self.diff_with = 1
+        self._fill_table()
+        for chart in self.query(MetricChart):
+            chart.data_changed(None)
+        self._read_diff()
+
+    def action_next_diff(self) -> None:
+        """Show the code diff from the baseline to the next run."""
+        self.diff_with += 1
+        self._read_diff()
+
+    def _read_diff(self) -> None:
+        others = self._others()
+        if not others:
+            return
+        other = others[(self.diff_with - 1) % len(others)]
+        a, b = self._row(self.baseline), self._row(other)
+        self.query_one("#diff-title", Static).update(Content.assemble(
+            ("code: ", "bold"), (self.app.run_name(self.baseline), self.app.run_colors.hex(self.baseline)),  # type: ignore[attr-defined]
+            " → ", (self.app.run_name(other), self.app.run_colors.hex(other)), ("   v: next run", "dim")))  # type: ignore[attr-defined]
+        self._diff(a.get("snapshot_commit"), b.get("snapshot_commit"), (self.baseline, other))
+
+    @work(thread=True, exclusive=True, group="compare-diff")
+    def _diff(self, a: str | None, b: str | None, key: tuple[str, str]) -> None:
+        from workbench.snapshot import SnapshotError, diff
+
+        project = self.app.project  # type: ignore[attr-defined]
+        if not a or not b:
+            self.post_message(CodeDiffRead(key, "", "a run has no code snapshot"))
+            return
+        try:
+            stat = diff(project.root, a, b, state_dir=project.state_dir, stat=True)
+            text = diff(project.root, a, b, state_dir=project.state_dir, color=True)
+        except SnapshotError as exc:
+            self.post_message(CodeDiffRead(key, "", str(exc)))
+            return
+        self.post_message(CodeDiffRead(key, (stat.rstrip() + "\n\n" + text) if text.strip() else ""))
+
+    def on_code_diff_read(self, message: CodeDiffRead) -> None:
+        target = self.query_one("#diff-text", Static)
+        if message.error:
+            target.update(Content.from_markup("[$warning]$e", e=message.error))
+        elif not message.text.strip():
+            target.update(Content.from_markup("[dim]same code: the two snapshots are identical"))
+        else:
+            target.update(Text.from_ansi(message.text))
+
+    def action_back(self) -> None:
+        """Back to the run table."""
+        self.app.pop_screen()
+
+
+_MISSING = object()
+_STATUS_STYLE = {"queued": ("foreground", "dim"), "running": ("primary", "bold"), "completed": ("success", ""),
+                 "failed": ("error", "bold"), "stopped": ("warning", ""), "interrupted": ("warning", "italic")}
+
+
+def _spread(numbers: list[float | None]) -> bool:
+    finite = [n for n in numbers if n is not None and not math.isnan(n)]
+    return len(set(finite)) > 1 or len(finite) != len(numbers)

@@ -45,6 +45,8 @@ def _text(value: Any) -> str:
 class LaunchForm(ModalScreen[str | None]):
     """New run of ``task`` (or a fork of ``fork_of``, a run row)."""
 
+    _ready = False
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+l", "launch", "Launch"),
@@ -73,7 +75,7 @@ class LaunchForm(ModalScreen[str | None]):
 
     # -- building --------------------------------------------------------------------
 
-    def _task(self) -> Any:
+    def _task_info(self) -> Any:
         discovery = self.app.discovery  # type: ignore[attr-defined]
         if discovery is None:
             return None
@@ -84,7 +86,7 @@ class LaunchForm(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         app: Any = self.app
-        task = self._task()
+        task = self._task_info()
         self.fields = list(task.config) if task is not None else []
         if task is not None:
             self.summary = task.summary
@@ -175,6 +177,7 @@ class LaunchForm(ModalScreen[str | None]):
         return RadioSet(*buttons, id="device", classes="choices")
 
     def on_mount(self) -> None:
+        self._ready = True
         first = self.query(".field-input")
         if first:
             first.first().focus()
@@ -184,7 +187,7 @@ class LaunchForm(ModalScreen[str | None]):
 
     def apply_changes(self, changes: Changes) -> None:
         """The device probe may have answered since the form opened: offer what exists."""
-        if self.fork_of is None and self.is_mounted and self._devices() != self._devices_shown:
+        if self.fork_of is None and self._ready and self._devices() != self._devices_shown:
             old = self.query_one("#device", RadioSet)
             chosen = self._radio("device")
             new = self._device_set()
@@ -352,7 +355,7 @@ class LaunchForm(ModalScreen[str | None]):
                 field.value = new
 
     def _update_status(self) -> None:
-        if not self.is_mounted:
+        if not self._ready:
             return
         status = self.query_one("#launch-status", Static)
         button = self.query_one("#launch", Button)

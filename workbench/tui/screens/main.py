@@ -30,6 +30,8 @@ LIVE_KEYS = ("train/loss", "loss", "train/loss_epoch", "val/loss")
 class MainScreen(RunActions, Screen[None]):
     """Tasks on the left, runs on the right, the selected run's curve and log below."""
 
+    _ready = False
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_run", "New run"),
         Binding("enter", "open", "Open", show=False),
@@ -75,6 +77,7 @@ class MainScreen(RunActions, Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._ready = True
         self.query_one("#filter", Input).display = False
         self._update_title()
         self._update_runs_title()
@@ -90,7 +93,7 @@ class MainScreen(RunActions, Screen[None]):
     def apply_changes(self, changes: Changes) -> None:
         """Show what the last tick changed."""
         app: Any = self.app
-        if not self.is_mounted:
+        if not self._ready:
             return
         table = self.query_one(RunTable)
         table.data_changed(force=bool(changes.last or changes.removed))
@@ -114,9 +117,7 @@ class MainScreen(RunActions, Screen[None]):
     def _update_title(self) -> None:
         app: Any = self.app
         project = app.project
-        home = str(Path.home())
-        where = str(project.root)
-        where = "~" + where[len(home):] if where.startswith(home + "/") else where
+        where = _format.tilde(str(project.root))
         self.query_one("#title", Static).update(
             Content.from_markup("[b]Workbench[/b] — $name [dim]($where)", name=project.name, where=where))
         counts = app.runs.counts()

@@ -1,7 +1,394 @@
-"""The run screen (stub)."""
+"""The run screen: one run's overview, config, metrics, output, artifacts and code diff."""
+
 from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
-class RunScreen(Screen[None]):
+from textual.widgets import DataTable, Footer, Log, SelectionList, Static, TabbedContent, TabPane
+from textual.widgets.selection_list import Selection
+
+from workbench.tui import _format
+from workbench.tui._state import Changes
+from workbench.tui._watcher import SeriesKey
+from workbench.tui.messages import CodeDiffRead, RunDetailsRead
+from workbench.tui.screens._actions import RunActions
+from workbench.tui.widgets.chart import MetricChart
+
+__all__ = ["RunScreen", "TABS"]
+
+#: The tabs, in order (keys 1-6 switch to them).
+TABS = ("overview", "config", "metrics", "output", "artifacts", "code")
+_DETAILS_EVERY = 2.0  # seconds between re-reads of events and artifacts while the run changes
+_MAX_CHARTS = 4
+
+
+class RunScreen(RunActions, Screen[None]):
+    """Everything about one run; Esc goes back."""
+
+    HELP_TITLE = "Run screen"
+    _ready = False
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("1", "tab('overview')", "Overview", show=False),
+        Binding("2", "tab('config')", "Config", show=False),
+        Binding("3", "tab('metrics')", "Metrics", show=False),
+        Binding("4", "tab('output')", "Output", show=False),
+        Binding("5", "tab('artifacts')", "Artifacts", show=False),
+        Binding("6", "tab('code')", "Code", show=False),
+        Binding("s", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("f", "fork", "Fork"),
+        Binding("d", "delete", "Delete"),
+        Binding("p", "pin", "Pin", show=False),
+        Binding("l", "log_scale", "Log scale", show=False),
+        Binding("x", "x_axis", "Step/time", show=False),
+    ]
+
     def __init__(self, run_id: str) -> None:
-        super().__init__()
+        super().__init__(classes="run-screen")
         self.run_id = run_id
+        self.events: list[dict[str, Any]] = []
+        self.artifacts: list[dict[str, Any]] = []
+        self.details_read = 0.0
+        self.diff_text: str | None = None
+        self._chosen: list[str] | None = None
+        self._log_seen = 0
+        self._keys_shown: tuple[str, ...] = ()
+
+    @property
+    def row(self) -> dict[str, Any]:
+        """The run's row as the app knows it now (an empty dict once deleted)."""
+        return self.app.runs.rows.get(self.run_id) or {}  # type: ignore[attr-defined]
+
+    def current_run_id(self) -> str | None:
+        """This screen's run."""
+        return self.run_id if self.row else None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="run-header")
+        with TabbedContent(initial="overview", id="run-tabs"):
+            with TabPane("Overview", id="overview"):
+                with VerticalScroll():
+                    yield Static(id="overview-text")
+            with TabPane("Config", id="config"):
+                yield DataTable(id="config-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Metrics", id="metrics"):
+                with Horizontal(id="metrics-body"):
+                    with Vertical(id="metrics-side"):
+                        yield Static("keys (space)", classes="panel-title")
+                        yield SelectionList[str](id="metric-keys")
+                        yield DataTable(id="metric-summary", cursor_type="none", show_cursor=False)
+                    yield VerticalScroll(id="metric-charts")
+            with TabPane("Output", id="output"):
+                yield Log(id="run-log", max_lines=5000, auto_scroll=True)
+            with TabPane("Artifacts", id="artifacts"):
+                yield DataTable(id="artifact-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Code", id="code"):
+                with VerticalScroll(id="code-scroll"):
+                    yield Static("reading the diff…", id="code-diff")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._ready = True
+        app: Any = self.app
+        self.query_one("#config-table", DataTable).add_columns("key", "value", "default", "")
+        self.query_one("#artifact-table", DataTable).add_columns("kind", "size", "path", "written")
+        self.query_one("#metric-summary", DataTable).add_columns("key", "last", "min", "max")
+        row = self.row
+        if row.get("run_dir"):
+            app.logs.want(self, [self.run_id], {self.run_id: str(Path(row["run_dir"]) / "output.log")})
+        app.want_last([self.run_id])
+        app.request_tick()
+        self._read_details()
+        self._read_diff(row.get("git_head"), row.get("snapshot_commit"))
+        self._fill_config()
+        self.apply_changes(Changes(runs={self.run_id}))
+
+    def on_unmount(self) -> None:
+        self.app.logs.drop(self)  # type: ignore[attr-defined]
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < 100, "narrow")
+
+    # -- live data -------------------------------------------------------------------
+
+    def apply_changes(self, changes: Changes) -> None:
+        """Show what the last tick changed for this run."""
+        if not self._ready:
+            return
+        if self.run_id in changes.removed:
+            self._show_header()
+            return
+        if self.run_id in changes.runs:
+            self._show_header()
+            self._show_overview()
+            if time.monotonic() - self.details_read > _DETAILS_EVERY:
+                self._read_details()
+        if self.run_id in changes.last or self.run_id in changes.runs:
+            self._show_keys()
+        for chart in self.query(MetricChart):
+            chart.data_changed(changes.series)
+        if changes.series:
+            self._show_summary()
+        if self.run_id in changes.logs:
+            self._append_log()
+
+    def _show_header(self) -> None:
+        app: Any = self.app
+        row = self.row
+        if not row:
+            self.query_one("#run-header", Static).update(
+                Content.from_markup("[$error]this run was deleted[/] — Esc goes back"))
+            return
+        colour = app.run_colors.hex(self.run_id)
+        status = row["status"]
+        progress = _format.progress_bar(row, 6)
+        where = f"{row.get('device') or '—'}/{row.get('backend') or '—'}"
+        pinned = "  ⚑ pinned" if app.selection.pinned == self.run_id else ""
+        self.query_one("#run-header", Static).update(Content.assemble(
+            (f"{_format.STATUS_GLYPHS.get(status, '?')} {row.get('name') or self.run_id}", f"bold {colour}"),
+            (f"  {self.run_id}", "dim"), f"  {row.get('task') or ''}  ",
+            (status, _STATUS_STYLE.get(status, "")), f"  {progress}  {where}",
+            (f"  {_format.duration(row, app.clock())}", "dim"), (pinned, "$accent"),
+        ))
+
+    def _show_overview(self) -> None:
+        app: Any = self.app
+        row = self.row
+        if not row:
+            return
+        now = app.clock()
+        lines: list[tuple[str, Any]] = []
+        status = row["status"]
+        why = ""
+        if row.get("error"):
+            why = f" — {row['error']}"
+        elif row.get("exit_code") not in (None, 0):
+            why = f" — exit code {row['exit_code']}"
+        elif row.get("signal"):
+            why = f" — signal {row['signal']}"
+        lines.append(("status", Content.assemble((status, _STATUS_STYLE.get(status, "")), why)))
+        progress = f"step {row.get('step') if row.get('step') is not None else '—'}"
+        if row.get("total_steps"):
+            progress += f" of {row['total_steps']}"
+        if row.get("epoch") is not None:
+            progress += f" · epoch {row['epoch']}"
+        lines.append(("progress", Content(f"{_format.progress_bar(row, 10)}  {progress}")))
+        times = (f"created {_format.when(row.get('created_at'))} · started {_format.when(row.get('started_at'))}"
+                 f" · ended {_format.when(row.get('ended_at'))} · ran {_format.duration(row, now)}")
+        if status in ("queued", "running") and row.get("heartbeat_at"):
+            times += f" · heartbeat {_format.age(row['heartbeat_at'], now)}"
+        lines.append(("times", Content(times)))
+        lines.append(("attempt", Content(str(row.get("attempt") or 1))))
+        nproc = f" ×{row.get('nproc')}" if (row.get("nproc") or 1) > 1 else ""
+        lines.append(("device", Content(f"{row.get('device') or '—'} / {row.get('backend') or '—'}{nproc} · "
+                                        f"precision {row.get('precision') or '—'} · host {row.get('host') or '—'}")))
+        head = (row.get("git_head") or "—")[:10]
+        branch = row.get("git_branch") or "detached HEAD"
+        dirty = Content.from_markup(" [$warning]* uncommitted changes[/]") if row.get("git_dirty") else Content(" clean")
+        lines.append(("git", Content.assemble(f"HEAD {head} on {branch} ·", dirty,
+                                              f" · snapshot {(row.get('snapshot_commit') or '—')[:10]}")))
+        lines.append(("folder", Content(_format.tilde(row.get("run_dir")))))
+        if row.get("parent_id"):
+            lines.append(("forked from", Content(f"{app.run_name(row['parent_id'])} at "
+                                                 f"{row.get('parent_checkpoint') or 'its checkpoint'}")))
+        if row.get("tags") or row.get("profile"):
+            lines.append(("tags", Content(f"{', '.join(row.get('tags') or []) or '—'} · profile "
+                                          f"{row.get('profile') or '—'}")))
+        parts: list[Any] = []
+        for label, value in lines:
+            parts += [(f"{label:<12}", "bold"), value, "\n"]
+        if self.events:
+            parts.append(("\nhistory\n", "bold"))
+            for event in self.events:
+                stamp = time.strftime("%H:%M:%S", time.localtime(event["time"]))
+                parts += [(f"  {stamp}  ", "dim"), (f"{event['kind']:<16}", _EVENT_STYLE.get(event["kind"], "")),
+                          f"{event.get('message') or ''}\n"]
+        if row.get("traceback"):
+            parts += [("\ntraceback\n", "bold $error"), (row["traceback"].rstrip() + "\n", "$text-muted")]
+        self.query_one("#overview-text", Static).update(Content.assemble(*parts))
+
+    def _fill_config(self) -> None:
+        app: Any = self.app
+        table = self.query_one("#config-table", DataTable)
+        table.clear()
+        config = _format.flatten(self.row.get("config"))
+        defaults: dict[str, Any] = {}
+        if app.discovery is not None:
+            for task in app.discovery.tasks:
+                if task.name == self.row.get("task"):
+                    defaults = {f.name: f.default for f in task.config if f.has_default and not f.default_source}
+        for key, value in config.items():
+            default = defaults.get(key, None)
+            changed = key in defaults and default != value
+            table.add_row(Text(key), Text(_format.value_text(value), style="bold" if changed else ""),
+                          Text(_format.value_text(default) if key in defaults else "", style="dim"),
+                          "◆" if changed else "", key=key)
+
+    # -- metrics ---------------------------------------------------------------------
+
+    def _show_keys(self) -> None:
+        app: Any = self.app
+        keys = tuple(sorted(app.runs.last.get(self.run_id, {})))
+        if keys == self._keys_shown:
+            return
+        self._keys_shown = keys
+        if self._chosen is None:
+            losses = [k for k in keys if "loss" in k]
+            self._chosen = (losses or list(keys))[:_MAX_CHARTS]
+        chooser = self.query_one("#metric-keys", SelectionList)
+        chooser.clear_options()
+        chooser.add_options([Selection(k, k, k in self._chosen) for k in keys])
+        self._show_charts()
+        self._show_summary()
+
+    @on(SelectionList.SelectedChanged, "#metric-keys")
+    def _keys_changed(self, event: SelectionList.SelectedChanged) -> None:
+        self._chosen = list(event.selection_list.selected)
+        self._show_charts()
+
+    def _show_charts(self) -> None:
+        app: Any = self.app
+        holder = self.query_one("#metric-charts", VerticalScroll)
+        charts = list(self.query(MetricChart))
+        wanted = self._chosen or []
+        while len(charts) > len(wanted):
+            charts.pop().remove()
+        for i, key in enumerate(wanted):
+            if i >= len(charts):
+                chart = MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
+                                    pinned=lambda: None, classes="run-chart")
+                holder.mount(chart)
+                charts.append(chart)
+            charts[i].show(key, [self.run_id])
+        self._show_summary()
+
+    def _show_summary(self) -> None:
+        app: Any = self.app
+        table = self.query_one("#metric-summary", DataTable)
+        last = app.runs.last.get(self.run_id, {})
+        table.clear()
+        for key in sorted(last):
+            data = app.series.data.get(SeriesKey(self.run_id, key, "step"))
+            values = [v for _, v in data.points if v == v] if data else []
+            table.add_row(Text(key), Text(_format.metric(last[key])),
+                          Text(_format.metric(min(values)) if values else "·"),
+                          Text(_format.metric(max(values)) if values else "·"))
+
+    def action_log_scale(self) -> None:
+        """Log y axis on every chart of the Metrics tab (again: linear)."""
+        for chart in self.query(MetricChart):
+            chart.action_toggle_log()
+
+    def action_x_axis(self) -> None:
+        """Step or wall time on the x axis of every chart."""
+        for chart in self.query(MetricChart):
+            chart.action_toggle_x()
+
+    # -- output ----------------------------------------------------------------------
+
+    def _append_log(self) -> None:
+        app: Any = self.app
+        lines, total = app.logs.new_lines(self.run_id, self._log_seen)
+        self._log_seen = total
+        if lines:
+            self.query_one("#run-log", Log).write_lines(lines)
+
+    # -- slow reads ------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="run-details")
+    def _read_details(self) -> None:
+        from workbench.runs.artifacts import record_artifacts
+
+        app: Any = self.app
+        self.details_read = time.monotonic()
+        index = app.index
+        row = index.get_run(self.run_id)
+        if row is None:
+            return
+        if row.get("run_dir") and Path(row["run_dir"]).is_dir():
+            try:
+                record_artifacts(index, self.run_id, Path(row["run_dir"]))
+            except Exception:  # a file vanishing mid-scan: the next read catches up
+                pass
+        self.post_message(RunDetailsRead(self.run_id, index.events(self.run_id), index.artifacts(self.run_id),
+                                         index.last_metrics(self.run_id)))
+
+    def on_run_details_read(self, message: RunDetailsRead) -> None:
+        app: Any = self.app
+        self.events = message.events
+        self.artifacts = message.artifacts
+        app.runs.set_last({message.run_id: message.last})
+        self._show_overview()
+        self._show_keys()
+        table = self.query_one("#artifact-table", DataTable)
+        table.clear()
+        for item in self.artifacts:
+            table.add_row(Text(item.get("kind") or "file"), Text(_format.human_size(item.get("size"))),
+                          Text(item["path"]), Text(_format.when(item.get("created_at"))), key=item["path"])
+        if not self.artifacts:
+            table.add_row(Text("—"), Text(""), Text("no files yet (a task writes them with self.artifact_path(...))"),
+                          Text(""))
+
+    @work(thread=True, exclusive=True, group="run-diff")
+    def _read_diff(self, head: str | None, snapshot: str | None) -> None:
+        from workbench.snapshot import SnapshotError, diff
+
+        app: Any = self.app
+        key = ("run", self.run_id)
+        if not snapshot:
+            self.post_message(CodeDiffRead(key, "", "this run has no code snapshot"))
+            return
+        if not head:
+            self.post_message(CodeDiffRead(key, "", "the project had no HEAD commit when this run started; "
+                                                    "its snapshot is the whole tree"))
+            return
+        project = app.project
+        try:
+            text = diff(project.root, head, snapshot, state_dir=project.state_dir, color=True)
+        except SnapshotError as exc:
+            self.post_message(CodeDiffRead(key, "", str(exc)))
+            return
+        self.post_message(CodeDiffRead(key, text))
+
+    def on_code_diff_read(self, message: CodeDiffRead) -> None:
+        target = self.query_one("#code-diff", Static)
+        if message.error:
+            target.update(Content.from_markup("[$warning]$e", e=message.error))
+        elif not message.text.strip():
+            target.update(Content.from_markup("[dim]the snapshot is HEAD exactly: no uncommitted changes"))
+        else:
+            target.update(Text.from_ansi(message.text))
+
+    # -- keys ------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        """Back to the previous screen."""
+        self.app.pop_screen()
+
+    def action_tab(self, tab: str) -> None:
+        """Switch tab."""
+        self.query_one(TabbedContent).active = tab
+
+    def pin_changed(self) -> None:
+        self._show_header()
+
+    def select_run(self, run_id: str) -> None:
+        """A fork of this run was started: open it."""
+        self.app.switch_screen(RunScreen(run_id))
+
+
+_STATUS_STYLE = {"queued": "$text-muted", "running": "bold $primary", "completed": "$success",
+                 "failed": "bold $error", "stopped": "$warning", "interrupted": "italic $warning"}
+_EVENT_STYLE = {"failed": "$error", "interrupted": "$warning", "stopped": "$warning", "completed": "$success",
+                "resumed": "$accent", "replay": "$accent", "launched": "$primary"}

@@ -68,6 +68,8 @@ class MetricChart(Vertical, can_focus=True):
     MetricChart:focus > .chart-legend { text-style: bold; background: $boost; }
     """
 
+    _ready = False
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left", "move(-1)", "Cursor left", show=False),
         Binding("right", "move(1)", "Cursor right", show=False),
@@ -122,7 +124,7 @@ class MetricChart(Vertical, can_focus=True):
         return [SeriesKey(run_id, self.key, self.x_axis) for run_id in self.run_ids]
 
     def _want(self) -> None:
-        if not self.is_mounted:
+        if not self._ready:
             return
         width = max(16, self._width or self.size.width)
         if self.cache.want(self, {s: width for s in self.wanted}):
@@ -135,6 +137,7 @@ class MetricChart(Vertical, can_focus=True):
             self._want()
 
     def on_mount(self) -> None:
+        self._ready = True
         self._want()
         self._update_labels()
 
@@ -146,7 +149,7 @@ class MetricChart(Vertical, can_focus=True):
         if changed is not None and not changed.intersection(self.wanted):
             return
         self._update_labels()
-        if self.is_mounted:
+        if self._ready:
             self.query_one(_Plot).refresh()
 
     # -- drawing ---------------------------------------------------------------------
@@ -178,6 +181,8 @@ class MetricChart(Vertical, can_focus=True):
                 plt.plot(cx, cy, color=self.run_colors.rgb(run_id), marker="braille")
                 xs.update(cx)
         self._xs = sorted(xs)
+        if self._xs and self.x_axis == "step":
+            plt.xticks(*_int_ticks(self._xs[0], self._xs[-1], max(2, min(6, width // 12))))
         if self.log_scale and curves:
             plt.yscale("log")
         if self.cursor is not None and self._xs:
@@ -187,7 +192,7 @@ class MetricChart(Vertical, can_focus=True):
             plt.title("no points yet" if self.key else "no metrics")
 
     def _update_labels(self) -> None:
-        if not self.is_mounted:
+        if not self._ready:
             return
         legend = Content.assemble(*self._legend_parts())
         self.query_one(".chart-legend", Static).update(legend)
@@ -291,6 +296,28 @@ class MetricChart(Vertical, can_focus=True):
 
 def _finite(value: float) -> bool:
     return not (math.isnan(value) or math.isinf(value))
+
+
+def _int_ticks(low: float, high: float, count: int) -> tuple[list[int], list[str]]:
+    """Whole-number ticks for a step axis (plotext would label steps 27.5)."""
+    low_i, high_i = int(math.floor(low)), int(math.ceil(high))
+    if high_i <= low_i:
+        return [low_i], [str(low_i)]
+    raw = (high_i - low_i) / max(1, count - 1)
+    magnitude = 10 ** int(math.floor(math.log10(raw))) if raw >= 1 else 1
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    step = max(1, int(step))
+    first = low_i - low_i % step
+    ticks = [t for t in range(first, high_i + step, step) if low_i <= t <= high_i]
+    return ticks, [_short_int(t) for t in ticks]
+
+
+def _short_int(value: int) -> str:
+    if abs(value) >= 1_000_000:
+        return f"{value / 1e6:g}M"
+    if abs(value) >= 10_000:
+        return f"{value / 1e3:g}k"
+    return str(value)
 
 
 def _x_text(x: float, axis: str) -> str:

@@ -44,10 +44,10 @@ class Column:
 #: The run table's columns, left to right.
 COLUMNS: tuple[Column, ...] = (
     Column("name", "name", 16),
-    Column("task", "task", 15, drop=4),
+    Column("task", "task", 14, drop=4),
     Column("status", "status", 11),
     Column("progress", "prog", 9, drop=6),
-    Column("device", "dev", 10, drop=3),
+    Column("device", "dev", 9, drop=3),
     Column("started", "started", 7, drop=1),
     Column("duration", "time", 6, drop=2),
     Column("metric", "metric", 7, right=True, drop=5),
@@ -232,10 +232,10 @@ class RunTable(ScrollView, can_focus=True):
 
     def _metric_title(self) -> str:
         keys = {self.runs.headline(i)[0] for i in self.visible_ids()} - {None}
-        if len(keys) == 1:
-            key = keys.pop()
-            return key.rsplit("/", 1)[-1] if len(key) > 7 else key
-        return "metric"
+        leaves = {k.rsplit("/", 1)[-1] for k in keys}  # val/loss and train/loss: "loss"
+        if len(keys) == 1 and len(next(iter(keys))) <= 7:
+            return next(iter(keys))
+        return leaves.pop() if len(leaves) == 1 else "metric"
 
     def _row(self, row: dict[str, Any], is_cursor: bool, width: int, base: Style) -> Strip:
         run_id = row["id"]
@@ -256,7 +256,8 @@ class RunTable(ScrollView, can_focus=True):
         dim = self._style("dim")
         for column in self._columns:
             value, style = self._cell(column.key, row, now, colour, dim)
-            value = value[: column.width]
+            if len(value) > column.width:
+                value = value[: column.width - 1] + "…"
             value = value.rjust(column.width) if column.right else value.ljust(column.width)
             text.append(value, style)
             text.append(" ")

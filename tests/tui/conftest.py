@@ -1,0 +1,204 @@
+"""Fixtures of the app tests: a copy of the quickstart project, and indexes filled by hand.
+
+``filled_project`` writes runs with fixed ids, names, times and curves straight into the
+run index (RunIndex and MetricWriter), so that screenshots are the same on every machine:
+the app gets a fixed clock, ``TZ=UTC`` and ``HOME`` above the project (paths show as ``~``).
+Live runs are recorded on another host, so the app's reconcile leaves them alone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workbench.store import MetricWriter, RunIndex
+
+REPO = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO / "sample_projects" / "quickstart"
+#: The app's "now" in every deterministic test: 2026-01-15 12:00:00 UTC.
+NOW = 1768478400.0
+PROBE = {"devices": ["cpu"], "default": "cpu", "torch": "test"}
+OTHER_HOST = "lab-node-7"
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """UTC times, ``~`` = tmp_path, and no user git config."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def copy_quickstart(dest: Path, *, git: bool = True) -> Path:
+    """A copy of the quickstart project (without its state folder), optionally committed."""
+    shutil.copytree(QUICKSTART, dest, ignore=shutil.ignore_patterns(".workbench", "__pycache__"))
+    if git:
+        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+               "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+        (dest / ".gitignore").write_text(".workbench/\n__pycache__/\n")
+        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "start"]):
+            subprocess.run(["git", *args], cwd=dest, check=True, env=env, capture_output=True)
+    return dest
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty copy of the quickstart project in a git repository."""
+    return copy_quickstart(tmp_path / "quickstart")
+
+
+# -- a hand-filled index ---------------------------------------------------------------------
+
+#: (id, name, task, status, lr, hidden, steps done, total) — newest last.
+RUNS = [
+    ("2n0000000001", "quiet-lynx-1", "SineRegression", "completed", 0.01, 64, 120, 120),
+    ("2n0000000002", "bold-yak-2", "MLPRegression", "stopped", 0.003, 64, 48, 120),
+    ("2n0000000003", "wild-ibis-3", "SpiralClassification", "failed", 0.01, 128, 4, 120),
+    ("2n0000000004", "pale-mole-4", "SineRegression", "interrupted", 0.01, 128, 85, 120),
+    ("2n0000000005", "calm-heron-5", "MLPRegression", "running", 0.02, 64, 16, 120),
+    ("2n0000000006", "brisk-otter-6", "SineRegression", "running", 0.003, 64, 74, 120),
+]
+
+
+def _curve(run: int, step: int) -> float:
+    return 0.9 / (1 + step / (8 + 3 * run)) + 0.02 * math.sin(step / 3 + run) + 0.03
+
+
+def fill_index(root: Path, runs: list[tuple[Any, ...]] = RUNS) -> dict[str, dict[str, Any]]:
+    """Write ``runs`` (see RUNS) with curves, events and logs into ``root``'s index."""
+    state = root / ".workbench"
+    out: dict[str, dict[str, Any]] = {}
+    with RunIndex(state / "index.db") as index:
+        for n, (run_id, name, task, status, lr, hidden, steps, total) in enumerate(runs):
+            created = NOW - 3600 + n * 600
+            started = created + 4
+            live = status in ("running", "queued")
+            run_dir = state / "runs" / run_id
+            (run_dir / "artifacts").mkdir(parents=True)
+            (run_dir / "output.log").write_text(
+                f"=== attempt 1 · {task} on cpu/single ===\n"
+                + "".join(f"epoch {s // 12 + 1}  step {s}/{total}  loss {_curve(n, s):.4f}\n"
+                          for s in range(0, steps + 1, 12)))
+            row = index.create_run(
+                id=run_id, name=name, task=task, status=status, created_at=created,
+                started_at=started, ended_at=None if live else started + 60 * (n + 1),
+                heartbeat_at=NOW - 1 if live else None, host=OTHER_HOST, device="cpu",
+                backend="single", nproc=1, precision="32",
+                config={"epochs": 10, "lr": lr, "hidden": hidden, "seed": 0},
+                tags=["sweep-a"] if n % 2 else [], run_dir=str(run_dir),
+                git_head=f"{'a1f3' if n % 3 else '9c2e'}{n}00000000000000000000000000000000000"[:40],
+                git_branch="main", git_dirty=n % 2 == 0, snapshot_commit=f"{n + 1}" * 40,
+                step=steps, total_steps=total, epoch=steps // 12,
+                error="RuntimeError: CUDA out of memory" if status == "failed" else None,
+                traceback=("Traceback (most recent call last):\n  File \"tasks/spirals.py\", line 40, in "
+                           "training_step\nRuntimeError: CUDA out of memory") if status == "failed" else None,
+                exit_code=1 if status == "failed" else (0 if status == "completed" else None),
+            )
+            points = [("train/loss", _curve(n, s), s, started + s) for s in range(1, steps + 1)]
+            points += [("val/loss", _curve(n, s) + 0.01, s, started + s) for s in range(12, steps + 1, 12)]
+            points += [("val/acc", min(0.99, 0.5 + s / (200 + 20 * n)), s, started + s)
+                       for s in range(12, steps + 1, 12)]
+            index.add_metrics(run_id, points)
+            index.add_artifacts(run_id, [{"path": "model.pt", "size": 52_000 + n, "kind": "weights",
+                                          "created_at": started + 30}])
+            out[run_id] = row
+    with RunIndex(state / "index.db") as index:
+        conn = index.connection
+        with index.write():
+            conn.execute("UPDATE events SET time = ?", (NOW - 60,))
+            for run_id in out:
+                conn.execute("INSERT INTO events (run_id, time, kind, message) VALUES (?, ?, ?, ?)",
+                             (run_id, NOW - 3000, "launched", "on cpu/single"))
+    return out
+
+
+@pytest.fixture
+def filled_project(tmp_path: Path) -> Path:
+    """A quickstart copy (no git) whose index holds RUNS."""
+    root = copy_quickstart(tmp_path / "quickstart", git=False)
+    fill_index(root)
+    return root
+
+
+def log_point(root: Path, run_id: str, key: str, value: float, step: int) -> None:
+    """Log one point the way a training process does (MetricWriter, flushed on close)."""
+    with MetricWriter(root / ".workbench" / "index.db", run_id, flush_interval=0.05) as writer:
+        writer.log(key, value, step)
+
+
+def make_test_app(root: Path, **kwargs: Any) -> Any:
+    """The app as the tests run it: fixed clock and probe, no automatic ticks."""
+    from workbench.tui.app import make_app
+
+    kwargs.setdefault("clock", lambda: NOW)
+    kwargs.setdefault("probe", PROBE)
+    kwargs.setdefault("poll_interval", 0)
+    return make_app(root, **kwargs)
+
+
+async def settle(pilot: Any, ticks: int = 2, timeout: float = 20.0) -> None:
+    """Run ticks until the app has read everything it wants (no tick in flight)."""
+    app = pilot.app
+    deadline = time.monotonic() + timeout
+    await pilot.pause()
+    for _ in range(ticks):
+        start = app.ticks
+        while app._in_flight and time.monotonic() < deadline:
+            await pilot.pause(0.02)
+        app.tick()
+        while app.ticks == start and time.monotonic() < deadline:
+            await pilot.pause(0.02)
+    while (app._in_flight or app.discovery is None or _workers_busy(app)) and time.monotonic() < deadline:
+        await pilot.pause(0.02)
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _workers_busy(app: Any) -> bool:
+    return any(w.is_running for w in app.workers)
+
+
+async def wait_until(pilot: Any, predicate: Any, timeout: float = 60.0, tick: bool = True) -> None:
+    """Pause (ticking) until ``predicate()`` holds; fail with a clear message after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        if tick and not pilot.app._in_flight:
+            pilot.app.tick()
+        await pilot.pause(0.1)
+
+
+def stop_live_runs(root: Path) -> None:
+    """Stop every run still live in ``root`` (so no test leaves processes behind)."""
+    from workbench.runs import stop_run, wait_for
+
+    path = root / ".workbench" / "index.db"
+    if not path.exists():
+        return
+    with RunIndex(path) as index:
+        for row in index.list_runs(status=["queued", "running"]):
+            if row.get("host") == OTHER_HOST:
+                continue
+            try:
+                stop_run(index, row)
+                wait_for(index, row["id"], timeout=60)
+            except Exception:
+                pass

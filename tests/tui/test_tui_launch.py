@@ -1,0 +1,136 @@
+"""The launch form: typed fields, live validation, and a real run launched from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import make_test_app, settle, stop_live_runs, wait_until
+
+from workbench.store import RunIndex
+from workbench.tui.messages import LaunchRequested, RunLaunched
+from workbench.tui.screens.launch import LaunchForm
+from workbench.tui.widgets.run_table import RunTable
+from workbench.tui.widgets.task_list import TaskList
+
+
+def unique(messages: list) -> list:
+    """Each message once (the hook sees a bubbling message at every node it passes)."""
+    return list({id(m): m for m in messages}.values())
+
+
+async def open_form(pilot, task: str) -> LaunchForm:
+    """Focus the task list with Shift+Tab, move to ``task``, press Enter."""
+    app = pilot.app
+    await pilot.press("shift+tab")
+    tasks = app.screen.query_one(TaskList)
+    assert tasks.has_focus
+    for _ in range(tasks.option_count):
+        if tasks.current_task == task:
+            break
+        await pilot.press("down")
+    assert tasks.current_task == task
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(app.screen, LaunchForm)
+    return app.screen
+
+
+async def set_field(pilot, form: LaunchForm, name: str, text: str) -> None:
+    """Tab to the field ``name``, clear it and type ``text``."""
+    index = [f.name for f in form.fields].index(name)
+    field = form.query_one(f"#cfg-{index}")
+    for _ in range(40):
+        if field.has_focus:
+            break
+        await pilot.press("tab")
+    assert field.has_focus, f"could not tab to {name}"
+    await pilot.press("end", *["backspace"] * (len(field.value) + 1), *text)
+
+
+def run_count(root: Path) -> int:
+    path = root / ".workbench" / "index.db"
+    if not path.exists():
+        return 0
+    with RunIndex(path) as index:
+        return len(index.list_runs())
+
+
+async def test_bad_value_shows_its_message_and_launches_nothing(project: Path) -> None:
+    posted: list = []
+    app = make_test_app(project)
+    async with app.run_test(size=(120, 36), message_hook=posted.append) as pilot:
+        await settle(pilot)
+        before = run_count(project)
+        form = await open_form(pilot, "SineRegression")
+        assert [f.name for f in form.fields][:3] == ["epochs", "lr", "batch_size"]
+        await set_field(pilot, form, "lr", "1e-2x")
+        await pilot.pause()
+        error = str(form.query_one("#err-1").content)
+        assert "expected float, got '1e-2x'" in error
+        assert form.query_one("#launch").disabled
+        await pilot.press("enter")  # refused: the form stays, nothing is requested
+        await settle(pilot, ticks=1)
+        assert isinstance(app.screen, LaunchForm)
+        assert "expected float" in str(form.query_one("#launch-status").content)
+        assert not [m for m in posted if isinstance(m, LaunchRequested)]
+        # A fixed value clears the message.
+        await pilot.press("backspace")
+        await pilot.pause(0.5)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert str(form.query_one("#err-1").content) == ""
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LaunchForm)
+    assert run_count(project) == before
+
+
+async def test_checks_that_need_prepare_show_too(project: Path) -> None:
+    app = make_test_app(project)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        form = await open_form(pilot, "SineRegression")
+        for _ in range(30):
+            if form.query_one("#run-name").has_focus:
+                break
+            await pilot.press("tab")
+        await pilot.press(*"bad name!")
+        await pilot.pause(0.5)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "bad run name" in str(form.query_one("#launch-status").content)
+        assert form.query_one("#launch").disabled
+
+
+@pytest.mark.slow
+async def test_launch_from_the_form_and_watch_it_complete(project: Path) -> None:
+    posted: list = []
+    app = make_test_app(project, poll_interval=0.3)
+    try:
+        async with app.run_test(size=(120, 36), message_hook=posted.append) as pilot:
+            await settle(pilot)
+            form = await open_form(pilot, "SineRegression")
+            await set_field(pilot, form, "epochs", "1")
+            await set_field(pilot, form, "samples", "2000")
+            assert form.overrides() == ["epochs=1", "samples=2000"]
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: any(isinstance(m, RunLaunched) for m in posted), timeout=30)
+            launched = [m for m in unique(posted) if isinstance(m, RunLaunched)][0].row
+            assert [m.request.overrides for m in unique(posted) if isinstance(m, LaunchRequested)] == \
+                [["epochs=1", "samples=2000"]]
+            assert not isinstance(app.screen, LaunchForm)
+            # The row is in the table at once, under the cursor.
+            table = app.screen.query_one(RunTable)
+            assert table.current == launched["id"]
+            assert launched["name"] in table.render_line(1).text
+            await wait_until(pilot, lambda: app.runs.rows[launched["id"]]["status"] not in ("queued", "running"),
+                             timeout=120, tick=False)
+            await settle(pilot, ticks=1)
+            row = app.runs.rows[launched["id"]]
+            assert row["status"] == "completed", row.get("error")
+            assert row["config"]["epochs"] == 1 and row["config"]["samples"] == 2000
+            line = table.render_line(1 + app.runs.view.index(launched["id"])).text
+            assert "completed" in line and "100%" in line
+            assert app.runs.headline(launched["id"])[0] == "val/loss"
+    finally:
+        stop_live_runs(project)
