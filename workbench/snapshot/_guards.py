@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.snapshot._command import GitRunner
+from workbench.snapshot._command import GitProcess, GitRunner
 
 __all__ = [
     "HEAVY_DIRS",
@@ -194,13 +194,40 @@ class UntrackedScan:
 
     Attributes:
         included: files to add (paths relative to the work tree's top).
-        excluded: ``(path, reason)`` pairs, in the order found.
-        any_untracked: whether any untracked, not-ignored path exists at all.
+        excluded: ``(path, reason)`` pairs known so far (more may come from
+            :meth:`finish_report`).
+        any_untracked: whether an untracked, not-ignored file is included.
     """
 
     included: list[str] = field(default_factory=list)
     excluded: list[tuple[str, str]] = field(default_factory=list)
     any_untracked: bool = False
+    _hits: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    _check: GitProcess | None = field(default=None, repr=False)
+
+    def start_report(self, git: GitRunner) -> None:
+        """Starts asking git which pruned paths the user's own rules ignore anyway.
+
+        Those are not reported, so that the report holds only what our guards left
+        out. The answer only changes the report: callers overlap it with other work.
+        """
+        if self._hits and self._check is None:
+            self._check = git.start(
+                ["check-ignore", "--no-index", "-z", "--stdin"],
+                input=b"".join(os.fsencode(p.rstrip("/")) + b"\0" for p in self._hits),
+            )
+
+    def finish_report(self) -> list[tuple[str, str]]:
+        """Waits for :meth:`start_report` and returns every ``(path, reason)`` left out."""
+        if self._check is not None:
+            by_user = set(_split(self._check.wait(check=False).stdout))
+            self._check = None
+            for path, hit in self._hits.items():
+                if path.rstrip("/") not in by_user and hit not in self.excluded:
+                    self.excluded.append(hit)
+                    self.any_untracked = True
+            self._hits = {}
+        return self.excluded
 
 
 def _split(stdout: bytes) -> list[str]:
@@ -217,11 +244,13 @@ def scan_untracked(
 ) -> UntrackedScan:
     """Lists the untracked, not-ignored files that belong in a snapshot.
 
-    Git is first asked with ``--directory``, so a wholly untracked folder is one
-    line and is not walked; folders that are left out (heavy ones, the state folder,
-    ``exclude`` patterns, nested repositories) are never entered. The folders that
-    pass are then listed file by file with the same rules given to git as
-    ``--exclude`` patterns, so heavy folders nested in them are pruned too.
+    Two listings run side by side, both with our rules given to git as
+    ``--exclude`` patterns so that it never walks a heavy or excluded folder:
+
+    * the untracked files that pass (and nested repositories, as ``dir/``);
+    * with ``--ignored --directory``, what was ignored, a pruned folder as one
+      line: the paths our rules match are the report, once :meth:`UntrackedScan.
+      start_report` has dropped those the user's own rules ignore anyway.
 
     Args:
         git: runs git on the repository (with its work tree).
@@ -233,74 +262,29 @@ def scan_untracked(
     Returns:
         The files to add and the paths left out, with reasons.
     """
-    scan = UntrackedScan()
-    reported: set[str] = set()
-
-    def leave_out(path: str, reason: str) -> None:
-        if path not in reported:
-            reported.add(path)
-            scan.excluded.append((path, reason))
-
-    top = git.run(
-        ["ls-files", "--others", "--exclude-standard", "--directory", "-z"], index=index
+    x_args = [f"--exclude={pattern}" for pattern in path_filter.git_excludes()]
+    listing = git.start(["ls-files", "--others", "--exclude-standard", "-z", *x_args], index=index)
+    ignored = git.start(
+        ["ls-files", "--others", "--ignored", "--directory", "--exclude-standard", "-z", *x_args],
+        index=index,
     )
+    try:
+        listed = listing.wait().stdout
+    finally:
+        pruned = ignored.wait().stdout
+
+    scan = UntrackedScan()
     candidates: list[str] = []
-    folders: list[str] = []
-    skip = "\0"  # the folder last left out: git lists paths in walk order
-    for path in _split(top.stdout):
+    for path in _split(listed):
         scan.any_untracked = True
-        if path.startswith(skip):
-            continue  # e.g. the 100,000 untracked files of a tracked data/ folder
-        hit = path_filter.check(path)
+        if path.endswith("/"):
+            scan.excluded.append((path, "nested git repository"))
+            continue
+        hit = path_filter.check(path)  # what git was told, checked again in Python
         if hit is not None:
-            leave_out(*hit)
-            if hit[0].endswith("/"):
-                skip = hit[0]
-        elif path.endswith("/"):
-            if os.path.lexists(work_tree / path / ".git"):
-                leave_out(path, "nested git repository")
-            else:
-                folders.append(path)
+            scan.excluded.append(hit)
         else:
             candidates.append(path)
-
-    if folders:
-        x_args = [f"--exclude={pattern}" for pattern in path_filter.git_excludes()]
-        # Both listings walk the same new folders; run them side by side.
-        inner = git.start(
-            ["ls-files", "--others", "--exclude-standard", "-z", *x_args, "--", *folders],
-            index=index,
-            literal=True,
-        )
-        pruned = git.start(
-            [
-                "ls-files",
-                "--others",
-                "--ignored",
-                "--directory",
-                "--exclude-standard",
-                "-z",
-                *x_args,
-                "--",
-                *folders,
-            ],
-            index=index,
-            literal=True,
-        )
-        try:
-            inner_out = inner.wait().stdout
-        finally:
-            pruned_out = pruned.wait().stdout
-        for path in _split(inner_out):
-            if path.endswith("/"):
-                leave_out(path, "nested git repository")
-                continue
-            hit = path_filter.check(path)
-            if hit is not None:
-                leave_out(*hit)
-            else:
-                candidates.append(path)
-        _report_pruned(git, path_filter, _split(pruned_out), leave_out)
 
     top_dir = os.fspath(work_tree)  # os.path, not pathlib: a thousand paths add up
     for path in candidates:
@@ -309,40 +293,20 @@ def scan_untracked(
         except OSError:
             continue  # gone since git listed it
         if size > max_file_bytes:
-            leave_out(path, f"larger than {_mib(max_file_bytes)}")
+            scan.excluded.append((path, f"larger than {_mib(max_file_bytes)}"))
         else:
             scan.included.append(path)
-    return scan
 
-
-def _report_pruned(
-    git: GitRunner,
-    path_filter: PathFilter,
-    ignored_paths: list[str],
-    leave_out: Callable[[str, str], None],
-) -> None:
-    """Names the heavy folders that git pruned inside new untracked folders.
-
-    ``ignored_paths`` are what git ignored there (by our rules or the user's);
-    paths the user's own ignore rules already ignore are not reported, just as at
-    the top level.
-    """
-    hits: dict[str, tuple[str, str]] = {}
-    for path in ignored_paths:
+    skip = "\0"  # the folder last matched: git lists paths in walk order
+    for path in _split(pruned):
+        if path.startswith(skip):
+            continue  # e.g. the 100,000 untracked files of a tracked data/ folder
         hit = path_filter.check(path)
         if hit is not None:
-            hits.setdefault(path, hit)
-    if not hits:
-        return
-    ignored = git.run(
-        ["check-ignore", "--no-index", "-z", "--stdin"],
-        input=b"".join(os.fsencode(p.rstrip("/")) + b"\0" for p in hits),
-        check=False,
-    )
-    by_user = set(_split(ignored.stdout))
-    for path, hit in hits.items():
-        if path.rstrip("/") not in by_user:
-            leave_out(*hit)
+            scan._hits.setdefault(hit[0], hit)
+            if hit[0].endswith("/"):
+                skip = hit[0]
+    return scan
 
 
 def _mib(n: int) -> str:

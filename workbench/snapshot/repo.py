@@ -169,6 +169,7 @@ class SnapshotRepo:
             scan, tree = self._write_tree(path_filter, max_file_bytes)
         finally:
             head = self._finish_head_lookup(head_lookup)
+        excluded = scan.finish_report()
         message = "workbench snapshot" + (f" for run {run_id}" if run_id else "")
         parents = ["-p", head.commit] if head.commit else []
         commit = self._git.out(["commit-tree", "--no-gpg-sign", *parents, "-m", message, tree])
@@ -179,7 +180,7 @@ class SnapshotRepo:
             head=head.commit,
             branch=head.branch,
             dirty=True if self.private else (tree != head.tree or scan.any_untracked),
-            excluded=tuple(scan.excluded) + tuple(self._submodule_notes()),
+            excluded=tuple(excluded) + tuple(self._submodule_notes()),
             private=self.private,
             git_dir=self.git_dir,
             work_tree=self.work_tree,
@@ -215,6 +216,7 @@ class SnapshotRepo:
                 )
             finally:
                 changed = changed_lookup.wait().stdout if changed_lookup is not None else b""
+            scan.start_report(self._git)
             if self.private:
                 self._sync_private_index(index, scan.included)
             else:
