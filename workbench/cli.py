@@ -179,8 +179,14 @@ def _record(index: Any, row: dict[str, Any], artifacts: bool = False) -> dict[st
     return run_record(row, index.last_metrics(row["id"]), count)
 
 
+def _reconcile(index: Any) -> None:
+    from workbench.runs.control import reconcile
+
+    reconcile(index)
+
+
 def _resolve(index: Any, ref: str) -> dict[str, Any]:
-    index.reconcile()
+    _reconcile(index)
     return index.resolve_run(ref)
 
 
@@ -203,7 +209,7 @@ def run_cmd(state: _State, task: str, overrides: tuple[str, ...], profile: str |
             device: str | None, backend: str | None, nproc: int | None, precision: str | None,
             name: str | None, tags: tuple[str, ...], follow: bool, wait: bool, as_json: bool) -> None:
     """Launch TASK as a background run."""
-    from workbench.runs import LaunchRequest, launch, wait_for
+    from workbench.runs import LaunchRequest, launch
 
     project = state.project
     with _index(project) as index:
@@ -215,16 +221,26 @@ def run_cmd(state: _State, task: str, overrides: tuple[str, ...], profile: str |
         if follow:
             row = _follow(index, row["id"])
         elif wait:
-            row = wait_for(index, row["id"])
+            row = _wait(index, row["id"])
         if as_json:
             _print_json(_record(index, row))
         elif follow or wait:
             _print_outcome(index, row)
         else:
-            click.echo(f"  watch it: workbench run logs --follow {row['id']}  ·  workbench show {row['id']}"
-                       .replace("run logs", "logs"))
+            click.echo(f"  watch it: workbench logs --follow {row['id']}  ·  workbench show {row['id']}")
     if (follow or wait) and row["status"] != "completed":
         sys.exit(1)
+
+
+def _wait(index: Any, run_id: str) -> dict[str, Any]:
+    """Wait for the run's end; Ctrl-C detaches (the run goes on), as with --follow."""
+    from workbench.runs import wait_for
+
+    try:
+        return wait_for(index, run_id)
+    except KeyboardInterrupt:
+        click.echo(f"detached; the run goes on (workbench show {run_id})", err=True)
+        sys.exit(130)
 
 
 def _print_outcome(index: Any, row: dict[str, Any]) -> None:
@@ -251,7 +267,7 @@ def _follow(index: Any, run_id: str) -> dict[str, Any]:
         with bar:
             handle = bar.add_task("run", total=None, label=f"{row['task']} {row['status']}", metrics="")
             while True:
-                index.reconcile()
+                _reconcile(index)
                 row = index.get_run(run_id)
                 metrics = index.last_metrics(run_id)
                 shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in ("train/loss", "val/loss") if k in metrics)
@@ -278,7 +294,7 @@ def ls_cmd(state: _State, status: str | None, task: str | None, limit: int, as_j
     from workbench.runs.records import duration
 
     with _index(state.project) as index:
-        index.reconcile()
+        _reconcile(index)
         rows = index.list_runs(status=status, task=task, limit=limit or None)
         if as_json:
             _print_json([_record(index, r) for r in rows])
@@ -302,13 +318,14 @@ def ls_cmd(state: _State, status: str | None, task: str | None, limit: int, as_j
 @pass_state
 def show_cmd(state: _State, run: str, as_json: bool) -> None:
     """Show one run: status, config, git, metrics, events (RUN: id, id prefix or name)."""
-    from workbench.runs.records import duration
+    from workbench.runs.records import duration, iso
 
     with _index(state.project) as index:
         row = _resolve(index, run)
         if as_json:
             record = _record(index, row, artifacts=True)
-            record["events"] = [{**e, "time": _when(e["time"])} for e in index.events(row["id"])]
+            record["events"] = [{"time": iso(e["time"]), "kind": e["kind"], "message": e.get("message") or "",
+                                 "data": e.get("data")} for e in index.events(row["id"])]
             record["traceback"] = row.get("traceback")
             _print_json(record)
             return
@@ -416,7 +433,7 @@ def logs_cmd(state: _State, run: str, follow: bool) -> None:
                         sys.stdout.flush()
                 if not follow:
                     break
-                index.reconcile()
+                _reconcile(index)
                 current = index.get_run(row["id"])
                 if current is None or current["status"] not in ("queued", "running"):
                     follow = False  # one more read picks up the last lines

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +23,9 @@ from workbench.errors import WorkbenchError
 __all__ = ["LaunchRequest", "PreparedLaunch", "launch", "prepare", "run_dir_of", "start_supervisor", "wait_for"]
 
 BACKENDS = ("single", "ddp")
+
+#: Signals that ask a run to stop (see ``workbench.runs.supervisor``).
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
 @dataclass
@@ -154,7 +158,8 @@ def launch(project: Any, request: LaunchRequest, *, index: Any = None,
         run_id = new_run_id()
         run_dir = run_dir_of(project, run_id)
         try:
-            row = _create(project, index, prepared, run_id, run_dir)
+            row = _create(project, index, prepared, run_id, run_dir,
+                          pick_name=not (request.name or "").strip())
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             _drop_ref(project, run_id)
@@ -176,7 +181,8 @@ def _drop_ref(project: Any, run_id: str) -> None:
         pass
 
 
-def _create(project: Any, index: Any, prepared: PreparedLaunch, run_id: str, run_dir: Path) -> dict[str, Any]:
+def _create(project: Any, index: Any, prepared: PreparedLaunch, run_id: str, run_dir: Path,
+            pick_name: bool = False) -> dict[str, Any]:
     from workbench.runs.spec import RunSpec, write_spec
     from workbench.snapshot import materialise, take_snapshot
 
@@ -196,7 +202,8 @@ def _create(project: Any, index: Any, prepared: PreparedLaunch, run_id: str, run
     )
     write_spec(run_dir, spec)
     (run_dir / "artifacts").mkdir()
-    row = index.create_run(
+    row = _create_row(
+        index, pick_name,
         id=run_id, name=prepared.name, task=task.name, status="queued", device=prepared.device,
         backend=prepared.backend, nproc=prepared.nproc, precision=prepared.precision,
         config=prepared.config, tags=list(prepared.tags), profile=prepared.profile or None,
@@ -213,12 +220,32 @@ def _create(project: Any, index: Any, prepared: PreparedLaunch, run_id: str, run
     return row
 
 
+def _create_row(index: Any, pick_name: bool, **fields: Any) -> dict[str, Any]:
+    """Add the run's row. A friendly name picked for the run may have been taken meanwhile
+    by a launch in another process: then pick another (a name the user gave is refused)."""
+    from workbench.runs.names import friendly_name
+    from workbench.store import InvalidValue
+
+    for _ in range(20):
+        try:
+            return index.create_run(**fields)
+        except InvalidValue as exc:
+            if not pick_name or "named" not in str(exc):
+                raise
+            taken = {r["name"] for r in index.list_runs()}
+            fields["name"] = friendly_name(len(taken) + 1, taken)
+    return index.create_run(**fields)
+
+
 def start_supervisor(project: Any, index: Any, row: dict[str, Any]) -> int:
     """Start the run's supervisor in its own session; record its pid. Returns the pid."""
     from workbench.store._process import process_create_time
 
     run_dir = Path(row["run_dir"])
     log = open(run_dir / "supervisor.log", "ab")
+    # The supervisor starts with stop signals blocked and unblocks them once its handlers
+    # are in place: a stop sent while it is still starting waits for it, not kills it.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "workbench.runs.supervisor", str(run_dir)],
@@ -226,6 +253,7 @@ def start_supervisor(project: Any, index: Any, row: dict[str, Any]) -> int:
             start_new_session=True, env=_env(),
         )
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         log.close()
     index.update_run(row["id"], supervisor_pid=proc.pid,
                      supervisor_create_time=process_create_time(proc.pid))
@@ -241,9 +269,11 @@ def _env() -> dict[str, str]:
 
 def wait_for(index: Any, run_id: str, *, timeout: float | None = None, poll: float = 0.25) -> dict[str, Any]:
     """Poll until the run ends (or ``timeout`` seconds pass); return its row."""
+    from workbench.runs.control import reconcile
+
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        index.reconcile()
+        reconcile(index)
         row = index.get_run(run_id)
         if row is None:
             raise WorkbenchError(f"run {run_id} disappeared from the index")

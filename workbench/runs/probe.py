@@ -65,7 +65,8 @@ def probe_devices(state_dir: Path | None = None, *, python: str = sys.executable
         raise ProbeError(f"the device probe printed no answer: {result.stdout[-200:]!r}") from None
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
+        # A file of our own: launches in other processes may be probing at the same time.
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"key": key, "time": time.time(), "probe": probe}))
         tmp.replace(cache)
     return probe
