@@ -284,7 +284,7 @@ def _follow(index: Any, run_id: str) -> dict[str, Any]:
 
 
 @cli.command("ls")
-@click.option("--status", help="Only runs with this status.")
+@click.option("--status", type=click.Choice(list(STATUS_COLOURS)), help="Only runs with this status.")
 @click.option("--task", help="Only runs of this task.")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many runs (0: all).")
 @json_option
@@ -383,7 +383,8 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 @cli.command("metrics")
 @click.argument("run")
 @click.option("--key", "keys", multiple=True, help="Only this metric (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
+              help="csv: key,step,value,time rows; json: {key: [{step, value, time}, ...]}.")
 @pass_state
 def metrics_cmd(state: _State, run: str, keys: tuple[str, ...], fmt: str) -> None:
     """Print a run's metric points (every step of every key)."""

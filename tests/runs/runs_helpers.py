@@ -59,6 +59,24 @@ class Chatty(SineRegression):
 '''
 
 
+#: A task that trains for as long as a test needs while using almost no CPU (the machines
+#: that run the tests may have two cores; three busy long runs would starve everything else).
+SLOW_TASK = '''"""A task whose steps take a while but cost almost no CPU."""
+
+import time
+
+from sine import SineRegression
+
+
+class Slow(SineRegression):
+    """SineRegression that sleeps a little in every training step."""
+
+    def training_step(self, batch, batch_idx):
+        time.sleep(0.05)
+        return super().training_step(batch, batch_idx)
+'''
+
+
 def git_env(base: Path) -> dict[str, str]:
     """Environment for git and for every process a test starts: no user or system git
     config, no repository above ``base``, one intra-op thread per training process."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from runs_helpers import (
+    SLOW_TASK,
     end_cli,
     git_env,
     invoke,
@@ -32,14 +33,16 @@ from workbench.runs.control import STALE_AFTER_ENV
 
 pytestmark = pytest.mark.slow
 
-#: Far more steps than any test waits for; the teardown kills what is left.
-LONG = ("-s", "epochs=1000", "-s", "samples=2000")
+PROJECT_FILES = {"tasks/slow.py": SLOW_TASK}
+
+#: Far more steps than any test waits for (each sleeps 50 ms); the teardown kills what is left.
+LONG = ("Slow", "-s", "epochs=1000", "-s", "samples=2000")
 
 
 @pytest.fixture(scope="module")
 def live(module_project: Path) -> dict[str, str]:
     """Three long runs, launched one after the other, all training (step >= 2) on return."""
-    ids = {name: launch(module_project, "SineRegression", *LONG, "--name", name)["id"]
+    ids = {name: launch(module_project, *LONG, "--name", name)["id"]
            for name in ("stopme", "killtrain", "killboth")}
     for run_id in ids.values():
         wait_training(module_project, run_id, min_step=2)
@@ -138,8 +141,9 @@ def test_kill_9_of_supervisor_and_training_is_reconciled_by_the_next_ls(
     assert row["status"] == "interrupted" and row["ended_at"] is not None
 
 
-def test_a_stop_sent_right_after_launch_ends_stopped(project: Path) -> None:
-    run_id = launch(project, "SineRegression", *LONG)["id"]
+def test_a_stop_sent_right_after_launch_ends_stopped(module_project: Path) -> None:
+    project = module_project
+    run_id = launch(project, *LONG)["id"]
 
     result = invoke(project, "stop", run_id)  # in this process: no start-up delay
 
