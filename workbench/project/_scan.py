@@ -379,19 +379,23 @@ def _call_kwargs(raw: RawField, call: ast.Call) -> None:
 def _scan_bytes(path: Path, rel: str, data: bytes) -> FileInfo:
     module, package = _module_of(rel)
     info = FileInfo(path=path, rel=rel, module=module, package=package)
+    _parse_into(info, data)
+    return info
+
+
+def _parse_into(info: FileInfo, data: bytes) -> None:
     try:
-        tree = ast.parse(data, filename=rel)
+        tree = ast.parse(data, filename=info.rel)
     except SyntaxError as exc:
         info.error = (exc.lineno or 0, f"syntax error: {exc.msg}")
-        return info
+        return
     except (ValueError, UnicodeDecodeError) as exc:  # null bytes, bad encoding
         info.error = (0, f"cannot parse: {exc}")
-        return info
+        return
     except RecursionError:
         info.error = (0, "cannot parse: the code is nested too deeply")
-        return info
+        return
     _FileScanner(info, data).visit_body(tree.body)
-    return info
 
 
 def _unreadable(path: Path, rel: str, exc: OSError) -> FileInfo:
@@ -410,12 +414,12 @@ def _digest(data: bytes) -> str:
 
 @contextmanager
 def no_gc() -> Iterator[None]:
-    """Hold off the cyclic garbage collector while summaries are built.
+    """Hold off the cyclic garbage collector while summaries are built and linked.
 
-    Parsing allocates many short-lived objects (none in cycles, all freed by reference
-    counting), and each few hundred allocations would otherwise start a collection over
-    the whole heap: about a third of the parsing time. The collector is re-enabled only if
-    it was enabled before.
+    Parsing allocates many objects (syntax trees: no cycles, freed by reference counting),
+    and every 700 allocations would otherwise start a collection that walks them again: a
+    few per cent of discovery's time, more in a process with a large heap. The collector
+    is re-enabled only if it was enabled before.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -527,12 +531,23 @@ _disk_known: dict[str, tuple[tuple[int, int, int], dict[str, tuple[Stamp, str, b
 _disk_lock = threading.Lock()
 
 
+_scanner_digest: str | None = None
+
+
 def _header() -> dict[str, Any]:
+    """What a cache file must have been written by: this scanner, on this Python."""
+    global _scanner_digest
+    if _scanner_digest is None:  # an edited (editable install) scanner makes other summaries
+        try:
+            _scanner_digest = _digest(_read(Path(__file__)))
+        except OSError:
+            _scanner_digest = ""
     from workbench import __version__
 
     return {
         "schema": _SCHEMA,
         "workbench": __version__,
+        "scanner": _scanner_digest,
         "python": f"{sys.implementation.name}-{sys.version}",
     }
 

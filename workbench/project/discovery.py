@@ -241,6 +241,8 @@ class _Linker:
         self._mro: dict[tuple[str, str], list[_Ref]] = {}
         self._fields: dict[tuple[str, str], list[ConfigField | _Group]] = {}
         self._busy: set[tuple[str, str]] = set()
+        self._resolved: dict[tuple[int, str, str], _Ref | str | None] = {}
+        self._guesses = 0  # how many times a name was matched by class name (see resolve)
 
     # -- names ---------------------------------------------------------------------------
     def module_file(self, dotted: str, origin: FileInfo) -> FileInfo | None:
@@ -253,7 +255,23 @@ class _Linker:
         return found
 
     def resolve(self, dotted: str | None, origin: FileInfo, *, exclude: str = "", depth: int = 0) -> _Ref | str | None:
-        """Resolve a dotted name used in ``origin`` to a scanned class, ``_ROOT`` or None."""
+        """Resolve a dotted name used in ``origin`` to a scanned class, ``_ROOT`` or None.
+
+        Answers are remembered, unless a name was matched by class name on the way: that
+        depends on which classes are known to be tasks so far.
+        """
+        if depth or not dotted:
+            return self._resolve(dotted, origin, exclude, depth)
+        key = (id(origin), dotted, exclude)  # the linker keeps every origin alive
+        if key in self._resolved:
+            return self._resolved[key]
+        guesses = self._guesses
+        found = self._resolve(dotted, origin, exclude, 0)
+        if self._guesses == guesses:
+            self._resolved[key] = found
+        return found
+
+    def _resolve(self, dotted: str | None, origin: FileInfo, exclude: str, depth: int) -> _Ref | str | None:
         if not dotted or depth > 12:
             return None
         head, _, rest = dotted.partition(".")
@@ -281,6 +299,7 @@ class _Linker:
             if source is not None:
                 return self.resolve(".".join(parts[cut:]), source, depth=depth + 1)
         # The import leads outside the task files: match a task class by name.
+        self._guesses += 1
         config = parts[-1] == "Config" and len(parts) > 1
         name = parts[-2] if config else parts[-1]
         for ref in self.by_name.get(name, ()):
