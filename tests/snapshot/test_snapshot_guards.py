@@ -27,6 +27,7 @@ def test_heavy_folders_big_files_and_patterns_are_left_out(repo: Path) -> None:
     write(repo / "wandb" / "run-1" / "log.txt")
     write(repo / "weights.ckpt")
     write(repo / "tasks" / "best.pt")
+    write(repo / "tasks" / "OLD.PTH")
     write(repo / "results" / "metrics.json")
     write(repo / "results" / "keep.md")
     write(repo / "scratch" / "tmp.py")
@@ -62,6 +63,7 @@ def test_heavy_folders_big_files_and_patterns_are_left_out(repo: Path) -> None:
         "wandb/": "heavy folder (wandb)",
         "weights.ckpt": "model weights file",
         "tasks/best.pt": "model weights file",
+        "tasks/OLD.PTH": "model weights file",
         "results/metrics.json": "matches exclude pattern 'results/*.json'",
         "scratch/": "matches exclude pattern 'scratch/'",
         "big.bin": "larger than 1024 bytes",

@@ -80,6 +80,10 @@ def _glob_to_regex(glob: str) -> str:
     return "".join(out)
 
 
+def _either_case(c: str) -> str:
+    return f"[{c.lower()}{c.upper()}]" if c.isalpha() else c
+
+
 @dataclass(frozen=True)
 class _Pattern:
     text: str
@@ -128,7 +132,8 @@ class PathFilter:
     def git_excludes(self) -> list[str]:
         """``--exclude`` patterns that make git prune what this filter leaves out."""
         out = [f"{name}/" for name in sorted(HEAVY_DIRS)]
-        out += [f"*{suffix}" for suffix in HEAVY_SUFFIXES]
+        # Python's check ignores case for these suffixes; so must git (".PT").
+        out += ["*" + "".join(_either_case(c) for c in suffix) for suffix in HEAVY_SUFFIXES]
         if self.state_rel:
             out.append(f"/{self.state_rel}/")
         for p in self._patterns:
@@ -193,13 +198,16 @@ class UntrackedScan:
     """The result of looking for untracked files.
 
     Attributes:
-        included: files to add (paths relative to the work tree's top).
+        included: untracked files to add (paths relative to the work tree's top).
+        changed: tracked files whose stat data or content differ from the index,
+            or that are gone: update-index brings them up to date.
         excluded: ``(path, reason)`` pairs known so far (more may come from
             :meth:`finish_report`).
         any_untracked: whether an untracked, not-ignored file is included.
     """
 
     included: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
     excluded: list[tuple[str, str]] = field(default_factory=list)
     any_untracked: bool = False
     _hits: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
@@ -242,12 +250,13 @@ def scan_untracked(
     index: Path,
     max_file_bytes: int,
 ) -> UntrackedScan:
-    """Lists the untracked, not-ignored files that belong in a snapshot.
+    """Lists the changed tracked files and the untracked files for a snapshot.
 
     Two listings run side by side, both with our rules given to git as
     ``--exclude`` patterns so that it never walks a heavy or excluded folder:
 
-    * the untracked files that pass (and nested repositories, as ``dir/``);
+    * the changed tracked files, and the untracked files that pass (nested
+      repositories show as ``dir/``);
     * with ``--ignored --directory``, what was ignored, a pruned folder as one
       line: the paths our rules match are the report, once :meth:`UntrackedScan.
       start_report` has dropped those the user's own rules ignore anyway.
@@ -263,7 +272,13 @@ def scan_untracked(
         The files to add and the paths left out, with reasons.
     """
     x_args = [f"--exclude={pattern}" for pattern in path_filter.git_excludes()]
-    listing = git.start(["ls-files", "--others", "--exclude-standard", "-z", *x_args], index=index)
+    # --modified/--deleted with -t: the changed tracked files come from the same
+    # process ("C"/"R" lines; excludes never hide tracked files), untracked as "?".
+    listing = git.start(
+        ["ls-files", "--others", "--modified", "--deleted", "-t", "--exclude-standard", "-z"]
+        + x_args,
+        index=index,
+    )
     ignored = git.start(
         ["ls-files", "--others", "--ignored", "--directory", "--exclude-standard", "-z", *x_args],
         index=index,
@@ -275,28 +290,39 @@ def scan_untracked(
 
     scan = UntrackedScan()
     candidates: list[str] = []
-    for path in _split(listed):
+    changed: dict[str, None] = {}
+    for entry in _split(listed):
+        tag, _, path = entry.partition(" ")
+        if tag != "?":
+            changed[path] = None  # modified or deleted (maybe both): once is enough
+            continue
         scan.any_untracked = True
         if path.endswith("/"):
             scan.excluded.append((path, "nested git repository"))
             continue
-        hit = path_filter.check(path)  # what git was told, checked again in Python
+        # Git pruned by our rules already; the user's patterns are checked again
+        # in case git's reading of one differs from ours.
+        hit = path_filter.check(path) if path_filter.exclude else None
         if hit is not None:
             scan.excluded.append(hit)
         else:
             candidates.append(path)
 
-    top_dir = os.fspath(work_tree)  # os.path, not pathlib: a thousand paths add up
-    for path in candidates:
-        try:
-            size = os.lstat(os.path.join(top_dir, path)).st_size
-        except OSError:
-            continue  # gone since git listed it
-        if size > max_file_bytes:
-            scan.excluded.append((path, f"larger than {_mib(max_file_bytes)}"))
-        else:
-            scan.included.append(path)
+    top = os.open(work_tree, os.O_RDONLY)  # lstat relative to it: no path joining
+    try:
+        for path in candidates:
+            try:
+                size = os.lstat(path, dir_fd=top).st_size
+            except OSError:
+                continue  # gone since git listed it
+            if size > max_file_bytes:
+                scan.excluded.append((path, f"larger than {_mib(max_file_bytes)}"))
+            else:
+                scan.included.append(path)
+    finally:
+        os.close(top)
 
+    scan.changed = list(changed)
     skip = "\0"  # the folder last matched: git lists paths in walk order
     for path in _split(pruned):
         if path.startswith(skip):

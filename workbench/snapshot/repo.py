@@ -198,29 +198,22 @@ class SnapshotRepo:
                 # A copy keeps git's stat cache: unchanged files are not re-hashed.
                 # copy2 keeps the mtime, which git's racy-entry check relies on.
                 shutil.copy2(real_index, index)
-            # Tracked files that differ from the index (by git's stat cache) are
-            # listed while the untracked files are: one read-only pass each, then a
-            # single update-index adds both.
-            changed_lookup = None
-            if not self.private:
-                changed_lookup = self._git.start(["diff-files", "--name-only", "-z"], index=index)
-            try:
-                # In the private repository every file counts as untracked: its index
-                # is only a stat cache, so the scan looks through an empty index.
-                scan = scan_untracked(
-                    self._git,
-                    self.work_tree,
-                    path_filter,
-                    index=Path(tmp) / "empty-index" if self.private else index,
-                    max_file_bytes=max_file_bytes,
-                )
-            finally:
-                changed = changed_lookup.wait().stdout if changed_lookup is not None else b""
+            # One read-only pass lists the changed tracked files (by git's stat cache)
+            # and the untracked ones; a single update-index then records both. In the
+            # private repository every file counts as untracked: its index is only a
+            # stat cache, so the scan looks through an empty index.
+            scan = scan_untracked(
+                self._git,
+                self.work_tree,
+                path_filter,
+                index=Path(tmp) / "empty-index" if self.private else index,
+                max_file_bytes=max_file_bytes,
+            )
             scan.start_report(self._git)
             if self.private:
                 self._sync_private_index(index, scan.included)
             else:
-                self._update(index, changed, scan.included)
+                self._update(index, scan.changed + scan.included)
             tree = self._git.out(["write-tree"], index=index)
             if self.private:
                 # The private index is ours: keep it as the next snapshot's stat cache.
@@ -229,35 +222,26 @@ class SnapshotRepo:
                 os.replace(staged, real_index)
         return scan, tree
 
-    def _update(self, index: Path, changed: bytes, paths: Sequence[str]) -> None:
-        """Adds ``paths`` and updates (or removes) the ``changed`` tracked files.
-
-        Args:
-            index: the temporary index.
-            changed: NUL-separated paths, as ``git diff-files --name-only -z`` printed.
-            paths: untracked files to add.
-        """
+    def _update(self, index: Path, paths: Sequence[str]) -> None:
+        """Brings ``paths`` in the index up to date with the files: adds, updates, removes."""
         # update-index takes paths as they are: `git add` with a thousand pathspecs
         # matches every one against every file it walks, and is ten times slower.
-        data = changed + b"".join(os.fsencode(p) + b"\0" for p in paths)
-        if data:
-            self._git.run(
-                [
-                    "-c",
-                    "core.splitIndex=false",
-                    "update-index",
-                    "--add",
-                    "--remove",
-                    "--replace",
-                    "-z",
-                    "--stdin",
-                ],
-                index=index,
-                input=data,
-            )
-
-    def _add(self, index: Path, paths: Sequence[str]) -> None:
-        self._update(index, b"", paths)
+        if not paths:
+            return
+        self._git.run(
+            [
+                "-c",
+                "core.splitIndex=false",
+                "update-index",
+                "--add",
+                "--remove",
+                "--replace",
+                "-z",
+                "--stdin",
+            ],
+            index=index,
+            input=b"".join(os.fsencode(p) + b"\0" for p in paths),
+        )
 
     def _sync_private_index(self, index: Path, included: list[str]) -> None:
         """Makes the private index hold exactly ``included`` (every file is untracked).
@@ -276,7 +260,7 @@ class SnapshotRepo:
                     input=b"".join(os.fsencode(p) + b"\0" for p in stale),
                 )
         if included:
-            self._add(index, included)
+            self._update(index, included)
         elif not index.exists():
             self._git.run(["read-tree", "--empty"], index=index)
 
