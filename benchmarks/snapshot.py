@@ -89,7 +89,11 @@ def plumbing_fresh_index(root: Path) -> str:
 def archive_extract(root: Path, commit: str, dest: Path) -> None:
     """The alternative to checkout-index: git archive piped into tarfile."""
     data = subprocess.run(
-        ["git", "archive", "--format=tar", commit], cwd=root, env=ENV, capture_output=True, check=True
+        ["git", "archive", "--format=tar", commit],
+        cwd=root,
+        env=ENV,
+        capture_output=True,
+        check=True,
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         if sys.version_info >= (3, 12):
@@ -117,7 +121,9 @@ def timed_cpu(fn, *args) -> tuple[float, float, object]:  # type: ignore[no-unty
     return wall, cpu_seconds() - cpu, result
 
 
-def run_case(label: str, tracked: int, modified: int, untracked: int, rounds: int, goal: float) -> bool:
+def run_case(
+    label: str, tracked: int, modified: int, untracked: int, rounds: int, goal: float
+) -> bool:
     with tempfile.TemporaryDirectory(prefix="wb-bench-snapshot-") as tmp:
         root = Path(tmp) / "repo"
         print(f"== {label}: {tracked:,} tracked, {modified} modified, {untracked:,} untracked")
@@ -146,9 +152,14 @@ def run_case(label: str, tracked: int, modified: int, untracked: int, rounds: in
         ratio = theirs_s / ours_s
         ours_c, theirs_c = statistics.median(ours_cpu), statistics.median(theirs_cpu)
         print(f"   load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        print(f"   workbench snapshot        : {ours_s * 1000:7.1f} ms wall, {ours_c * 1000:7.1f} ms CPU"
-              f"  (medians of {rounds})")
-        print(f"   plumbing, fresh index     : {theirs_s * 1000:7.1f} ms wall, {theirs_c * 1000:7.1f} ms CPU")
+        print(
+            f"   workbench snapshot        : {ours_s * 1000:7.1f} ms wall,"
+            f" {ours_c * 1000:7.1f} ms CPU  (medians of {rounds})"
+        )
+        print(
+            f"   plumbing, fresh index     : {theirs_s * 1000:7.1f} ms wall,"
+            f" {theirs_c * 1000:7.1f} ms CPU"
+        )
         print(f"   ratio (plumbing/workbench): {ratio:7.2f}x wall, {theirs_c / ours_c:7.2f}x CPU")
 
         co: list[float] = []
@@ -175,8 +186,10 @@ def main() -> int:
     started = time.perf_counter()
     ok = run_case("10k", 10_000, 100, 1_000, args.rounds, goal=0.1)
     if args.big:
-        ok = run_case("100k (--big)", 100_000, 100, 1_000, max(3, args.rounds // 2), goal=1.0) and ok
-    print(f"total {time.perf_counter() - started:.1f} s")
+        big_rounds = max(3, args.rounds // 2)
+        ok = run_case("100k (--big)", 100_000, 100, 1_000, big_rounds, goal=1.0) and ok
+    print(f"total {time.perf_counter() - started:.1f} s; goals {'met' if ok else 'NOT all met'}")
+    # Timings on a shared machine are noisy: report, never fail the build on them.
     return 0
 
 

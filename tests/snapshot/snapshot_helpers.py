@@ -48,5 +48,6 @@ def user_state(repo: Path) -> dict[str, object]:
         "head": git(repo, "rev-parse", "HEAD"),
         "branch": (repo / ".git" / "HEAD").read_text(),
         "stash": git(repo, "stash", "list"),
-        "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/stash"),
+        "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads"),
+        "stash_ref": git(repo, "for-each-ref", "--format=%(objectname)", "refs/stash"),
     }

@@ -203,7 +203,9 @@ class GitProcess:
             pass
         self._proc.stdin = None
 
-    def wait(self, *, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    def wait(
+        self, *, input: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
         """Feeds ``input``, waits, and returns the completed process.
 
         Raises:

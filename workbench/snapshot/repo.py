@@ -20,6 +20,8 @@ __all__ = ["DEFAULT_MAX_FILE_BYTES", "SnapshotRepo", "check_run_id"]
 #: Untracked files larger than this are left out unless workbench.toml says otherwise.
 DEFAULT_MAX_FILE_BYTES = 10 * MIB
 
+_SUBMODULE_NOTE = "submodule: its commit is recorded, not its files"
+
 _RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\Z")
 
 
@@ -189,7 +191,9 @@ class SnapshotRepo:
             tree=tree,
         )
 
-    def _write_tree(self, path_filter: PathFilter, max_file_bytes: int) -> tuple[UntrackedScan, str]:
+    def _write_tree(
+        self, path_filter: PathFilter, max_file_bytes: int
+    ) -> tuple[UntrackedScan, str]:
         """Builds the snapshot's tree in a temporary index; returns the scan and tree id."""
         with tempfile.TemporaryDirectory(prefix="workbench-snapshot-") as tmp:
             index = Path(tmp) / "index"
@@ -275,8 +279,9 @@ class SnapshotRepo:
             return _Head(None, None, None)
         found: list[str | None] = []
         for line in os.fsdecode(lookup.wait().stdout).splitlines():
-            fields = line.split()
-            found.append(fields[0] if len(fields) == 3 and fields[1] in ("commit", "tree") else None)
+            fields = line.split()  # "<id> <type> <size>", or "<name> missing"
+            known = len(fields) == 3 and fields[1] in ("commit", "tree")
+            found.append(fields[0] if known else None)
         commit, tree = (found + [None, None])[:2]
         try:
             text = (self.git_dir / "HEAD").read_text(encoding="utf-8").strip()
@@ -327,7 +332,7 @@ class SnapshotRepo:
         for entry in os.fsdecode(done.stdout).split("\0"):
             if "\n" in entry:
                 path = entry.split("\n", 1)[1]
-                notes.append((path.rstrip("/") + "/", "submodule: its commit is recorded, not its files"))
+                notes.append((path.rstrip("/") + "/", _SUBMODULE_NOTE))
         return notes
 
     # -- refs -----------------------------------------------------------------------
@@ -342,7 +347,7 @@ class SnapshotRepo:
         if done.returncode != 0:
             if self._git.run(["rev-parse", "-q", "--verify", ref], check=False).returncode == 0:
                 raise SnapshotError(f"run {run_id} already has a snapshot")
-            raise SnapshotError(f"could not store the snapshot ref {ref}: {os.fsdecode(done.stderr).strip()}")
+            raise SnapshotError(f"could not store {ref}: {first_line(done.stderr)}")
 
     def _has_repo(self) -> bool:
         return not self.private or (self.git_dir / "HEAD").is_file()
@@ -391,7 +396,8 @@ class SnapshotRepo:
         """
         doomed = {run: commit for run, commit in self.list_refs().items() if run not in keep}
         if doomed:
-            lines = "".join(f"delete {REF_PREFIX}{run}\0{commit}\0" for run, commit in doomed.items())
+            # One transaction; each ref is deleted only if it still names that commit.
+            lines = "".join(f"delete {REF_PREFIX}{run}\0{sha}\0" for run, sha in doomed.items())
             self._git.run(["update-ref", "--stdin", "-z"], input=lines.encode())
         return sorted(doomed)
 
