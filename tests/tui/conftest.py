@@ -103,7 +103,7 @@ def fill_index(root: Path, runs: list[tuple[Any, ...]] = RUNS) -> dict[str, dict
                 config={"epochs": 10, "lr": lr, "hidden": hidden, "seed": 0},
                 tags=["sweep-a"] if n % 2 else [], run_dir=str(run_dir),
                 git_head=f"{'a1f3' if n % 3 else '9c2e'}{n}00000000000000000000000000000000000"[:40],
-                git_branch="main", git_dirty=n % 2 == 0, snapshot_commit=f"{n + 1}" * 40,
+                git_branch="main", git_dirty=n % 2 == 0, snapshot_commit=None,
                 step=steps, total_steps=total, epoch=steps // 12,
                 error="RuntimeError: CUDA out of memory" if status == "failed" else None,
                 traceback=("Traceback (most recent call last):\n  File \"tasks/spirals.py\", line 40, in "

@@ -52,13 +52,15 @@ class RunCache:
         self.clock = clock
         self.rows: dict[str, dict[str, Any]] = {}
         self.last: dict[str, dict[str, float]] = {}
-        self.since = 0.0
+        self.since = 0.0  # the largest updated_at a tick has read (rows applied otherwise do not count)
         self.complete = False
         self.filter: RunFilter = parse_filter("")
         self.sort = "started"
         self.descending = True
         self.view: list[str] = []
         self.version = 0
+        self._counts: dict[str, int] = {}
+        self._live: dict[str, None] = {}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -75,15 +77,12 @@ class RunCache:
         return key, last.get(key) if key else None
 
     def counts(self) -> dict[str, int]:
-        """How many runs have each status."""
-        out: dict[str, int] = {}
-        for row in self.rows.values():
-            out[row["status"]] = out.get(row["status"], 0) + 1
-        return out
+        """How many runs have each status (kept up to date as rows change)."""
+        return {status: n for status, n in self._counts.items() if n}
 
     def live_ids(self) -> list[str]:
-        """The runs that are queued or running."""
-        return [i for i, r in self.rows.items() if r["status"] in LIVE]
+        """The runs that are queued or running (kept up to date as rows change)."""
+        return list(self._live)
 
     # -- changes ---------------------------------------------------------------------
 
@@ -100,8 +99,9 @@ class RunCache:
             run_id = row["id"]
             old = self.rows.get(run_id)
             self.rows[run_id] = row
+            self._count(old, -1)
+            self._count(row, 1)
             changed.add(run_id)
-            self.since = max(self.since, row.get("updated_at") or 0.0)
             if old is None or self.filter.active or sort_key(old) != sort_key(row):
                 resort = True
         if changed:
@@ -122,9 +122,22 @@ class RunCache:
 
     def remove(self, run_id: str) -> None:
         """Forget a deleted run."""
-        if self.rows.pop(run_id, None) is not None:
+        old = self.rows.pop(run_id, None)
+        if old is not None:
+            self._count(old, -1)
             self.last.pop(run_id, None)
             self.rebuild()
+
+    def _count(self, row: dict[str, Any] | None, delta: int) -> None:
+        if row is None:
+            return
+        status = row["status"]
+        self._counts[status] = self._counts.get(status, 0) + delta
+        if status in LIVE:
+            if delta > 0:
+                self._live[row["id"]] = None
+            else:
+                self._live.pop(row["id"], None)
 
     def set_filter(self, text: str) -> RunFilter:
         """Filter the view (see ``_filter.py``); returns the parsed filter."""

@@ -115,6 +115,12 @@ class WorkbenchApp(App[None]):
         self._in_flight = True
         self._start()
         self._discover()
+
+    def _after_first_paint(self) -> None:
+        # The rest of the index, the device probe and the ticks wait for the first paint, so
+        # that their threads do not compete with it for the interpreter.
+        self._in_flight = False
+        self.tick()
         if self.probe is None:
             self._probe()
         if self.poll_interval > 0:
@@ -146,9 +152,7 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, group="poll")
     def _start(self) -> None:
-        rows = self.watcher.first_page(FIRST_PAGE)
-        self.post_message(FirstPageRead(rows))
-        self.post_message(IndexPolled(self.watcher.poll(PollRequest(since=0.0, reconcile=True))))
+        self.post_message(FirstPageRead(self.watcher.first_page(FIRST_PAGE)))
 
     @work(thread=True, group="discover")
     def _discover(self) -> None:
@@ -175,6 +179,7 @@ class WorkbenchApp(App[None]):
         self.runs.apply(message.rows)
         self._want_last.update(r["id"] for r in message.rows[:60])
         self._hand_down(Changes(runs={r["id"] for r in message.rows}))
+        self.call_after_refresh(self._after_first_paint)
 
     def on_tasks_discovered(self, message: TasksDiscovered) -> None:
         self.discovery, self.discovery_error = message.discovery, message.error

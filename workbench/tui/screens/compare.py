@@ -297,7 +297,7 @@ class CompareScreen(Screen[None]):
                 chart = charts[i]
             else:
                 chart = MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
-                                    pinned=lambda: app.selection.pinned, classes="compare-chart")
+                                    pinned=lambda: app.selection.pinned, legend=False, classes="compare-chart")
                 grid.mount(chart)
             chart.show(key, self.run_ids)
         title: list[Any] = [("charts", "bold")]
@@ -310,6 +310,9 @@ class CompareScreen(Screen[None]):
             title.append(("  no metric matches" if self.chart_filter else "  no metrics yet", "dim"))
         if self.chart_filter:
             title += ["  ", (f"/ {self.chart_filter}", "$accent")]
+        for run_id in self.run_ids:
+            mark = "⚑" if run_id == app.selection.pinned else "──"
+            title += ["  ", (f"{mark} {app.run_name(run_id)}", app.run_colors.hex(run_id))]
         self.query_one("#charts-title", Static).update(Content.assemble(*title))
 
     def action_page(self, delta: int) -> None:
@@ -368,6 +371,7 @@ class CompareScreen(Screen[None]):
         selection.pinned = order[(now + 1) % len(order)]
         self.diff_with = 1
         self._fill_table()
+        self._show_charts()
         for chart in self.query(MetricChart):
             chart.data_changed(None)
         self._read_diff()

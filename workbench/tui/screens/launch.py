@@ -156,7 +156,7 @@ class LaunchForm(ModalScreen[str | None]):
             yield Label("name", classes="field-name")
             yield Input(placeholder="auto (adjective-animal-N)", id="run-name", compact=True, classes="field-input")
             yield Label("tags", classes="field-name short")
-            yield Input(placeholder="a, b", id="tags", compact=True, classes="field-input")
+            yield Input(placeholder="comma-separated", id="tags", compact=True, classes="field-input")
 
     def _devices(self) -> tuple[str, ...]:
         app: Any = self.app

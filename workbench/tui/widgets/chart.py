@@ -58,6 +58,7 @@ class MetricChart(Vertical, can_focus=True):
         names: Maps a run id to the name shown in the legend.
         request: Called when the chart needs a read now (a new curve or a wider chart).
         pinned: Returns the pinned run (drawn last, so on top), or None.
+        legend: Name the runs above the plot (off where a screen shows one legend for all).
     """
 
     DEFAULT_CSS = """
@@ -82,13 +83,14 @@ class MetricChart(Vertical, can_focus=True):
 
     def __init__(self, series: SeriesCache, colors: RunColors, names: Callable[[str], str],
                  request: Callable[[], None], *, pinned: Callable[[], str | None] = lambda: None,
-                 id: str | None = None, classes: str | None = None) -> None:
+                 legend: bool = True, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.cache = series
         self.run_colors = colors
         self.names = names
         self.request = request
         self.pinned = pinned
+        self.legend = legend
         self.key: str | None = None
         self.run_ids: list[str] = []
         self.x_axis = "step"
@@ -205,7 +207,7 @@ class MetricChart(Vertical, can_focus=True):
         parts.append((self.key or "—", "bold"))
         flags = [self.x_axis] + (["log"] if self.log_scale else [])
         parts.append((f"  [{' '.join(flags)}]", "dim"))
-        if len(self.run_ids) > 1 or not self.title_prefix:
+        if self.legend and (len(self.run_ids) > 1 or not self.title_prefix):
             pinned = self.pinned()
             for run_id in self.run_ids:
                 mark = "⚑" if run_id == pinned else "──"

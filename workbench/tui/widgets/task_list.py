@@ -28,7 +28,7 @@ class TaskList(OptionList):
                 options.append(Option(Content.from_markup("[dim]  $name", name=task.name),
                                       id=f"abstract:{task.name}", disabled=True))
             else:
-                options.append(Option(Content.from_markup("▸ $name", name=task.name), id=task.name))
+                options.append(Option(Content(task.name), id=task.name))
         if not discovery.tasks:
             options.append(Option(Content.from_markup("[dim]no tasks found"), disabled=True))
         for problem in discovery.errors:

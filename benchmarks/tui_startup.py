@@ -1,0 +1,246 @@
+"""Benchmark: the app on a big index — first paint, one refresh tick, and log-to-chart latency.
+
+Fills (once; the file is cached in /tmp between invocations) an index with 10,000 runs and
+10,000,000 metric points: 9,999 runs of 900 points each and, as the newest run (the one
+the main screen selects and charts at start), one run of 1,000,900 points. 20 runs are
+live. Then, in one process, against a baseline measured in the same run (an empty index):
+
+* first paint: from starting the app (headless) to the main screen painted with its runs
+  (goal <= 0.8 s; Textual's DataTable takes ~1.8 s for 10k rows added at once);
+* one refresh tick with 20 runs live, each having logged new points and progress since the
+  last tick: the index reads (in the worker thread) plus merging them on the event loop
+  (goal <= 20 ms);
+* latency from ``MetricWriter.log()`` in another thread to the point being in the chart's
+  data in the app, at the app's normal tick (goal <= 1 s).
+
+Also printed: the cold import time of ``workbench.tui.app`` (a subprocess), which this
+machine's Python pays before the app can start.
+
+Usage: python benchmarks/tui_startup.py [--refill]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from workbench.store import MetricWriter, RunIndex  # noqa: E402
+from workbench.store._process import process_create_time  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = Path(tempfile.gettempdir()) / "workbench-tui-bench-v2"
+RUNS = 10_000
+POINTS_PER_RUN = 900
+BIG_RUN_POINTS = 10_000_000 - (RUNS - 1) * POINTS_PER_RUN  # 1,000,900: 10,000,000 points in all
+LIVE = 20
+PROBE = {"devices": ["cpu"], "default": "cpu"}
+
+
+def make_project(root: Path) -> Path:
+    """A project folder with the quickstart's tasks (for discovery) and an empty state folder."""
+    if not root.exists():
+        shutil.copytree(REPO / "sample_projects" / "quickstart", root,
+                        ignore=shutil.ignore_patterns(".workbench", "__pycache__"))
+    return root
+
+
+def fill(root: Path) -> float:
+    """Write the runs and points with bulk inserts on the store's connection; returns seconds."""
+    began = time.perf_counter()
+    state = root / ".workbench"
+    shutil.rmtree(state, ignore_errors=True)
+    now = time.time()
+    with RunIndex(state / "index.db") as index:
+        conn = index.connection
+        conn.execute("PRAGMA synchronous = OFF")
+        ids = [f"2b{n:010d}" for n in range(RUNS)]
+        with index.write():
+            conn.executemany(
+                "INSERT INTO runs (id, name, task, status, created_at, started_at, ended_at, updated_at,"
+                " host, device, backend, nproc, precision, config, tags, run_dir, git_head, git_dirty,"
+                " snapshot_commit, attempt, step, total_steps, epoch)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'elsewhere', 'cpu', 'single', 1, '32', ?, '[]', ?, ?, ?, ?, 1, ?,"
+                " ?, ?)",
+                [(run_id, f"run-{n}", "SineRegression" if n % 3 else "MLPRegression",
+                  "completed" if n % 7 else "stopped", now - 86400 * 30 + n * 60, now - 86400 * 30 + n * 60 + 2,
+                  now - 86400 * 30 + n * 60 + 50, n + 1.0,
+                  f'{{"lr": {0.001 * (1 + n % 10)}, "hidden": {64 * (1 + n % 3)}, "epochs": 5}}',
+                  str(state / "runs" / run_id), f"{n:040x}", n % 2, f"{n:040x}",
+                  POINTS_PER_RUN - 100, POINTS_PER_RUN - 100, 5)
+                 for n, run_id in enumerate(ids)])
+        print(f"  runs written ({time.perf_counter() - began:.1f} s)", flush=True)
+        for start in range(0, RUNS, 500):
+            with index.write():
+                for run_id in ids[start:start + 500]:
+                    steps = BIG_RUN_POINTS - 100 if run_id == ids[-1] else POINTS_PER_RUN - 100
+                    rows = [(run_id, "train/loss", s, 1.0 / (1 + s / 50), now + s, 1) for s in range(1, steps + 1)]
+                    rows += [(run_id, "val/loss", s, 1.1 / (1 + s / 50), now + s, 1)
+                             for s in range(steps // 100, steps + 1, steps // 100)][:100]
+                    conn.executemany("INSERT INTO metrics (run_id, key, step, value, wall_time, attempt)"
+                                     " VALUES (?, ?, ?, ?, ?, ?)", rows)
+                    index.rebuild_summaries(run_id)
+            print(f"  points of {start + 500} runs written ({time.perf_counter() - began:.0f} s)", flush=True)
+        (count,) = conn.execute("SELECT count(*) FROM metrics").fetchone()
+        print(f"  {RUNS} runs, {count:,} points")
+    return time.perf_counter() - began
+
+
+def make_live(root: Path) -> list[str]:
+    """Mark the newest LIVE runs running in this process (so reconcile leaves them alone)."""
+    with RunIndex(root / ".workbench" / "index.db") as index:
+        rows = index.list_runs(limit=LIVE)
+        pid = os.getpid()
+        with index.write():
+            for row in rows:
+                index.update_run(row["id"], status="running", host=None, supervisor_pid=pid,
+                                 supervisor_create_time=process_create_time(pid), heartbeat_at=time.time(),
+                                 ended_at=None, total_steps=10_000_000)
+        return [r["id"] for r in rows]
+
+
+def import_seconds() -> float:
+    """Cold import of the app module in a fresh interpreter (median of three)."""
+    code = "import time; t = time.perf_counter(); import workbench.tui.app; print(time.perf_counter() - t)"
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True).stdout) for _ in range(3)]
+    return statistics.median(times)
+
+
+async def first_paint(root: Path) -> tuple[float, float]:
+    """Seconds from starting the app to the main screen painted with runs, and to all runs read."""
+    from workbench.tui.app import WorkbenchApp, make_app
+
+    painted: list[float] = []
+
+    class Timed(WorkbenchApp):
+        def on_first_page_read(self, message):  # type: ignore[no-untyped-def]
+            super().on_first_page_read(message)
+            self.call_after_refresh(lambda: painted.append(time.perf_counter()))
+
+    app = make_app(root, probe=PROBE, poll_interval=0)
+    app.__class__ = Timed
+    began = time.perf_counter()
+    async with app.run_test(size=(160, 45)) as pilot:
+        while not painted:
+            await asyncio.sleep(0.002)
+        paint = painted[0] - began
+        while not app.runs.complete:
+            await asyncio.sleep(0.005)
+        complete = time.perf_counter() - began
+        await pilot.pause()
+    return paint, complete
+
+
+async def ticks(root: Path, live: list[str], rounds: int = 15) -> tuple[float, float, int]:
+    """Median seconds of one tick's index reads and of merging them; runs changed per tick."""
+    from workbench.tui.app import make_app
+    from workbench.tui.messages import IndexPolled
+
+    app = make_app(root, probe=PROBE, poll_interval=0)
+    db_times, ui_times, changed = [], [], 0
+    writers = [MetricWriter(root / ".workbench" / "index.db", run_id, flush_interval=3600) for run_id in live]
+    step = 10_000_000
+    async with app.run_test(size=(160, 45)) as pilot:
+        while not app.runs.complete or app._in_flight:
+            await asyncio.sleep(0.01)
+        for _ in range(3):  # let the chart load its curve and the headline values arrive
+            app.tick()
+            while app._in_flight:
+                await asyncio.sleep(0.01)
+        await pilot.pause()
+        for _ in range(rounds):
+            step += 1
+            for writer in writers:  # what 20 training processes log between two ticks
+                for k in range(10):
+                    writer.log("train/loss", 0.1, step * 10 + k)
+                writer.progress(step, total=10_000_000)
+                writer.flush()
+            request = app.build_request()
+            t0 = time.perf_counter()
+            result = app.watcher.poll(request)
+            t1 = time.perf_counter()
+            app.apply_poll(IndexPolled(result))
+            t2 = time.perf_counter()
+            db_times.append(t1 - t0)
+            ui_times.append(t2 - t1)
+            changed = len(result.runs)
+            await pilot.pause()
+    for writer in writers:
+        writer.close()
+    return statistics.median(db_times), statistics.median(ui_times), changed
+
+
+async def latency(root: Path, run_id: str, rounds: int = 6) -> list[float]:
+    """Seconds from log() (another thread) to the point in the app's chart data."""
+    from workbench.tui._watcher import SeriesKey
+    from workbench.tui.app import make_app
+
+    app = make_app(root, probe=PROBE)  # the normal tick
+    key = SeriesKey(run_id, "train/loss")
+    out = []
+    async with app.run_test(size=(160, 45)) as pilot:
+        while key not in app.series.data:
+            await asyncio.sleep(0.01)
+        await pilot.pause()
+        writer = MetricWriter(root / ".workbench" / "index.db", run_id)
+        step = (app.series.data[key].last_step or 0) + 1000
+        for _ in range(rounds):
+            step += 1
+            began = time.perf_counter()
+            threading.Thread(target=writer.log, args=("train/loss", 0.05, step)).start()
+            while (app.series.data[key].last_step or 0) < step:
+                await asyncio.sleep(0.005)
+            out.append(time.perf_counter() - began)
+            await asyncio.sleep(0.3)
+        writer.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refill", action="store_true", help="fill the cached index again")
+    args = parser.parse_args()
+    big = make_project(CACHE / "big")
+    empty = make_project(CACHE / "empty")
+    marker = big / ".workbench" / "filled"
+    if args.refill or not marker.exists():
+        print(f"filling {big} (cached for the next runs) ...", flush=True)
+        took = fill(big)
+        marker.write_text(f"{took:.1f}\n")
+        print(f"filling took {took:.1f} s")
+    else:
+        print(f"using the cached index in {big} (filled in {marker.read_text().strip()} s; --refill to redo)")
+    shutil.rmtree(empty / ".workbench", ignore_errors=True)
+    RunIndex(empty / ".workbench" / "index.db").close()
+    live = make_live(big)
+
+    print(f"\ncold import of workbench.tui.app: {import_seconds():.2f} s (paid before the app starts)")
+    base_paint, _ = asyncio.run(first_paint(empty))
+    paint, complete = asyncio.run(first_paint(big))
+    print(f"first paint, app start -> main screen painted: {paint:.3f} s with {RUNS:,} runs, "
+          f"{base_paint:.3f} s empty (ratio {paint / base_paint:.2f}); goal <= 0.8 s")
+    print(f"  all {RUNS:,} runs in the table after {complete:.3f} s")
+    base_db, base_ui, _ = asyncio.run(ticks(empty, []))
+    db, ui, changed = asyncio.run(ticks(big, live))
+    print(f"refresh tick with {LIVE} runs live ({changed} rows changed, their points and headline metric): "
+          f"{1000 * (db + ui):.1f} ms = {1000 * db:.1f} ms index reads (worker) + {1000 * ui:.1f} ms merge "
+          f"(event loop); empty index {1000 * (base_db + base_ui):.1f} ms "
+          f"(ratio {(db + ui) / max(1e-9, base_db + base_ui):.1f}); goal <= 20 ms")
+    waits = asyncio.run(latency(big, live[0]))
+    print(f"log() -> point in the chart's data: median {statistics.median(waits):.3f} s, "
+          f"max {max(waits):.3f} s over {len(waits)} points (tick 0.5 s, writer flush 0.25 s); goal <= 1 s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The app's caches, filter and formatting, without a terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.tui import _format
+from workbench.tui._filter import parse_filter
+from workbench.tui._state import LogCache, RunCache
+from workbench.tui._watcher import LogChunk, read_log
+from workbench.tui.colors import RunColors, palette
+
+
+def _row(run_id: str, status: str = "completed", **extra) -> dict:
+    return {"id": run_id, "name": f"run-{run_id}", "task": "Sine", "status": status, "created_at": float(run_id),
+            "updated_at": float(run_id), "config": {"lr": 0.01 * int(run_id), "optim": {"beta": 0.9}},
+            "tags": ["a"] if int(run_id) % 2 else [], **extra}
+
+
+def test_run_cache_keeps_counts_view_and_cursor_order() -> None:
+    cache = RunCache(clock=lambda: 100.0)
+    cache.apply([_row("1"), _row("2", "running"), _row("3", "failed")])
+    assert cache.view == ["3", "2", "1"]
+    assert cache.counts() == {"completed": 1, "running": 1, "failed": 1}
+    assert cache.live_ids() == ["2"]
+    cache.apply([_row("2", "completed")])
+    assert cache.counts() == {"completed": 2, "failed": 1} and cache.live_ids() == []
+    cache.set_sort("status")
+    assert cache.view[0] == "3"
+    cache.set_filter("status:completed lr>0.015")
+    assert cache.view == ["2"]
+    cache.remove("2")
+    assert cache.view == [] and cache.counts() == {"completed": 1, "failed": 1}
+
+
+def test_filter_terms() -> None:
+    rows = [_row(str(i)) for i in range(1, 6)]
+    keep = lambda text: [r["id"] for r in rows if parse_filter(text).matches(r)]  # noqa: E731
+    assert keep("run-3") == ["3"]
+    assert keep("tag:a") == ["1", "3", "5"]
+    assert keep("lr>=0.03") == ["3", "4", "5"]
+    assert keep("config.optim.beta=0.9 lr<0.02") == ["1"]
+    assert keep("status:comp,fail") == ["1", "2", "3", "4", "5"]
+    broken = parse_filter("colour:red")
+    assert broken.problems and "unknown field" in broken.problems[0]
+
+
+def test_formatting() -> None:
+    assert _format.seconds(247) == "4m07s" and _format.seconds(3 * 3600 + 720) == "3h12m"
+    assert _format.progress_bar({"step": 62, "total_steps": 100}) == "██▌   62%"
+    assert _format.progress_bar({"status": "running", "step": 7}) == "step 7"
+    assert _format.git_short({"git_head": "a1f3c0ffee", "git_dirty": True}) == "a1f3*"
+    assert _format.metric(0.041234) == "0.0412" and _format.metric(1.2e-5) == "1.2e-05"
+    assert _format.metric(float("nan")) == "nan" and _format.metric(None) == "—"
+    assert _format.headline_key(["train/loss", "val/loss", "lr"]) == "val/loss"
+    assert _format.headline_key(["acc"]) == "acc"
+    assert _format.better_is_higher("val/acc") and not _format.better_is_higher("val/loss")
+    assert _format.flatten({"a": 1, "b": {"c": 2}}) == {"a": 1, "b.c": 2}
+    assert _format.age(1000.0, 1000.0 + 7200) == "2h ago"
+
+
+def test_log_reads_whole_lines_and_follows(tmp_path: Path) -> None:
+    path = tmp_path / "output.log"
+    path.write_text("one\ntwo\npart")
+    cache = LogCache()
+    first = read_log("r", path, -1)
+    assert first is not None and first.text == "one\ntwo\n"
+    cache.apply([first])
+    assert cache.lines("r") == ["one", "two"]
+    with path.open("a") as fh:
+        fh.write("ial\nthree\n")
+    cache.apply([read_log("r", path, first.next_offset)])
+    assert cache.lines("r") == ["one", "two", "partial", "three"]
+    assert read_log("r", path, cache.logs["r"].offset) is None
+    lines, total = cache.new_lines("r", 2)
+    assert lines == ["partial", "three"] and total == 4
+    cache.apply([LogChunk("r", 0, "stale\n", 6)])  # an answer to an older request
+    assert cache.lines("r")[-1] == "three"
+
+
+def test_run_colours_are_stable_and_theme_based() -> None:
+    colors = RunColors()
+    first = colors.hex("a")
+    colors.hex("b")
+    assert colors.hex("a") == first and colors.slot("b") == 1
+    colors.set_theme({"primary": "#ff0000", "accent": "#00ff00", "background": "#000000"})
+    assert colors.hex("a") == "#FF0000"
+    assert len(palette({"background": "#000000"})) >= 4
