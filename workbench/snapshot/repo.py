@@ -221,9 +221,14 @@ class SnapshotRepo:
             tree = self._git.out(["write-tree"], index=index)
             if self.private:
                 # The private index is ours: keep it as the next snapshot's stat cache.
-                staged = real_index.with_name("index.workbench-tmp")
-                shutil.copy2(index, staged)
-                os.replace(staged, real_index)
+                fd, staged = tempfile.mkstemp(prefix="index.workbench-", dir=self.git_dir)
+                os.close(fd)
+                try:
+                    shutil.copy2(index, staged)
+                    os.replace(staged, real_index)
+                except BaseException:
+                    os.unlink(staged)
+                    raise
         return scan, tree
 
     def _update(self, index: Path, paths: Sequence[str]) -> None:
