@@ -18,8 +18,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# In a terminal: the workbench app on the sample project (launch, watch, compare, resume).
+# Without one (CI, a pipe): train SineRegression from the command line with a progress bar.
 demo: $(STAMP)
-	cd $(DEMO) && ../../$(PY) tasks/sine.py fit -s epochs=3
+	@if [ -t 0 ] && [ -t 1 ]; then \
+		cd $(DEMO) && ../../$(VENV)/bin/workbench; \
+	else \
+		echo "no terminal: training SineRegression from the command line instead of opening the app"; \
+		cd $(DEMO) && ../../$(PY) tasks/sine.py fit -s epochs=3; \
+	fi
 
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
