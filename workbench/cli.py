@@ -508,14 +508,12 @@ def artifacts_cmd(state: _State, run: str, as_json: bool) -> None:
 
 
 def _after_start(index: Any, row: dict[str, Any], follow: bool, wait: bool, as_json: bool, verb: str) -> None:
-    from workbench.runs import wait_for
-
     if not as_json:
         click.echo(f"{verb} run {row['id']} ({row.get('name') or '-'}), attempt {row.get('attempt')}", err=follow)
     if follow:
         row = _follow(index, row["id"])
     elif wait:
-        row = wait_for(index, row["id"])
+        row = _wait(index, row["id"])
     if as_json:
         _print_json(_record(index, row))
     elif follow or wait:
