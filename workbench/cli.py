@@ -218,6 +218,11 @@ def run_cmd(state: _State, task: str, overrides: tuple[str, ...], profile: str |
         label = f"{row['id']}" + (f" ({row['name']})" if row.get("name") else "")
         if not as_json:
             click.echo(f"launched run {label}: {row['task']} on {row['device']}/{row['backend']}", err=follow)
+            excluded = _last_event(index, row["id"], "snapshot-excluded")
+            if excluded:
+                files = (excluded.get("data") or {}).get("files") or []
+                shown = ", ".join(files[:3]) + (f", … ({len(files) - 3} more)" if len(files) > 3 else "")
+                click.echo(f"  {excluded['message']}: {shown}", err=True)
         if follow:
             row = _follow(index, row["id"])
         elif wait:
