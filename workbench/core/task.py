@@ -524,11 +524,19 @@ class Task(abc.ABC):
         """
         state = self.state
         start = state.batch_in_epoch
-        if not start:
+        epoch_rng = state.extra.get("epoch_rng")
+        # A checkpoint saved at an epoch's start (by a ``before_epoch`` hook) was taken after
+        # this very call had created the epoch's iterator, and its RNG state is past the
+        # draws that made: a resume from it re-creates the iterator from the epoch's
+        # starting RNG, as a mid-epoch resume does. (A checkpoint taken before the epoch's
+        # iterator existed, e.g. on a stop during the previous validation, carries the
+        # previous epoch's number here, and starts the epoch afresh.)
+        at_saved_start = epoch_rng is not None and state.extra.get("epoch_rng_epoch") == state.epoch
+        if not start and not at_saved_start:
             state.extra["epoch_rng"] = torch.get_rng_state()
+            state.extra["epoch_rng_epoch"] = state.epoch
             return iter(train)
         resume_rng = torch.get_rng_state()
-        epoch_rng = state.extra.get("epoch_rng")
         if epoch_rng is not None:
             torch.set_rng_state(epoch_rng)
         sampler = getattr(train, "sampler", None)
@@ -643,16 +651,17 @@ class Task(abc.ABC):
         """Everything needed to continue exactly from here, as tensors and plain containers.
 
         Model, optimiser, scheduler, grad scaler, every RNG state (of every process under
-        DDP), the position (``state``), the extensions' ``state_dict()``s and the latest
-        metrics. Loadable with ``torch.load(..., weights_only=True)``. Under DDP every
-        process must call it (the RNG states are gathered).
+        DDP), the position (``state``), the extensions' ``state_dict()``s (of every process
+        under DDP: a running mean is each process's own) and the latest metrics. Loadable
+        with ``torch.load(..., weights_only=True)``. Under DDP every process must call it
+        (the RNG and extension states are gathered).
         """
         self.setup()
         extensions = {}
         for key, ext in self._extension_keys():
             if hasattr(ext, "state_dict"):
                 extensions[key] = ext.state_dict()
-        return {
+        state = {
             "format": 1,
             "model": self.raw_model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -664,6 +673,11 @@ class Task(abc.ABC):
             "metrics": dict(self.metrics),
             "world_size": self.backend.world_size,
         }
+        if self.backend.world_size > 1:
+            # An extension's state may be this process's own (the running epoch mean of
+            # its share of the batches): every process gets its own back on restore.
+            state["extensions_by_rank"] = self.backend.gather_object(extensions)
+        return state
 
     def restore(self, checkpoint: Mapping[str, Any], *, fork: bool = False) -> None:
         """Continue from a :meth:`checkpoint_state`: weights, optimiser, position, RNG.
@@ -688,6 +702,9 @@ class Task(abc.ABC):
         self.precision.load_state_dict(checkpoint.get("scaler") or {})
         self.state.load_state_dict(checkpoint["state"])
         saved = checkpoint.get("extensions") or {}
+        by_rank = checkpoint.get("extensions_by_rank") or []
+        if checkpoint.get("world_size") == self.backend.world_size and self.backend.rank < len(by_rank):
+            saved = by_rank[self.backend.rank] or {}
         for key, ext in self._extension_keys():
             if key in saved and hasattr(ext, "load_state_dict"):
                 ext.load_state_dict(saved[key])

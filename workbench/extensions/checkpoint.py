@@ -22,6 +22,8 @@ __all__ = ["Checkpoint", "list_checkpoints", "load_checkpoint", "load_latest"]
 
 FORMAT = 1
 _STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
+#: The temporary files :func:`save_atomic` writes beside ``step-N.pt`` and ``best.pt``.
+_TEMP_FILE = re.compile(r"^\.(step-\d+|best)-.*\.tmp$")
 EventCallback = Callable[[str, str, dict], None]
 
 
@@ -67,6 +69,18 @@ def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
             if match:
                 found.append((int(match.group(1)), path))
     return sorted(found, reverse=True)
+
+
+def remove_partial(folder: Path) -> list[Path]:
+    """Delete the temporary files of saves that never completed (the process died while
+    writing); return them. Only one attempt of a run writes to its folder at a time."""
+    removed = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if _TEMP_FILE.match(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -155,6 +169,11 @@ class Checkpoint:
 
                 raise WorkbenchError("Checkpoint() without a folder needs a task with a run folder (run_dir)")
             self.folder = Path(task.run_dir) / "checkpoints"
+        own = task.run_dir is not None and self.folder == Path(task.run_dir) / "checkpoints"
+        if own and task.backend.is_main:  # a run's folder has one writer: a temp file is a crash's
+            for path in remove_partial(self.folder):
+                self._event("checkpoint-removed", f"removed {path.name}, left by a save that never "
+                            "completed", {"path": str(path)})
         self._start_epoch = state.epoch
         self._last_save = time.monotonic()
         self._last_step = state.step if state.batch_in_epoch == 0 else -1

@@ -68,10 +68,12 @@ def resume_run(project: Any, index: Any, row: dict[str, Any], *, device: str | N
     if status not in RESUMABLE:
         raise WorkbenchError(f"run {row['id']} is {status}; only stopped, interrupted or failed runs resume")
     run_dir = Path(row["run_dir"])
-    if not step_checkpoints(run_dir):
+    spec = read_spec(run_dir)
+    # A fork that ended before its own first checkpoint starts again from its parent's.
+    fork_start = bool(spec.resume_from) and Path(spec.resume_from).is_file()
+    if not step_checkpoints(run_dir) and not fork_start:
         raise WorkbenchError(f"run {row['id']} has no checkpoint to resume from (it ended before its "
                              f"first one); launch it again instead")
-    spec = read_spec(run_dir)
     if device is not None and device != spec.device:
         from workbench.project.settings import normalize_device
         from workbench.runs.probe import check_device, probe_devices
