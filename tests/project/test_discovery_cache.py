@@ -222,6 +222,18 @@ def test_edits_deletions_and_new_files_are_seen(tmp_path: Path, monkeypatch: pyt
     assert counter.parsed == []
 
 
+def test_a_cache_is_for_one_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    first = make(tmp_path / "one")
+    second = make(tmp_path / "two")  # the same files, by name and content
+    run(first, cache)
+    counter = Counter(monkeypatch)
+    found = run(second, cache)
+    assert len(counter.parsed) == len(found.files) + 1  # the cache was not used
+    same(run(second, None), found)
+    assert json.loads((cache / CACHE_FILE).read_text())["root"] == str(second.resolve())
+
+
 def test_discover_keeps_the_cache_in_the_state_dir(tmp_path: Path) -> None:
     root = make(tmp_path, {**FILES, "workbench.toml": '[project]\nname = "p"\nstate_dir = "state"\n'})
     project = load_project(root)

@@ -192,18 +192,12 @@ class _FileScanner:
 
     # -- classes -------------------------------------------------------------------------
     def scan_class(self, node: ast.ClassDef, qualname: str, wants_fields: bool) -> ClassInfo:
-        is_dataclass = any(_decorator_name(d).endswith("dataclass") for d in node.decorator_list)
-        bases = tuple(_dotted(b) for b in node.bases)
+        decorators = node.decorator_list
+        is_dataclass = bool(decorators) and any(_decorator_name(d).endswith("dataclass") for d in decorators)
+        bases = tuple([_dotted(b) for b in node.bases])
+        texts = bases if None not in bases else tuple([d or ast.unparse(b) for d, b in zip(bases, node.bases)])
         body = node.body
-        info = ClassInfo(
-            name=node.name,
-            qualname=qualname,
-            line=node.lineno,
-            bases=bases,
-            base_texts=tuple(d or ast.unparse(b) for d, b in zip(bases, node.bases)),
-            doc=_docstring(body),
-            is_dataclass=is_dataclass,
-        )
+        info = ClassInfo(node.name, qualname, node.lineno, bases, texts, _docstring(body), is_dataclass=is_dataclass)  # type: ignore[arg-type]
         defined: set[str] = set()
         abstract: set[str] = set()
         fields: list[RawField] = []
@@ -565,18 +559,23 @@ class DiskCache:
     Entries are looked up by :func:`scan_file` and recorded with :meth:`put`; :meth:`save`
     then writes the file (atomically) with exactly the entries recorded, if anything
     changed. The file is read lazily, on the first summary missing from memory. A file that
-    cannot be read, is not JSON, or was written by another workbench or Python version is
-    ignored; a malformed entry is ignored alone. Nothing is ever raised for the cache.
+    cannot be read, is not JSON, or was written for another root or by another scanner or
+    Python version is ignored; a malformed entry is ignored alone. Nothing is ever raised
+    for the cache.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, root: Path | str = "") -> None:
         self.path = Path(path)
+        self.root = str(root)  # the project root the summaries' names are relative to
         self._raw: dict[str, Any] | None = None  # the file's entries, once read
         self._sig: tuple[int, int, int] | None = None  # the file's stamp when read
         self._used: dict[str, _Entry] = {}
         self._damaged = False  # an entry could not be read back: rewrite the file
 
     # -- reading -------------------------------------------------------------------------
+    def _header(self) -> dict[str, Any]:
+        return {**_header(), "root": self.root}
+
     def _file_sig(self) -> tuple[int, int, int] | None:
         try:
             stat = os.stat(self.path)
@@ -595,7 +594,7 @@ class DiskCache:
             doc = json.loads(_read(self.path))
         except (OSError, ValueError, RecursionError):
             return self._raw
-        if type(doc) is not dict or any(doc.get(k) != v for k, v in _header().items()):
+        if type(doc) is not dict or any(doc.get(k) != v for k, v in self._header().items()):
             return self._raw
         files = doc.get("files")
         if type(files) is dict:
@@ -657,7 +656,7 @@ class DiskCache:
         if not self._damaged and known is not None and known[0] == sig and known[1] == wanted:
             return False
         try:
-            text = json.dumps({**_header(), "files": files}, separators=(",", ":"))
+            text = json.dumps({**self._header(), "files": files}, separators=(",", ":"))
         except (ValueError, TypeError, RecursionError):
             return False
         if not self._write(text.encode("ascii")):

@@ -568,7 +568,7 @@ def discover_paths(
         The tasks and the problems found.
     """
     root = Path(root).resolve()
-    disk = DiskCache(Path(cache_dir) / CACHE_FILE) if cache_dir is not None else None
+    disk = DiskCache(Path(cache_dir) / CACHE_FILE, root) if cache_dir is not None else None
     with no_gc():
         files = [
             info
