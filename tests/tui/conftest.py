@@ -152,11 +152,15 @@ def make_test_app(root: Path, **kwargs: Any) -> Any:
     return make_app(root, **kwargs)
 
 
-async def settle(pilot: Any, ticks: int = 2, timeout: float = 20.0) -> None:
-    """Run ticks until the app has read everything it wants (no tick in flight)."""
+async def settle(pilot: Any, ticks: int = 2, timeout: float = 90.0) -> None:
+    """Run ticks until the app has read everything it wants: no tick, timer or worker pending.
+
+    Generous on time: on a loaded machine a tick can take seconds, and a screenshot taken
+    before the last read lands would differ from the committed one.
+    """
     app = pilot.app
     deadline = time.monotonic() + timeout
-    await pilot.pause()
+    await pilot.pause(0.3)  # debounce timers (the launch form checks 0.25 s after a keystroke)
     for _ in range(ticks):
         start = app.ticks
         while app._in_flight and time.monotonic() < deadline:
@@ -164,10 +168,11 @@ async def settle(pilot: Any, ticks: int = 2, timeout: float = 20.0) -> None:
         app.tick()
         while app.ticks == start and time.monotonic() < deadline:
             await pilot.pause(0.02)
-    while (app._in_flight or app.discovery is None or _workers_busy(app)) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (app._in_flight or app._again or app.discovery is None
+                                           or _workers_busy(app)):
         await pilot.pause(0.02)
-    await pilot.pause()
     await app.workers.wait_for_complete()
+    await pilot.pause()
     await pilot.pause()
 
 

@@ -201,3 +201,28 @@ async def test_small_terminal_keeps_the_essentials(filled_project: Path) -> None
             assert title in header
         assert "brisk-otter-6" in _line(table, 1)
         assert app.clock() == NOW
+
+
+async def test_fork_form_starts_from_the_run_config_and_posts_the_edits(filled_project: Path) -> None:
+    from workbench.tui.messages import ForkRequested
+    from workbench.tui.screens.launch import LaunchForm
+
+    posted = []
+    app = make_test_app(filled_project)
+    async with app.run_test(size=(120, 36), message_hook=posted.append) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "down", "down", "down")  # bold-yak-2: stopped, MLPRegression
+        assert app.screen.query_one(RunTable).current == "2n0000000002"
+        await pilot.press("f")
+        await settle(pilot, ticks=1)
+        form = app.screen
+        assert isinstance(form, LaunchForm) and form.fork_of["id"] == "2n0000000002"
+        lr = [f.name for f in form.fields].index("lr")
+        assert form.query_one(f"#cfg-{lr}").value == "0.003"  # the run's value, not the default
+        await pilot.press("tab", "end", *["backspace"] * 5, *"0.05", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        forks = [m for m in unique(posted) if isinstance(m, ForkRequested)]
+        assert [(m.run_id, m.overrides, m.checkpoint) for m in forks] == [("2n0000000002", ["lr=0.05"], None)]
+        refused = [m for m in unique(posted) if isinstance(m, ActionRefused)]
+        assert refused and refused[0].action == "fork" and "no checkpoint" in refused[0].reason

@@ -158,7 +158,9 @@ class Watcher:
         result = PollResult(since=request.since)
         index = self.index
         if request.reconcile:
-            result.reconciled = index.reconcile()
+            from workbench.runs.control import reconcile  # the CLI's rule ($WORKBENCH_STALE_AFTER)
+
+            result.reconciled = reconcile(index)
         result.runs = index.runs_changed_since(request.since)
         if result.runs:
             result.since = max(request.since, max(r["updated_at"] for r in result.runs))

@@ -31,6 +31,7 @@ __all__ = ["LaunchForm"]
 _DEBOUNCE = 0.25
 _PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 _NO_PROFILE = "(none)"
+_LATEST = "latest"
 
 
 def _text(value: Any) -> str:
@@ -46,6 +47,7 @@ class LaunchForm(ModalScreen[str | None]):
     """New run of ``task`` (or a fork of ``fork_of``, a run row)."""
 
     _ready = False
+    AUTO_FOCUS = ".field-input"  # the first config field, not the profile choice
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
@@ -119,7 +121,7 @@ class LaunchForm(ModalScreen[str | None]):
                 else:
                     with Horizontal(classes="field-row"):
                         yield Label("checkpoint", classes="field-name")
-                        yield Select([("last", "last")], value="last", allow_blank=False, id="checkpoint",
+                        yield Select([("latest", _LATEST)], value=_LATEST, allow_blank=False, id="checkpoint",
                                      compact=True)
             yield Static("", id="launch-status")
             with Horizontal(id="launch-buttons"):
@@ -178,10 +180,8 @@ class LaunchForm(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self._ready = True
-        first = self.query(".field-input")
-        if first:
-            first.first().focus()
         self._schedule_check()
+        self._update_status()
         if self.fork_of is not None:
             self._list_checkpoints(self.fork_of)
 
@@ -369,7 +369,9 @@ class LaunchForm(ModalScreen[str | None]):
             what = "fork" if self.fork_of else "launch"
             status.update(Content.from_markup(f"[$success]✓ ready[/] [dim]— Enter to {what}, Esc to cancel"))
         else:
-            status.update(Content.from_markup("[dim]checking…"))
+            app: Any = self.app
+            waiting = " (waiting for the device probe)" if app.probe is None and not app.probe_error else ""
+            status.update(Content.from_markup("[dim]checking…$w", w=waiting))
         button.disabled = bool(error) or self.launching
 
     # -- actions ---------------------------------------------------------------------
@@ -406,7 +408,7 @@ class LaunchForm(ModalScreen[str | None]):
         if self.fork_of is not None:
             checkpoint = self._value("checkpoint") or None
             self.post_message(ForkRequested(self.fork_of["id"], self.overrides(),
-                                            None if checkpoint == "last" else checkpoint))
+                                            None if checkpoint in (None, _LATEST) else checkpoint))
             self.dismiss(None)
         else:
             self.post_message(LaunchRequested(self.request()))
@@ -428,13 +430,16 @@ class LaunchForm(ModalScreen[str | None]):
     def _list_checkpoints(self, row: dict[str, Any]) -> None:
         from pathlib import Path
 
-        folder = Path(row.get("run_dir") or "") / "checkpoints"
-        names = sorted(p.name for p in folder.glob("*.pt")) if row.get("run_dir") and folder.is_dir() else []
-        self.app.call_from_thread(self._show_checkpoints, names)
+        from workbench.runs.resume import step_checkpoints
 
-    def _show_checkpoints(self, names: list[str]) -> None:
-        options = [("last", "last")] + [(n, n) for n in names if n != "last.pt"]
+        run_dir = Path(row.get("run_dir") or "")
+        steps = [p.stem for p in step_checkpoints(run_dir)] if row.get("run_dir") else []
+        best = bool(row.get("run_dir")) and (run_dir / "checkpoints" / "best.pt").is_file()
+        self.app.call_from_thread(self._show_checkpoints, steps, best)
+
+    def _show_checkpoints(self, steps: list[str], best: bool) -> None:
+        options = [("latest", _LATEST)] + ([("best", "best")] if best else []) + [(s, s) for s in steps]
         try:
             self.query_one("#checkpoint", Select).set_options(options)
-        except Exception:
+        except Exception:  # the form closed meanwhile
             return

@@ -53,6 +53,7 @@ class MainScreen(RunActions, Screen[None]):
         self._metric_choice: dict[str, str] = {}
         self._log_seen = 0
         self._log_run: str | None = None
+        self._shown: dict[str, tuple[Any, ...]] = {}
 
     def compose(self) -> ComposeResult:
         app: Any = self.app
@@ -118,15 +119,14 @@ class MainScreen(RunActions, Screen[None]):
         app: Any = self.app
         project = app.project
         where = _format.tilde(str(project.root))
-        self.query_one("#title", Static).update(
-            Content.from_markup("[b]Workbench[/b] — $name [dim]($where)", name=project.name, where=where))
+        self._set("#title", Content.from_markup("[b]Workbench[/b] — $name [dim]($where)", name=project.name,
+                                                where=where))
         counts = app.runs.counts()
         total = len(app.runs.rows)
         live = counts.get("running", 0) + counts.get("queued", 0)
         devices = ",".join((app.probe or {}).get("devices", [])) or ("probing devices…" if not app.probe_error else "no device probe")
         loading = "" if app.runs.complete else " (loading)"
-        self.query_one("#summary", Static).update(
-            Content.from_markup("[$primary b]$live running[/] · $total runs$loading · [dim]$devices",
+        self._set("#summary", Content.from_markup("[$primary b]$live running[/] · $total runs$loading · [dim]$devices",
                                 live=str(live), total=str(total), loading=loading, devices=devices))
 
     def _update_runs_title(self) -> None:
@@ -143,7 +143,14 @@ class MainScreen(RunActions, Screen[None]):
         if marked:
             parts += ["  ", (f"◆ {marked} marked", "$accent")]
         parts += ["  ", (f"sort: {runs.sort} {arrow}", "dim")]
-        self.query_one("#runs-title", Static).update(Content.assemble(*parts))
+        self._set("#runs-title", Content.assemble(*parts))
+
+    def _set(self, selector: str, content: Content) -> None:
+        """Update a label only when its text changes (an update costs a layout pass)."""
+        key = (content.plain, tuple(content.spans))
+        if self._shown.get(selector) != key:
+            self._shown[selector] = key
+            self.query_one(selector, Static).update(content)
 
     # -- the selected run ------------------------------------------------------------
 

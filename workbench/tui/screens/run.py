@@ -116,6 +116,7 @@ class RunScreen(RunActions, Screen[None]):
 
     def on_unmount(self) -> None:
         self.app.logs.drop(self)  # type: ignore[attr-defined]
+        self.app.series.drop(self)  # type: ignore[attr-defined]
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 100, "narrow")
@@ -246,6 +247,10 @@ class RunScreen(RunActions, Screen[None]):
         if self._chosen is None:
             losses = [k for k in keys if "loss" in k]
             self._chosen = (losses or list(keys))[:_MAX_CHARTS]
+        # Every key's curve, coarsely: the store keeps each bucket's min and max, so the
+        # summary's min and max are exact even for keys without a chart.
+        if app.series.want(self, {SeriesKey(self.run_id, k): 30 for k in keys}):
+            app.request_tick()
         chooser = self.query_one("#metric-keys", SelectionList)
         chooser.clear_options()
         chooser.add_options([Selection(k, k, k in self._chosen) for k in keys])

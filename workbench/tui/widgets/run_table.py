@@ -132,6 +132,7 @@ class RunTable(ScrollView, can_focus=True):
         self.selection = selection
         self.clock = clock
         self._version = -1
+        self._complete = False
         self._cursor_id: str | None = None
         self._columns: tuple[Column, ...] = COLUMNS
         self._name_width = 16
@@ -151,9 +152,10 @@ class RunTable(ScrollView, can_focus=True):
 
     def data_changed(self, force: bool = False) -> None:
         """Redraw after the cache changed; the cursor stays on the same run."""
-        if self.runs.version == self._version and not force:
+        if self.runs.version == self._version and self.runs.complete == self._complete and not force:
             return
         self._version = self.runs.version
+        self._complete = self.runs.complete
         view = self.runs.view
         if self._cursor_id is not None and (self.cursor >= len(view) or view[self.cursor] != self._cursor_id):
             try:
@@ -204,12 +206,23 @@ class RunTable(ScrollView, can_focus=True):
             return self._header(width, base)
         index = int(self.scroll_offset.y) + y - 1
         view = self.runs.view
+        if not view and y == 2:
+            return self._hint(width, base)
         if index >= len(view):
             return Strip.blank(width, base)
         row = self.runs.rows.get(view[index])
         if row is None:
             return Strip.blank(width, base)
         return self._row(row, index == self.cursor, width, base)
+
+    def _hint(self, width: int, base: Style) -> Strip:
+        if self.runs.rows:
+            hint = "  no run matches the filter — Esc clears it"
+        elif self.runs.complete:
+            hint = "  no runs yet — press n to launch one (or Enter on a task)"
+        else:
+            hint = "  reading the run index…"
+        return self._strip(Text(hint, style=self._style("dim"), no_wrap=True, end=""), width, base)
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"run-table--{name}", partial=True)
