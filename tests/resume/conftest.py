@@ -46,10 +46,14 @@ def campaign(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     for item in request.session.items:
         for mark in item.iter_markers("scenarios"):
             wanted += [name for name in mark.args if name not in wanted]
+    projects = (context.project, context.crash_project)
     try:
         runs.start(wanted)
         yield runs
     finally:
+        if runs.unfinished():  # a test gave up: end the runs its scenario waits on
+            for project in projects:
+                kill_run_processes(project)
         runs.close()
-        for project in (context.project, context.crash_project):
+        for project in projects:
             kill_run_processes(project)

@@ -143,6 +143,15 @@ def wait_ended(project: Path, run_id: str) -> dict[str, Any]:
     return poll(ended, f"run {run_id} to end")
 
 
+def wait_settled(project: Path, run_id: str) -> dict[str, Any]:
+    """Wait until an ended run's supervisor has exited (it writes the exit status and the
+    artifacts after the training process reported the outcome); return the row."""
+    row = wait_ended(project, run_id)
+    if row.get("supervisor_pid"):
+        pids_gone([int(row["supervisor_pid"])], timeout=PATIENCE)
+    return run_row(project, run_id)
+
+
 def wait_held(project: Path, run_id: str) -> int:
     """Wait until the run's first attempt holds at its ``hold_at_step``; return that step."""
     held = Path(run_row(project, run_id)["run_dir"]) / "held"
@@ -258,11 +267,19 @@ class Campaign:
         """The scenario's result (started if needed); its failure is raised here."""
         return self._future(name).result(timeout=timeout)
 
+    def unfinished(self) -> list[str]:
+        """The scenarios started and not finished."""
+        return [name for name, future in self._futures.items() if not future.done()]
+
     def close(self, timeout: float = PATIENCE) -> None:
-        """Wait (up to ``timeout``) for every started scenario, then drop the threads."""
+        """Wait (up to ``timeout``) for every started scenario, then drop the threads.
+
+        A scenario still running at this point (a test gave up on it) stops at its next
+        poll; one waiting in a CLI call ends when that call does.
+        """
         deadline = time.monotonic() + timeout
-        if any(not f.done() for f in self._futures.values()):
-            ABORT.set()  # a scenario nobody waited for (a test failed early) stops polling
+        if self.unfinished():
+            ABORT.set()
         for future in list(self._futures.values()):
             try:
                 future.result(timeout=max(0.1, deadline - time.monotonic()))

@@ -27,6 +27,7 @@ from resume_helpers import (
     step_files,
     wait_ended,
     wait_held,
+    wait_settled,
     wb,
     wb_json,
 )
@@ -248,7 +249,9 @@ def ddp_stopped(c: Campaign) -> dict[str, Any]:
     return out
 
 
-def _refused_resume(project: Path, run_id: str) -> dict[str, Any]:
+def _refused_resume(project: Path, run_id: str, live: bool = False) -> dict[str, Any]:
+    if not live:
+        wait_settled(project, run_id)  # its supervisor's last words are written
     before = run_snapshot(project, run_id)
     result = wb(project, "resume", run_id, "--wait")
     after = run_snapshot(project, run_id)
@@ -277,7 +280,7 @@ def refuse_running(c: Campaign) -> dict[str, Any]:
     record, _ = launch(project, "-s", f"hold_at_step={RUNNING_HOLD}")
     run_id = record["id"]
     wait_held(project, run_id)
-    out = _refused_resume(project, run_id)
+    out = _refused_resume(project, run_id, live=True)
     stop = wb(project, "stop", run_id)
     assert stop.returncode == 0, stop.stderr
     out["stopped"] = wait_ended(project, run_id)
