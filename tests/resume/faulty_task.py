@@ -138,6 +138,7 @@ class Faulty(Task):
         seed: int = 0
         loader: str = "datamodule"  # or "dataloader": a plain shuffled DataLoader
         every_steps: int = 5  # also checkpoint every this many steps (0: at epoch ends only)
+        accumulate_grad_batches: int = 1
         kill_phase: str = ""  # batch, validate, checkpoint or machine: where attempt 1 dies
         kill_at_step: int = -1
         kill2_phase: str = ""  # where attempt 2 dies

@@ -4,9 +4,9 @@ A run of ``Faulty`` saves a checkpoint every 5 steps and at each epoch's start (
 in all); a fresh task restored from each of them, trained to the end, must end with the
 uninterrupted run's weights, optimiser and scheduler, bit for bit — mid-epoch, at an
 epoch's start (after that epoch's iterator drew from the RNG), at an epoch's last batch,
-for a seekable DataModule and for a plain shuffled DataLoader. A stop requested during a
-validation (the checkpoint is then taken before the next epoch's iterator exists) resumes
-exactly too.
+for a seekable DataModule and for a plain shuffled DataLoader, and in the middle of a
+gradient-accumulation window. A stop requested during a validation (the checkpoint is
+then taken before the next epoch's iterator exists) resumes exactly too.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ class StopInValidation:
             task.request_stop("test")
 
 
-def _task(loader: str, folder: Path | None, *extensions: object) -> Faulty:
+def _task(variant: str, folder: Path | None, *extensions: object) -> Faulty:
     """A task; with a folder, it saves a checkpoint every 5 steps and each epoch's start."""
+    loader, _, accumulate = variant.partition("+accumulate")
+    config = {"loader": loader, "accumulate_grad_batches": int(accumulate or 1)}
     saving = [Checkpoint(folder, every_steps=5, keep=1000)] if folder is not None else []
-    return Faulty({"loader": loader}, device="cpu", extensions=[*saving, *extensions])
+    return Faulty(config, device="cpu", extensions=[*saving, *extensions])
 
 
 def _end(task: Faulty) -> dict:
@@ -42,7 +44,7 @@ def _end(task: Faulty) -> dict:
             "scheduler": task.scheduler.state_dict(), "step": task.state.step}
 
 
-@pytest.fixture(scope="module", params=["datamodule", "dataloader"])
+@pytest.fixture(scope="module", params=["datamodule", "dataloader", "dataloader+accumulate3"])
 def uninterrupted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict]:
     """An uninterrupted run with a checkpoint every 5 steps and at each epoch's start."""
     folder = tmp_path_factory.mktemp(f"uninterrupted-{request.param}")

@@ -651,8 +651,10 @@ class Task(abc.ABC):
         """Everything needed to continue exactly from here, as tensors and plain containers.
 
         Model, optimiser, scheduler, grad scaler, every RNG state (of every process under
-        DDP), the position (``state``), the extensions' ``state_dict()``s (of every process
-        under DDP: a running mean is each process's own) and the latest metrics. Loadable
+        DDP), the position (``state``), the gradients accumulated so far when it is taken
+        mid-way through a gradient-accumulation window, the extensions' ``state_dict()``s
+        (of every process under DDP: a running mean is each process's own) and the latest
+        metrics. Loadable
         with ``torch.load(..., weights_only=True)``. Under DDP every process must call it
         (the RNG and extension states are gathered).
         """
@@ -673,6 +675,13 @@ class Task(abc.ABC):
             "metrics": dict(self.metrics),
             "world_size": self.backend.world_size,
         }
+        done, accumulate = self.state.batch_in_epoch, self.accumulate_grad_batches
+        if done % accumulate and done != self._epoch_length():
+            # Mid-way through a gradient-accumulation window: the gradients added up so far
+            # are part of the next update (the same in every process: DDP averages each
+            # backward's).
+            state["grads"] = {name: p.grad.detach().clone() for name, p in self.raw_model.named_parameters()
+                              if p.grad is not None}
         if self.backend.world_size > 1:
             # An extension's state may be this process's own (the running epoch mean of
             # its share of the batches): every process gets its own back on restore.
@@ -701,6 +710,9 @@ class Task(abc.ABC):
                 self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.precision.load_state_dict(checkpoint.get("scaler") or {})
         self.state.load_state_dict(checkpoint["state"])
+        grads = checkpoint.get("grads") or {}
+        for name, param in self.raw_model.named_parameters():
+            param.grad = grads[name].to(param.device).clone() if name in grads else None
         saved = checkpoint.get("extensions") or {}
         by_rank = checkpoint.get("extensions_by_rank") or []
         if checkpoint.get("world_size") == self.backend.world_size and self.backend.rank < len(by_rank):
