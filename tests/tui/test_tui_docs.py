@@ -22,7 +22,7 @@ SHOWN = {
     "question_mark": "?", "slash": "/", "enter": "Enter", "escape": "Esc", "space": "space",
     "left_square_bracket": "[", "right_square_bracket": "]", "pageup": "PgUp", "pagedown": "PgDn",
     "home": "Home", "end": "End", "up": "↑", "down": "↓", "left": "←", "right": "→",
-    "shift+left": "Shift+←", "shift+right": "Shift+→", "ctrl+p": "Ctrl+P", "ctrl+l": "Ctrl+L",
+    "shift+left": "Shift+←", "shift+right": "Shift+→", "ctrl+p": "Ctrl+P", "ctrl+l": "Ctrl+L", "tab": "Tab", "shift+tab": "Shift+Tab",
 }
 
 
@@ -47,6 +47,8 @@ def test_every_key_is_documented(owner: str, binding: Binding) -> None:
 def test_every_action_has_a_docstring(owner: str, binding: Binding) -> None:
     cls = next(o for o in OWNERS if o.__name__ == owner)
     name = binding.action.split("(", 1)[0]
+    if name.startswith("app."):
+        cls, name = WorkbenchApp, name.removeprefix("app.")
     method = getattr(cls, f"action_{name}", None)
     assert method is not None, f"{owner} has no action_{name}"
     assert (method.__doc__ or "").strip(), f"{owner}.action_{name} has no docstring (the help shows it)"

@@ -168,10 +168,8 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, group="probe")
     def _probe(self) -> None:
-        from workbench.runs import probe_devices
-
         try:
-            self.post_message(DevicesProbed(probe_devices(self.project.state_dir)))
+            self.post_message(DevicesProbed(probe_in_child(self.project.state_dir)))
         except WorkbenchError as exc:
             self.post_message(DevicesProbed(None, str(exc)))
 
@@ -287,7 +285,8 @@ class WorkbenchApp(App[None]):
         from workbench.runs import launch
 
         try:
-            row = launch(self.project, request, index=self.index, probe=self.probe)
+            probe = self.probe or probe_in_child(self.project.state_dir)
+            row = launch(self.project, request, index=self.index, probe=probe)
         except WorkbenchError as exc:
             self.post_message(LaunchFailed(str(exc)))
             return
@@ -465,6 +464,34 @@ class WorkbenchApp(App[None]):
                 self._index.close()
             except Exception:
                 pass
+
+
+def probe_in_child(state_dir: Path) -> dict[str, Any]:
+    """The device probe (``workbench.runs.probe_devices``, cached) in a child process whose
+    stdin is detached: the probe's own child would otherwise inherit the app's terminal and
+    scramble the keys typed while it imports torch.
+
+    Raises:
+        WorkbenchError: The probe could not run or failed; one line says why.
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from pathlib import Path; from workbench.runs import probe_devices; "
+            "print(json.dumps(probe_devices(Path(sys.argv[1]))))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(state_dir)], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=180)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise WorkbenchError(f"the device probe could not run: {exc}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise WorkbenchError(f"the device probe failed: {last}")
+    try:
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        raise WorkbenchError("the device probe printed no answer") from None
 
 
 def _bindings(node: Any) -> list[Binding]:

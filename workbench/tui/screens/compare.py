@@ -105,7 +105,7 @@ class CompareScreen(Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         width, height = event.size
-        shape = (2 if width >= 100 else 1, 2 if height >= 34 else 1)
+        shape = (2 if width >= 100 else 1, 2 if height >= 48 else 1)
         self.set_class(width < 100, "narrow")
         self.set_class(height < 30, "short")
         if shape != self._grid_shape:
@@ -270,7 +270,9 @@ class CompareScreen(Screen[None]):
 
     def _keys(self) -> list[str]:
         app: Any = self.app
-        keys = sorted({k for r in self.run_ids for k in app.runs.last.get(r, {})})
+        # Losses first (validation before training), then the rest by name.
+        keys = sorted({k for r in self.run_ids for k in app.runs.last.get(r, {})},
+                      key=lambda k: ("loss" not in k, not k.startswith("val"), k))
         if self.chart_filter:
             terms = self.chart_filter.split()
             keys = [k for k in keys if any(fnmatch.fnmatch(k, t) if any(c in t for c in "*?[") else t in k

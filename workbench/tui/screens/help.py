@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
@@ -30,6 +30,8 @@ def _keys(binding: Binding) -> str:
 
 def _describe(owner: Any, binding: Binding) -> str:
     name = binding.action.split("(", 1)[0]
+    if name.startswith("app."):
+        return binding.description or name
     method = getattr(owner, f"action_{name}", None)
     doc = (method.__doc__ or "").strip().splitlines() if method is not None else []
     return doc[0] if doc else (binding.description or name.replace("_", " "))
@@ -64,18 +66,28 @@ class HelpScreen(ModalScreen[None]):
         self.target = screen
 
     def compose(self) -> ComposeResult:
-        parts: list[Any] = []
-        for title, keys in key_sections(self.target):
-            if not keys:
-                continue
-            parts.append((f"{title}\n", "bold $accent"))
-            for key, what in keys:
-                parts += [(f"  {key:<16}", "bold"), f"{what}\n"]
-            parts.append("\n")
         with Vertical(id="help-box"):
             yield Static(Content.from_markup("[b]Keys[/b] [dim]— Esc closes · Ctrl+P finds any action by name"))
-            with VerticalScroll():
-                yield Static(Content.assemble(*parts), id="help-text")
+            with VerticalScroll(id="help-text"):
+                for title, keys in key_sections(self.target):
+                    if not keys:
+                        continue
+                    yield Static(Content.from_markup("[b $accent]$t", t=title), classes="help-section")
+                    for key, what in keys:
+                        with Horizontal(classes="help-row"):
+                            yield Static(Content.from_markup("[b]$k", k=key), classes="help-key")
+                            yield Static(what, classes="help-what")
+
+    def text(self) -> str:
+        """Everything the help shows, as plain text (one key per line)."""
+        lines = []
+        for row in self.query(".help-section, .help-row"):
+            if row.has_class("help-section"):
+                lines.append(str(row.render()))  # type: ignore[attr-defined]
+            else:
+                key, what = row.query(Static)
+                lines.append(f"{str(key.render()):<16}{what.render()}")
+        return "\n".join(lines)
 
     async def action_dismiss(self, result: Any = None) -> None:
         """Close the help."""

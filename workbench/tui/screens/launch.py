@@ -52,6 +52,11 @@ class LaunchForm(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+l", "launch", "Launch"),
+        # Priority: the focus moves when the key is read, in order with the keys around it.
+        # Otherwise Tab is first offered to the focused input, and characters typed right
+        # after it (a fast typist, a laggy SSH link) land in the field being left.
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, task: str, *, fork_of: dict[str, Any] | None = None) -> None:
@@ -69,6 +74,7 @@ class LaunchForm(ModalScreen[str | None]):
         self._timer: Timer | None = None
         self._profile_base: str | None = None
         self._devices_shown: tuple[str, ...] = ()
+        self._probe_checked: Any = None
 
     @classmethod
     def for_fork(cls, row: dict[str, Any]) -> LaunchForm:
@@ -180,6 +186,7 @@ class LaunchForm(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self._ready = True
+        self._probe_checked = self.app.probe  # type: ignore[attr-defined]
         self._schedule_check()
         self._update_status()
         if self.fork_of is not None:
@@ -187,6 +194,10 @@ class LaunchForm(ModalScreen[str | None]):
 
     def apply_changes(self, changes: Changes) -> None:
         """The device probe may have answered since the form opened: offer what exists."""
+        app: Any = self.app
+        if self._ready and app.probe is not self._probe_checked:
+            self._probe_checked = app.probe
+            self._schedule_check()
         if self.fork_of is None and self._ready and self._devices() != self._devices_shown:
             old = self.query_one("#device", RadioSet)
             chosen = self._radio("device")
@@ -297,7 +308,7 @@ class LaunchForm(ModalScreen[str | None]):
         from workbench.runs import prepare
 
         app: Any = self.app
-        if probe is None and app.probe_error:  # no probe: check against the CPU only
+        if probe is None:  # not probed yet (or the probe failed): check against the CPU for now
             probe = {"devices": ["cpu"], "default": "cpu"}
         profile_values = None
         try:

@@ -30,6 +30,7 @@ LIVE_KEYS = ("train/loss", "loss", "train/loss_epoch", "val/loss")
 class MainScreen(RunActions, Screen[None]):
     """Tasks on the left, runs on the right, the selected run's curve and log below."""
 
+    HELP_TITLE = "Main screen"
     _ready = False
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -126,8 +127,9 @@ class MainScreen(RunActions, Screen[None]):
         live = counts.get("running", 0) + counts.get("queued", 0)
         devices = ",".join((app.probe or {}).get("devices", [])) or ("probing devices…" if not app.probe_error else "no device probe")
         loading = "" if app.runs.complete else " (loading)"
-        self._set("#summary", Content.from_markup("[$primary b]$live running[/] · $total runs$loading · [dim]$devices",
-                                live=str(live), total=str(total), loading=loading, devices=devices))
+        self._set("#summary", Content.from_markup("[$primary b]$live running[/] · $total $runs$loading · [dim]$devices",
+                                live=str(live), total=str(total), runs="run" if total == 1 else "runs",
+                                                       loading=loading, devices=devices))
 
     def _update_runs_title(self) -> None:
         app: Any = self.app
@@ -207,6 +209,7 @@ class MainScreen(RunActions, Screen[None]):
         table = self.query_one(RunTable)
         table.data_changed()
         table.select(run_id)
+        table.focus()  # Enter now opens the new run
 
     def pin_changed(self) -> None:
         self.query_one(RunTable).refresh()
