@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_test_app, settle, stop_live_runs, wait_until
+from conftest import PROBE, make_test_app, settle, stop_live_runs, wait_until
 
 from workbench.store import RunIndex
-from workbench.tui.messages import LaunchRequested, RunLaunched
+from workbench.tui.messages import (
+    LaunchRequested,
+    ResumeRequested,
+    RunLaunched,
+    RunResumed,
+    RunStopped,
+    StopRequested,
+)
+from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.launch import LaunchForm
 from workbench.tui.widgets.run_table import RunTable
 from workbench.tui.widgets.task_list import TaskList
@@ -103,12 +111,21 @@ async def test_checks_that_need_prepare_show_too(project: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_launch_from_the_form_and_watch_it_complete(project: Path) -> None:
+async def test_launch_watch_stop_and_resume_real_runs(project: Path) -> None:
+    """The daily loop with real processes, in one app session (two runs overlap to save time)."""
+    from workbench.project import load_project
+    from workbench.runs import LaunchRequest, launch
+
+    with RunIndex(project / ".workbench" / "index.db") as index:
+        long_run = launch(load_project(project), LaunchRequest(
+            task="SineRegression", overrides=["epochs=40", "samples=4000"], device="cpu"),
+            index=index, probe=PROBE)
     posted: list = []
     app = make_test_app(project, poll_interval=0.3)
     try:
         async with app.run_test(size=(120, 36), message_hook=posted.append) as pilot:
             await settle(pilot)
+            # 1. Launch a tiny run from the form and watch it complete in the table.
             form = await open_form(pilot, "SineRegression")
             await set_field(pilot, form, "epochs", "1")
             await set_field(pilot, form, "samples", "2000")
@@ -119,9 +136,8 @@ async def test_launch_from_the_form_and_watch_it_complete(project: Path) -> None
             assert [m.request.overrides for m in unique(posted) if isinstance(m, LaunchRequested)] == \
                 [["epochs=1", "samples=2000"]]
             assert not isinstance(app.screen, LaunchForm)
-            # The row is in the table at once, under the cursor.
             table = app.screen.query_one(RunTable)
-            assert table.current == launched["id"]
+            assert table.current == launched["id"] and table.has_focus  # at once, under the cursor
             assert launched["name"] in table.render_line(1).text
             await wait_until(pilot, lambda: app.runs.rows[launched["id"]]["status"] not in ("queued", "running"),
                              timeout=120, tick=False)
@@ -132,5 +148,21 @@ async def test_launch_from_the_form_and_watch_it_complete(project: Path) -> None
             line = table.render_line(1 + app.runs.view.index(launched["id"])).text
             assert "completed" in line and "100%" in line
             assert app.runs.headline(launched["id"])[0] == "val/loss"
+            # 2. Stop the long run (with confirmation), then resume it.
+            run_id = long_run["id"]
+            await pilot.press("down")
+            assert table.current == run_id
+            await wait_until(pilot, lambda: (app.runs.rows[run_id].get("step") or 0) > 5, timeout=90, tick=False)
+            await pilot.press("s")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_until(pilot, lambda: any(isinstance(m, RunStopped) for m in posted), timeout=30)
+            assert [m.run_id for m in unique(posted) if isinstance(m, StopRequested)] == [run_id]
+            await wait_until(pilot, lambda: app.runs.rows[run_id]["status"] == "stopped", timeout=90, tick=False)
+            await pilot.press("r")
+            await wait_until(pilot, lambda: any(isinstance(m, RunResumed) for m in posted), timeout=60)
+            assert [m.run_id for m in unique(posted) if isinstance(m, ResumeRequested)] == [run_id]
+            await wait_until(pilot, lambda: app.runs.rows[run_id].get("attempt") == 2
+                             and app.runs.rows[run_id]["status"] in ("queued", "running"), timeout=30)
     finally:
         stop_live_runs(project)

@@ -1,26 +1,18 @@
-"""Live behaviour: incremental ticks, a logged point reaching the chart, stop and resume."""
+"""Live behaviour: incremental ticks and a logged point reaching the chart (no processes)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from conftest import OTHER_HOST, log_point, make_test_app, settle, stop_live_runs, wait_until
+from conftest import log_point, make_test_app, settle
 
 from workbench.store import RunIndex
 from workbench.tui._state import SeriesCache
 from workbench.tui._watcher import PollRequest, SeriesKey, Watcher, downsample
-from workbench.tui.messages import ResumeRequested, RunResumed, RunStopped, StopRequested
-from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.widgets.chart import MetricChart
 from workbench.tui.widgets.run_table import RunTable
 
 LIVE = "2n0000000006"  # brisk-otter-6, running, 74 steps of train/loss
-
-
-def unique(messages: list) -> list:
-    """Each message once (the hook sees a bubbling message at every node it passes)."""
-    return list({id(m): m for m in messages}.values())
 
 
 def test_a_tick_reads_only_what_changed(filled_project: Path) -> None:
@@ -82,36 +74,3 @@ async def test_a_logged_point_reaches_the_chart(filled_project: Path) -> None:
         await settle(pilot, ticks=1)
         assert app.series.data[SeriesKey(LIVE, "train/loss")].points[-1] == (75.0, 0.0123)
         assert app.runs.rows[LIVE]["heartbeat_at"] is not None
-
-
-@pytest.mark.slow
-async def test_stop_then_resume_a_real_run(project: Path) -> None:
-    from workbench.project import load_project
-    from workbench.runs import LaunchRequest, launch
-
-    with RunIndex(project / ".workbench" / "index.db") as index:
-        row = launch(load_project(project), LaunchRequest(
-            task="SineRegression", overrides=["epochs=40", "samples=4000"], device="cpu"),
-            index=index, probe={"devices": ["cpu"], "default": "cpu"})
-    posted: list = []
-    app = make_test_app(project, poll_interval=0.3)
-    try:
-        async with app.run_test(size=(120, 36), message_hook=posted.append) as pilot:
-            await settle(pilot)
-            run_id = row["id"]
-            assert app.screen.query_one(RunTable).current == run_id
-            await wait_until(pilot, lambda: (app.runs.rows[run_id].get("step") or 0) > 5, timeout=90)
-            await pilot.press("s")
-            assert isinstance(app.screen, ConfirmScreen)
-            await pilot.press("y")
-            await wait_until(pilot, lambda: any(isinstance(m, RunStopped) for m in posted), timeout=30)
-            assert [m.run_id for m in unique(posted) if isinstance(m, StopRequested)] == [run_id]
-            await wait_until(pilot, lambda: app.runs.rows[run_id]["status"] == "stopped", timeout=90)
-            await pilot.press("r")
-            await wait_until(pilot, lambda: any(isinstance(m, RunResumed) for m in posted), timeout=60)
-            assert [m.run_id for m in unique(posted) if isinstance(m, ResumeRequested)] == [run_id]
-            await wait_until(pilot, lambda: app.runs.rows[run_id].get("attempt") == 2
-                             and app.runs.rows[run_id]["status"] in ("queued", "running"), timeout=30)
-    finally:
-        stop_live_runs(project)
-    assert OTHER_HOST not in (row.get("host") or "")

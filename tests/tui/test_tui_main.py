@@ -179,8 +179,12 @@ async def test_command_palette_has_every_action(filled_project: Path) -> None:
         await settle(pilot)
         titles = {c.title for c in app.get_system_commands(app.screen)}
         for expected in ("New run", "Mark", "Compare", "Pin", "Stop", "Resume", "Fork", "Delete", "Filter",
-                         "Quit", "Help"):
+                         "Next metric", "Sort by next column", "Reverse sort", "Log scale (train/loss)",
+                         "Step/time (train/loss)", "Quit", "Help"):
             assert expected in titles
+        command = next(c for c in app.get_system_commands(app.screen) if c.title == "Reverse sort")
+        await command.callback()
+        assert app.runs.descending is False
 
 
 async def test_quitting_leaves_runs_as_they_are(filled_project: Path) -> None:

@@ -443,16 +443,30 @@ class WorkbenchApp(App[None]):
             self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette: Textual's own commands, then every action of the screen, of its
+        table and charts, and of the app, by the name its key shows in the footer."""
         yield from super().get_system_commands(screen)
+        from workbench.tui.widgets.chart import MetricChart
+        from workbench.tui.widgets.run_table import RunTable
+
+        owners: list[Any] = [screen]
+        for cls in (RunTable, MetricChart):
+            owners.extend(screen.query(cls).results())
+        owners.append(self)
         seen = set()
-        for binding in [*_bindings(screen), *_bindings(self)]:
-            if not binding.description or binding.action in seen or binding.action.startswith(("cursor", "move")):
-                continue
-            seen.add(binding.action)
-            key = binding.key_display or binding.key.split(",")[0]
-            owner = screen if binding in _bindings(screen) else self
-            yield SystemCommand(binding.description, f"{_doc(owner, binding.action)} (key: {key})",
-                                partial(owner.run_action, binding.action))
+        for owner in owners:
+            for binding in _bindings(owner):
+                if not binding.description or binding.action.startswith(("cursor", "move", "page", "edge")):
+                    continue
+                title = binding.description
+                if isinstance(owner, MetricChart) and owner.key:
+                    title = f"{title} ({owner.key})"
+                if (title, binding.action) in seen:
+                    continue
+                seen.add((title, binding.action))
+                key = binding.key_display or binding.key.split(",")[0]
+                yield SystemCommand(title, f"{_doc(owner, binding.action)} (key: {key})",
+                                    partial(owner.run_action, binding.action))
 
     async def action_quit(self) -> None:
         """Quit. Runs keep running; reopening the app shows them as they are."""

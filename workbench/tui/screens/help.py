@@ -30,8 +30,8 @@ def _keys(binding: Binding) -> str:
 
 def _describe(owner: Any, binding: Binding) -> str:
     name = binding.action.split("(", 1)[0]
-    if name.startswith("app."):
-        return binding.description or name
+    if name.startswith("app.") or ("(" in binding.action and binding.description):
+        return binding.description or name  # the docstring of a parameterised action reads badly
     method = getattr(owner, f"action_{name}", None)
     doc = (method.__doc__ or "").strip().splitlines() if method is not None else []
     return doc[0] if doc else (binding.description or name.replace("_", " "))
