@@ -231,3 +231,18 @@ async def test_fork_form_starts_from_the_run_config_and_posts_the_edits(filled_p
         assert [(m.run_id, m.overrides, m.checkpoint) for m in forks] == [("2n0000000002", ["lr=0.05"], None)]
         refused = [m for m in unique(posted) if isinstance(m, ActionRefused)]
         assert refused and refused[0].action == "fork" and "no checkpoint" in refused[0].reason
+
+
+async def test_discovery_errors_are_listed_with_the_tasks(filled_project: Path) -> None:
+    from workbench.tui.widgets.task_list import TaskList
+
+    (filled_project / "tasks" / "broken.py").write_text("from workbench import Task\n\nclass Broken(Task:\n    pass\n")
+    app = make_test_app(filled_project)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        tasks = app.screen.query_one(TaskList)
+        prompts = [str(tasks.get_option_at_index(i).prompt) for i in range(tasks.option_count)]
+        assert "SineRegression" in prompts
+        errors = [p for p in prompts if p.startswith("⚠")]
+        assert len(errors) == 1 and errors[0].startswith("⚠ tasks/broken.py:3")
+        assert tasks.get_option_at_index(prompts.index(errors[0])).disabled
