@@ -53,6 +53,7 @@ def probe_devices(state_dir: Path | None = None, *, python: str = sys.executable
             pass
     try:
         result = subprocess.run([python, "-m", "workbench.core.devices"], capture_output=True,
+                                stdin=subprocess.DEVNULL,
                                 text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ProbeError(f"the device probe could not run ({python}): {exc}") from None
