@@ -211,6 +211,7 @@ class Task(abc.ABC):
         self.hooks = Hooks(DEFAULT_STAGES)
         self.metrics: dict[str, float] = {}
         self.model_spec: dict[str, Any] | None = None
+        self._accumulate, self._clip = self.accumulate_grad_batches, self.gradient_clip_val
         self._built = False
         for ext in extensions:
             self.attach(ext)
@@ -273,7 +274,12 @@ class Task(abc.ABC):
         return None
 
     def prepare_batch(self, batch: Any) -> Any:
-        """Move a batch to the device (tensors inside tuples, lists and dicts too)."""
+        """Move a batch to the device (tensors inside tuples, lists and dicts too).
+
+        On the CPU the batch is used as the loader made it (loaders yield CPU tensors).
+        """
+        if self.device.type == "cpu":
+            return batch
         return _to_device(batch, self.device)
 
     def forward(self, batch: Any) -> Any:
@@ -314,7 +320,7 @@ class Task(abc.ABC):
 
     def optimizer_step(self) -> None:
         """Clip (if configured), update the weights, and step a per-step scheduler."""
-        optimizer, scaler, clip = self.optimizer, self.precision.scaler, self.gradient_clip_val
+        optimizer, scaler, clip = self.optimizer, self.precision.scaler, self._clip
         if scaler is not None:
             if clip:
                 scaler.unscale_(optimizer)
@@ -449,6 +455,8 @@ class Task(abc.ABC):
         train = backend.prepare_loader(self.loaders.train, shuffle=True, seed=self.seed)
         val = backend.prepare_loader(self.loaders.val, shuffle=False, seed=self.seed)
         per_epoch = len(train) if hasattr(train, "__len__") else None
+        # Read once per fit: the loop asks for these every batch.
+        self._accumulate, self._clip = self.accumulate_grad_batches, self.gradient_clip_val
         state.max_epochs = self.max_epochs
         state.total_steps = per_epoch * state.max_epochs if per_epoch is not None else None
         hooks.enter("fit", train_loader=train, val_loader=val, max_epochs=state.max_epochs,
@@ -551,7 +559,7 @@ class Task(abc.ABC):
         return iterator
 
     def _train_batch(self, batch: Any, batch_idx: int) -> tuple[torch.Tensor, Any]:
-        accumulate = self.accumulate_grad_batches
+        accumulate = self._accumulate
         if batch_idx % accumulate == 0:
             self.optimizer.zero_grad(set_to_none=True)
         if self.precision.dtype is None:
