@@ -323,7 +323,7 @@ def ls_cmd(state: _State, status: str | None, task: str | None, limit: int, as_j
 @pass_state
 def show_cmd(state: _State, run: str, as_json: bool) -> None:
     """Show one run: status, config, git, metrics, events (RUN: id, id prefix or name)."""
-    from workbench.runs.records import duration, iso
+    from workbench.runs.records import duration, flatten_config, iso
 
     with _index(state.project) as index:
         row = _resolve(index, run)
@@ -358,7 +358,7 @@ def show_cmd(state: _State, run: str, as_json: bool) -> None:
             lines.append(("tags", ", ".join(row["tags"])))
         if row.get("parent_id"):
             lines.append(("parent", row["parent_id"]))
-        lines.append(("config", " ".join(f"{k}={v}" for k, v in _flat(row.get("config") or {}).items())))
+        lines.append(("config", " ".join(f"{k}={v}" for k, v in flatten_config(row.get("config") or {}).items())))
         for label, value in lines:
             click.echo(f"  {label:<9} {value}")
         metrics = index.last_metrics(row["id"])
@@ -373,16 +373,6 @@ def show_cmd(state: _State, run: str, as_json: bool) -> None:
             click.echo("  events")
             for event in events[-12:]:
                 click.echo(f"    {_when(event['time'])}  {event['kind']:<16} {event.get('message') or ''}")
-
-
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 @cli.command("metrics")

@@ -6,7 +6,7 @@ import datetime
 import time
 from typing import Any
 
-__all__ = ["duration", "iso", "run_record"]
+__all__ = ["duration", "flatten_config", "iso", "run_record"]
 
 
 def iso(ts: float | None) -> str | None:
@@ -58,3 +58,14 @@ def run_record(row: dict[str, Any], metrics: dict[str, float] | None = None,
     if artifacts is not None:
         record["artifacts"] = artifacts
     return record
+
+
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys: ``{"optim": {"lr": 0.1}}`` → ``{"optim.lr": 0.1}``."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

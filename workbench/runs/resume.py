@@ -111,6 +111,7 @@ def fork_run(project: Any, index: Any, row: dict[str, Any], *, overrides: Sequen
     from workbench.project import discover, resolve_config
     from workbench.runs.launch import run_dir_of, start_supervisor
     from workbench.runs.names import friendly_name
+    from workbench.runs.records import flatten_config
     from workbench.runs.spec import read_spec, write_spec
     from workbench.store import new_run_id
 
@@ -135,7 +136,7 @@ def fork_run(project: Any, index: Any, row: dict[str, Any], *, overrides: Sequen
     spec = read_spec(parent_dir)
     task = discover(project).get(spec.task)
     fields = [f for f in task.config]
-    base = [f"{k}={_toml_literal(v)}" for k, v in _flat(spec.config).items()]
+    base = [f"{k}={_toml_literal(v)}" for k, v in flatten_config(spec.config).items()]
     config = resolve_config(fields, overrides=[*base, *overrides], task_name=spec.task)
     taken = {r["name"] for r in index.list_runs()}
     name = (name or "").strip() or friendly_name(len(taken) + 1, taken)
@@ -169,16 +170,6 @@ def fork_run(project: Any, index: Any, row: dict[str, Any], *, overrides: Sequen
     if start:
         start_supervisor(project, index, new)
     return index.get_run(run_id) or new
-
-
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _toml_literal(value: Any) -> str:
