@@ -645,7 +645,7 @@ def gc_cmd(state: _State) -> None:
 
     project = state.project
     with _index(project) as index:
-        keep = {r["id"] for r in index.list_runs()}
+        keep = index.run_ids()
     removed = gc(project.root, keep, state_dir=project.state_dir)
     folders = []
     if project.runs_dir.is_dir():

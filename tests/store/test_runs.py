@@ -171,3 +171,13 @@ def test_delete_run_removes_everything_of_the_run(index: RunIndex) -> None:
         assert conn.execute(f"SELECT count(*) FROM {table} WHERE run_id = ?", (keep["id"],)).fetchone()[0] > 0 or table == "metrics_aside"
     assert index.get_run(gone["id"]) is None
     assert len(index.points(keep["id"], "loss")) == 200
+
+
+def test_run_names_and_ids_follow_creates_and_deletes(memory_index: RunIndex) -> None:
+    a = memory_index.create_run(task="t", name="brisk-otter-1")
+    b = memory_index.create_run(task="t")  # no name: not among the names
+    assert memory_index.run_names() == {"brisk-otter-1"}
+    assert memory_index.run_ids() == {a["id"], b["id"]}
+    memory_index.delete_run(a["id"])
+    assert memory_index.run_names() == set()
+    assert memory_index.run_ids() == {b["id"]}

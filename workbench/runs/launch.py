@@ -96,7 +96,7 @@ def prepare(project: Any, request: LaunchRequest, *, index: Any = None,
     if backend == "single" and nproc != 1:
         raise WorkbenchError(f"--nproc {nproc} needs --backend ddp (a single process is one process)")
     name = (request.name or "").strip() or None
-    taken = {r["name"] for r in index.list_runs()} if index is not None else set()
+    taken = index.run_names() if index is not None else set()
     if name is not None:
         if name.isdigit() or not all(c.isalnum() or c in "-_." for c in name):
             raise WorkbenchError(f"bad run name {name!r}: use letters, digits, '-', '_' or '.'")
@@ -232,7 +232,7 @@ def _create_row(index: Any, pick_name: bool, **fields: Any) -> dict[str, Any]:
         except InvalidValue as exc:
             if not pick_name or "named" not in str(exc):
                 raise
-            taken = {r["name"] for r in index.list_runs()}
+            taken = index.run_names()
             fields["name"] = friendly_name(len(taken) + 1, taken)
     return index.create_run(**fields)
 

@@ -138,7 +138,7 @@ def fork_run(project: Any, index: Any, row: dict[str, Any], *, overrides: Sequen
     fields = [f for f in task.config]
     base = [f"{k}={_toml_literal(v)}" for k, v in flatten_config(spec.config).items()]
     config = resolve_config(fields, overrides=[*base, *overrides], task_name=spec.task)
-    taken = {r["name"] for r in index.list_runs()}
+    taken = index.run_names()
     name = (name or "").strip() or friendly_name(len(taken) + 1, taken)
     if name in taken:
         raise WorkbenchError(f"a run named {name!r} already exists; pick another --name")

@@ -328,6 +328,16 @@ class RunIndex:
         with self._lock:
             return [_decode_run(row) for row in _dicts(self._conn.execute(sql, params))]
 
+    def run_names(self) -> set[str]:
+        """The names every run has, read without decoding whole rows (launches check them)."""
+        with self._lock:
+            return {name for (name,) in self._conn.execute("SELECT name FROM runs WHERE name IS NOT NULL")}
+
+    def run_ids(self) -> set[str]:
+        """Every run's id."""
+        with self._lock:
+            return {run_id for (run_id,) in self._conn.execute("SELECT id FROM runs")}
+
     def runs_changed_since(self, since: float) -> list[dict[str, Any]]:
         """Runs whose row changed after ``since`` (created, updated or heartbeat).
 
