@@ -169,11 +169,18 @@ async def settle(pilot: Any, ticks: int = 2, timeout: float = 90.0) -> None:
         while app.ticks == start and time.monotonic() < deadline:
             await pilot.pause(0.02)
     while time.monotonic() < deadline and (app._in_flight or app._again or app.discovery is None
-                                           or _workers_busy(app)):
+                                           or _workers_busy(app) or _form_checking(app)):
         await pilot.pause(0.02)
     await app.workers.wait_for_complete()
+    for field in app.screen.query("Input"):
+        field.cursor_blink = False  # a blinking cursor makes screenshots depend on timing
     await pilot.pause()
     await pilot.pause()
+
+
+def _form_checking(app: Any) -> bool:
+    """A launch form whose last change still awaits its debounced check."""
+    return any(getattr(screen, "checking", False) for screen in app.screen_stack)
 
 
 def _workers_busy(app: Any) -> bool:

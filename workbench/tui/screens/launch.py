@@ -341,6 +341,11 @@ class LaunchForm(ModalScreen[str | None]):
         head = message.split(":", 1)[0].strip().strip("'")
         return head if any(f.name == head for f in self.fields) else None
 
+    @property
+    def checking(self) -> bool:
+        """Whether a change to the form has not been checked yet (debounce or worker pending)."""
+        return self.checked_serial < self.serial
+
     def on_launch_checked(self, message: LaunchChecked) -> None:
         if message.serial < self.checked_serial:
             return
