@@ -32,8 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.project import discover, load_project  # noqa: E402
-from workbench.project._scan import CACHE_FILE, clear_cache  # noqa: E402
+from workbench.project import DISCOVERY_CACHE_FILE, clear_discovery_cache, discover, load_project  # noqa: E402
 
 FRAMEWORKS = 20
 MODELS = 180
@@ -170,7 +169,7 @@ def main() -> None:
         time.sleep(2.5)  # let the files age past the racy window (see the module docs)
         project = load_project(root)
         files = sorted(root.glob("tasks/**/*.py"))
-        cache_file = project.state_dir / "cache" / CACHE_FILE
+        cache_file = project.state_dir / "cache" / DISCOVERY_CACHE_FILE
 
         def baseline() -> None:
             for path in files:
@@ -184,7 +183,7 @@ def main() -> None:
                 gc.enable()
 
         def cold() -> None:  # nothing in memory, nothing on disk
-            clear_cache()
+            clear_discovery_cache()
             cache_file.unlink(missing_ok=True)
 
         result = discover(project)
@@ -200,7 +199,7 @@ def main() -> None:
                 "base_no_gc": (nothing, baseline_no_gc),
                 "cold": (cold, lambda: discover(project)),
                 "warm": (nothing, lambda: discover(project)),
-                "disk": (clear_cache, lambda: discover(project)),  # a new process, but for imports
+                "disk": (clear_discovery_cache, lambda: discover(project)),  # a new process, but for imports
             }
         )
         base_wall, base_cpu = times["base"]

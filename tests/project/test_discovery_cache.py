@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from workbench.project import Discovery, discover, discover_paths, load_project
-from workbench.project import _scan
-from workbench.project._scan import CACHE_FILE, clear_cache
+from workbench.project import _cache, _summary
+from workbench.project._cache import CACHE_FILE, clear_cache
 
 STEPS = "build_data = build_model = lambda self: None"
 
@@ -104,14 +104,14 @@ def _fresh() -> None:
 
 
 class Counter:
-    """Counts the files parsed and read through ``_scan``."""
+    """Counts the files parsed and read through the cache."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.parsed: list[str] = []
         self.read: list[str] = []
-        scan_bytes, read = _scan._scan_bytes, _scan._read
+        scan_bytes, read = _cache.scan_bytes, _cache.read_bytes
 
-        def counting_scan(path: Path, rel: str, data: bytes) -> _scan.FileInfo:
+        def counting_scan(path: Path, rel: str, data: bytes) -> _summary.FileInfo:
             self.parsed.append(rel)
             return scan_bytes(path, rel, data)
 
@@ -120,8 +120,8 @@ class Counter:
                 self.read.append(Path(path).name)
             return read(path)
 
-        monkeypatch.setattr(_scan, "_scan_bytes", counting_scan)
-        monkeypatch.setattr(_scan, "_read", counting_read)
+        monkeypatch.setattr(_cache, "scan_bytes", counting_scan)
+        monkeypatch.setattr(_cache, "read_bytes", counting_read)
 
     def reset(self) -> None:
         self.parsed.clear()
@@ -168,7 +168,7 @@ def test_the_cache_gives_the_same_discovery(tmp_path: Path, monkeypatch: pytest.
 def test_clean_files_are_not_even_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make(tmp_path / "p")
     cache = tmp_path / "cache"
-    monkeypatch.setattr(_scan, "_RACY_NS", 0)  # as if the files were older than the racy window
+    monkeypatch.setattr(_cache, "_RACY_NS", 0)  # as if the files were older than the racy window
     first = run(root, cache)
     stat = (cache / CACHE_FILE).stat()
     counter = Counter(monkeypatch)
@@ -194,7 +194,7 @@ def test_recent_files_are_checked_by_digest(tmp_path: Path, monkeypatch: pytest.
 def test_edits_deletions_and_new_files_are_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make(tmp_path / "p")
     cache = tmp_path / "cache"
-    monkeypatch.setattr(_scan, "_RACY_NS", 0)  # trust stamps, to check that they are compared
+    monkeypatch.setattr(_cache, "_RACY_NS", 0)  # trust stamps, to check that they are compared
     run(root, cache)
 
     a = root / "tasks/models/a.py"
@@ -326,13 +326,13 @@ def test_values_survive_json() -> None:
         frozenset({1}), 1 + 2j, ..., [..., {"t": 1}],
     ]
     for value in values:
-        text = json.dumps(_scan._encode_value(value))
-        back = _scan._decode_value(json.loads(text))
+        text = json.dumps(_summary.encode_value(value))
+        back = _summary.decode_value(json.loads(text))
         assert back == value and repr(back) == repr(value) and type(back) is type(value)
-    with pytest.raises(_scan._Bad):
-        _scan._encode_value(object())
-    with pytest.raises(_scan._Bad):
-        _scan._encode_value(10**5000)
+    with pytest.raises(_summary.BadSummary):
+        _summary.encode_value(object())
+    with pytest.raises(_summary.BadSummary):
+        _summary.encode_value(10**5000)
 
 
 def test_a_default_json_cannot_hold_is_just_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,16 @@ from workbench.project.config import (
     resolve_config,
     type_text,
 )
-from workbench.project.discovery import Discovery, DiscoveryError, TaskInfo, discover, discover_paths
+from workbench.project._toml import display_path, tomllib
+from workbench.project.discovery import (
+    DISCOVERY_CACHE_FILE,
+    Discovery,
+    DiscoveryError,
+    TaskInfo,
+    clear_discovery_cache,
+    discover,
+    discover_paths,
+)
 from workbench.project.errors import ConfigError, ProjectError, ProjectNotFound, TaskNotFound
 from workbench.project.settings import (
     LaunchDefaults,
@@ -28,6 +37,7 @@ from workbench.project.settings import (
 )
 
 __all__ = [
+    "DISCOVERY_CACHE_FILE",
     "ConfigError",
     "ConfigField",
     "Discovery",
@@ -40,15 +50,18 @@ __all__ = [
     "TaskInfo",
     "TaskNotFound",
     "build_config",
+    "clear_discovery_cache",
     "coerce",
     "config_to_dict",
     "discover",
     "discover_paths",
+    "display_path",
     "fields_of",
     "find_profile",
     "find_project_root",
     "load_project",
     "parse_override",
     "resolve_config",
+    "tomllib",
     "type_text",
 ]
