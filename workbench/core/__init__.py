@@ -9,7 +9,9 @@ from workbench.core.backends import Backend, DDPBackend, SingleBackend, make_bac
 from workbench.core.data import DataModule, EpochSampler, Loaders, Preprocessed
 from workbench.core.devices import DeviceError, Precision, available_devices, resolve_device
 from workbench.core.stages import DEFAULT_STAGES, ExtensionError, FixtureError, Hooks, StageSpec, StageTree
-from workbench.core.task import MetricSink, Task, TaskError, TrainState, seed_everything
+from workbench.core.errors import TaskError
+from workbench.core.state import TrainState, seed_everything
+from workbench.core.task import MetricSink, Task
 
 __all__ = [
     "DEFAULT_STAGES",

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from workbench.core._capture import class_path, jsonable
+from workbench.core.capture import class_path, jsonable
 
 __all__ = ["ReproducibilityRecord", "environment"]
 
