@@ -538,7 +538,7 @@ def test_to_dict_is_json(tmp_path: Path) -> None:
     )
     data = json.loads(json.dumps(found(tmp_path).to_dict()))
     assert data["files"] == ["tasks/bad.py", "tasks/t.py"]
-    assert data["errors"] == [{"file": "tasks/bad.py", "line": 1, "message": data["errors"][0]["message"]}]
+    assert data["errors"] == [{"file": "tasks/bad.py", "line": 1, "message": data["errors"][0]["message"], "kind": "file"}]
     (task,) = data["tasks"]
     assert {k: task[k] for k in ("name", "qualname", "file", "line", "summary", "abstract", "bases")} == {
         "name": "T",
@@ -556,6 +556,7 @@ def test_to_dict_is_json(tmp_path: Path) -> None:
         "has_default": True,
         "default_source": "",
         "help": "",
+        "range": None,
     }
 
 

@@ -263,7 +263,7 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(tmp_path: Path, damage: bytes) -
     (cache / CACHE_FILE).write_bytes(damage)
     same(expected, run(root, cache))
     header = json.loads((cache / CACHE_FILE).read_text())
-    assert header["schema"] == 1 and "tasks/models/a.py" in header["files"]
+    assert header["schema"] == _cache._SCHEMA and "tasks/models/a.py" in header["files"]
 
 
 @pytest.mark.parametrize(
@@ -275,6 +275,9 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(tmp_path: Path, damage: bytes) -
         lambda e: e[5][2][0][11][10].append(["x"]),  # a short field
         lambda e: e[5][2][0][11][10][0].__setitem__(4, {"?": 1}),  # an unknown tag
         lambda e: e[5][2][0][11][10][0].__setitem__(4, {"t": 5}),
+        lambda e: e[5][2][0][11][10][0].__setitem__(10, ["1", None]),  # a range bound that is not a number
+        lambda e: e[5][2][0][11][10][0].__setitem__(10, [True, None]),
+        lambda e: e[5][2][0][11][10][0].__setitem__(10, [1]),
         lambda e: e[5].__setitem__(0, {"x": 1}),  # bindings
         lambda e: e.__setitem__(0, "old"),  # the stamp
     ],

@@ -28,6 +28,7 @@ from workbench.project.discovery import (
     discover_paths,
 )
 from workbench.project.errors import ConfigError, ProjectError, ProjectNotFound, TaskNotFound
+from workbench.project.ranges import Range
 from workbench.project.settings import (
     LaunchDefaults,
     Project,
@@ -46,6 +47,7 @@ __all__ = [
     "Project",
     "ProjectError",
     "ProjectNotFound",
+    "Range",
     "SnapshotSettings",
     "TaskInfo",
     "TaskNotFound",

@@ -14,6 +14,7 @@ from typing import Any
 
 from workbench.project._summary import ClassInfo, FileInfo, RawField
 from workbench.project.config import ConfigField
+from workbench.project.ranges import Range, range_problem
 from workbench.project.taskinfo import Discovery, DiscoveryError, TaskInfo
 
 __all__ = ["link"]
@@ -66,6 +67,7 @@ class _Linker:
         self._busy: set[tuple[str, str]] = set()
         self._resolved: dict[tuple[int, str, str], _Ref | str | None] = {}
         self._guesses = 0  # how many times a name was matched by class name (see resolve)
+        self.problems: dict[tuple[str, int, str], None] = {}  # (file, line, message), in order found
 
     # -- names ---------------------------------------------------------------------------
     def module_file(self, dotted: str, origin: FileInfo) -> FileInfo | None:
@@ -243,8 +245,11 @@ class _Linker:
             for child in children:
                 if isinstance(child, ConfigField) and child.name in given:
                     child = replace(child, default=given[child.name], has_default=True, default_source="")
+                    self.check_default(child, origin, raw.line, f"{raw.name}.{child.name}")
                 out.append(child)
             return _Group(raw.name, out)
+        if raw.problem:
+            self.problems[(origin.rel, raw.line, f"config field '{raw.name}': {raw.problem}")] = None
         return ConfigField(
             name=raw.name,
             type=raw.type,
@@ -252,7 +257,16 @@ class _Linker:
             has_default=raw.has_default,
             default_source=raw.default_source,
             help=raw.help,
+            range=Range(*raw.range) if raw.range is not None else None,
         )
+
+    def check_default(self, child: ConfigField, origin: FileInfo, line: int, name: str) -> None:
+        """Report a nested default given through a factory (``Optim(lr=-1)``) outside its range."""
+        found = range_problem(child.default, child.range) if child.range is not None else None
+        if found is not None:
+            where, number, why = found
+            at = f" (at {where})" if where else ""
+            self.problems[(origin.rel, line, f"config field '{name}': the default {number!r}{at} is refused: {why}")] = None
 
 
 _FlatMemo = dict[tuple[int, str], tuple[Sequence[Any], list[ConfigField]]]
@@ -271,7 +285,13 @@ def _flatten(items: Sequence[ConfigField | _Group], prefix: str = "", memo: _Fla
         else:
             if prefix:
                 item = ConfigField(
-                    prefix + item.name, item.type, item.default, item.has_default, item.default_source, item.help
+                    prefix + item.name,
+                    item.type,
+                    item.default,
+                    item.has_default,
+                    item.default_source,
+                    item.help,
+                    item.range,
                 )
             out.append(item)
     if memo is not None:
@@ -296,7 +316,9 @@ def link(root: Path, files: Sequence[FileInfo], framework: FileInfo | None) -> D
             ``Task`` class counts as a base like any task's (its abstract methods too).
 
     Returns:
-        The tasks, and the files that could not be read and the task-name clashes.
+        The tasks, and the problems: files that could not be read, task-name clashes,
+        and config fields whose declaration is refused (a Range that cannot be read, a
+        default outside its range).
     """
     task = framework.classes.get("Task") if framework is not None else None
     linker = _Linker(files, _Ref(framework, task) if framework is not None and task is not None else None)
@@ -340,9 +362,11 @@ def link(root: Path, files: Sequence[FileInfo], framework: FileInfo | None) -> D
                     task.line,
                     f"task name '{task.name}' is also defined at {other.location}; "
                     "tasks are addressed by name, so rename one",
+                    kind="name",
                 )
             )
         else:
             first[task.name] = task
+    errors.extend(DiscoveryError(file, line, message, kind="config") for file, line, message in sorted(linker.problems))
     return Discovery(root=root, files=tuple(f.rel for f in files), tasks=tuple(tasks), errors=tuple(errors))
 

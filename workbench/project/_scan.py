@@ -3,7 +3,8 @@
 :func:`scan_bytes` parses a file's bytes with :mod:`ast` (never importing it) into a
 :class:`~workbench.project._summary.FileInfo`: the file's import bindings, and for each
 top-level class its bases, docstring, methods, and (for dataclasses and ``Config``
-classes) its fields with their types, literal defaults and help. Nothing here knows
+classes) its fields with their types, literal defaults, help and ranges
+(``Annotated[int, Range(1, None)]``: the type is read as ``int``). Nothing here knows
 about other files: :mod:`workbench.project._link` links the summaries together, and
 :mod:`workbench.project._cache` keeps them while the files are unchanged.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.project._summary import ClassInfo, FileInfo, RawField, module_of
+from workbench.project.ranges import Range, range_problem
 
 __all__ = ["scan_bytes", "unreadable"]
 
@@ -27,7 +29,7 @@ _LITERAL_ERRORS = (ValueError, TypeError, SyntaxError, MemoryError, RecursionErr
 # ast node classes, bound once: the scanner dispatches on ``type(node) is X``.
 _Assign, _AnnAssign, _Attribute, _Call, _ClassDef = ast.Assign, ast.AnnAssign, ast.Attribute, ast.Call, ast.ClassDef
 _Constant, _Dict, _Expr, _If, _Import, _ImportFrom = ast.Constant, ast.Dict, ast.Expr, ast.If, ast.Import, ast.ImportFrom
-_Lambda, _Name, _Subscript, _Try = ast.Lambda, ast.Name, ast.Subscript, ast.Try
+_Lambda, _Name, _Subscript, _Try, _Tuple = ast.Lambda, ast.Name, ast.Subscript, ast.Try, ast.Tuple
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
@@ -173,10 +175,22 @@ class _FileScanner:
         else:
             type_ref = _dotted(annotation)
             type_text = type_ref or ast.unparse(annotation)
-        head = annotation.value if type(annotation) is _Subscript else annotation  # type: ignore[attr-defined]
-        if _last(_dotted(head)) in _SKIP_ANNOTATIONS:
+        head = _last(_dotted(annotation.value)) if type(annotation) is _Subscript else ""  # type: ignore[attr-defined]
+        if head in _SKIP_ANNOTATIONS or (not head and _last(type_ref) in _SKIP_ANNOTATIONS):
             return None
-        raw = RawField(name=stmt.target.id, type=type_text, type_ref=type_ref)  # type: ignore[attr-defined]
+        raw = RawField(name=stmt.target.id, type=type_text, type_ref=type_ref, line=stmt.lineno)  # type: ignore[attr-defined]
+        if head == "Annotated" and type(annotation.slice) is _Tuple and annotation.slice.elts:  # type: ignore[attr-defined]
+            inner, *extras = annotation.slice.elts  # type: ignore[attr-defined]
+            raw.type_ref = _dotted(inner)
+            raw.type = raw.type_ref or ast.unparse(inner)  # the text the runtime side gives
+            for extra in extras:
+                if type(extra) is _Call and _last(_dotted(extra.func)) == "Range":  # type: ignore[attr-defined]
+                    if raw.range is not None or raw.problem:
+                        raw.range, raw.problem = None, "more than one Range in the annotation"
+                        break
+                    _read_range(raw, extra)  # type: ignore[arg-type]
+        elif "Range(" in type_text:
+            raw.problem = "a Range is read only as Annotated[TYPE, Range(...)] around the whole type"
         value = stmt.value
         if value is not None and type(value) is _Call and _last(_dotted(value.func)) == "field":  # type: ignore[attr-defined]
             keywords = {k.arg: k.value for k in value.keywords if k.arg}  # type: ignore[attr-defined]
@@ -196,6 +210,11 @@ class _FileScanner:
             self.default(raw, value)
         if not raw.help:
             raw.help = self.help(stmt, after)
+        if raw.range is not None and raw.has_default and not raw.default_source:
+            found = range_problem(raw.default, Range(*raw.range))
+            if found is not None:
+                where, number, why = found
+                raw.problem = f"the default {number!r}{f' (at {where})' if where else ''} is refused: {why}"
         return raw
 
     @staticmethod
@@ -272,6 +291,32 @@ class _FileScanner:
                     self.visit_body(handler.body)
                 self.visit_body(stmt.orelse)  # type: ignore[attr-defined]
                 self.visit_body(stmt.finalbody)  # type: ignore[attr-defined]
+
+
+def _read_range(raw: RawField, call: ast.Call) -> None:
+    """Read ``Range(low, high)`` (literal numbers or None, by position or keyword) into ``raw``."""
+    if len(call.args) > 2 or any(k.arg not in ("low", "high") for k in call.keywords):
+        raw.problem = f"cannot read {ast.unparse(call)}: Range takes low and high"
+        return
+    given = dict(zip(("low", "high"), call.args))
+    bounds: dict[str, Any] = {}
+    for keyword in call.keywords:
+        if keyword.arg in given:
+            raw.problem = f"cannot read {ast.unparse(call)}: {keyword.arg} is given twice"
+            return
+        given[keyword.arg] = keyword.value  # type: ignore[index]
+    for side, node in given.items():
+        try:
+            bounds[side] = ast.literal_eval(node)
+        except _LITERAL_ERRORS:
+            raw.problem = f"cannot read {ast.unparse(call)}: Range bounds must be literal numbers or None"
+            return
+    try:
+        found = Range(**bounds)
+    except (TypeError, ValueError) as exc:
+        raw.problem = f"cannot read {ast.unparse(call)}: {exc}"
+        return
+    raw.range = (found.low, found.high)
 
 
 def _call_kwargs(raw: RawField, call: ast.Call) -> None:

@@ -44,6 +44,9 @@ class RawField:
     factory_ref: str | None = None  # OptimConfig in `field(default_factory=OptimConfig)`
     factory_kwargs: dict[str, Any] = field(default_factory=dict)  # OptimConfig(lr=0.1)
     help: str = ""
+    line: int = 0
+    range: tuple[int | float | None, int | float | None] | None = None  # Annotated[int, Range(1, None)]
+    problem: str = ""  # what is wrong with the declaration (a Range that cannot be read)
 
 
 @dataclass(eq=False)
@@ -267,11 +270,14 @@ def _encode_field(raw: RawField) -> list[Any]:
         raw.factory_ref,
         [[k, encode_value(v)] for k, v in raw.factory_kwargs.items()],
         raw.help,
+        raw.line,
+        list(raw.range) if raw.range is not None else None,
+        raw.problem,
     ]
 
 
 def _decode_field(raw: Any) -> RawField:
-    name, type_text, type_ref, has_default, default, source, factory_ref, kwargs, help_text = raw
+    name, type_text, type_ref, has_default, default, source, factory_ref, kwargs, help_text, line, bounds, problem = raw
     if (
         type(name) is not str
         or type(type_text) is not str
@@ -280,8 +286,15 @@ def _decode_field(raw: Any) -> RawField:
         or type(source) is not str
         or (factory_ref is not None and type(factory_ref) is not str)
         or type(help_text) is not str
+        or type(line) is not int
+        or type(problem) is not str
     ):
         raise BadSummary
+    if bounds is not None:
+        low, high = _list(bounds)
+        if not all(b is None or type(b) is int or type(b) is float for b in (low, high)):
+            raise BadSummary
+        bounds = (low, high)
     if default is not None and type(default) is not str and type(default) is not int and type(default) is not float:
         default = decode_value(default)
     return RawField(
@@ -294,4 +307,7 @@ def _decode_field(raw: Any) -> RawField:
         factory_ref,
         {_str(k): decode_value(v) for k, v in _list(kwargs)} if kwargs else {},
         help_text,
+        line,
+        bounds,
+        problem,
     )

@@ -27,6 +27,7 @@ from typing import Any
 from workbench.project._toml import display_path, find_key_line, load_toml_text, read_text, tomllib
 from workbench.project._types import accepts_str, coerce, type_text
 from workbench.project.errors import ConfigError
+from workbench.project.ranges import Range, check_value
 
 __all__ = [
     "ConfigError",
@@ -54,6 +55,8 @@ class ConfigField:
         default_source: The default's source text when it is not a literal (e.g.
             ``"Path('data')"``); ``""`` when ``default`` holds the value.
         help: The field's description: a string right after it, or its trailing comment.
+        range: The allowed values, from ``Annotated[int, Range(1, None)]``; ``None`` for
+            no range.
     """
 
     name: str
@@ -62,6 +65,7 @@ class ConfigField:
     has_default: bool = False
     default_source: str = ""
     help: str = ""
+    range: Range | None = None
 
     @property
     def required(self) -> bool:
@@ -72,8 +76,9 @@ class ConfigField:
         """Return a JSON-friendly dict of the field.
 
         Returns:
-            ``{"name", "type", "default", "has_default", "default_source", "help"}``, with
-            tuples as lists and paths as strings in ``default``.
+            ``{"name", "type", "default", "has_default", "default_source", "help",
+            "range"}``, with tuples as lists and paths as strings in ``default``, and
+            ``range`` as ``{"low", "high"}`` or ``None``.
         """
         return {
             "name": self.name,
@@ -82,6 +87,7 @@ class ConfigField:
             "has_default": self.has_default,
             "default_source": self.default_source,
             "help": self.help,
+            "range": self.range.to_dict() if self.range is not None else None,
         }
 
 
@@ -183,6 +189,10 @@ class _Layers:
             if raw is None or raw == value or not accepts_str(spec.type):
                 raise _KeyedError(str(exc), key) from None
             self.values[key] = coerce(raw, spec.type, key)
+        try:  # the range, nan, and ints SQLite cannot hold
+            check_value(key, self.values[key], spec.range)
+        except ConfigError as exc:
+            raise _KeyedError(str(exc), key) from None
 
 
 def resolve_config(

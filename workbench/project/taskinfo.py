@@ -25,18 +25,22 @@ class DiscoveryError:
         file: The file, relative to the project root.
         line: The 1-based line, or 0 when there is none.
         message: What is wrong, in one line.
+        kind: ``"file"``: the file could not be read or parsed (its tasks are missing);
+            ``"name"``: two tasks share a name; ``"config"``: a config field's
+            declaration is refused (its task is listed, without that check).
     """
 
     file: str
     line: int
     message: str
+    kind: str = "file"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{"file", "line", "message"}``."""
-        return {"file": self.file, "line": self.line, "message": self.message}
+        """Return ``{"file", "line", "message", "kind"}``."""
+        return {"file": self.file, "line": self.line, "message": self.message, "kind": self.kind}
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ class Discovery:
         close = [lowered[name.lower()]] if name.lower() in lowered else difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         listing = f"available: {', '.join(names)}" if names else "no launchable tasks found"
-        broken = [str(e) for e in self.errors if not e.message.startswith("task name")]
+        broken = [str(e) for e in self.errors if e.kind == "file"]
         note = f"; {len(broken)} file(s) could not be read: {', '.join(broken[:3])}" if broken else ""
         raise TaskNotFound(f"no task named '{name}'{hint}; {listing}{note}")
 
