@@ -25,7 +25,7 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Any
 
-from workbench.project import _scan, _summary
+from workbench.project import _scan, _summary, ranges
 from workbench.project._scan import scan_bytes, unreadable
 from workbench.project._summary import BadSummary, FileInfo, decode_file, encode_file
 
@@ -147,7 +147,8 @@ def _header() -> dict[str, Any]:
     global _scanner_digest
     if _scanner_digest is None:  # an edited (editable install) scanner makes other summaries
         try:
-            _scanner_digest = _digest(b"".join(read_bytes(Path(m.__file__)) for m in (_scan, _summary)))
+            sources = (_scan, _summary, ranges)  # what makes a summary, and its JSON form
+            _scanner_digest = _digest(b"".join(read_bytes(Path(m.__file__)) for m in sources))  # type: ignore[arg-type]
         except (OSError, TypeError):
             _scanner_digest = ""
     from workbench import __version__
