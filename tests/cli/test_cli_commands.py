@@ -20,11 +20,11 @@ from workbench.cli import cli
 from workbench.project import load_project
 from workbench.runs import LaunchRequest, launch
 from workbench.snapshot import list_refs
-from workbench.store import RunIndex
+from workbench.store import Run, RunIndex
 
 RECORD_KEYS = {"id", "name", "task", "status", "device", "backend", "nproc", "precision", "config", "tags",
                "profile", "created_at", "started_at", "ended_at", "duration_s", "attempt", "run_dir",
-               "exit_code", "signal", "error", "progress", "git", "parent", "metrics"}
+               "exit_code", "signal", "error", "progress", "git", "parent", "stop", "metrics"}
 
 
 def invoke(project: Path | None, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -41,14 +41,14 @@ def index_of(project: Path) -> RunIndex:
 
 
 @pytest.fixture
-def runs(project: Path) -> dict[str, dict[str, Any]]:
+def runs(project: Path) -> dict[str, Run]:
     """Two finished runs made without processes: ``first`` completed with a short loss
     curve and an artifact, ``second`` failed with a traceback."""
     return _make_runs(project)
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory, probe_cache: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
+def shared(tmp_path_factory: pytest.TempPathFactory, probe_cache: Path) -> tuple[Path, dict[str, Run]]:
     """A project with the two runs of ``runs``, for the tests that must change nothing."""
     base = tmp_path_factory.mktemp("shared")
     with pytest.MonkeyPatch.context() as mp:
@@ -59,7 +59,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory, probe_cache: Path) -> tuple
         return root, _make_runs(root)
 
 
-def _make_runs(project: Path) -> dict[str, dict[str, Any]]:
+def _make_runs(project: Path) -> dict[str, Run]:
     loaded = load_project(project)
     made = {}
     with index_of(project) as index:
@@ -67,17 +67,17 @@ def _make_runs(project: Path) -> dict[str, dict[str, Any]]:
             row = launch(loaded, LaunchRequest("SineRegression", ["epochs=1", "lr=0.01"], name=name, tags=tags),
                          index=index, start=False)
             made[name] = row
-        first, second = made["first"]["id"], made["second"]["id"]
-        start = made["first"]["created_at"]
+        first, second = made["first"].id, made["second"].id
+        start = made["first"].created_at
         index.update_run(first, status="completed", started_at=start + 1, ended_at=start + 5, exit_code=0,
                          step=3, total_steps=3, epoch=1)
         index.add_metrics(first, [("train/loss", 1.0, 1), ("train/loss", 0.5, 2), ("train/loss", 0.25, 3),
                                   ("val/loss", 0.3, 3)])
         index.add_event(first, "completed", "after 3 steps")
-        (Path(made["first"]["run_dir"]) / "artifacts" / "curve.csv").write_text("step,loss\n1,1.0\n")
+        (Path(made["first"].run_dir) / "artifacts" / "curve.csv").write_text("step,loss\n1,1.0\n")
         index.update_run(second, status="failed", started_at=start + 2, ended_at=start + 3, exit_code=1,
                          error="RuntimeError: boom", traceback="Traceback (most recent call last):\nRuntimeError: boom\n")
-        made = {name: index.get_run(row["id"]) for name, row in made.items()}
+        made = {name: index.get_run(row.id) for name, row in made.items()}
     return made
 
 
@@ -88,7 +88,7 @@ def _state(project: Path) -> dict[str, Any]:
     if (state_dir / "index.db").is_file():
         with index_of(project) as index:
             rows = index.list_runs()
-            events = [e for r in rows for e in index.events(r["id"])]
+            events = [e for r in rows for e in index.events(r.id)]
     return {
         "rows": rows,
         "events": events,
@@ -133,10 +133,10 @@ BAD_INPUT = {
 
 @pytest.mark.parametrize("case", list(BAD_INPUT), ids=list(BAD_INPUT))
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
-        case: str, shared: tuple[Path, dict[str, dict[str, Any]]], probe_cache: Path) -> None:
+        case: str, shared: tuple[Path, dict[str, Run]], probe_cache: Path) -> None:
     project, runs = shared
     args, expected = BAD_INPUT[case]
-    prefix = os.path.commonprefix([runs["first"]["id"], runs["second"]["id"]])
+    prefix = os.path.commonprefix([runs["first"].id, runs["second"].id])
     args = [a.format(cuda=_missing_cuda(probe_cache), prefix=prefix) for a in args]
     before = _state(project)
 
@@ -174,14 +174,14 @@ def test_bad_input_from_a_real_process_has_no_traceback(project: Path) -> None:
     assert result.stderr.startswith("error: no task named 'Nope'") and result.stderr.count("\n") == 1
 
 
-def test_a_bad_staleness_window_is_one_line(project: Path, runs: dict[str, dict[str, Any]]) -> None:
+def test_a_bad_staleness_window_is_one_line(project: Path, runs: dict[str, Run]) -> None:
     result = invoke(project, "ls", env={"WORKBENCH_STALE_AFTER": "soon"})
 
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: $WORKBENCH_STALE_AFTER must be a number of seconds, got 'soon'"
 
 
-def test_ls_lists_newest_first_and_filters(project: Path, runs: dict[str, dict[str, Any]]) -> None:
+def test_ls_lists_newest_first_and_filters(project: Path, runs: dict[str, Run]) -> None:
     text = invoke(project, "ls")
     listed = json.loads(invoke(project, "ls", "--json").stdout)
 
@@ -202,12 +202,12 @@ def test_ls_in_a_project_without_runs(project: Path) -> None:
 
 
 def test_show_json_is_the_record_plus_events_traceback_and_artifacts(
-        project: Path, runs: dict[str, dict[str, Any]]) -> None:
+        project: Path, runs: dict[str, Run]) -> None:
     first = json.loads(invoke(project, "show", "first", "--json").stdout)
-    second = json.loads(invoke(project, "show", runs["second"]["id"][:-1], "--json").stdout)
+    second = json.loads(invoke(project, "show", runs["second"].id[:-1], "--json").stdout)
 
     assert set(first) == RECORD_KEYS | {"artifacts", "events", "traceback"}
-    assert first["id"] == runs["first"]["id"] and first["status"] == "completed"
+    assert first["id"] == runs["first"].id and first["status"] == "completed"
     assert first["config"]["epochs"] == 1 and first["config"]["lr"] == 0.01
     assert first["tags"] == ["baseline"]
     assert first["metrics"] == {"train/loss": 0.25, "val/loss": 0.3}
@@ -222,7 +222,7 @@ def test_show_json_is_the_record_plus_events_traceback_and_artifacts(
     assert second["traceback"].startswith("Traceback")
 
 
-def test_show_text(project: Path, runs: dict[str, dict[str, Any]]) -> None:
+def test_show_text(project: Path, runs: dict[str, Run]) -> None:
     result = invoke(project, "show", "second")
 
     assert result.exit_code == 0
@@ -231,7 +231,7 @@ def test_show_text(project: Path, runs: dict[str, dict[str, Any]]) -> None:
     assert "epochs=1" in result.stdout and "lr=0.01" in result.stdout
 
 
-def test_metrics_csv_and_json(project: Path, runs: dict[str, dict[str, Any]]) -> None:
+def test_metrics_csv_and_json(project: Path, runs: dict[str, Run]) -> None:
     as_csv = invoke(project, "metrics", "first")
     as_json = invoke(project, "metrics", "first", "--key", "train/loss", "--format", "json")
 
@@ -245,13 +245,13 @@ def test_metrics_csv_and_json(project: Path, runs: dict[str, dict[str, Any]]) ->
     assert all(isinstance(p["time"], float) for p in series["train/loss"])
 
 
-def test_logs_of_a_run_without_output_prints_nothing(project: Path, runs: dict[str, dict[str, Any]]) -> None:
+def test_logs_of_a_run_without_output_prints_nothing(project: Path, runs: dict[str, Run]) -> None:
     result = invoke(project, "logs", "first")
 
     assert result.exit_code == 0 and result.stdout == ""
 
 
-def test_artifacts_json_lists_the_runs_files(project: Path, runs: dict[str, dict[str, Any]]) -> None:
+def test_artifacts_json_lists_the_runs_files(project: Path, runs: dict[str, Run]) -> None:
     listed = json.loads(invoke(project, "artifacts", "first", "--json").stdout)
     text = invoke(project, "artifacts", "first").stdout
 
@@ -260,20 +260,20 @@ def test_artifacts_json_lists_the_runs_files(project: Path, runs: dict[str, dict
     assert "curve.csv" in text
 
 
-def test_rm_yes_removes_rows_folder_and_ref_of_that_run_only(project: Path, runs: dict[str, dict[str, Any]]) -> None:
+def test_rm_yes_removes_rows_folder_and_ref_of_that_run_only(project: Path, runs: dict[str, Run]) -> None:
     first, second = runs["first"], runs["second"]
     state_dir = project / ".workbench"
 
-    result = invoke(project, "rm", first["id"][:8] if first["id"][:8] != second["id"][:8] else "first", "--yes")
+    result = invoke(project, "rm", first.id[:8] if first.id[:8] != second.id[:8] else "first", "--yes")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"deleted run {first['id']}"
-    assert not Path(first["run_dir"]).exists() and Path(second["run_dir"]).is_dir()
-    assert set(list_refs(project, state_dir=state_dir)) == {second["id"]}
+    assert result.stdout.strip() == f"deleted run {first.id}"
+    assert not Path(first.run_dir).exists() and Path(second.run_dir).is_dir()
+    assert set(list_refs(project, state_dir=state_dir)) == {second.id}
     with index_of(project) as index:
-        assert [r["id"] for r in index.list_runs()] == [second["id"]]
-        assert index.metric_keys(first["id"]) == [] and index.events(first["id"]) == []
-        assert index.artifacts(first["id"]) == []
+        assert [r.id for r in index.list_runs()] == [second.id]
+        assert index.metric_keys(first.id) == [] and index.events(first.id) == []
+        assert index.artifacts(first.id) == []
 
 
 def test_tasks_json(project: Path) -> None:

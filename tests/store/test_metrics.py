@@ -38,7 +38,7 @@ def _dominant_points(points: list[tuple[int, float]], reach: float) -> set[tuple
 
 @pytest.fixture
 def run_id(memory_index: RunIndex) -> str:
-    return memory_index.create_run(task="t")["id"]
+    return memory_index.create_run(task="t").id
 
 
 def test_a_step_logged_twice_keeps_the_newest_value(memory_index: RunIndex, run_id: str) -> None:
@@ -65,7 +65,7 @@ def test_a_step_repeated_within_one_large_batch_keeps_the_last(memory_index: Run
 
 
 def test_keys_and_last_values(memory_index: RunIndex, run_id: str) -> None:
-    other = memory_index.create_run(task="t")["id"]
+    other = memory_index.create_run(task="t").id
     memory_index.add_metrics(other, [("zzz", 1.0, 0)])
     memory_index.add_metrics(run_id, [("val/acc", 0.5, 10), ("loss", 2.0, 3), ("loss", 1.0, 7), ("loss", 9.0, 5)])
     assert memory_index.metric_keys(run_id) == ["loss", "val/acc"]

@@ -40,7 +40,7 @@ def test_reopening_applies_nothing_and_keeps_data(db_path: Path) -> None:
     with RunIndex(db_path) as index:
         rows = index.connection.execute("SELECT version FROM schema_version").fetchall()
         assert [row[0] for row in rows] == list(range(1, SCHEMA_VERSION + 1))
-        assert index.get_run(run["id"]) is not None
+        assert index.get_run(run.id) is not None
         assert MIGRATIONS.pending(index.connection) == []
 
 
@@ -121,3 +121,24 @@ def test_processes_opening_a_new_index_together_migrate_it_once(db_path: Path) -
     with RunIndex(db_path) as index:
         assert index.connection.execute("SELECT count(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
         assert len(index.list_runs(task="race")) == len(workers)
+
+
+def test_a_schema_1_index_is_migrated_with_its_runs_and_allows_pruned(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    conn = connect(db_path)
+    old = Migrations()
+    old(1)(MIGRATIONS._steps[0].fn)  # exactly what the first wave shipped
+    old.apply(conn)
+    conn.execute(
+        "INSERT INTO runs (id, name, task, status, created_at, updated_at, config, tags)"
+        " VALUES ('r1', 'kept', 't', 'stopped', 1.0, 1.0, '{\"lr\": 0.1}', '[\"a\"]')"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE runs SET status = 'pruned' WHERE id = 'r1'")
+    conn.close()
+    with RunIndex(db_path) as index:
+        run = index.get_run("r1")
+        assert run is not None and run.name == "kept" and run.config == {"lr": 0.1} and run.tags == ("a",)
+        index.update_run("r1", status="pruned")
+        assert index.get_run("r1").status.value == "pruned"
+        assert index.get_run("r1").stop_requested_at is None

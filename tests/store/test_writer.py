@@ -24,7 +24,7 @@ def _count(db_path: Path, run_id: str) -> int:
 
 
 def test_flush_makes_every_logged_point_durable(index: RunIndex, db_path: Path) -> None:
-    run_id = index.create_run(task="t")["id"]
+    run_id = index.create_run(task="t").id
     with MetricWriter(db_path, run_id, flush_interval=3600) as writer:
         for step in range(1000):
             writer.log("loss", 1.0 / (step + 1), step)
@@ -37,28 +37,28 @@ def test_flush_makes_every_logged_point_durable(index: RunIndex, db_path: Path) 
 
 
 def test_progress_and_heartbeat_reach_the_run_row(index: RunIndex, db_path: Path) -> None:
-    run_id = index.create_run(task="t", status="running")["id"]
+    run_id = index.create_run(task="t", status="running").id
     with MetricWriter(db_path, run_id, flush_interval=3600) as writer:
         writer.progress(10, total=100, epoch=1)
         writer.flush()
         run = index.get_run(run_id)
-        assert (run["step"], run["total_steps"], run["epoch"]) == (10, 100, 1)
-        first_beat = run["heartbeat_at"]
+        assert (run.step, run.total_steps, run.epoch) == (10, 100, 1)
+        first_beat = run.heartbeat_at
         assert first_beat is not None
         writer.progress(11)  # total and epoch stay as they were
         writer.flush()
         run = index.get_run(run_id)
-        assert (run["step"], run["total_steps"], run["epoch"]) == (11, 100, 1)
-        assert run["heartbeat_at"] >= first_beat
+        assert (run.step, run.total_steps, run.epoch) == (11, 100, 1)
+        assert run.heartbeat_at >= first_beat
 
 
 def test_heartbeat_keeps_coming_when_nothing_changes(index: RunIndex, db_path: Path) -> None:
-    run_id = index.create_run(task="t", status="running")["id"]
+    run_id = index.create_run(task="t", status="running").id
     with MetricWriter(db_path, run_id, flush_interval=0.01, heartbeat_interval=0.05):
         deadline = time.monotonic() + 10
         beats = set()
         while len(beats) < 3 and time.monotonic() < deadline:
-            beats.add(index.get_run(run_id)["heartbeat_at"])
+            beats.add(index.get_run(run_id).heartbeat_at)
             time.sleep(0.02)
     assert len(beats - {None}) >= 2
 
@@ -69,7 +69,7 @@ def test_heartbeat_keeps_coming_when_nothing_changes(index: RunIndex, db_path: P
     ids=["normal", "sys.exit", "uncaught-exception"],
 )
 def test_points_logged_without_close_are_written_at_exit(index: RunIndex, db_path: Path, ending: str) -> None:
-    run_id = index.create_run(task="t")["id"]
+    run_id = index.create_run(task="t").id
     script = textwrap.dedent(f"""
         from workbench.store import MetricWriter
         writer = MetricWriter({str(db_path)!r}, {run_id!r}, flush_interval=3600)
@@ -83,7 +83,7 @@ def test_points_logged_without_close_are_written_at_exit(index: RunIndex, db_pat
 
 def test_sixteen_writer_processes_lose_nothing_and_never_see_locked(index: RunIndex, db_path: Path) -> None:
     count, processes = 400, 16
-    run_ids = [index.create_run(task="t", status="running")["id"] for _ in range(processes)]
+    run_ids = [index.create_run(task="t", status="running").id for _ in range(processes)]
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
     workers = [
@@ -107,12 +107,12 @@ def test_sixteen_writer_processes_lose_nothing_and_never_see_locked(index: RunIn
     assert [error for _, error in outcome if error] == []
     for run_id in run_ids:
         assert _count(db_path, run_id) == 2 * count
-        assert index.get_run(run_id)["step"] == count - 1
+        assert index.get_run(run_id).step == count - 1
     assert reads > 0
 
 
 def test_unwritable_points_are_dropped_and_reported_on_close(index: RunIndex, db_path: Path) -> None:
-    run_id = index.create_run(task="t")["id"]
+    run_id = index.create_run(task="t").id
     writer = MetricWriter(db_path, run_id, flush_interval=0.01)
     writer.log("loss", 1.0, 0)
     writer.log("loss", 2.0, object())  # not a step: the background write fails
@@ -126,7 +126,7 @@ def test_unwritable_points_are_dropped_and_reported_on_close(index: RunIndex, db
 
 
 def test_database_errors_surface_on_flush_and_close(index: RunIndex, db_path: Path) -> None:
-    run_id = index.create_run(task="t")["id"]
+    run_id = index.create_run(task="t").id
     writer = MetricWriter(db_path, run_id, flush_interval=3600)
     with index.write() as conn:
         conn.execute("DROP TABLE metrics")
@@ -139,7 +139,7 @@ def test_database_errors_surface_on_flush_and_close(index: RunIndex, db_path: Pa
 
 
 def test_log_after_close_is_an_error(index: RunIndex, db_path: Path) -> None:
-    writer = MetricWriter(db_path, index.create_run(task="t")["id"])
+    writer = MetricWriter(db_path, index.create_run(task="t").id)
     writer.close()
     with pytest.raises(MetricWriterError, match="closed"):
         writer.log("loss", 1.0, 0)
@@ -151,7 +151,7 @@ def test_a_lock_held_past_the_busy_timeout_is_retried_without_loss(
     import workbench.store._db as db
 
     monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.05)
-    run_id = index.create_run(task="t")["id"]
+    run_id = index.create_run(task="t").id
     writer = MetricWriter(db_path, run_id, flush_interval=3600)
     blocker = db.connect(db_path)
     blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock

@@ -1,115 +1,135 @@
-"""Stopping and removing runs from the workbench process."""
+"""Stopping, waiting for and removing runs from the workbench process.
+
+A stop is a request recorded in the run's row (DESIGN.md, "Who owns a run"); the run's
+owner — its supervisor — polls the row and delivers it to its training processes. A
+signal is only the owner's way to reach its own children.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import time
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
+from workbench.runs.liveness import INTERRUPTED_ERROR, owner_alive, reconcile
+from workbench.runs.spec import run_dir_of
+from workbench.store import Run, RunIndex, RunStatus, StopMode
 
-__all__ = ["STALE_AFTER_ENV", "reconcile", "remove_run", "stale_after", "stop_run", "supervisor_alive"]
+if TYPE_CHECKING:
+    from workbench.project import Project
 
-LIVE = ("queued", "running")
+__all__ = ["STOP_GRACE", "StopResult", "remove_run", "stop_run", "wait_for"]
 
-#: Environment variable: seconds without a heartbeat before a run whose supervisor is gone
-#: is marked ``interrupted`` by a reader (default 15). Tests set it to 0.
-STALE_AFTER_ENV = "WORKBENCH_STALE_AFTER"
-_DEFAULT_STALE_AFTER = 15.0
-
-
-def stale_after() -> float:
-    """The heartbeat staleness window readers reconcile with (``$WORKBENCH_STALE_AFTER``)."""
-    text = os.environ.get(STALE_AFTER_ENV, "").strip()
-    if not text:
-        return _DEFAULT_STALE_AFTER
-    try:
-        value = float(text)
-    except ValueError:
-        raise WorkbenchError(f"${STALE_AFTER_ENV} must be a number of seconds, got {text!r}") from None
-    if value < 0 or value != value:
-        raise WorkbenchError(f"${STALE_AFTER_ENV} must be 0 or more seconds, got {text!r}")
-    return value
+#: Seconds a stopping run gets to finish its batch and write its checkpoint before SIGKILL.
+STOP_GRACE = 60.0
 
 
-def reconcile(index: Any) -> list[str]:
-    """Mark ``interrupted`` the runs whose processes are gone (see ``RunIndex.reconcile``).
+@dataclass(frozen=True)
+class StopResult:
+    """What a stop request did.
 
-    A run qualifies only when its supervisor is gone *and* its heartbeat is older than
-    :func:`stale_after` seconds, so a run whose supervisor is alive is never marked.
+    Attributes:
+        run: The run after the request.
+        outcome: ``requested`` (recorded; the owner delivers it), ``already`` (a graceful
+            stop was already in progress; nothing changed), ``killing`` (a kill was
+            recorded) or ``gone`` (its processes had vanished: marked ``interrupted``).
+        grace_left: For ``already``: seconds left before the owner kills the run.
     """
-    return index.reconcile(stale_after=stale_after())
+
+    run: Run
+    outcome: str
+    grace_left: float | None = None
+
+    @property
+    def message(self) -> str:
+        """One line for people."""
+        label = self.run.label
+        if self.outcome == "gone":
+            return f"{label}: its processes were already gone; marked interrupted"
+        if self.outcome == "killing":
+            return f"{label}: killing now (no checkpoint is written)"
+        if self.outcome == "already":
+            left = max(0, round(self.grace_left or 0))
+            return (f"{label}: a stop is already in progress (it ends after the current batch; "
+                    f"{left} s of grace left, then it is killed); `workbench stop --kill` ends it now")
+        return f"{label}: stopping (it ends after the current batch and writes a checkpoint)"
 
 
-def supervisor_alive(row: dict[str, Any]) -> bool:
-    """Whether the run's supervisor is alive (the same process: pid and start time match)."""
-    from workbench.store._process import current_host, pid_alive
+def stop_run(index: RunIndex, run: Run, *, kill: bool = False, reason: str = "user") -> StopResult:
+    """Ask a live run to stop: gracefully (a checkpoint, then ``stopped``), or ``kill`` now.
 
-    if row.get("host") not in (None, current_host()):
-        return False
-    return pid_alive(row.get("supervisor_pid"), row.get("supervisor_create_time"))
-
-
-def stop_run(index: Any, row: dict[str, Any]) -> bool:
-    """Ask a live run to stop gracefully (its supervisor forwards SIGINT to training).
-
-    Returns:
-        True if a stop request was sent; False if the run turned out to be gone already
-        (it is then reconciled to ``interrupted``).
+    The request is recorded in the run's row; its supervisor polls the row every second
+    and delivers it. A second graceful request changes nothing and says how long the
+    first one has left; killing is a separate, explicit request.
 
     Raises:
-        WorkbenchError: The run is not queued or running, or runs on another machine.
+        WorkbenchError: The run is not queued or running.
     """
-    from workbench.store._process import current_host
+    current = index.get_run(run.id) or run
+    if not current.status.is_live:
+        raise WorkbenchError(f"run {current.label} is {current.status}; only a queued or running run can be stopped")
+    launching = current.status is RunStatus.QUEUED and current.supervisor_pid is None
+    if not launching and current.host in (None, _host()) and not owner_alive(current):
+        _mark_gone(index, current)
+        return StopResult(index.get_run(run.id) or current, "gone")
+    mode = StopMode.KILL if kill else StopMode.GRACEFUL
+    before = index.request_stop(current.id, mode, reason)
+    after = index.get_run(current.id) or current
+    if kill:
+        if before.stop_mode is not StopMode.KILL:
+            index.add_event(current.id, "stop-requested", "kill requested", {"mode": "kill", "reason": reason})
+        return StopResult(after, "killing")
+    if before.stop_requested_at is not None:
+        left = before.stop_requested_at + STOP_GRACE - time.time()
+        return StopResult(after, "already", left)
+    index.add_event(current.id, "stop-requested", "graceful stop requested", {"mode": "graceful", "reason": reason})
+    return StopResult(after, "requested")
 
-    if row["status"] not in LIVE:
-        raise WorkbenchError(f"run {row['id']} is {row['status']}; only a queued or running run can be stopped")
-    if row.get("host") not in (None, current_host()):
-        raise WorkbenchError(f"run {row['id']} runs on {row['host']}; stop it there")
-    if row.get("supervisor_pid") is None and row["status"] == "queued":
-        raise WorkbenchError(f"run {row['id']} is still being launched; try again in a moment")
-    if not supervisor_alive(row):
-        _mark_gone(index, row)
-        return False
-    index.add_event(row["id"], "stop-requested", "graceful stop requested")
-    try:
-        os.kill(int(row["supervisor_pid"]), signal.SIGTERM)
-    except ProcessLookupError:
-        _mark_gone(index, row)
-        return False
-    return True
+
+def _host() -> str:
+    from workbench.store import current_host
+
+    return current_host()
 
 
-def _mark_gone(index: Any, row: dict[str, Any]) -> None:
-    """Mark this run (and no other: ``reconcile(stale_after=0)`` would also catch runs that
+def _mark_gone(index: RunIndex, run: Run) -> None:
+    """Mark this run (and no other: reconciling everything now would also catch runs that
     other processes are launching right now) interrupted: its supervisor is gone."""
-    from workbench.store import INTERRUPTED_ERROR
-
-    current = index.get_run(row["id"]) or row
-    if current["status"] in LIVE:
-        index.update_run(row["id"], status="interrupted", ended_at=time.time(), error=INTERRUPTED_ERROR)
-        index.add_event(row["id"], "interrupted", INTERRUPTED_ERROR)
+    index.mark_interrupted(run.id, INTERRUPTED_ERROR)
 
 
-def remove_run(project: Any, index: Any, row: dict[str, Any]) -> None:
+def remove_run(project: Project, index: RunIndex, run: Run) -> None:
     """Delete a run: its rows, its folder and its snapshot ref.
 
     Raises:
         WorkbenchError: The run is still live (stop it first).
     """
-    from workbench.runs.launch import run_dir_of
     from workbench.snapshot import SnapshotError, delete_ref
 
-    if row["status"] in LIVE and supervisor_alive(row):
-        raise WorkbenchError(f"run {row['id']} is {row['status']}; stop it first (workbench stop {row['id']})")
-    run_dir = run_dir_of(project, row["id"])
-    index.delete_run(row["id"])
+    if run.status.is_live and owner_alive(run):
+        raise WorkbenchError(f"run {run.label} is {run.status}; stop it first (workbench stop {run.id})")
+    run_dir = run_dir_of(project, run.id)
+    index.delete_run(run.id)
     if run_dir.is_dir():
         shutil.rmtree(run_dir)
     try:
-        delete_ref(project.root, row["id"], state_dir=project.state_dir)
+        delete_ref(project.root, run.id, state_dir=project.state_dir)
     except SnapshotError:
         pass
+
+
+def wait_for(index: RunIndex, run_id: str, *, timeout: float | None = None, poll: float = 0.25) -> Run:
+    """Poll until the run ends (or ``timeout`` seconds pass); return it."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        reconcile(index)
+        run = index.get_run(run_id)
+        if run is None:
+            raise WorkbenchError(f"run {run_id} disappeared from the index")
+        if not run.status.is_live:
+            return run
+        if deadline is not None and time.monotonic() > deadline:
+            return run
+        time.sleep(poll)

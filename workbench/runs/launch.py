@@ -14,13 +14,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
+from workbench.runs.liveness import process_create_time
+from workbench.runs.spec import RunSpec, check_round_trip, run_dir_of, write_spec
+from workbench.store import InvalidValue, Run, RunIndex, RunStatus, new_run_id
 
-__all__ = ["LaunchRequest", "PreparedLaunch", "launch", "prepare", "run_dir_of", "start_supervisor", "wait_for"]
+if TYPE_CHECKING:
+    from workbench.project import Project, TaskInfo
+
+__all__ = ["LaunchRequest", "PreparedLaunch", "launch", "prepare", "start_supervisor"]
 
 BACKENDS = ("single", "ddp")
 
@@ -59,7 +66,7 @@ class LaunchRequest:
 class PreparedLaunch:
     """A checked launch: the task, its resolved config and where it will run."""
 
-    task: Any
+    task: TaskInfo
     config: dict[str, Any]
     device: str
     backend: str
@@ -70,7 +77,7 @@ class PreparedLaunch:
     profile: str = ""
 
 
-def prepare(project: Any, request: LaunchRequest, *, index: Any = None,
+def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None = None,
             probe: dict[str, Any] | None = None) -> PreparedLaunch:
     """Check a launch request without writing anything.
 
@@ -111,8 +118,11 @@ def prepare(project: Any, request: LaunchRequest, *, index: Any = None,
     check_device(device, backend, nproc, probe)
     profile = str(profile_path.relative_to(project.root)) if profile_path and \
         profile_path.is_relative_to(project.root) else str(profile_path or "")
-    return PreparedLaunch(task, config, device, backend, nproc, precision, name,
-                          [t for t in request.tags if t], profile)
+    prepared = PreparedLaunch(task, config, device, backend, nproc, precision, name,
+                              [t for t in request.tags if t], profile)
+    # The spec must read back as written: refuse now, before a folder or a ref exists.
+    check_round_trip(_spec(project, prepared, "0" * 12, Path(project.runs_dir) / ("0" * 12), ""))
+    return prepared
 
 
 def _checked(normalize: Any, value: Any, default: Any, what: str) -> Any:
@@ -124,19 +134,8 @@ def _checked(normalize: Any, value: Any, default: Any, what: str) -> Any:
         raise WorkbenchError(f"bad --{what}: {exc}") from None
 
 
-def run_dir_of(project: Any, run_id: str) -> Path:
-    """The folder of run ``run_id``, checked to stay inside the project's runs folder."""
-    from workbench.snapshot import check_run_id
-
-    runs = project.runs_dir.resolve()
-    path = (runs / check_run_id(run_id)).resolve()
-    if path.parent != runs:
-        raise WorkbenchError(f"run id {run_id!r} would leave {runs}")
-    return path
-
-
-def launch(project: Any, request: LaunchRequest, *, index: Any = None,
-           probe: dict[str, Any] | None = None, start: bool = True) -> dict[str, Any]:
+def launch(project: Project, request: LaunchRequest, *, index: RunIndex | None = None,
+           probe: dict[str, Any] | None = None, start: bool = True) -> Run:
     """Launch a run: prepare, snapshot the code, write ``run.toml``, start the supervisor.
 
     Args:
@@ -147,10 +146,8 @@ def launch(project: Any, request: LaunchRequest, *, index: Any = None,
         start: Start the supervisor (tests may start it themselves).
 
     Returns:
-        The new run's row (status ``queued``).
+        The new run (status ``queued``).
     """
-    from workbench.store import RunIndex, new_run_id
-
     own_index = index is None
     index = index if index is not None else RunIndex(project.index_path)
     try:
@@ -172,7 +169,7 @@ def launch(project: Any, request: LaunchRequest, *, index: Any = None,
             index.close()
 
 
-def _drop_ref(project: Any, run_id: str) -> None:
+def _drop_ref(project: Project, run_id: str) -> None:
     from workbench.snapshot import SnapshotError, delete_ref
 
     try:
@@ -181,9 +178,19 @@ def _drop_ref(project: Any, run_id: str) -> None:
         pass
 
 
-def _create(project: Any, index: Any, prepared: PreparedLaunch, run_id: str, run_dir: Path,
-            pick_name: bool = False) -> dict[str, Any]:
-    from workbench.runs.spec import RunSpec, write_spec
+def _spec(project: Project, prepared: PreparedLaunch, run_id: str, run_dir: Path, snapshot: str) -> RunSpec:
+    task = prepared.task
+    return RunSpec(
+        id=run_id, task=task.name, task_file=task.file, task_module=task.module,
+        config=prepared.config, device=prepared.device, backend=prepared.backend,
+        nproc=prepared.nproc, precision=prepared.precision, project_root=str(project.root),
+        index=str(project.index_path), code_dir=str(run_dir / "code"), name=prepared.name or "",
+        tags=list(prepared.tags), profile=prepared.profile, snapshot=snapshot,
+    )
+
+
+def _create(project: Project, index: RunIndex, prepared: PreparedLaunch, run_id: str, run_dir: Path,
+            pick_name: bool = False) -> Run:
     from workbench.snapshot import materialise, take_snapshot
 
     run_dir.mkdir(parents=True)
@@ -193,18 +200,11 @@ def _create(project: Any, index: Any, prepared: PreparedLaunch, run_id: str, run
     code_dir = run_dir / "code"
     materialise(snap, snap.git_dir, code_dir)
     task = prepared.task
-    spec = RunSpec(
-        id=run_id, task=task.name, task_file=task.file, task_module=task.module,
-        config=prepared.config, device=prepared.device, backend=prepared.backend,
-        nproc=prepared.nproc, precision=prepared.precision, project_root=str(project.root),
-        index=str(project.index_path), code_dir=str(code_dir), name=prepared.name or "",
-        tags=list(prepared.tags), profile=prepared.profile, snapshot=snap.commit,
-    )
-    write_spec(run_dir, spec)
+    write_spec(run_dir, _spec(project, prepared, run_id, run_dir, snap.commit))
     (run_dir / "artifacts").mkdir()
     row = _create_row(
         index, pick_name,
-        id=run_id, name=prepared.name, task=task.name, status="queued", device=prepared.device,
+        id=run_id, name=prepared.name, task=task.name, status=RunStatus.QUEUED, device=prepared.device,
         backend=prepared.backend, nproc=prepared.nproc, precision=prepared.precision,
         config=prepared.config, tags=list(prepared.tags), profile=prepared.profile or None,
         run_dir=str(run_dir), git_head=snap.head, git_branch=snap.branch, git_dirty=snap.dirty,
@@ -220,11 +220,10 @@ def _create(project: Any, index: Any, prepared: PreparedLaunch, run_id: str, run
     return row
 
 
-def _create_row(index: Any, pick_name: bool, **fields: Any) -> dict[str, Any]:
+def _create_row(index: RunIndex, pick_name: bool, **fields: Any) -> Run:
     """Add the run's row. A friendly name picked for the run may have been taken meanwhile
     by a launch in another process: then pick another (a name the user gave is refused)."""
     from workbench.runs.names import friendly_name
-    from workbench.store import InvalidValue
 
     for _ in range(20):
         try:
@@ -237,25 +236,24 @@ def _create_row(index: Any, pick_name: bool, **fields: Any) -> dict[str, Any]:
     return index.create_run(**fields)
 
 
-def start_supervisor(project: Any, index: Any, row: dict[str, Any]) -> int:
+def start_supervisor(project: Project, index: RunIndex, run: Run) -> int:
     """Start the run's supervisor in its own session; record its pid. Returns the pid."""
-    from workbench.store._process import process_create_time
-
-    run_dir = Path(row["run_dir"])
+    run_dir = Path(run.run_dir or run_dir_of(project, run.id))
     log = open(run_dir / "supervisor.log", "ab")
     # The supervisor starts with stop signals blocked and unblocks them once its handlers
     # are in place: a stop sent while it is still starting waits for it, not kills it.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workbench.runs.supervisor", str(run_dir)],
+            [sys.executable, "-m", "workbench.runs.supervisor", str(run_dir),
+             "--index", str(project.index_path), "--run-id", run.id],
             cwd=str(project.root), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=_env(),
         )
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         log.close()
-    index.update_run(row["id"], supervisor_pid=proc.pid,
+    index.update_run(run.id, supervisor_pid=proc.pid,
                      supervisor_create_time=process_create_time(proc.pid))
     return proc.pid
 
@@ -265,20 +263,3 @@ def _env() -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("PYTHONHASHSEED", "0")
     return env
-
-
-def wait_for(index: Any, run_id: str, *, timeout: float | None = None, poll: float = 0.25) -> dict[str, Any]:
-    """Poll until the run ends (or ``timeout`` seconds pass); return its row."""
-    from workbench.runs.control import reconcile
-
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        reconcile(index)
-        row = index.get_run(run_id)
-        if row is None:
-            raise WorkbenchError(f"run {run_id} disappeared from the index")
-        if row["status"] not in ("queued", "running"):
-            return row
-        if deadline is not None and time.monotonic() > deadline:
-            return row
-        time.sleep(poll)

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
+from workbench.runs.launch import start_supervisor
+from workbench.runs.liveness import owner_alive, reconcile
+from workbench.runs.present import flatten_config
+from workbench.runs.spec import read_spec, run_dir_of, toml_literal, write_spec
+from workbench.store import Run, RunIndex, RunStatus, new_run_id
+
+if TYPE_CHECKING:
+    from workbench.project import Project
 
 __all__ = [
     "NONDETERMINISTIC_SUFFIXES",
@@ -26,7 +35,6 @@ __all__ = [
 
 #: Metric keys that measure time, not training: they never replay exactly.
 NONDETERMINISTIC_SUFFIXES = ("_per_s", "/time", "_time", "/seconds")
-RESUMABLE = ("stopped", "interrupted", "failed")
 
 
 def step_checkpoints(run_dir: Path) -> list[Path]:
@@ -38,8 +46,8 @@ def step_checkpoints(run_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.name, reverse=True)
 
 
-def resume_run(project: Any, index: Any, row: dict[str, Any], *, device: str | None = None,
-               start: bool = True) -> dict[str, Any]:
+def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | None = None,
+               start: bool = True) -> Run:
     """Start a new attempt of a stopped, interrupted or failed run from its latest checkpoint.
 
     The attempt uses the run's own code snapshot and config, on the same device and backend
@@ -48,31 +56,27 @@ def resume_run(project: Any, index: Any, row: dict[str, Any], *, device: str | N
     Raises:
         WorkbenchError: The run completed, is still running, or has no checkpoint.
     """
-    from workbench.runs.control import supervisor_alive
-    from workbench.runs.launch import start_supervisor
-    from workbench.runs.spec import read_spec, write_spec
-
-    index.reconcile()
-    row = index.get_run(row["id"]) or row
-    status = row["status"]
-    if status in ("queued", "running") and supervisor_alive(row):
-        raise WorkbenchError(f"run {row['id']} is still {status}; stop it before resuming")
+    reconcile(index)
+    run = index.get_run(run.id) or run
+    status = run.status
+    if status.is_live and owner_alive(run):
+        raise WorkbenchError(f"run {run.id} is still {status}; stop it before resuming")
     deadline = time.monotonic() + 15
-    while supervisor_alive(row) and time.monotonic() < deadline:
+    while owner_alive(run) and time.monotonic() < deadline:
         time.sleep(0.1)  # the previous attempt's supervisor is writing its last words
-    if supervisor_alive(row):
-        raise WorkbenchError(f"run {row['id']}'s previous attempt is still shutting down; try again shortly")
-    if status == "completed":
-        raise WorkbenchError(f"run {row['id']} completed; nothing to resume "
-                             f"(to train further, fork it: workbench fork {row['id']} -s epochs=N)")
-    if status not in RESUMABLE:
-        raise WorkbenchError(f"run {row['id']} is {status}; only stopped, interrupted or failed runs resume")
-    run_dir = Path(row["run_dir"])
+    if owner_alive(run):
+        raise WorkbenchError(f"run {run.id}'s previous attempt is still shutting down; try again shortly")
+    if status is RunStatus.COMPLETED:
+        raise WorkbenchError(f"run {run.id} completed; nothing to resume "
+                             f"(to train further, fork it: workbench fork {run.id} -s epochs=N)")
+    if not status.is_resumable:
+        raise WorkbenchError(f"run {run.id} is {status}; only stopped, interrupted or failed runs resume")
+    run_dir = Path(run.run_dir or run_dir_of(project, run.id))
     spec = read_spec(run_dir)
     # A fork that ended before its own first checkpoint starts again from its parent's.
     fork_start = bool(spec.resume_from) and Path(spec.resume_from).is_file()
     if not step_checkpoints(run_dir) and not fork_start:
-        raise WorkbenchError(f"run {row['id']} has no checkpoint to resume from (it ended before its "
+        raise WorkbenchError(f"run {run.id} has no checkpoint to resume from (it ended before its "
                              f"first one); launch it again instead")
     if device is not None and device != spec.device:
         from workbench.project.settings import normalize_device
@@ -85,20 +89,21 @@ def resume_run(project: Any, index: Any, row: dict[str, Any], *, device: str | N
         check_device(device, spec.backend, spec.nproc, probe_devices(project.state_dir))
         spec.device = device
         write_spec(run_dir, spec)
-    attempt = int(row.get("attempt") or 1) + 1
-    index.update_run(row["id"], status="queued", attempt=attempt, ended_at=None, exit_code=None,
-                     signal=None, error=None, traceback=None, device=spec.device, heartbeat_at=time.time())
-    index.add_event(row["id"], "resumed", f"attempt {attempt} (after {status})",
-                    {"attempt": attempt, "previous_status": status, "device": spec.device})
-    row = index.get_run(row["id"])
+    attempt = (run.attempt or 1) + 1
+    index.update_run(run.id, status=RunStatus.QUEUED, attempt=attempt, ended_at=None, exit_code=None,
+                     signal=None, error=None, traceback=None, device=spec.device, heartbeat_at=time.time(),
+                     stop_requested_at=None, stop_mode=None, stop_reason=None, status_reason=None)
+    index.add_event(run.id, "resumed", f"attempt {attempt} (after {status})",
+                    {"attempt": attempt, "previous_status": status.value, "device": spec.device})
+    run = index.get_run(run.id) or run
     if start:
-        start_supervisor(project, index, row)
-    return index.get_run(row["id"]) or row
+        start_supervisor(project, index, run)
+    return index.get_run(run.id) or run
 
 
-def fork_run(project: Any, index: Any, row: dict[str, Any], *, overrides: Sequence[str] = (),
-             checkpoint: str | None = None, name: str | None = None, start: bool = True) -> dict[str, Any]:
-    """A new run that starts from one of ``row``'s checkpoints, with changed config.
+def fork_run(project: Project, index: RunIndex, run: Run, *, overrides: Sequence[str] = (),
+             checkpoint: str | None = None, name: str | None = None, start: bool = True) -> Run:
+    """A new run that starts from one of ``run``'s checkpoints, with changed config.
 
     The fork takes the parent's code snapshot (the same code), applies ``overrides`` to the
     parent's config, copies the chosen checkpoint (default: the newest) into its own folder,
@@ -109,18 +114,14 @@ def fork_run(project: Any, index: Any, row: dict[str, Any], *, overrides: Sequen
         WorkbenchError: No such checkpoint, or a bad override.
     """
     from workbench.project import discover, resolve_config
-    from workbench.runs.launch import run_dir_of, start_supervisor
     from workbench.runs.names import friendly_name
-    from workbench.runs.records import flatten_config
-    from workbench.runs.spec import read_spec, write_spec
-    from workbench.store import new_run_id
 
-    parent_dir = Path(row["run_dir"])
+    parent_dir = Path(run.run_dir or run_dir_of(project, run.id))
     checkpoints = step_checkpoints(parent_dir)
     best = parent_dir / "checkpoints" / "best.pt"
     if checkpoint is None:
         if not checkpoints:
-            raise WorkbenchError(f"run {row['id']} has no checkpoint to fork from")
+            raise WorkbenchError(f"run {run.id} has no checkpoint to fork from")
         source = checkpoints[0]
     else:
         candidates = {p.name: p for p in checkpoints}
@@ -131,12 +132,12 @@ def fork_run(project: Any, index: Any, row: dict[str, Any], *, overrides: Sequen
             candidates.update({str(int(p.stem.split("-")[1])): p for p in checkpoints})
         if checkpoint not in candidates:
             names = ", ".join(sorted({p.stem for p in checkpoints} | ({"best"} if best.is_file() else set())))
-            raise WorkbenchError(f"run {row['id']} has no checkpoint {checkpoint!r}; it has: {names or 'none'}")
+            raise WorkbenchError(f"run {run.id} has no checkpoint {checkpoint!r}; it has: {names or 'none'}")
         source = candidates[checkpoint]
     spec = read_spec(parent_dir)
     task = discover(project).get(spec.task)
     fields = [f for f in task.config]
-    base = [f"{k}={_toml_literal(v)}" for k, v in flatten_config(spec.config).items()]
+    base = [f"{k}={toml_literal(v)}" for k, v in flatten_config(spec.config).items() if v is not None]
     config = resolve_config(fields, overrides=[*base, *overrides], task_name=spec.task)
     taken = index.run_names()
     name = (name or "").strip() or friendly_name(len(taken) + 1, taken)
@@ -154,35 +155,29 @@ def fork_run(project: Any, index: Any, row: dict[str, Any], *, overrides: Sequen
                                  "code_dir": str(run_dir / "code"), "resume_from": str(start_file)})
         write_spec(run_dir, new_spec)
         new = index.create_run(
-            id=run_id, name=name, task=spec.task, status="queued", device=spec.device, backend=spec.backend,
-            nproc=spec.nproc, precision=spec.precision, config=config, tags=list(spec.tags),
-            profile=spec.profile or None, run_dir=str(run_dir), git_head=row.get("git_head"),
-            git_branch=row.get("git_branch"), git_dirty=row.get("git_dirty"),
-            snapshot_commit=row.get("snapshot_commit"), parent_id=row["id"], parent_checkpoint=source.name,
+            id=run_id, name=name, task=spec.task, status=RunStatus.QUEUED, device=spec.device,
+            backend=spec.backend, nproc=spec.nproc, precision=spec.precision, config=config,
+            tags=list(spec.tags), profile=spec.profile or None, run_dir=str(run_dir),
+            git_head=run.git_head, git_branch=run.git_branch, git_dirty=run.git_dirty,
+            snapshot_commit=run.snapshot_commit, parent_id=run.id, parent_checkpoint=source.name,
         )
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     changed = [o for o in overrides]
-    index.add_event(run_id, "launched", f"forked from {row['id']} at {source.name}"
+    index.add_event(run_id, "launched", f"forked from {run.id} at {source.name}"
                     + (f" with {' '.join(changed)}" if changed else ""),
-                    {"parent": row["id"], "checkpoint": source.name, "overrides": changed})
+                    {"parent": run.id, "checkpoint": source.name, "overrides": changed})
     if start:
         start_supervisor(project, index, new)
     return index.get_run(run_id) or new
-
-
-def _toml_literal(value: Any) -> str:
-    from workbench.runs.spec import _value
-
-    return _value(value)
 
 
 def _deterministic(key: str) -> bool:
     return not key.endswith(NONDETERMINISTIC_SUFFIXES)
 
 
-def compare_replay(index: Any, run_id: str, attempt: int) -> dict[str, Any] | None:
+def compare_replay(index: RunIndex, run_id: str, attempt: int) -> dict[str, Any] | None:
     """Compare the points ``attempt`` logged again with those set aside from earlier attempts.
 
     Only points the new attempt has replayed are compared (a resumed attempt that is stopped

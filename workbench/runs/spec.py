@@ -1,16 +1,40 @@
-"""``run.toml``: the launch spec a run's processes read (task, resolved config, device …)."""
+"""``run.toml``: the launch spec a run's processes read (task, resolved config, device …).
+
+The file is written with ``tomli_w`` and read with ``tomllib``. TOML has no null, so a
+``None`` anywhere in the spec (a top-level field or a value deep in the config) is left
+out of its table and its path is listed in the top-level ``unset`` array (a list of key
+paths, e.g. ``unset = [["config", "optim", "momentum"]]``); reading puts ``None`` back.
+``format`` says which layout wrote the file: files without it (the first wave's
+hand-written TOML) still load; a newer format is refused with one line.
+"""
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
 
-__all__ = ["RunSpec", "dump_toml", "read_spec", "write_spec"]
+if TYPE_CHECKING:
+    from workbench.project import Project
+
+__all__ = [
+    "SPEC_FORMAT",
+    "RunSpec",
+    "check_round_trip",
+    "dump_spec",
+    "load_spec",
+    "read_spec",
+    "run_dir_of",
+    "toml_literal",
+    "write_spec",
+]
+
+#: The layout version this code writes (files without ``format`` are version 1).
+SPEC_FORMAT = 2
+_HEADER = "# The launch spec of this run, written by workbench. Do not edit.\n"
 
 
 @dataclass
@@ -22,7 +46,7 @@ class RunSpec:
         task: The task's class name.
         task_file: The task's file, relative to the project root.
         task_module: The module name the file is imported as (e.g. ``tasks.sine``).
-        config: The resolved config (nested plain values).
+        config: The resolved config (nested plain values; ``None`` allowed).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         backend: ``single`` or ``ddp``.
         nproc: Training processes (ddp).
@@ -56,53 +80,105 @@ class RunSpec:
     resume_from: str = ""
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
+def _strip_none(value: Any, path: tuple[str, ...], unset: list[list[str]]) -> Any:
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))} = {_value(v)}" for k, v in value.items()) + "}"
-    if value is None:
-        raise WorkbenchError("run.toml cannot hold None values")
-    return json.dumps(str(value))
+        out = {}
+        for key, item in value.items():
+            key = str(key)
+            if item is None:
+                unset.append([*path, key])
+            else:
+                out[key] = _strip_none(item, (*path, key), unset)
+        return out
+    if isinstance(value, (list, tuple)):
+        if any(item is None for item in value):
+            raise WorkbenchError(f"run.toml cannot hold a None inside a list ({'.'.join(path)})")
+        return [_strip_none(item, path, unset) for item in value]
+    return value
 
 
-def dump_toml(data: dict[str, Any]) -> str:
-    """Write a dict of plain values as TOML (top-level tables for nested dicts)."""
-    lines = []
-    tables = []
-    for key, value in data.items():
-        if value is None:
-            continue
-        if isinstance(value, dict):
-            tables.append((key, value))
-        else:
-            lines.append(f"{json.dumps(key) if not key.isidentifier() else key} = {_value(value)}")
-    for name, table in tables:
-        lines.append(f"\n[{name}]")
-        for key, value in table.items():
-            if value is not None:
-                lines.append(f"{json.dumps(str(key))} = {_value(value)}")
-    return "\n".join(lines) + "\n"
+def dump_spec(spec: RunSpec) -> str:
+    """The text of ``run.toml`` for ``spec``.
+
+    Raises:
+        WorkbenchError: A value TOML cannot hold (one line naming it).
+    """
+    import tomli_w
+
+    unset: list[list[str]] = []
+    data = _strip_none(asdict(spec), (), unset)
+    data["format"] = SPEC_FORMAT
+    if unset:
+        data["unset"] = unset
+    try:
+        return _HEADER + tomli_w.dumps(data)
+    except (TypeError, ValueError) as exc:
+        raise WorkbenchError(f"run.toml cannot hold this launch: {exc}") from None
+
+
+def load_spec(text: str, where: str = "run.toml") -> RunSpec:
+    """Parse the text of a ``run.toml`` (any format this code knows).
+
+    Raises:
+        WorkbenchError: Not TOML, a newer format, or fields missing.
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkbenchError(f"{where}: unreadable: {exc}") from None
+    version = data.pop("format", 1)
+    if not isinstance(version, int) or version > SPEC_FORMAT:
+        raise WorkbenchError(f"{where}: written by a newer workbench (format {version}, this one "
+                             f"knows {SPEC_FORMAT}); upgrade workbench")
+    for path in data.pop("unset", []):
+        if not isinstance(path, list) or not path or not all(isinstance(p, str) for p in path):
+            raise WorkbenchError(f"{where}: bad entry in unset: {path!r}")
+        table = data
+        for key in path[:-1]:
+            table = table.setdefault(key, {})
+        table[path[-1]] = None
+    known = {f.name for f in fields(RunSpec)}
+    try:
+        return RunSpec(**{k: v for k, v in data.items() if k in known})
+    except TypeError as exc:
+        raise WorkbenchError(f"{where}: incomplete launch spec: {exc}") from None
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def check_round_trip(spec: RunSpec) -> None:
+    """Refuse a spec that would not read back as written (before anything is written).
+
+    Raises:
+        WorkbenchError: One line naming the first field that would change.
+    """
+    back = asdict(load_spec(dump_spec(spec)))
+    for name, value in asdict(spec).items():
+        if isinstance(value, tuple):
+            value = list(value)
+        if not _same(value, back[name]):
+            raise WorkbenchError(f"run.toml cannot hold {name}={value!r} (it would read back as "
+                                 f"{back[name]!r})")
 
 
 def write_spec(run_dir: Path, spec: RunSpec) -> Path:
     """Write ``run_dir/run.toml`` (atomically: a temporary file, then a rename)."""
     path = run_dir / "run.toml"
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text("# The launch spec of this run, written by workbench. Do not edit.\n"
-                   + dump_toml(asdict(spec)), encoding="utf-8")
+    tmp.write_text(dump_spec(spec), encoding="utf-8")
     tmp.replace(path)
     return path
 
@@ -113,14 +189,38 @@ def read_spec(run_dir: Path) -> RunSpec:
     Raises:
         WorkbenchError: The file is missing or unreadable.
     """
-    from workbench.project._toml import tomllib
-
     path = Path(run_dir) / "run.toml"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise WorkbenchError(f"{path}: missing; is {run_dir} a run folder?") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise WorkbenchError(f"{path}: unreadable: {exc}") from None
-    known = RunSpec.__dataclass_fields__
-    return RunSpec(**{k: v for k, v in data.items() if k in known})
+    return load_spec(text, str(path))
+
+
+def toml_literal(value: Any) -> str:
+    """``value`` as a TOML literal (for ``KEY=VALUE`` overrides rebuilt from a config)."""
+    import tomli_w
+
+    if value is None:
+        raise WorkbenchError("a TOML value cannot be None")
+    text = tomli_w.dumps({"v": value})
+    return text.split("=", 1)[1].strip() if not isinstance(value, dict) else _inline(value)
+
+
+def _inline(table: dict[str, Any]) -> str:
+    import json
+
+    return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_literal(v)}" for k, v in table.items()) + "}"
+
+
+def run_dir_of(project: Project, run_id: str) -> Path:
+    """The folder of run ``run_id``, checked to stay inside the project's runs folder."""
+    from workbench.snapshot import check_run_id
+
+    runs = project.runs_dir.resolve()
+    path = (runs / check_run_id(run_id)).resolve()
+    if path.parent != runs:
+        raise WorkbenchError(f"run id {run_id!r} would leave {runs}")
+    return path

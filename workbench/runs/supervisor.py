@@ -1,10 +1,17 @@
 """A run's supervisor: ``python -m workbench.runs.supervisor RUN_DIR``.
 
 A small workbench process (no torch), started in its own session so that closing the
-terminal or the TUI never stops a run. It starts the training process — one, or N under
-``torch.distributed.run`` — with stdout and stderr appended to ``output.log``, forwards a
-stop request (SIGTERM or SIGINT to the supervisor) as SIGINT to the training processes,
-waits, and writes the outcome: exit code or signal, ended time, final status.
+terminal or the TUI never stops a run. It is the run's owner (DESIGN.md, "Who owns a
+run"): it starts the training process — one, or N under ``torch.distributed.run`` — with
+stdout and stderr appended to ``output.log``, polls the run's row every second for a stop
+request and delivers it (SIGINT to the training processes for a graceful stop; SIGKILL for
+a kill, or when the grace period is over), waits, and writes the outcome: exit code or
+signal, ended time, final status. SIGTERM or SIGINT sent to the supervisor itself are
+recorded as a graceful stop request in the row, then handled the same way.
+
+Usage: ``python -m workbench.runs.supervisor RUN_DIR [--index PATH --run-id ID]``. The
+index and id are given by the launcher so that even a run whose ``run.toml`` cannot be
+read is marked ``failed`` with the reason.
 """
 
 from __future__ import annotations
@@ -19,13 +26,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import WorkbenchError
+from workbench.runs.control import STOP_GRACE
+from workbench.runs.spec import RunSpec, read_spec
+from workbench.store import Run, RunIndex, RunStatus, StopMode
+
 __all__ = ["main", "training_command"]
 
-#: Seconds a stopping run gets to finish its batch and write its checkpoint before SIGKILL.
-STOP_GRACE = 60.0
 
-
-def training_command(spec: Any, run_dir: Path) -> list[str]:
+def training_command(spec: RunSpec, run_dir: Path) -> list[str]:
     """The argument list that starts the training process(es) of ``spec``."""
     train = ["-m", "workbench.runs.train", str(run_dir)]
     if spec.backend == "ddp":
@@ -56,30 +65,44 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def _arguments(args: list[str]) -> tuple[Path, str | None, str | None]:
+    run_dir = Path(args[0]).resolve()
+    index = run_id = None
+    rest = args[1:]
+    while rest:
+        flag, value, rest = rest[0], rest[1] if len(rest) > 1 else None, rest[2:]
+        if flag == "--index":
+            index = value
+        elif flag == "--run-id":
+            run_id = value
+    return run_dir, index, run_id
+
+
+def _unreadable_spec(run_dir: Path, index_path: str | None, run_id: str | None, error: str) -> int:
+    """The spec cannot be read: say so in the run's row (``failed``), never leave it live."""
+    print(error, file=sys.stderr, flush=True)
+    path = Path(index_path) if index_path else run_dir.parent.parent / "index.db"
+    run_id = run_id or run_dir.name
+    if not path.is_file():
+        return 1
+    index = RunIndex(path)
+    try:
+        if index.get_run(run_id) is not None:
+            _finish(index, run_id, RunStatus.FAILED, None, None, f"cannot start: {error}", "")
+    finally:
+        index.close()
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Supervise one attempt of the run in ``argv[0]``; return the exit status."""
-    args = sys.argv[1:] if argv is None else argv
-    run_dir = Path(args[0]).resolve()
+    run_dir, index_path, run_id = _arguments(sys.argv[1:] if argv is None else argv)
     stopping = threading.Event()
+    signalled = threading.Event()
     child: subprocess.Popen[bytes] | None = None
 
-    def forward_stop() -> None:
-        assert child is not None
-        for pid in _training_pids(child, spec.backend):
-            try:
-                os.kill(pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
-
     def on_stop(signum: int, frame: Any) -> None:
-        if child is None or child.poll() is not None:
-            stopping.set()
-            return
-        if stopping.is_set():  # a second request: no more waiting
-            _kill(child, spec.backend, signal.SIGKILL)
-            return
-        stopping.set()
-        forward_stop()
+        signalled.set()  # recorded in the row by the main loop (no SQLite in a handler)
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
@@ -87,14 +110,22 @@ def main(argv: list[str] | None = None) -> int:
     # The launcher started us with SIGTERM and SIGINT blocked: a stop sent while we were
     # starting is pending, and reaches on_stop now, before any training process exists.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-    from workbench.runs.spec import read_spec
-    from workbench.store import RunIndex
-
-    spec = read_spec(run_dir)
+    try:
+        spec = read_spec(run_dir)
+    except WorkbenchError as exc:
+        return _unreadable_spec(run_dir, index_path, run_id, str(exc))
     index = RunIndex(spec.index)
     row = index.get_run(spec.id)
-    attempt = row["attempt"] if row else 1
+    attempt = row.attempt if row else 1
     log_path = run_dir / "output.log"
+
+    def stop_request() -> Run | None:
+        """The run's row when a stop is requested (by the row, or by a signal to us)."""
+        if signalled.is_set():
+            signalled.clear()
+            index.request_stop(spec.id, StopMode.GRACEFUL, "signal to the supervisor")
+        current = index.get_run(spec.id)
+        return current if current is not None and current.stop_requested_at is not None else None
 
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
@@ -106,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         log.write(f"\n=== attempt {attempt} · {time.strftime('%Y-%m-%d %H:%M:%S')} · "
                   f"{spec.task} on {spec.device}/{spec.backend} ===\n".encode())
         log.flush()
-        if stopping.is_set():  # asked to stop before training started: do not start it
+        if stop_request() is not None:  # asked to stop before training started: do not start it
             log.write(b"stopped before the training process started\n")
             _stopped(index, spec.id, None, None, "stopped before training started")
             index.close()
@@ -116,18 +147,26 @@ def main(argv: list[str] | None = None) -> int:
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      env=env)
         except OSError as exc:
-            _finish(index, spec.id, "failed", None, None, f"could not start training: {exc}", "")
+            _finish(index, spec.id, RunStatus.FAILED, None, None, f"could not start training: {exc}", "")
             return 1
         index.update_run(spec.id, pid=child.pid, pgid=os.getpgid(0))
-        if stopping.is_set():  # asked to stop while the child was being started
-            forward_stop()
+        killed = False
         while True:
+            request = stop_request()
+            if request is not None and not killed:
+                if request.stop_mode is StopMode.KILL or (request.stop_requested_at or 0) + STOP_GRACE < time.time():
+                    log.write(b"stop: killing the training process\n")
+                    log.flush()
+                    _kill(child, spec.backend, signal.SIGKILL)
+                    killed = True
+                elif not stopping.is_set():
+                    stopping.set()
+                    _kill(child, spec.backend, signal.SIGINT, children_only=True)
             try:
                 code = child.wait(timeout=1.0)
                 break
             except subprocess.TimeoutExpired:
-                if stopping.is_set() and _stop_started(index, spec.id) + STOP_GRACE < time.time():
-                    _kill(child, spec.backend, signal.SIGKILL)
+                pass
     _conclude(index, spec, code, stopping.is_set(), log_path, attempt)
     from workbench.runs.artifacts import record_artifacts
 
@@ -136,22 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _stop_started(index: Any, run_id: str) -> float:
-    for event in reversed(index.events(run_id)):
-        if event["kind"] == "stop-requested":
-            return float(event["time"])
-    return time.time()
-
-
-def _kill(child: subprocess.Popen[bytes], backend: str, sig: int) -> None:
-    for pid in _training_pids(child, backend) + [child.pid]:
+def _kill(child: subprocess.Popen[bytes], backend: str, sig: int, children_only: bool = False) -> None:
+    pids = _training_pids(child, backend)
+    for pid in pids if children_only else [*pids, child.pid]:
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
 
 
-def _finish(index: Any, run_id: str, status: str, code: int | None, sig: int | None,
+def _finish(index: RunIndex, run_id: str, status: RunStatus, code: int | None, sig: int | None,
             error: str, tb: str) -> None:
     fields: dict[str, Any] = {"status": status, "ended_at": time.time(), "exit_code": code, "signal": sig}
     if error:
@@ -159,23 +192,24 @@ def _finish(index: Any, run_id: str, status: str, code: int | None, sig: int | N
     if tb:
         fields["traceback"] = tb
     index.update_run(run_id, **fields)
-    index.add_event(run_id, status, error)
+    index.add_event(run_id, status.value, error)
 
 
-def _stopped(index: Any, run_id: str, code: int | None, sig: int | None, message: str) -> None:
-    index.update_run(run_id, status="stopped", ended_at=time.time(), exit_code=code, signal=sig)
+def _stopped(index: RunIndex, run_id: str, code: int | None, sig: int | None, message: str) -> None:
+    index.update_run(run_id, status=RunStatus.STOPPED, ended_at=time.time(), exit_code=code, signal=sig)
     index.add_event(run_id, "stopped", message)
 
 
-def _conclude(index: Any, spec: Any, code: int, stop_requested: bool, log_path: Path, attempt: int) -> None:
+def _conclude(index: RunIndex, spec: RunSpec, code: int, stop_requested: bool, log_path: Path,
+              attempt: int) -> None:
     """Write the final status from the exit code and what the training process reported."""
-    row = index.get_run(spec.id) or {}
-    if int(row.get("attempt") or 1) != attempt:
-        return  # the run was resumed meanwhile: the row belongs to the newer attempt
-    reported = row.get("status")
+    run = index.get_run(spec.id)
+    if run is None or run.attempt != attempt:
+        return  # deleted, or resumed meanwhile: the row belongs to the newer attempt
+    reported = run.status
     sig = -code if code < 0 else None
-    if reported in ("completed", "stopped", "failed") and code == 0 or reported == "failed":
-        index.update_run(spec.id, exit_code=code, signal=sig, ended_at=row.get("ended_at") or time.time())
+    if reported.is_final and code == 0 or reported is RunStatus.FAILED:
+        index.update_run(spec.id, exit_code=code, signal=sig, ended_at=run.ended_at or time.time())
         return
     if stop_requested and (sig == signal.SIGINT or (spec.backend == "ddp" and sig is None and code != 0)):
         # The SIGINT we forwarded reached the process before it could handle it (still
@@ -184,17 +218,17 @@ def _conclude(index: Any, spec: Any, code: int, stop_requested: bool, log_path: 
         return
     if sig is not None:
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        _finish(index, spec.id, "interrupted", code, sig,
+        _finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
                 f"the training process was killed by {name}; resume it to continue", "")
     elif spec.backend == "ddp" and code != 0:
-        _finish(index, spec.id, "interrupted", code, None,
+        _finish(index, spec.id, RunStatus.INTERRUPTED, code, None,
                 f"a training process died (torchrun exited with {code}); see output.log", _tail(log_path))
     elif code != 0:
-        _finish(index, spec.id, "failed", code, None,
+        _finish(index, spec.id, RunStatus.FAILED, code, None,
                 f"the training process exited with code {code} before reporting; see output.log",
                 _tail(log_path))
     else:
-        _finish(index, spec.id, "failed", code, None,
+        _finish(index, spec.id, RunStatus.FAILED, code, None,
                 "the training process exited without reporting an outcome", _tail(log_path))
 
 

@@ -7,7 +7,7 @@ processes alike, so it never imports torch or textual.
 from __future__ import annotations
 
 from workbench.store._db import BUSY_TIMEOUT_S
-from workbench.store._process import current_host, pid_alive, process_create_time
+from workbench.store._rollup import downsample
 from workbench.store._schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, STATUSES
 from workbench.store.errors import (
     AmbiguousRun,
@@ -18,13 +18,13 @@ from workbench.store.errors import (
     StoreError,
     UnknownField,
 )
-from workbench.store.ids import new_run_id
-from workbench.store.index import INTERRUPTED_ERROR, RunIndex
+from workbench.store.ids import current_host, new_run_id
+from workbench.store.index import RunIndex
+from workbench.store.records import Run, RunEvent, RunStatus, StopMode
 from workbench.store.writer import MetricWriter
 
 __all__ = [
     "BUSY_TIMEOUT_S",
-    "INTERRUPTED_ERROR",
     "MIGRATIONS",
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
@@ -33,13 +33,16 @@ __all__ = [
     "InvalidValue",
     "MetricWriter",
     "MetricWriterError",
+    "Run",
+    "RunEvent",
     "RunIndex",
     "RunNotFound",
+    "RunStatus",
     "SchemaTooNew",
+    "StopMode",
     "StoreError",
     "UnknownField",
     "current_host",
+    "downsample",
     "new_run_id",
-    "pid_alive",
-    "process_create_time",
 ]

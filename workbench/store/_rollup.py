@@ -25,6 +25,7 @@ from operator import itemgetter, lt
 
 __all__ = [
     "SHIFTS",
+    "downsample",
     "group_rows",
     "rebuild",
     "rebuild_series",
@@ -331,6 +332,30 @@ def series(
     if axis == "time":
         return sorted((t if t is not None else math.nan, _value(v)) for _, v, t in points)
     return [(s, _value(v)) for s, v, _ in points]
+
+
+def downsample(points: Sequence[tuple[float, float]], max_points: int, axis: str = "step") -> list[tuple[float, float]]:
+    """Downsample points already in memory by the rule :func:`series` applies in the index.
+
+    ``max_points // 3`` buckets of equal width along x, from the first point's x to the
+    last's; each keeps its minimum and maximum (NaN skipped) and its last point. A live
+    curve that grew since its first look is thinned the same way as one read whole.
+
+    Args:
+        points: ``(x, value)`` pairs sorted by x (x a step, or a wall time).
+        max_points: At most this many points come back (at least 3).
+        axis: ``"step"`` or ``"time"``: which x the points carry.
+    """
+    if len(points) <= max_points:
+        return list(points)
+    buckets = max(1, max_points // 3)
+    summaries = [
+        (i, 1, x, v, x, *((x, v, x) * 2 if _is_number(v) else (None,) * 6))
+        for i, (x, v) in enumerate(points)
+    ]
+    low, high = points[0][0], points[-1][0]
+    chosen = _bucket(summaries, buckets, low, high, low, axis)  # type: ignore[arg-type]
+    return [(x, _value(v)) for x, v, _ in chosen]
 
 
 def _bucket(

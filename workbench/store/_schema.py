@@ -9,17 +9,18 @@ from __future__ import annotations
 import sqlite3
 
 from workbench.store._db import Migrations
+from workbench.store.records import RunStatus
 
 __all__ = ["MIGRATIONS", "RUN_COLUMNS", "SCHEMA_VERSION", "STATUSES"]
 
 MIGRATIONS = Migrations()
 
-#: Every status a run can have. ``queued -> running -> completed | failed | stopped |
-#: interrupted``; all but ``completed`` can be resumed.
-STATUSES = ("queued", "running", "completed", "failed", "stopped", "interrupted")
+#: Every status a run can have (see :class:`~workbench.store.records.RunStatus`).
+STATUSES = tuple(status.value for status in RunStatus)
 
-#: The columns of ``runs``, in table order, with their SQL types.
-RUN_COLUMNS: dict[str, str] = {
+# The columns of ``runs`` as schema 1 created them. Frozen: migration 1 has shipped.
+_V1_STATUSES = ("queued", "running", "completed", "failed", "stopped", "interrupted")
+_V1_COLUMNS: dict[str, str] = {
     "id": "TEXT PRIMARY KEY",
     "name": "TEXT UNIQUE",
     "task": "TEXT",
@@ -58,6 +59,17 @@ RUN_COLUMNS: dict[str, str] = {
     "traceback": "TEXT",
 }
 
+#: The columns of ``runs``, in table order, with their SQL types.
+RUN_COLUMNS: dict[str, str] = {
+    **_V1_COLUMNS,
+    # Schema 2: why a run is in its status (``queued``: waiting for what; a final status:
+    # the outcome's reason), and the stop request that the run's owner delivers.
+    "status_reason": "TEXT",
+    "stop_requested_at": "REAL",
+    "stop_mode": "TEXT",
+    "stop_reason": "TEXT",
+}
+
 # One row per summary block of a series; see workbench/store/_rollup.py.
 _ROLLUP_COLUMNS = (
     "run_id TEXT NOT NULL, key TEXT NOT NULL, level INTEGER NOT NULL, block INTEGER NOT NULL,"
@@ -71,8 +83,8 @@ _ROLLUP_COLUMNS = (
 @MIGRATIONS(1)
 def initial(conn: sqlite3.Connection) -> None:
     """Create runs, metrics, metrics_aside, metrics_rollup, events and artifacts."""
-    columns = ", ".join(f"{name} {kind}" for name, kind in RUN_COLUMNS.items())
-    statuses = ", ".join(f"'{status}'" for status in STATUSES)
+    columns = ", ".join(f"{name} {kind}" for name, kind in _V1_COLUMNS.items())
+    statuses = ", ".join(f"'{status}'" for status in _V1_STATUSES)
     conn.execute(f"CREATE TABLE runs ({columns}, CHECK (status IN ({statuses})))")
     conn.execute("CREATE INDEX runs_updated_at ON runs (updated_at)")
     conn.execute("CREATE INDEX runs_status ON runs (status)")
@@ -102,6 +114,32 @@ def initial(conn: sqlite3.Connection) -> None:
         "CREATE TABLE artifacts (run_id TEXT NOT NULL, path TEXT NOT NULL,"
         " size INTEGER, kind TEXT, created_at REAL, UNIQUE (run_id, path))"
     )
+
+
+_RUN_INDEXES = (
+    "CREATE INDEX runs_updated_at ON runs (updated_at)",
+    "CREATE INDEX runs_status ON runs (status)",
+    "CREATE INDEX runs_task ON runs (task)",
+    "CREATE INDEX runs_created_at ON runs (created_at)",
+)
+
+
+@MIGRATIONS(2)
+def stop_requests_and_pruned(conn: sqlite3.Connection) -> None:
+    """Add the stop request and status reason columns; allow the ``pruned`` status.
+
+    SQLite cannot change a CHECK constraint in place, so ``runs`` is rebuilt (inside the
+    migration's transaction: all or nothing).
+    """
+    columns = ", ".join(f"{name} {kind}" for name, kind in RUN_COLUMNS.items())
+    statuses = ", ".join(f"'{status}'" for status in STATUSES)
+    old = ", ".join(_V1_COLUMNS)
+    conn.execute(f"CREATE TABLE runs_v2 ({columns}, CHECK (status IN ({statuses})))")
+    conn.execute(f"INSERT INTO runs_v2 ({old}) SELECT {old} FROM runs")
+    conn.execute("DROP TABLE runs")
+    conn.execute("ALTER TABLE runs_v2 RENAME TO runs")
+    for statement in _RUN_INDEXES:
+        conn.execute(statement)
 
 
 #: The newest schema version this code knows.

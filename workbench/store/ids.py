@@ -1,12 +1,13 @@
-"""Run ids: short, unique, sortable by creation time."""
+"""Run ids (short, unique, sortable by creation time) and the host name runs record."""
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 
-__all__ = ["RUN_ID_ALPHABET", "new_run_id"]
+__all__ = ["RUN_ID_ALPHABET", "current_host", "new_run_id"]
 
 #: Crockford's base32 in lower case. Its characters are in ASCII order, so ids made later
 #: sort after ids made earlier (to the millisecond).
@@ -53,3 +54,8 @@ def new_run_id() -> str:
             rand = int.from_bytes(os.urandom(3), "big") % (_RANDOM_MAX // 2)
         _last = (now, rand)
     return _encode(now, _TIME_CHARS) + _encode(rand, _RANDOM_CHARS)
+
+
+def current_host() -> str:
+    """The name this machine records in ``runs.host`` (``socket.gethostname()``)."""
+    return socket.gethostname()

@@ -13,19 +13,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.tui import _format
-from workbench.tui._filter import RunFilter, parse_filter
-from workbench.tui._watcher import LogChunk, SeriesKey, SeriesLoad, SeriesTail, downsample
+from workbench.runs import present
+from workbench.runs.filter import RunFilter, parse_filter
+from workbench.store import Run
+from workbench.store import downsample
+from workbench.tui._watcher import LogChunk, SeriesKey, SeriesLoad, SeriesTail
 
-__all__ = ["LIVE", "SORT_COLUMNS", "Changes", "LogCache", "RunCache", "SeriesCache", "SeriesData"]
+__all__ = ["SORT_COLUMNS", "Changes", "LogCache", "RunCache", "SeriesCache", "SeriesData"]
 
-LIVE = ("queued", "running")
+_STATUS_ORDER = {s: i for i, s in enumerate(("running", "queued", "failed", "interrupted", "stopped", "pruned",
+                                             "completed"))}
 
-_STATUS_ORDER = {s: i for i, s in enumerate(("running", "queued", "failed", "interrupted", "stopped", "completed"))}
 
-
-def _started(row: dict[str, Any]) -> float:
-    return row.get("started_at") or row.get("created_at") or 0.0
+def _started(row: Run) -> float:
+    return row.started_at or row.created_at or 0.0
 
 
 def _none_last(value: Any) -> tuple[int, Any]:
@@ -50,7 +51,7 @@ class RunCache:
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
-        self.rows: dict[str, dict[str, Any]] = {}
+        self.rows: dict[str, Run] = {}
         self.last: dict[str, dict[str, float]] = {}
         self.since = 0.0  # the largest updated_at a tick has read (rows applied otherwise do not count)
         self.complete = False
@@ -64,7 +65,7 @@ class RunCache:
 
     # -- reading ---------------------------------------------------------------------
 
-    def get(self, run_id: str | None) -> dict[str, Any] | None:
+    def get(self, run_id: str | None) -> Run | None:
         """A run's row, or None."""
         return self.rows.get(run_id) if run_id else None
 
@@ -73,7 +74,7 @@ class RunCache:
         last = self.last.get(run_id)
         if not last:
             return None, None
-        key = _format.headline_key(list(last))
+        key = present.headline_key(list(last))
         return key, last.get(key) if key else None
 
     def counts(self) -> dict[str, int]:
@@ -86,7 +87,7 @@ class RunCache:
 
     # -- changes ---------------------------------------------------------------------
 
-    def apply(self, rows: Iterable[dict[str, Any]]) -> set[str]:
+    def apply(self, rows: Iterable[Run]) -> set[str]:
         """Merge changed rows; rebuild the view when order or membership may have changed.
 
         Returns:
@@ -96,7 +97,7 @@ class RunCache:
         resort = False
         sort_key = self._sort_key()
         for row in rows:
-            run_id = row["id"]
+            run_id = row.id
             old = self.rows.get(run_id)
             self.rows[run_id] = row
             self._count(old, -1)
@@ -128,19 +129,19 @@ class RunCache:
             self.last.pop(run_id, None)
             self.rebuild()
 
-    def _count(self, row: dict[str, Any] | None, delta: int) -> None:
+    def _count(self, row: Run | None, delta: int) -> None:
         if row is None:
             return
-        status = row["status"]
+        status = row.status
         self._counts[status] = self._counts.get(status, 0) + delta
-        if status in LIVE:
+        if status.is_live:
             if delta > 0:
-                self._live[row["id"]] = None
+                self._live[row.id] = None
             else:
-                self._live.pop(row["id"], None)
+                self._live.pop(row.id, None)
 
     def set_filter(self, text: str) -> RunFilter:
-        """Filter the view (see ``_filter.py``); returns the parsed filter."""
+        """Filter the view (see ``workbench/runs/filter.py``); returns the parsed filter."""
         self.filter = parse_filter(text)
         self.rebuild()
         return self.filter
@@ -159,28 +160,28 @@ class RunCache:
         if self.filter.active:
             rows = [r for r in rows if self.filter.matches(r)]
         key = self._sort_key()
-        ordered = sorted(rows, key=lambda r: (key(r), r["id"]), reverse=self.descending)
-        self.view = [r["id"] for r in ordered]
+        ordered = sorted(rows, key=lambda r: (key(r), r.id), reverse=self.descending)
+        self.view = [r.id for r in ordered]
         self.version += 1
 
-    def _sort_key(self) -> Callable[[dict[str, Any]], Any]:
+    def _sort_key(self) -> Callable[[Run], Any]:
         column = self.sort
         if column == "started":
             return _started
         if column == "status":
-            return lambda r: _STATUS_ORDER.get(r["status"], 9)
+            return lambda r: _STATUS_ORDER.get(r.status, 9)
         if column == "progress":
-            return lambda r: _none_last(_format.percent(r))
+            return lambda r: _none_last(present.percent(r))
         if column == "duration":
             now = self.clock()
-            return lambda r: ((r.get("ended_at") or now) - r["started_at"]) if r.get("started_at") else -1.0
+            return lambda r: ((r.ended_at or now) - r.started_at) if r.started_at else -1.0
         if column == "metric":
-            return lambda r: _none_last(self.headline(r["id"])[1])
+            return lambda r: _none_last(self.headline(r.id)[1])
         if column == "device":
-            return lambda r: (r.get("device") or "", r.get("backend") or "")
+            return lambda r: (r.device or "", r.backend or "")
         if column == "git":
-            return lambda r: r.get("git_head") or ""
-        return lambda r: str(r.get(column) or "").lower()
+            return lambda r: r.git_head or ""
+        return lambda r: str(getattr(r, column, None) or "").lower()
 
 
 @dataclass
@@ -245,7 +246,7 @@ class SeriesCache:
                 continue  # read against an older state; the next tick asks again
             points = have.points + tail.points
             if len(points) > 2 * max(3, have.width):
-                points = downsample(points, max(3, have.width))
+                points = downsample(points, max(3, have.width), tail.series.x)
             have.points = points
             have.last_step = tail.last_step
             have.version += 1

@@ -12,15 +12,15 @@ This module imports neither textual nor torch: the benchmark and the tests drive
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-__all__ = ["LogChunk", "PollRequest", "PollResult", "SeriesKey", "SeriesLoad", "SeriesTail",
-           "Watcher", "downsample"]
+from workbench.runs import reconcile
+from workbench.store import Run, RunIndex
+
+__all__ = ["LogChunk", "PollRequest", "PollResult", "SeriesKey", "SeriesLoad", "SeriesTail", "Watcher"]
 
 #: At most this many bytes of a log are read on a first look (the tail of the file).
 LOG_FIRST_BYTES = 64 * 1024
@@ -93,48 +93,13 @@ class PollRequest:
 class PollResult:
     """What one tick found."""
 
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
     since: float = 0.0
     last: dict[str, dict[str, float]] = field(default_factory=dict)
     loads: list[SeriesLoad] = field(default_factory=list)
     tails: list[SeriesTail] = field(default_factory=list)
     logs: list[LogChunk] = field(default_factory=list)
-    reconciled: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def downsample(points: list[tuple[float, float]], max_points: int) -> list[tuple[float, float]]:
-    """Keep the first, minimum, maximum and last point of ``max_points // 3`` buckets.
-
-    The same rule the store uses, applied to points already in memory (a live curve that
-    has grown since its first look), so spikes stay visible.
-    """
-    if len(points) <= max_points:
-        return points
-    buckets = max(1, max_points // 3)
-    lo, hi = points[0][0], points[-1][0]
-    span = (hi - lo) or 1.0
-    out: list[tuple[float, float]] = []
-    start = 0
-    n = len(points)
-    for b in range(buckets):
-        edge = lo + span * (b + 1) / buckets
-        end = start
-        while end < n and (points[end][0] <= edge or b == buckets - 1):
-            end += 1
-        chunk = points[start:end]
-        start = end
-        if not chunk:
-            continue
-        finite = [p for p in chunk if p[1] == p[1]]
-        keep = {id(chunk[-1]): chunk[-1]}
-        if finite:
-            low = min(finite, key=lambda p: p[1])
-            high = max(finite, key=lambda p: p[1])
-            keep[id(low)] = low
-            keep[id(high)] = high
-        out.extend(sorted(keep.values(), key=lambda p: p[0]))
-    return out
 
 
 class Watcher:
@@ -145,10 +110,10 @@ class Watcher:
             may call them while another reads).
     """
 
-    def __init__(self, index: Any) -> None:
+    def __init__(self, index: RunIndex) -> None:
         self.index = index
 
-    def first_page(self, limit: int) -> list[dict[str, Any]]:
+    def first_page(self, limit: int) -> list[Run]:
         """The newest ``limit`` runs: enough to paint the table before the rest arrive."""
         return self.index.list_runs(limit=limit)
 
@@ -158,12 +123,10 @@ class Watcher:
         result = PollResult(since=request.since)
         index = self.index
         if request.reconcile:
-            from workbench.runs.control import reconcile  # the CLI's rule ($WORKBENCH_STALE_AFTER)
-
-            result.reconciled = reconcile(index)
+            reconcile(index)  # the CLI's rule ($WORKBENCH_STALE_AFTER)
         result.runs = index.runs_changed_since(request.since)
         if result.runs:
-            result.since = max(request.since, max(r["updated_at"] for r in result.runs))
+            result.since = max(request.since, max(r.updated_at for r in result.runs))
         for run_id in dict.fromkeys(request.last_of):
             result.last[run_id] = index.last_metrics(run_id)
         for series, width in request.loads:
@@ -229,8 +192,3 @@ def read_log(run_id: str, path: Path, offset: int) -> LogChunk | None:
         data = data[: newline + 1]
     text = data.decode("utf-8", "replace")
     return LogChunk(run_id, max(0, offset), text, start + len(data), truncated)
-
-
-def finite(values: list[float]) -> list[float]:
-    """The values that are neither NaN nor infinite."""
-    return [v for v in values if not (math.isnan(v) or math.isinf(v))]

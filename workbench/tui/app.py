@@ -24,7 +24,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from workbench.errors import WorkbenchError
-from workbench.tui._state import LIVE, Changes, LogCache, RunCache, SeriesCache
+from workbench.runs import probe_devices
+from workbench.tui._state import Changes, LogCache, RunCache, SeriesCache
 from workbench.tui._watcher import PollRequest, Watcher
 from workbench.tui.colors import RunColors
 from workbench.tui.messages import (
@@ -91,7 +92,6 @@ class WorkbenchApp(App[None]):
         self.profiles: list[str] = []
         self.discovery_error = ""
         self.ticks = 0
-        self.last_tick_seconds = 0.0
         self._index: Any = None
         self._index_lock = threading.Lock()
         self._watcher: Watcher | None = None
@@ -169,14 +169,14 @@ class WorkbenchApp(App[None]):
     @work(thread=True, group="probe")
     def _probe(self) -> None:
         try:
-            self.post_message(DevicesProbed(probe_in_child(self.project.state_dir)))
+            self.post_message(DevicesProbed(probe_devices(self.project.state_dir)))
         except WorkbenchError as exc:
             self.post_message(DevicesProbed(None, str(exc)))
 
     def on_first_page_read(self, message: FirstPageRead) -> None:
         self.runs.apply(message.rows)
-        self._want_last.update(r["id"] for r in message.rows[:60])
-        self._hand_down(Changes(runs={r["id"] for r in message.rows}))
+        self._want_last.update(r.id for r in message.rows[:60])
+        self._hand_down(Changes(runs={r.id for r in message.rows}))
         self.call_after_refresh(self._after_first_paint)
 
     def on_tasks_discovered(self, message: TasksDiscovered) -> None:
@@ -254,7 +254,6 @@ class WorkbenchApp(App[None]):
         # Runs that just changed get one more look after they end (their last points).
         self._recent = {i for i in changes.runs if i in self.runs.rows} if len(changes.runs) < 200 else set()
         self.ticks += 1
-        self.last_tick_seconds = result.seconds
         self._in_flight = False
         self._hand_down(changes)
         if self._again:
@@ -273,7 +272,7 @@ class WorkbenchApp(App[None]):
     def run_name(self, run_id: str) -> str:
         """A run's name (its id when it has none)."""
         row = self.runs.rows.get(run_id)
-        return (row.get("name") or run_id) if row else run_id
+        return (row.name or run_id) if row else run_id
 
     # -- actions on runs (requests posted by screens) ---------------------------------
 
@@ -285,7 +284,7 @@ class WorkbenchApp(App[None]):
         from workbench.runs import launch
 
         try:
-            probe = self.probe or probe_in_child(self.project.state_dir)
+            probe = self.probe or probe_devices(self.project.state_dir)
             row = launch(self.project, request, index=self.index, probe=probe)
         except WorkbenchError as exc:
             self.post_message(LaunchFailed(str(exc)))
@@ -297,13 +296,13 @@ class WorkbenchApp(App[None]):
 
     def on_run_launched(self, message: RunLaunched) -> None:
         self.runs.apply([message.row])
-        self._hand_down(Changes(runs={message.row["id"]}))
+        self._hand_down(Changes(runs={message.row.id}))
         from workbench.tui.screens.launch import LaunchForm
 
         if isinstance(self.screen, LaunchForm):
-            self.screen.dismiss(message.row["id"])
-        self._select(message.row["id"])
-        self.notify(f"launched {message.row.get('name') or message.row['id']} ({message.row['task']})")
+            self.screen.dismiss(message.row.id)
+        self._select(message.row.id)
+        self.notify(f"launched {message.row.name or message.row.id} ({message.row.task})")
         self.request_tick()
 
     def on_launch_failed(self, message: LaunchFailed) -> None:
@@ -331,18 +330,14 @@ class WorkbenchApp(App[None]):
             self.post_message(ActionRefused("stop", f"run {run_id} is gone"))
             return
         try:
-            sent = stop_run(self.index, row)
+            result = stop_run(self.index, row)
         except WorkbenchError as exc:
             self.post_message(ActionRefused("stop", str(exc)))
             return
-        self.post_message(RunStopped(run_id, sent))
+        self.post_message(RunStopped(run_id, result.outcome, result.message))
 
     def on_run_stopped(self, message: RunStopped) -> None:
-        name = self.run_name(message.run_id)
-        if message.sent:
-            self.notify(f"stopping {name}: it saves a checkpoint and ends after this batch")
-        else:
-            self.notify(f"{name}'s processes were already gone; marked interrupted", severity="warning")
+        self.notify(message.text, severity="information" if message.outcome == "requested" else "warning")
         self.request_tick()
 
     def on_resume_requested(self, message: ResumeRequested) -> None:
@@ -350,11 +345,8 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, group="actions")
     def _resume(self, run_id: str) -> None:
-        try:
-            from workbench.runs import resume_run  # type: ignore[attr-defined]
-        except ImportError:
-            self.post_message(ActionRefused("resume", "resume is not available in this version of workbench"))
-            return
+        from workbench.runs import resume_run
+
         row = self.index.get_run(run_id)
         if row is None:
             self.post_message(ActionRefused("resume", f"run {run_id} is gone"))
@@ -374,11 +366,8 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, group="actions")
     def _fork(self, run_id: str, overrides: list[str], checkpoint: str | None) -> None:
-        try:
-            from workbench.runs import fork_run  # type: ignore[attr-defined]
-        except ImportError:
-            self.post_message(ActionRefused("fork", "fork is not available in this version of workbench"))
-            return
+        from workbench.runs import fork_run
+
         row = self.index.get_run(run_id)
         if row is None:
             self.post_message(ActionRefused("fork", f"run {run_id} is gone"))
@@ -395,13 +384,13 @@ class WorkbenchApp(App[None]):
 
     def on_run_resumed(self, message: RunResumed) -> None:
         self.runs.apply([message.row])
-        self._hand_down(Changes(runs={message.row["id"]}))
-        name = message.row.get("name") or message.row["id"]
+        self._hand_down(Changes(runs={message.row.id}))
+        name = message.row.name or message.row.id
         if message.forked_from:
             self.notify(f"forked {self.run_name(message.forked_from)} as {name}")
-            self._select(message.row["id"])
+            self._select(message.row.id)
         else:
-            self.notify(f"resumed {name} (attempt {message.row.get('attempt')})")
+            self.notify(f"resumed {name} (attempt {message.row.attempt})")
         self.request_tick()
 
     def on_delete_requested(self, message: DeleteRequested) -> None:
@@ -478,34 +467,6 @@ class WorkbenchApp(App[None]):
                 self._index.close()
             except Exception:
                 pass
-
-
-def probe_in_child(state_dir: Path) -> dict[str, Any]:
-    """The device probe (``workbench.runs.probe_devices``, cached) in a child process whose
-    stdin is detached: the probe's own child would otherwise inherit the app's terminal and
-    scramble the keys typed while it imports torch.
-
-    Raises:
-        WorkbenchError: The probe could not run or failed; one line says why.
-    """
-    import json
-    import subprocess
-    import sys
-
-    code = ("import json, sys; from pathlib import Path; from workbench.runs import probe_devices; "
-            "print(json.dumps(probe_devices(Path(sys.argv[1]))))")
-    try:
-        done = subprocess.run([sys.executable, "-c", code, str(state_dir)], stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=180)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WorkbenchError(f"the device probe could not run: {exc}") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise WorkbenchError(f"the device probe failed: {last}")
-    try:
-        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-    except (ValueError, IndexError):
-        raise WorkbenchError("the device probe printed no answer") from None
 
 
 def _bindings(node: Any) -> list[Binding]:

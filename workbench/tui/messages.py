@@ -13,6 +13,7 @@ from typing import Any
 
 from textual.message import Message
 
+from workbench.store import Run, RunEvent
 from workbench.tui._watcher import PollResult
 
 __all__ = [
@@ -49,7 +50,7 @@ __all__ = [
 class FirstPageRead(Message):
     """The newest runs were read at start-up, before the rest of the index."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Run]
 
 
 @dataclass
@@ -106,7 +107,7 @@ class LaunchChecked(Message):
 class RunLaunched(Message):
     """A run was launched: its row as the index holds it now (status queued)."""
 
-    row: dict[str, Any]
+    row: Run
 
 
 @dataclass
@@ -118,17 +119,18 @@ class LaunchFailed(Message):
 
 @dataclass
 class RunStopped(Message):
-    """A stop was sent to a run (``sent`` False: its processes were already gone)."""
+    """A stop request was recorded for a run (see ``workbench.runs.StopResult``)."""
 
     run_id: str
-    sent: bool
+    outcome: str
+    text: str
 
 
 @dataclass
 class RunResumed(Message):
     """A run was resumed or forked: the row of the run that is now starting."""
 
-    row: dict[str, Any]
+    row: Run
     forked_from: str | None = None
 
 
@@ -152,7 +154,7 @@ class RunDetailsRead(Message):
     """The run screen's slow-changing parts: events, artifacts, last metric values."""
 
     run_id: str
-    events: list[dict[str, Any]]
+    events: list[RunEvent]
     artifacts: list[dict[str, Any]]
     last: dict[str, float]
 

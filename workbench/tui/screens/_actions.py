@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.store import Run
 from workbench.tui.messages import (
     ActionRefused,
     DeleteRequested,
@@ -16,10 +17,9 @@ from workbench.tui.messages import (
     StopRequested,
 )
 
-__all__ = ["RESUMABLE", "RunActions"]
+__all__ = ["RunActions"]
 
 #: Statuses a run can be resumed from.
-RESUMABLE = ("stopped", "interrupted", "failed")
 
 
 class RunActions:
@@ -30,7 +30,7 @@ class RunActions:
     def current_run_id(self) -> str | None:  # pragma: no cover - each screen defines it
         raise NotImplementedError
 
-    def _current(self, action: str) -> dict[str, Any] | None:
+    def _current(self, action: str) -> Run | None:
         row = self.app.runs.get(self.current_run_id())
         if row is None:
             self.post_message(ActionRefused(action, "no run selected"))  # type: ignore[attr-defined]
@@ -44,15 +44,15 @@ class RunActions:
         row = self._current("stop")
         if row is None:
             return
-        name = row.get("name") or row["id"]
-        if row["status"] not in ("queued", "running"):
-            self._refuse("stop", f"{name} is {row['status']}; only a queued or running run can be stopped")
+        name = row.name or row.id
+        if not row.status.is_live:
+            self._refuse("stop", f"{name} is {row.status}; only a queued or running run can be stopped")
             return
         from workbench.tui.screens.confirm import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.post_message(StopRequested(row["id"]))  # type: ignore[attr-defined]
+                self.post_message(StopRequested(row.id))  # type: ignore[attr-defined]
 
         self.app.push_screen(ConfirmScreen(
             f"Stop {name}?", "It finishes its batch, saves a checkpoint and ends as 'stopped'; "
@@ -63,23 +63,18 @@ class RunActions:
         row = self._current("resume")
         if row is None:
             return
-        name = row.get("name") or row["id"]
-        if row["status"] not in RESUMABLE:
-            why = "it is still live" if row["status"] in ("queued", "running") else "it finished"
-            self._refuse("resume", f"{name} is {row['status']} ({why}); only a stopped, interrupted or "
+        name = row.name or row.id
+        if not row.status.is_resumable:
+            why = "it is still live" if row.status.is_live else "it finished"
+            self._refuse("resume", f"{name} is {row.status} ({why}); only a stopped, interrupted or "
                          "failed run can be resumed — fork it with f instead")
             return
-        self.post_message(ResumeRequested(row["id"]))  # type: ignore[attr-defined]
+        self.post_message(ResumeRequested(row.id))  # type: ignore[attr-defined]
 
     def action_fork(self) -> None:
         """Start a new run from this run's checkpoint with edited config."""
         row = self._current("fork")
         if row is None:
-            return
-        try:
-            from workbench.runs import fork_run  # type: ignore[attr-defined]  # noqa: F401
-        except ImportError:
-            self._refuse("fork", "fork is not available in this version of workbench")
             return
         from workbench.tui.screens.launch import LaunchForm
 
@@ -90,18 +85,18 @@ class RunActions:
         row = self._current("delete")
         if row is None:
             return
-        name = row.get("name") or row["id"]
-        if row["status"] in ("queued", "running"):
-            self._refuse("delete", f"{name} is {row['status']}; stop it first (s)")
+        name = row.name or row.id
+        if row.status.is_live:
+            self._refuse("delete", f"{name} is {row.status}; stop it first (s)")
             return
         from workbench.tui.screens.confirm import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.post_message(DeleteRequested(row["id"]))  # type: ignore[attr-defined]
+                self.post_message(DeleteRequested(row.id))  # type: ignore[attr-defined]
 
         self.app.push_screen(ConfirmScreen(
-            f"Delete {name}?", f"Its metrics, its folder ({row.get('run_dir') or '—'}) and its code "
+            f"Delete {name}?", f"Its metrics, its folder ({row.run_dir or '—'}) and its code "
             "snapshot are removed. This cannot be undone.", yes="Delete"), answered)
 
     def action_pin(self) -> None:
@@ -110,8 +105,8 @@ class RunActions:
         if row is None:
             return
         selection = self.app.selection
-        selection.pinned = None if selection.pinned == row["id"] else row["id"]
-        self.app.notify(f"pinned {row.get('name') or row['id']}" if selection.pinned else "unpinned")
+        selection.pinned = None if selection.pinned == row.id else row.id
+        self.app.notify(f"pinned {row.name or row.id}" if selection.pinned else "unpinned")
         self.pin_changed()
 
     def pin_changed(self) -> None:

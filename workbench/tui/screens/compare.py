@@ -24,7 +24,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from workbench.tui import _format
+from workbench.runs import present
+from workbench.store import Run, RunStatus
 from workbench.tui._state import Changes
 from workbench.tui.colors import theme_color
 from workbench.tui.messages import CodeDiffRead, CompareValuesRead
@@ -76,8 +77,11 @@ class CompareScreen(Screen[None]):
     def _others(self) -> list[str]:
         return [r for r in self.run_ids if r != self.baseline]
 
-    def _row(self, run_id: str) -> dict[str, Any]:
-        return self.app.runs.rows.get(run_id) or {}  # type: ignore[attr-defined]
+    def _row(self, run_id: str) -> Run:
+        found = self.app.runs.rows.get(run_id)  # type: ignore[attr-defined]
+        # A run deleted while compared keeps its column, empty.
+        return found or Run(id=run_id, status=RunStatus.INTERRUPTED, created_at=0.0, updated_at=0.0,
+                            name="(deleted)")
 
     def compose(self) -> ComposeResult:
         yield Static(id="compare-header")
@@ -169,11 +173,11 @@ class CompareScreen(Screen[None]):
         rows: list[tuple[str, list[Any], bool]] = []
         base = self.baseline
         records = [self._row(r) for r in self.run_ids]
-        rows.append(("status", [Text(r.get("status") or "—", style=self._status_style(r.get("status") or ""))
+        rows.append(("status", [Text(r.status.value, style=self._status_style(r.status.value))
                                 for r in records], False))
-        tasks = [r.get("task") or "—" for r in records]
+        tasks = [r.task or "—" for r in records]
         rows.append(("task", tasks, len(set(tasks)) > 1))
-        configs = [_format.flatten(r.get("config")) for r in records]
+        configs = [present.flatten_config(r.config) for r in records]
         keys = list(dict.fromkeys(k for c in configs for k in c))
         base_config = configs[self.run_ids.index(base)]
         for key in keys:
@@ -181,18 +185,18 @@ class CompareScreen(Screen[None]):
             differs = any(v != values[0] for v in values)
             cells = []
             for run_id, value in zip(self.run_ids, values):
-                text = "—" if value is _MISSING else _format.value_text(value)
+                text = "—" if value is _MISSING else present.value_text(value)
                 if run_id != base and value != base_config.get(key, _MISSING):
                     cells.append(Text(f"{text} ◆", style="bold"))
                 else:
                     cells.append(Text(text))
             rows.append((f"config.{key}", cells, differs))
-        snaps = [(r.get("snapshot_commit") or "")[:4] or "—" for r in records]
+        snaps = [(r.snapshot_commit or "")[:4] or "—" for r in records]
         base_snap = snaps[self.run_ids.index(base)]
         rows.append(("git snapshot", [Text(s + (" ◆" if run_id != base and s != base_snap else ""),
                                            style="bold" if run_id != base and s != base_snap else "")
                                       for run_id, s in zip(self.run_ids, snaps)], len(set(snaps)) > 1))
-        heads = [_format.git_short(r) for r in records]
+        heads = [present.git_short(r) for r in records]
         rows.append(("git HEAD", heads, len(set(heads)) > 1))
         metric_keys = sorted({k for r in self.run_ids for k in self.values.get(r, {})})
         for key in metric_keys:
@@ -204,12 +208,12 @@ class CompareScreen(Screen[None]):
 
     def _metric_cells(self, key: str, what: str, numbers: list[float | None]) -> list[Text]:
         base_value = numbers[self.run_ids.index(self.baseline)]
-        higher = _format.better_is_higher(key)
+        higher = present.better_is_higher(key)
         finite = [n for n in numbers if n is not None and not math.isnan(n)]
         best = (max(finite) if higher else min(finite)) if finite and what == "best" and len(finite) > 1 else None
         cells = []
         for run_id, value in zip(self.run_ids, numbers):
-            text = Text(_format.metric(value))
+            text = Text(present.metric(value))
             if best is not None and value == best:
                 text.append(" ★", style="bold")
             if run_id != self.baseline and value is not None and base_value is not None \
@@ -217,7 +221,7 @@ class CompareScreen(Screen[None]):
                 delta = value - base_value
                 if delta:
                     better = (delta > 0) == higher
-                    text.append(f" {'+' if delta > 0 else '−'}{_format.metric(abs(delta))}",
+                    text.append(f" {'+' if delta > 0 else '−'}{present.metric(abs(delta))}",
                                 style=self._theme("success" if better else "error"))
             cells.append(text)
         return cells
@@ -244,7 +248,7 @@ class CompareScreen(Screen[None]):
             for key, last in index.last_metrics(run_id).items():
                 points = index.series(run_id, key, max_points=300)
                 finite = [v for _, v in points if v == v]
-                best = (max(finite) if _format.better_is_higher(key) else min(finite)) if finite else None
+                best = (max(finite) if present.better_is_higher(key) else min(finite)) if finite else None
                 values[run_id][key] = {"last": last, "best": best}
                 if points:
                     last_steps[run_id][key] = int(points[-1][0])
@@ -392,7 +396,7 @@ class CompareScreen(Screen[None]):
         self.query_one("#diff-title", Static).update(Content.assemble(
             ("code: ", "bold"), (self.app.run_name(self.baseline), self.app.run_colors.hex(self.baseline)),  # type: ignore[attr-defined]
             " → ", (self.app.run_name(other), self.app.run_colors.hex(other)), ("   v: next run", "dim")))  # type: ignore[attr-defined]
-        self._diff(a.get("snapshot_commit"), b.get("snapshot_commit"), (self.baseline, other))
+        self._diff(a.snapshot_commit, b.snapshot_commit, (self.baseline, other))
 
     @work(thread=True, exclusive=True, group="compare-diff")
     def _diff(self, a: str | None, b: str | None, key: tuple[str, str]) -> None:

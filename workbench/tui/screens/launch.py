@@ -22,7 +22,8 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static
 
 from workbench.errors import WorkbenchError
-from workbench.tui import _format
+from workbench.runs import present
+from workbench.store import Run
 from workbench.tui._state import Changes
 from workbench.tui.messages import ForkRequested, LaunchChecked, LaunchRequested
 
@@ -40,7 +41,7 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return _format.value_text(value)
+    return present.value_text(value)
 
 
 class LaunchForm(ModalScreen[str | None]):
@@ -59,7 +60,7 @@ class LaunchForm(ModalScreen[str | None]):
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
 
-    def __init__(self, task: str, *, fork_of: dict[str, Any] | None = None) -> None:
+    def __init__(self, task: str, *, fork_of: Run | None = None) -> None:
         super().__init__(classes="launch-form")
         self.task_name = task
         self.fork_of = fork_of
@@ -77,9 +78,9 @@ class LaunchForm(ModalScreen[str | None]):
         self._probe_checked: Any = None
 
     @classmethod
-    def for_fork(cls, row: dict[str, Any]) -> LaunchForm:
+    def for_fork(cls, row: Run) -> LaunchForm:
         """The form in fork mode: the run's config as the starting values."""
-        return cls(row.get("task") or "", fork_of=row)
+        return cls(row.task or "", fork_of=row)
 
     # -- building --------------------------------------------------------------------
 
@@ -98,7 +99,7 @@ class LaunchForm(ModalScreen[str | None]):
         self.fields = list(task.config) if task is not None else []
         if task is not None:
             self.summary = task.summary
-        run_config = _format.flatten((self.fork_of or {}).get("config"))
+        run_config = present.flatten_config(self.fork_of.config if self.fork_of is not None else None)
         with Vertical(id="launch-box"):
             yield Static(self._title(), id="launch-title")
             with VerticalScroll(id="launch-fields"):
@@ -137,7 +138,7 @@ class LaunchForm(ModalScreen[str | None]):
 
     def _title(self) -> Content:
         if self.fork_of is not None:
-            name = self.fork_of.get("name") or self.fork_of["id"]
+            name = self.fork_of.name or self.fork_of.id
             return Content.from_markup("[b]Fork $name[/b] — $task", name=name, task=self.task_name)
         summary = f' — "{self.summary}"' if self.summary else ""
         return Content.from_markup("[b]New run: $task[/b][dim]$summary", task=self.task_name, summary=summary)
@@ -314,7 +315,7 @@ class LaunchForm(ModalScreen[str | None]):
         try:
             if request.profile:
                 path = find_profile(app.project.root, request.profile)
-                profile_values = _format.flatten(resolve_config(self.fields, profile=path, task_name=self.task_name))
+                profile_values = present.flatten_config(resolve_config(self.fields, profile=path, task_name=self.task_name))
             prepared = prepare(app.project, request, index=app.index, probe=probe)
         except WorkbenchError as exc:
             self.post_message(LaunchChecked(serial, str(exc), self._field_of(str(exc)),
@@ -423,7 +424,7 @@ class LaunchForm(ModalScreen[str | None]):
         self._update_status()
         if self.fork_of is not None:
             checkpoint = self._value("checkpoint") or None
-            self.post_message(ForkRequested(self.fork_of["id"], self.overrides(),
+            self.post_message(ForkRequested(self.fork_of.id, self.overrides(),
                                             None if checkpoint in (None, _LATEST) else checkpoint))
             self.dismiss(None)
         else:
@@ -443,14 +444,14 @@ class LaunchForm(ModalScreen[str | None]):
     # -- fork: which checkpoint ------------------------------------------------------
 
     @work(thread=True, group="launch-check")
-    def _list_checkpoints(self, row: dict[str, Any]) -> None:
+    def _list_checkpoints(self, row: Run) -> None:
         from pathlib import Path
 
         from workbench.runs.resume import step_checkpoints
 
-        run_dir = Path(row.get("run_dir") or "")
-        steps = [p.stem for p in step_checkpoints(run_dir)] if row.get("run_dir") else []
-        best = bool(row.get("run_dir")) and (run_dir / "checkpoints" / "best.pt").is_file()
+        run_dir = Path(row.run_dir or "")
+        steps = [p.stem for p in step_checkpoints(run_dir)] if row.run_dir else []
+        best = bool(row.run_dir) and (run_dir / "checkpoints" / "best.pt").is_file()
         self.app.call_from_thread(self._show_checkpoints, steps, best)
 
     def _show_checkpoints(self, steps: list[str], best: bool) -> None:

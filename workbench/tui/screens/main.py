@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Log, OptionList, Static
 
-from workbench.tui import _format
+from workbench.runs import present
 from workbench.tui._state import Changes
 from workbench.tui.messages import RunHighlighted, RunOpenRequested, TaskLaunchRequested
 from workbench.tui.screens._actions import RunActions
@@ -119,7 +119,7 @@ class MainScreen(RunActions, Screen[None]):
     def _update_title(self) -> None:
         app: Any = self.app
         project = app.project
-        where = _format.tilde(str(project.root))
+        where = present.tilde(str(project.root))
         self._set("#title", Content.from_markup("[b]Workbench[/b] — $name [dim]($where)", name=project.name,
                                                 where=where))
         counts = app.runs.counts()
@@ -173,10 +173,10 @@ class MainScreen(RunActions, Screen[None]):
         if run_id not in app.runs.last:
             app.want_last([run_id])
         key = self._metric_choice.get(run_id) or next((k for k in LIVE_KEYS if k in keys), None) \
-            or _format.headline_key(keys)
-        chart.show(key, [run_id], row.get("name") or run_id)
-        if row.get("run_dir"):
-            app.logs.want(self, [run_id], {run_id: str(Path(row["run_dir"]) / "output.log")})
+            or present.headline_key(keys)
+        chart.show(key, [run_id], row.name or run_id)
+        if row.run_dir:
+            app.logs.want(self, [run_id], {run_id: str(Path(row.run_dir) / "output.log")})
             if self._log_run != run_id:
                 self._reset_log(run_id)
                 app.request_tick()
@@ -229,7 +229,7 @@ class MainScreen(RunActions, Screen[None]):
         task = tasks.current_task if tasks.has_focus else None
         if task is None:
             row = app.runs.get(self.current_run_id())
-            task = row["task"] if row and row.get("task") in names else tasks.current_task
+            task = row.task if row and row.task in names else tasks.current_task
         if task is None and app.discovery.launchable:
             task = app.discovery.launchable[0].name
         if task is None:

@@ -16,7 +16,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.selection_list import Selection
 
-from workbench.tui import _format
+from workbench.runs import present
+from workbench.store import Run, RunEvent
 from workbench.tui._state import Changes
 from workbench.tui._watcher import SeriesKey
 from workbench.tui.messages import CodeDiffRead, RunDetailsRead
@@ -57,7 +58,7 @@ class RunScreen(RunActions, Screen[None]):
     def __init__(self, run_id: str) -> None:
         super().__init__(classes="run-screen")
         self.run_id = run_id
-        self.events: list[dict[str, Any]] = []
+        self.events: list[RunEvent] = []
         self.artifacts: list[dict[str, Any]] = []
         self.details_read = 0.0
         self.diff_text: str | None = None
@@ -66,9 +67,9 @@ class RunScreen(RunActions, Screen[None]):
         self._keys_shown: tuple[str, ...] = ()
 
     @property
-    def row(self) -> dict[str, Any]:
-        """The run's row as the app knows it now (an empty dict once deleted)."""
-        return self.app.runs.rows.get(self.run_id) or {}  # type: ignore[attr-defined]
+    def row(self) -> Run | None:
+        """The run as the app knows it now (None once deleted)."""
+        return self.app.runs.rows.get(self.run_id)  # type: ignore[attr-defined]
 
     def current_run_id(self) -> str | None:
         """This screen's run."""
@@ -105,12 +106,13 @@ class RunScreen(RunActions, Screen[None]):
         self.query_one("#artifact-table", DataTable).add_columns("kind", "size", "path", "written")
         self.query_one("#metric-summary", DataTable).add_columns("key", "last", "min", "max")
         row = self.row
-        if row.get("run_dir"):
-            app.logs.want(self, [self.run_id], {self.run_id: str(Path(row["run_dir"]) / "output.log")})
+        if row is not None and row.run_dir:
+            app.logs.want(self, [self.run_id], {self.run_id: str(Path(row.run_dir) / "output.log")})
         app.want_last([self.run_id])
         app.request_tick()
         self._read_details()
-        self._read_diff(row.get("git_head"), row.get("snapshot_commit"))
+        if row is not None:
+            self._read_diff(row.git_head, row.snapshot_commit)
         self._fill_config()
         self.apply_changes(Changes(runs={self.run_id}))
 
@@ -152,15 +154,15 @@ class RunScreen(RunActions, Screen[None]):
                 Content.from_markup("[$error]this run was deleted[/] — Esc goes back"))
             return
         colour = app.run_colors.hex(self.run_id)
-        status = row["status"]
-        progress = _format.progress_bar(row, 6)
-        where = f"{row.get('device') or '—'}/{row.get('backend') or '—'}"
+        status = row.status
+        progress = present.progress_bar(row, 6)
+        where = f"{row.device or '—'}/{row.backend or '—'}"
         pinned = "  ⚑ pinned" if app.selection.pinned == self.run_id else ""
         self.query_one("#run-header", Static).update(Content.assemble(
-            (f"{_format.STATUS_GLYPHS.get(status, '?')} {row.get('name') or self.run_id}", f"bold {colour}"),
-            (f"  {self.run_id}", "dim"), f"  {row.get('task') or ''}  ",
-            (status, _STATUS_STYLE.get(status, "")), f"  {progress}  {where}",
-            (f"  {_format.duration(row, app.clock())}", "dim"), (pinned, "$accent"),
+            (f"{present.STATUS_GLYPHS.get(status, '?')} {row.name or self.run_id}", f"bold {colour}"),
+            (f"  {self.run_id}", "dim"), f"  {row.task or ''}  ",
+            (status.value, _STATUS_STYLE.get(status, "")), f"  {progress}  {where}",
+            (f"  {present.duration(row, app.clock())}", "dim"), (pinned, "$accent"),
         ))
 
     def _show_overview(self) -> None:
@@ -170,70 +172,73 @@ class RunScreen(RunActions, Screen[None]):
             return
         now = app.clock()
         lines: list[tuple[str, Any]] = []
-        status = row["status"]
+        status = row.status
         why = ""
-        if row.get("error"):
-            why = f" — {row['error']}"
-        elif row.get("exit_code") not in (None, 0):
-            why = f" — exit code {row['exit_code']}"
-        elif row.get("signal"):
-            why = f" — signal {row['signal']}"
-        lines.append(("status", Content.assemble((status, _STATUS_STYLE.get(status, "")), why)))
-        progress = f"step {row.get('step') if row.get('step') is not None else '—'}"
-        if row.get("total_steps"):
-            progress += f" of {row['total_steps']}"
-        if row.get("epoch") is not None:
-            progress += f" · epoch {row['epoch']}"
-        lines.append(("progress", Content(f"{_format.progress_bar(row, 10)}  {progress}")))
-        times = (f"created {_format.when(row.get('created_at'))} · started {_format.when(row.get('started_at'))}"
-                 f" · ended {_format.when(row.get('ended_at'))} · ran {_format.duration(row, now)}")
-        if status in ("queued", "running") and row.get("heartbeat_at"):
-            times += f" · heartbeat {_format.age(row['heartbeat_at'], now)}"
+        if row.error:
+            why = f" — {row.error}"
+        elif row.exit_code not in (None, 0):
+            why = f" — exit code {row.exit_code}"
+        elif row.signal:
+            why = f" — signal {row.signal}"
+        lines.append(("status", Content.assemble((status.value, _STATUS_STYLE.get(status, "")), why)))
+        progress = f"step {row.step if row.step is not None else '—'}"
+        if row.total_steps:
+            progress += f" of {row.total_steps}"
+        if row.epoch is not None:
+            progress += f" · epoch {row.epoch}"
+        lines.append(("progress", Content(f"{present.progress_bar(row, 10)}  {progress}")))
+        times = (f"created {present.when(row.created_at)} · started {present.when(row.started_at)}"
+                 f" · ended {present.when(row.ended_at)} · ran {present.duration(row, now)}")
+        if status.is_live and row.heartbeat_at:
+            times += f" · heartbeat {present.age(row.heartbeat_at, now)}"
         lines.append(("times", Content(times)))
-        lines.append(("attempt", Content(str(row.get("attempt") or 1))))
-        nproc = f" ×{row.get('nproc')}" if (row.get("nproc") or 1) > 1 else ""
-        lines.append(("device", Content(f"{row.get('device') or '—'} / {row.get('backend') or '—'}{nproc} · "
-                                        f"precision {row.get('precision') or '—'} · host {row.get('host') or '—'}")))
-        head = (row.get("git_head") or "—")[:10]
-        branch = row.get("git_branch") or "detached HEAD"
-        dirty = Content.from_markup(" [$warning]* uncommitted changes[/]") if row.get("git_dirty") else Content(" clean")
+        lines.append(("attempt", Content(str(row.attempt or 1))))
+        nproc = f" ×{row.nproc}" if (row.nproc or 1) > 1 else ""
+        lines.append(("device", Content(f"{row.device or '—'} / {row.backend or '—'}{nproc} · "
+                                        f"precision {row.precision or '—'} · host {row.host or '—'}")))
+        head = (row.git_head or "—")[:10]
+        branch = row.git_branch or "detached HEAD"
+        dirty = Content.from_markup(" [$warning]* uncommitted changes[/]") if row.git_dirty else Content(" clean")
         lines.append(("git", Content.assemble(f"HEAD {head} on {branch} ·", dirty,
-                                              f" · snapshot {(row.get('snapshot_commit') or '—')[:10]}")))
-        lines.append(("folder", Content(_format.tilde(row.get("run_dir")))))
-        if row.get("parent_id"):
-            lines.append(("forked from", Content(f"{app.run_name(row['parent_id'])} at "
-                                                 f"{row.get('parent_checkpoint') or 'its checkpoint'}")))
-        if row.get("tags") or row.get("profile"):
-            lines.append(("tags", Content(f"{', '.join(row.get('tags') or []) or '—'} · profile "
-                                          f"{row.get('profile') or '—'}")))
+                                              f" · snapshot {(row.snapshot_commit or '—')[:10]}")))
+        lines.append(("folder", Content(present.tilde(row.run_dir))))
+        if row.parent_id:
+            lines.append(("forked from", Content(f"{app.run_name(row.parent_id)} at "
+                                                 f"{row.parent_checkpoint or 'its checkpoint'}")))
+        if row.tags or row.profile:
+            lines.append(("tags", Content(f"{', '.join(row.tags or []) or '—'} · profile "
+                                          f"{row.profile or '—'}")))
         parts: list[Any] = []
         for label, value in lines:
             parts += [(f"{label:<12}", "bold"), value, "\n"]
         if self.events:
             parts.append(("\nhistory\n", "bold"))
             for event in self.events:
-                stamp = time.strftime("%H:%M:%S", time.localtime(event["time"]))
-                parts += [(f"  {stamp}  ", "dim"), (f"{event['kind']:<16}", _EVENT_STYLE.get(event["kind"], "")),
-                          f"{event.get('message') or ''}\n"]
-        if row.get("traceback"):
-            parts += [("\ntraceback\n", "bold $error"), (row["traceback"].rstrip() + "\n", "$text-muted")]
+                stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
+                parts += [(f"  {stamp}  ", "dim"), (f"{event.kind:<16}", _EVENT_STYLE.get(event.kind, "")),
+                          f"{event.message}\n"]
+        if row.traceback:
+            parts += [("\ntraceback\n", "bold $error"), (row.traceback.rstrip() + "\n", "$text-muted")]
         self.query_one("#overview-text", Static).update(Content.assemble(*parts))
 
     def _fill_config(self) -> None:
         app: Any = self.app
         table = self.query_one("#config-table", DataTable)
         table.clear()
-        config = _format.flatten(self.row.get("config"))
+        row = self.row
+        if row is None:
+            return
+        config = present.flatten_config(row.config)
         defaults: dict[str, Any] = {}
         if app.discovery is not None:
             for task in app.discovery.tasks:
-                if task.name == self.row.get("task"):
+                if task.name == row.task:
                     defaults = {f.name: f.default for f in task.config if f.has_default and not f.default_source}
         for key, value in config.items():
             default = defaults.get(key, None)
             changed = key in defaults and default != value
-            table.add_row(Text(key), Text(_format.value_text(value), style="bold" if changed else ""),
-                          Text(_format.value_text(default) if key in defaults else "", style="dim"),
+            table.add_row(Text(key), Text(present.value_text(value), style="bold" if changed else ""),
+                          Text(present.value_text(default) if key in defaults else "", style="dim"),
                           "◆" if changed else "", key=key)
 
     # -- metrics ---------------------------------------------------------------------
@@ -286,9 +291,9 @@ class RunScreen(RunActions, Screen[None]):
         for key in sorted(last):
             data = app.series.data.get(SeriesKey(self.run_id, key, "step"))
             values = [v for _, v in data.points if v == v] if data else []
-            table.add_row(Text(key), Text(_format.metric(last[key])),
-                          Text(_format.metric(min(values)) if values else "·"),
-                          Text(_format.metric(max(values)) if values else "·"))
+            table.add_row(Text(key), Text(present.metric(last[key])),
+                          Text(present.metric(min(values)) if values else "·"),
+                          Text(present.metric(max(values)) if values else "·"))
 
     def action_log_scale(self) -> None:
         """Log y axis on every chart of the Metrics tab (again: linear)."""
@@ -321,9 +326,9 @@ class RunScreen(RunActions, Screen[None]):
         row = index.get_run(self.run_id)
         if row is None:
             return
-        if row.get("run_dir") and Path(row["run_dir"]).is_dir():
+        if row.run_dir and Path(row.run_dir).is_dir():
             try:
-                record_artifacts(index, self.run_id, Path(row["run_dir"]))
+                record_artifacts(index, self.run_id, Path(row.run_dir))
             except Exception:  # a file vanishing mid-scan: the next read catches up
                 pass
         self.post_message(RunDetailsRead(self.run_id, index.events(self.run_id), index.artifacts(self.run_id),
@@ -339,8 +344,8 @@ class RunScreen(RunActions, Screen[None]):
         table = self.query_one("#artifact-table", DataTable)
         table.clear()
         for item in self.artifacts:
-            table.add_row(Text(item.get("kind") or "file"), Text(_format.human_size(item.get("size"))),
-                          Text(item["path"]), Text(_format.when(item.get("created_at"))), key=item["path"])
+            table.add_row(Text(item.get("kind") or "file"), Text(present.human_size(item.get("size"))),
+                          Text(item["path"]), Text(present.when(item.get("created_at"))), key=item["path"])
         if not self.artifacts:
             table.add_row(Text("—"), Text(""), Text("no files yet (a task writes them with self.artifact_path(...))"),
                           Text(""))

@@ -22,7 +22,7 @@ from textual.content import Content
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from workbench.tui import _format
+from workbench.runs import present
 from workbench.tui._state import SeriesCache
 from workbench.tui._watcher import SeriesKey
 from workbench.tui.colors import RunColors
@@ -223,7 +223,7 @@ class MetricChart(Vertical, can_focus=True):
         parts: list[Any] = [(f"{label} {_x_text(x, self.x_axis)}", "bold")]
         for run_id in self.run_ids:
             if run_id in values:
-                parts += ["  ", (f"{self.names(run_id)} {_format.metric(values[run_id])}", self.run_colors.hex(run_id))]
+                parts += ["  ", (f"{self.names(run_id)} {present.metric(values[run_id])}", self.run_colors.hex(run_id))]
         return Content.assemble(*parts)
 
     def values_at(self, x: float) -> dict[str, float]:
@@ -325,4 +325,4 @@ def _short_int(value: int) -> str:
 def _x_text(x: float, axis: str) -> str:
     if axis == "step":
         return str(int(x))
-    return _format.seconds(x)
+    return present.seconds(x)

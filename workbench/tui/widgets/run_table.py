@@ -22,7 +22,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from workbench.tui import _format
+from workbench.runs import present
+from workbench.store import Run
 from workbench.tui._state import RunCache
 from workbench.tui.colors import RunColors
 from workbench.tui.messages import RunHighlighted, RunOpenRequested
@@ -250,9 +251,9 @@ class RunTable(ScrollView, can_focus=True):
             return next(iter(keys))
         return leaves.pop() if len(leaves) == 1 else "metric"
 
-    def _row(self, row: dict[str, Any], is_cursor: bool, width: int, base: Style) -> Strip:
-        run_id = row["id"]
-        status = row["status"]
+    def _row(self, row: Run, is_cursor: bool, width: int, base: Style) -> Strip:
+        run_id = row.id
+        status = row.status
         colour = Style(color=self.run_colors.hex(run_id))
         marked = run_id in self.selection.marked
         row_style = base
@@ -263,7 +264,7 @@ class RunTable(ScrollView, can_focus=True):
         text = Text(no_wrap=True, end="", style=row_style)
         mark = "⚑" if self.selection.pinned == run_id else ("◆" if marked else " ")
         text.append(mark, colour)
-        text.append(_format.STATUS_GLYPHS.get(status, "?"), colour + Style(bold=True))
+        text.append(present.STATUS_GLYPHS.get(status, "?"), colour + Style(bold=True))
         text.append(" ")
         now = self.clock()
         dim = self._style("dim")
@@ -276,29 +277,29 @@ class RunTable(ScrollView, can_focus=True):
             text.append(" ")
         return self._strip(text, width, row_style)
 
-    def _cell(self, key: str, row: dict[str, Any], now: float, colour: Style, dim: Style) -> tuple[str, Style | None]:
+    def _cell(self, key: str, row: Run, now: float, colour: Style, dim: Style) -> tuple[str, Style | None]:
         if key == "name":
-            return row.get("name") or row["id"], colour + Style(bold=True)
+            return row.name or row.id, colour + Style(bold=True)
         if key == "task":
-            return row.get("task") or "—", None
+            return row.task or "—", None
         if key == "status":
-            return row["status"], self._style(row["status"])
+            return row.status.value, self._style(row.status.value)
         if key == "progress":
-            return _format.progress_bar(row), None
+            return present.progress_bar(row), None
         if key == "device":
-            device = (row.get("device") or "—").replace("cuda:", "cuda")
-            if row.get("backend") == "ddp":
-                device += f" ddp×{row.get('nproc') or 1}"
+            device = (row.device or "—").replace("cuda:", "cuda")
+            if row.backend == "ddp":
+                device += f" ddp×{row.nproc or 1}"
             return device, None
         if key == "started":
-            return _format.age(row.get("started_at") or row.get("created_at"), now), dim
+            return present.age(row.started_at or row.created_at, now), dim
         if key == "duration":
-            return _format.duration(row, now), None
+            return present.duration(row, now), None
         if key == "metric":
-            return _format.metric(self.runs.headline(row["id"])[1]), None
+            return present.metric(self.runs.headline(row.id)[1]), None
         if key == "git":
-            return _format.git_short(row), dim
-        return str(row.get(key) or ""), None
+            return present.git_short(row), dim
+        return str(getattr(row, key, None) or ""), None
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
         segments = list(text.render(self.app.console))

@@ -1,4 +1,5 @@
-"""The run filter typed after ``/``: words, ``field:value`` and config comparisons.
+"""The run filter: words, ``field:value`` and config comparisons (the app's ``/`` filter,
+and ``--where`` on the command line).
 
 ``brisk status:running,failed task:sine tag:sweep-a lr>0.01 hidden=64`` keeps the runs that
 match every term: a plain word is looked for in the name, id, task, status and tags; a
@@ -16,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.tui._format import flatten
+from workbench.runs.present import flatten_config
+from workbench.store import Run, RunStatus
 
 __all__ = ["RunFilter", "parse_filter"]
 
@@ -27,20 +29,22 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
 
-Predicate = Callable[[dict[str, Any]], bool]
+Predicate = Callable[[Run], bool]
+_ORDERING = ("<", "<=", ">", ">=")
+_FLAT_CACHE: dict[tuple[str, float], dict[str, Any]] = {}
 
 
 @dataclass
 class RunFilter:
-    """A parsed filter: ``matches(row)``, and the terms that could not be read."""
+    """A parsed filter: ``matches(run)``, and the terms that could not be read."""
 
     text: str = ""
     predicates: list[Predicate] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-    def matches(self, row: dict[str, Any]) -> bool:
+    def matches(self, run: Run) -> bool:
         """Whether the run passes every term."""
-        return all(predicate(row) for predicate in self.predicates)
+        return all(predicate(run) for predicate in self.predicates)
 
     @property
     def active(self) -> bool:
@@ -62,15 +66,24 @@ def _number(text: str) -> Any:
         return text.strip("\"'")
 
 
+def _flat(run: Run) -> dict[str, Any]:
+    """The run's flattened config, kept while the row does not change."""
+    key = (run.id, run.updated_at)
+    flat = _FLAT_CACHE.get(key)
+    if flat is None:
+        if len(_FLAT_CACHE) > 50_000:
+            _FLAT_CACHE.clear()
+        flat = _FLAT_CACHE[key] = flatten_config(run.config)
+    return flat
+
+
 def _compare(key: str, op: str, raw: str) -> Predicate:
     wanted = _number(raw)
     compare = _OPS[op]
     key = key.removeprefix("config.")
 
-    def predicate(row: dict[str, Any]) -> bool:
-        config = row.get("_flat")
-        if config is None:
-            config = row["_flat"] = flatten(row.get("config"))
+    def predicate(run: Run) -> bool:
+        config = _flat(run)
         if key not in config:
             return False
         have = config[key]
@@ -89,11 +102,11 @@ def _compare(key: str, op: str, raw: str) -> Predicate:
 def _field(name: str, raw: str) -> Predicate:
     choices = [c.lower() for c in raw.split(",") if c]
 
-    def predicate(row: dict[str, Any]) -> bool:
+    def predicate(run: Run) -> bool:
         if name == "tag":
-            tags = [str(t).lower() for t in row.get("tags") or []]
+            tags = [str(t).lower() for t in run.tags]
             return any(choice in tags for choice in choices)
-        value = str(row.get(name) or "").lower()
+        value = str(getattr(run, name) or "").lower()
         if name == "status":
             return any(value.startswith(choice) for choice in choices)
         return any(choice in value for choice in choices)
@@ -104,9 +117,9 @@ def _field(name: str, raw: str) -> Predicate:
 def _word(word: str) -> Predicate:
     needle = word.lower()
 
-    def predicate(row: dict[str, Any]) -> bool:
-        haystack = " ".join(str(row.get(k) or "") for k in ("name", "id", "task", "status"))
-        haystack += " " + " ".join(str(t) for t in row.get("tags") or [])
+    def predicate(run: Run) -> bool:
+        haystack = " ".join(str(v or "") for v in (run.name, run.id, run.task, run.status))
+        haystack += " " + " ".join(str(t) for t in run.tags)
         return needle in haystack.lower()
 
     return predicate
@@ -132,11 +145,21 @@ def parse_filter(text: str) -> RunFilter:
             if not raw:
                 result.problems.append(f"{term}: give a value after ':'")
                 continue
+            if name.lower() == "status":
+                known = [s.value for s in RunStatus]
+                bad = [c for c in raw.lower().split(",") if c and not any(k.startswith(c) for k in known)]
+                if bad:
+                    result.problems.append(f"{term}: no status {bad[0]!r}; one of {', '.join(known)}")
+                    continue
             result.predicates.append(_field(name.lower(), raw))
             continue
         match = _COMPARISON.match(term)
         if match:
-            result.predicates.append(_compare(*match.groups()))
+            key, op, raw = match.groups()
+            if op in _ORDERING and isinstance(_number(raw), (str, bool)):
+                result.problems.append(f"{term}: {op} compares numbers; {raw!r} is not a number")
+                continue
+            result.predicates.append(_compare(key, op, raw))
             continue
         if sep and name:
             result.problems.append(f"{term}: unknown field {name!r}; one of {', '.join(_FIELDS)}")

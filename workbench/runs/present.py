@@ -1,13 +1,19 @@
-"""Text for the screens: durations, ages, progress, git commits, metric values.
+"""How runs read to people, shared by the CLI and the app.
 
-Pure functions of a run row (and a clock, so that snapshot tests are deterministic).
+Durations, ages, progress, git commits, metric and config values, and the stable JSON
+shape of a run (``--json`` output; documented in docs/cli.md). Pure functions of a
+:class:`~workbench.store.Run` (and a clock where it matters, so tests are deterministic).
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
+
+from workbench.store import Run, RunStatus
 
 __all__ = [
     "HEADLINE_KEYS",
@@ -15,27 +21,80 @@ __all__ = [
     "age",
     "better_is_higher",
     "duration",
-    "flatten",
+    "duration_s",
+    "flatten_config",
     "git_short",
     "headline_key",
     "human_size",
+    "iso",
     "metric",
     "percent",
     "progress_bar",
+    "progress_text",
+    "run_record",
     "seconds",
     "tilde",
     "value_text",
     "when",
 ]
 
+
+def iso(ts: float | None) -> str | None:
+    """A unix time as ISO 8601 in UTC (``2026-11-22T03:05:05Z``), or None."""
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_record(run: Run, metrics: Mapping[str, float] | None = None,
+               artifacts: int | None = None) -> dict[str, Any]:
+    """A run as the CLI's ``--json`` prints it."""
+    record: dict[str, Any] = {
+        "id": run.id,
+        "name": run.name,
+        "task": run.task,
+        "status": run.status.value,
+        "device": run.device,
+        "backend": run.backend,
+        "nproc": run.nproc,
+        "precision": run.precision,
+        "config": dict(run.config),
+        "tags": list(run.tags),
+        "profile": run.profile,
+        "created_at": iso(run.created_at),
+        "started_at": iso(run.started_at),
+        "ended_at": iso(run.ended_at),
+        "duration_s": duration_s(run),
+        "attempt": run.attempt,
+        "run_dir": run.run_dir,
+        "exit_code": run.exit_code,
+        "signal": run.signal,
+        "error": run.error,
+        "progress": {"step": run.step, "total": run.total_steps, "epoch": run.epoch},
+        "git": {"head": run.git_head, "branch": run.git_branch,
+                "dirty": run.git_dirty, "snapshot": run.snapshot_commit},
+        "parent": run.parent_id,
+        "stop": None if run.stop_requested_at is None else {
+            "requested_at": iso(run.stop_requested_at),
+            "mode": None if run.stop_mode is None else run.stop_mode.value,
+            "reason": run.stop_reason,
+        },
+        "metrics": dict(metrics or {}),
+    }
+    if artifacts is not None:
+        record["artifacts"] = artifacts
+    return record
+
+
 #: One glyph per status, shown before the name in every table.
 STATUS_GLYPHS = {
-    "queued": "…",
-    "running": "▶",
-    "completed": "✓",
-    "failed": "✗",
-    "stopped": "⏸",
-    "interrupted": "↯",
+    RunStatus.QUEUED: "…",
+    RunStatus.RUNNING: "▶",
+    RunStatus.COMPLETED: "✓",
+    RunStatus.FAILED: "✗",
+    RunStatus.STOPPED: "⏸",
+    RunStatus.INTERRUPTED: "↯",
+    RunStatus.PRUNED: "✂",
 }
 
 #: The metric a run's row shows, first match wins; else the first key in sorted order.
@@ -64,15 +123,19 @@ def better_is_higher(key: str) -> bool:
                for word in _HIGHER_IS_BETTER)
 
 
-def duration(row: dict[str, Any], now: float) -> str:
-    """How long the run ran (until ``now`` while it is live), e.g. ``4m07s``."""
-    start = row.get("started_at")
-    if start is None:
-        return "—"
-    end = row.get("ended_at")
+def duration_s(run: Run, now: float | None = None) -> float | None:
+    """Seconds the run has been running (until ``now`` while it is live), or None."""
+    if run.started_at is None:
+        return None
+    end = run.ended_at
     if end is None:
-        end = now if row.get("status") in ("running", "queued") else start
-    return seconds(max(0.0, end - start))
+        end = (time.time() if now is None else now) if run.status.is_live else run.started_at
+    return max(0.0, end - run.started_at)
+
+
+def duration(run: Run, now: float | None = None) -> str:
+    """How long the run ran (until ``now`` while it is live), e.g. ``4m07s``."""
+    return seconds(duration_s(run, now))
 
 
 def seconds(value: float | None) -> str:
@@ -110,32 +173,41 @@ def when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def percent(row: dict[str, Any]) -> float | None:
+def percent(run: Run) -> float | None:
     """Progress as a fraction in [0, 1], or None when the total is unknown."""
-    step, total = row.get("step"), row.get("total_steps")
-    if step is None or not total:
-        return 1.0 if row.get("status") == "completed" else None
+    step, total = run.step, run.total_steps
+    if step is None or not total or total < 0:
+        return 1.0 if run.status is RunStatus.COMPLETED else None
     return max(0.0, min(1.0, step / total))
 
 
-def progress_bar(row: dict[str, Any], width: int = 4) -> str:
+def progress_text(run: Run) -> str:
+    """``62% 840/1440``, the bare step when the total is unknown, or ``—``."""
+    fraction = percent(run)
+    if run.step is None:
+        return "—" if fraction is None else f"{100 * fraction:3.0f}%"
+    if fraction is None or not run.total_steps:
+        return f"step {run.step}"
+    return f"{100 * fraction:3.0f}% {run.step}/{run.total_steps}"
+
+
+def progress_bar(run: Run, width: int = 4) -> str:
     """A small bar and the percent: ``██▌ 62%``; the step when the total is unknown."""
-    fraction = percent(row)
+    fraction = percent(run)
     if fraction is None:
-        step = row.get("step")
-        return "—" if step is None else f"step {step}"
+        return "—" if run.step is None else f"step {run.step}"
     eighths = round(fraction * width * 8)
     full, part = divmod(eighths, 8)
     bar = "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
     return f"{bar:<{width}}{100 * fraction:4.0f}%"
 
 
-def git_short(row: dict[str, Any]) -> str:
+def git_short(run: Run) -> str:
     """The HEAD commit's first 4 hex digits, with ``*`` when the tree was dirty."""
-    head = row.get("git_head") or row.get("snapshot_commit")
+    head = run.git_head or run.snapshot_commit
     if not head:
         return "—"
-    return head[:4] + ("*" if row.get("git_dirty") else "")
+    return head[:4] + ("*" if run.git_dirty else "")
 
 
 def metric(value: float | None) -> str:
@@ -173,13 +245,16 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
-def flatten(config: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
-    """A nested config as dotted keys: ``{"optim": {"lr": 1}}`` → ``{"optim.lr": 1}``."""
+def flatten_config(config: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys: ``{"optim": {"lr": 1}}`` → ``{"optim.lr": 1}``.
+
+    An empty nested table stays one key (its value ``{}``).
+    """
     out: dict[str, Any] = {}
     for key, value in (config or {}).items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, name + "."))
+        if isinstance(value, Mapping) and value:
+            out.update(flatten_config(value, name + "."))
         else:
             out[name] = value
     return out

@@ -1,0 +1,347 @@
+"""Commands on runs: ``run``, ``ls``, ``show``, ``metrics``, ``logs``, ``stop``, ``rm``,
+``artifacts``, ``resume`` and ``fork``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from workbench.cli._base import (
+    STATUS_COLOURS,
+    State,
+    exit_unless_completed,
+    json_option,
+    last_event,
+    open_index,
+    pass_state,
+    print_json,
+    resolve,
+    status_text,
+)
+from workbench.cli._follow import follow_run, print_outcome, tail_log, wait_run
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.store import Run, RunIndex
+
+__all__ = ["COMMANDS"]
+
+
+def _record(index: RunIndex, run: Run, artifacts: bool = False) -> dict[str, Any]:
+    from workbench.runs.present import run_record
+
+    count = len(index.artifacts(run.id)) if artifacts else None
+    return run_record(run, index.last_metrics(run.id), count)
+
+
+def _finish_start(index: RunIndex, run: Run, follow: bool, wait: bool, as_json: bool) -> Run:
+    if follow:
+        run = follow_run(index, run.id)
+    elif wait:
+        run = wait_run(index, run.id)
+    if as_json:
+        print_json(_record(index, run))
+    elif follow or wait:
+        print_outcome(index, run)
+    return run
+
+
+@click.command("run")
+@click.argument("task")
+@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Set a config field; the value is a TOML literal (lr=1e-3, layers=[64,64]).")
+@click.option("--profile", help="A config profile: a name in configs/ or a TOML file.")
+@click.option("--device", help="auto, cpu, cuda, cuda:N or mps (default from workbench.toml).")
+@click.option("--backend", type=click.Choice(["single", "ddp"]), help="One process, or DDP.")
+@click.option("--nproc", type=int, help="Processes for --backend ddp.")
+@click.option("--precision", help="32, bf16-mixed or 16-mixed.")
+@click.option("--name", help="A unique name for the run.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option("--follow", is_flag=True, help="Show progress until the run ends (Ctrl-C detaches).")
+@click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if it completed.")
+@json_option
+@pass_state
+def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | None,
+            device: str | None, backend: str | None, nproc: int | None, precision: str | None,
+            name: str | None, tags: tuple[str, ...], follow: bool, wait: bool, as_json: bool) -> None:
+    """Launch TASK as a background run."""
+    from workbench.runs import LaunchRequest, launch
+
+    project = state.project
+    with open_index(project) as index:
+        run = launch(project, LaunchRequest(task, overrides, profile, device, backend, nproc, precision,
+                                            name, tags), index=index)
+        label = run.id + (f" ({run.name})" if run.name else "")
+        if not as_json:
+            click.echo(f"launched run {label}: {run.task} on {run.device}/{run.backend}", err=follow)
+            excluded = last_event(index, run.id, "snapshot-excluded")
+            if excluded:
+                files = (excluded.data or {}).get("files") or []
+                shown = ", ".join(files[:3]) + (f", … ({len(files) - 3} more)" if len(files) > 3 else "")
+                click.echo(f"  {excluded.message}: {shown}", err=True)
+        run = _finish_start(index, run, follow, wait, as_json)
+        if not (as_json or follow or wait):
+            click.echo(f"  watch it: workbench logs --follow {run.id}  ·  workbench show {run.id}")
+    if follow or wait:
+        exit_unless_completed(run)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # A pipe gets full rows (rich would wrap them at 80 columns).
+    return Console(width=None if sys.stdout.isatty() else 250, soft_wrap=False, highlight=False)
+
+
+@click.command("ls")
+@click.option("--status", type=click.Choice(list(STATUS_COLOURS)), help="Only runs with this status.")
+@click.option("--task", help="Only runs of this task.")
+@click.option("--limit", type=int, default=50, show_default=True, help="At most this many runs (0: all).")
+@json_option
+@pass_state
+def ls_cmd(state: State, status: str | None, task: str | None, limit: int, as_json: bool) -> None:
+    """List runs, newest first."""
+    from rich.table import Table
+
+    from workbench.runs import reconcile
+    from workbench.runs.present import duration, progress_text, when
+
+    with open_index(state.project) as index:
+        reconcile(index)
+        runs = index.list_runs(status=status, task=task, limit=limit or None)
+        if as_json:
+            print_json([_record(index, r) for r in runs])
+            return
+        if not runs:
+            if status or task:
+                what = " and ".join(x for x in (f"status {status}" if status else "",
+                                                 f"task {task}" if task else "") if x)
+                total = index.count_runs()
+                click.echo(f"no runs with {what} ({total} run(s) in all; `workbench ls` lists them)")
+            else:
+                click.echo(f"no runs yet in {state.project.index_path}; start one with: workbench run TASK"
+                           "")
+            return
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("ID", "NAME", "TASK", "STATUS", "PROGRESS", "DEVICE", "STARTED", "DURATION"):
+            table.add_column(column, no_wrap=True)
+        for r in runs:
+            device = f"{r.device}/{r.backend}" + (f"x{r.nproc}" if (r.nproc or 1) > 1 else "")
+            colour = STATUS_COLOURS.get(r.status.value, "")
+            stopping = " (stopping)" if r.stop_requested else ""
+            table.add_row(r.id, r.name or "—", r.task or "—", f"[{colour}]{r.status}[/]{stopping}",
+                          progress_text(r), device, when(r.started_at), duration(r))
+        _console().print(table)
+
+
+@click.command("show")
+@click.argument("run")
+@json_option
+@pass_state
+def show_cmd(state: State, run: str, as_json: bool) -> None:
+    """Show one run: status, config, git, metrics, events (RUN: id, id prefix or name)."""
+    from workbench.runs.present import duration, flatten_config, iso, progress_text, when
+
+    with open_index(state.project) as index:
+        r = resolve(index, run)
+        if as_json:
+            record = _record(index, r, artifacts=True)
+            record["events"] = [{"time": iso(e.time), "kind": e.kind, "message": e.message, "data": e.data}
+                                for e in index.events(r.id)]
+            record["traceback"] = r.traceback
+            print_json(record)
+            return
+        name = f"  ({r.name})" if r.name else ""
+        click.echo(f"run {click.style(r.id, bold=True)}{name}  {status_text(r.status)}")
+        lines = [
+            ("task", r.task or "—"),
+            ("where", f"{r.device} / {r.backend} x{r.nproc or 1}, precision {r.precision}"),
+            ("times", f"created {when(r.created_at)}, started {when(r.started_at)}, "
+                      f"ended {when(r.ended_at)} ({duration(r)})"),
+            ("attempt", str(r.attempt)),
+            ("progress", f"{progress_text(r)}, epoch {r.epoch or '—'}"),
+        ]
+        if r.stop_requested:
+            lines.append(("stop", f"{r.stop_mode} stop requested at {when(r.stop_requested_at)} "
+                                  f"({r.stop_reason or 'user'})"))
+        if r.snapshot_commit:
+            head = (r.git_head or "none")[:10]
+            branch = r.git_branch or "detached HEAD"
+            dirty = click.style(" (uncommitted changes)", fg="yellow") if r.git_dirty else ""
+            lines.append(("git", f"HEAD {head} on {branch}{dirty}; snapshot {r.snapshot_commit[:10]}"))
+        replay = last_event(index, r.id, "replay")
+        if replay:
+            lines.append(("replay", replay.message))
+        artifacts = index.artifacts(r.id)
+        lines.append(("folder", f"{r.run_dir} ({len(artifacts)} artifact(s))"))
+        if r.tags:
+            lines.append(("tags", ", ".join(r.tags)))
+        if r.parent_id:
+            lines.append(("parent", r.parent_id))
+        lines.append(("config", " ".join(f"{k}={v}" for k, v in flatten_config(r.config).items())))
+        for label, value in lines:
+            click.echo(f"  {label:<9} {value}")
+        metrics = index.last_metrics(r.id)
+        if metrics:
+            click.echo("  metrics")
+            for key, value in sorted(metrics.items()):
+                click.echo(f"    {key:<28} {value:.6g}")
+        if r.error:
+            click.echo(click.style(f"  error    {r.error}", fg="red"))
+        events = index.events(r.id)
+        if events:
+            click.echo("  events")
+            for event in events[-12:]:
+                click.echo(f"    {when(event.time)}  {event.kind:<16} {event.message}")
+
+
+@click.command("metrics")
+@click.argument("run")
+@click.option("--key", "keys", multiple=True, help="Only this metric (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
+              help="csv: key,step,value,time rows; json: {key: [{step, value, time}, ...]}.")
+@pass_state
+def metrics_cmd(state: State, run: str, keys: tuple[str, ...], fmt: str) -> None:
+    """Print a run's metric points (every step of every key)."""
+    import csv
+
+    with open_index(state.project) as index:
+        r = resolve(index, run)
+        known = index.metric_keys(r.id)
+        for key in keys:
+            if key not in known:
+                raise WorkbenchError(f"run {r.id} has no metric {key!r}; it has: {', '.join(known) or 'none'}")
+        chosen = list(keys) or known
+        if fmt == "json":
+            print_json({k: [{"step": s, "value": v, "time": t} for s, v, t in index.points(r.id, k)]
+                        for k in chosen})
+            return
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["key", "step", "value", "time"])
+        for key in chosen:
+            for step, value, wall in index.points(r.id, key):
+                writer.writerow([key, step, repr(value), f"{wall:.3f}"])
+
+
+@click.command("logs")
+@click.argument("run")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
+@pass_state
+def logs_cmd(state: State, run: str, follow: bool) -> None:
+    """Print a run's output (stdout and stderr of every attempt)."""
+    with open_index(state.project) as index:
+        tail_log(index, resolve(index, run), follow)
+
+
+@click.command("stop")
+@click.argument("run")
+@click.option("--kill", is_flag=True,
+              help="End it now, without a checkpoint (a graceful stop already asked is not waited for).")
+@pass_state
+def stop_cmd(state: State, run: str, kill: bool) -> None:
+    """Stop a run gracefully: it finishes its batch, saves, and ends as 'stopped'."""
+    from workbench.runs import stop_run
+
+    with open_index(state.project) as index:
+        result = stop_run(index, resolve(index, run), kill=kill)
+        click.echo(result.message)
+
+
+@click.command("rm")
+@click.argument("run")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_state
+def rm_cmd(state: State, run: str, yes: bool) -> None:
+    """Delete a run: its index rows, its folder and its code snapshot ref."""
+    from workbench.runs import remove_run
+
+    project = state.project
+    with open_index(project) as index:
+        r = resolve(index, run)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise WorkbenchError(f"not deleting run {r.id} without confirmation: pass --yes")
+            click.confirm(f"delete run {r.id} ({r.task}, {r.status}) and its files?", abort=True)
+        remove_run(project, index, r)
+        click.echo(f"deleted run {r.id}")
+
+
+@click.command("artifacts")
+@click.argument("run")
+@json_option
+@pass_state
+def artifacts_cmd(state: State, run: str, as_json: bool) -> None:
+    """List the files a run wrote (artifacts and checkpoints)."""
+    from workbench.runs.artifacts import record_artifacts
+
+    with open_index(state.project) as index:
+        r = resolve(index, run)
+        run_dir = Path(r.run_dir or "")
+        record_artifacts(index, r.id, run_dir)
+        rows = index.artifacts(r.id)
+        if as_json:
+            print_json(rows)
+            return
+        if not rows:
+            click.echo(f"run {r.id} has no artifacts")
+            return
+        for a in rows:
+            click.echo(f"{a['kind']:<11} {a['size']:>10,}  {a['path']}")
+        click.echo(f"in {run_dir / 'artifacts'}")
+
+
+def _after_start(index: RunIndex, run: Run, follow: bool, wait: bool, as_json: bool, verb: str) -> None:
+    if not as_json:
+        click.echo(f"{verb} run {run.id} ({run.name or '—'}), attempt {run.attempt}", err=follow)
+    run = _finish_start(index, run, follow, wait, as_json)
+    if (follow or wait) and not as_json:
+        replay = last_event(index, run.id, "replay")
+        if replay:
+            click.echo(f"  {replay.message}")
+    if follow or wait:
+        exit_unless_completed(run)
+
+
+@click.command("resume")
+@click.argument("run")
+@click.option("--device", help="Resume on another device (default: the run's own).")
+@click.option("--follow", is_flag=True, help="Show progress until the run ends (Ctrl-C detaches).")
+@click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if it completed.")
+@json_option
+@pass_state
+def resume_cmd(state: State, run: str, device: str | None, follow: bool, wait: bool, as_json: bool) -> None:
+    """Resume a stopped, interrupted or failed run from its latest good checkpoint."""
+    from workbench.runs import resume_run
+
+    project = state.project
+    with open_index(project) as index:
+        r = resume_run(project, index, resolve(index, run), device=device)
+        _after_start(index, r, follow, wait, as_json, "resumed")
+
+
+@click.command("fork")
+@click.argument("run")
+@click.option("--from-checkpoint", "checkpoint",
+              help="Which checkpoint: step-000000120, a step number, or best (default: the newest).")
+@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Change a config field.")
+@click.option("--name", help="A unique name for the new run.")
+@click.option("--follow", is_flag=True, help="Show progress until the run ends (Ctrl-C detaches).")
+@click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if it completed.")
+@json_option
+@pass_state
+def fork_cmd(state: State, run: str, checkpoint: str | None, overrides: tuple[str, ...], name: str | None,
+             follow: bool, wait: bool, as_json: bool) -> None:
+    """Start a new run from RUN's checkpoint with changed config (e.g. -s lr=1e-4)."""
+    from workbench.runs import fork_run
+
+    project = state.project
+    with open_index(project) as index:
+        r = fork_run(project, index, resolve(index, run), overrides=overrides, checkpoint=checkpoint, name=name)
+        _after_start(index, r, follow, wait, as_json, "forked")
+
+
+COMMANDS = [run_cmd, ls_cmd, show_cmd, metrics_cmd, logs_cmd, stop_cmd, rm_cmd, artifacts_cmd,
+            resume_cmd, fork_cmd]

@@ -1,0 +1,45 @@
+"""``workbench tasks``: the tasks a project defines (found statically)."""
+
+from __future__ import annotations
+
+import click
+
+from workbench.cli._base import State, json_option, pass_state, print_json
+
+__all__ = ["COMMANDS"]
+
+
+@click.command("tasks")
+@json_option
+@pass_state
+def tasks_cmd(state: State, as_json: bool) -> None:
+    """List the tasks the project defines (found statically; nothing is imported)."""
+    from workbench.project import discover
+
+    project = state.project
+    found = discover(project)
+    if as_json:
+        print_json({"project": project.name, **found.to_dict()})
+        return
+    globs = ", ".join(project.task_globs)
+    click.echo(f"{project.name}: {len(found.launchable)} task(s) in {len(found.files)} file(s) ({globs})")
+    for task in found.tasks:
+        label = click.style(task.name, bold=True)
+        if task.abstract:
+            label += click.style(" (framework: not launchable)", dim=True)
+        click.echo(f"\n{label}  {click.style(task.location, dim=True)}")
+        if task.summary:
+            click.echo(f"  {task.summary}")
+        if task.bases and task.bases not in (("Task",), ("workbench.Task",)):
+            click.echo(f"  builds on: {', '.join(task.bases)}")
+        for field in task.config:
+            default = (f" = {field.default!r}" if not field.default_source else f" = {field.default_source}") \
+                if field.has_default else click.style(" (required)", fg="yellow")
+            click.echo(f"    {field.name}: {field.type}{default}")
+    if found.errors:
+        click.echo(click.style(f"\n{len(found.errors)} problem(s):", fg="red"))
+        for error in found.errors:
+            click.echo(f"  {error}")
+
+
+COMMANDS = [tasks_cmd]

@@ -1,0 +1,128 @@
+"""Is a run's process still there? Liveness of local runs, and reconciling the dead ones.
+
+See DESIGN.md, "Who owns a run". The index only stores and queries; the judgement of
+whether a process on this machine is alive lives here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from workbench.errors import WorkbenchError
+from workbench.store import RunIndex, current_host
+from workbench.store.records import Run
+
+__all__ = [
+    "INTERRUPTED_ERROR",
+    "STALE_AFTER_ENV",
+    "owner_alive",
+    "pid_alive",
+    "process_create_time",
+    "reconcile",
+    "stale_after",
+]
+
+#: The error recorded on a run that :func:`reconcile` marks interrupted.
+INTERRUPTED_ERROR = "the run's processes are gone (machine crash or kill -9); resume it to continue"
+
+#: Environment variable: seconds without a heartbeat before a run whose supervisor is gone
+#: is marked ``interrupted`` by a reader (default 15). Tests set it to 0.
+STALE_AFTER_ENV = "WORKBENCH_STALE_AFTER"
+_DEFAULT_STALE_AFTER = 15.0
+
+
+def stale_after() -> float:
+    """The heartbeat staleness window readers reconcile with (``$WORKBENCH_STALE_AFTER``)."""
+    text = os.environ.get(STALE_AFTER_ENV, "").strip()
+    if not text:
+        return _DEFAULT_STALE_AFTER
+    try:
+        value = float(text)
+    except ValueError:
+        raise WorkbenchError(f"${STALE_AFTER_ENV} must be a number of seconds, got {text!r}") from None
+    if value < 0 or value != value:
+        raise WorkbenchError(f"${STALE_AFTER_ENV} must be 0 or more seconds, got {text!r}")
+    return value
+
+
+def process_create_time(pid: int) -> float | None:
+    """When a process started, to record next to its pid (pids are reused).
+
+    Args:
+        pid: The process id.
+
+    Returns:
+        ``psutil.Process(pid).create_time()``, or ``None`` when there is no such process.
+    """
+    import psutil  # imported here: only a few callers need it
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def pid_alive(pid: int | None, create_time: float | None = None) -> bool:
+    """Whether a process with this pid runs on this machine (a zombie does not count).
+
+    Args:
+        pid: The process id (``None`` or ``<= 0`` means no process).
+        create_time: The start time recorded with the pid; when given, a process with the
+            same pid that started at another time is a different process.
+
+    Returns:
+        ``True`` if it is alive.
+    """
+    if pid is None or pid <= 0:
+        return False
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if create_time is not None and abs(process.create_time() - create_time) > 1.0:
+            return False
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists; we may not look at it
+
+
+def owner_alive(run: Run) -> bool:
+    """Whether the run's owner (its supervisor on this machine) is alive.
+
+    The same process, not only the same pid: the recorded start time must match. A run
+    of another host is never judged alive from here.
+    """
+    if run.host not in (None, current_host()):
+        return False
+    return pid_alive(run.supervisor_pid, run.supervisor_create_time)
+
+
+def _gone(run: Run) -> bool:
+    if run.host not in (None, current_host()):
+        return False  # another machine's run: only that machine can tell
+    if run.supervisor_pid is not None:
+        return not pid_alive(run.supervisor_pid, run.supervisor_create_time)
+    return not pid_alive(run.pid)
+
+
+def reconcile(index: RunIndex, stale_after_s: float | None = None) -> list[str]:
+    """Mark ``interrupted`` the live runs of this machine whose processes are gone.
+
+    A run qualifies only when its heartbeat (or start, or creation) is older than
+    ``stale_after_s`` seconds (default :func:`stale_after`) *and* its supervisor (or,
+    without one, its training process) is not alive here, so a run whose supervisor is
+    alive is never marked. When nothing is stale this is one indexed query.
+
+    Returns:
+        The ids of the runs it marked.
+    """
+    window = stale_after() if stale_after_s is None else stale_after_s
+    cutoff = time.time() - window
+    changed = []
+    for run in index.stale_live_runs(cutoff):
+        if _gone(run) and index.mark_interrupted(run.id, INTERRUPTED_ERROR, stale_before=cutoff):
+            changed.append(run.id)
+    return changed

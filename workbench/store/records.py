@@ -1,0 +1,202 @@
+"""Typed records of the run index: :class:`Run` and :class:`RunStatus`.
+
+The store hands these to every layer above it (runs, the CLI, the app); nothing above the
+store passes raw row dicts around. A rule such as "which statuses are live" lives here,
+once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Run", "RunEvent", "RunStatus", "StopMode"]
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run is in its life.
+
+    ``queued -> running -> completed | failed | stopped | interrupted | pruned``.
+    ``queued`` and ``running`` are *live*; the others are *final* for their attempt.
+    ``failed``, ``stopped`` and ``interrupted`` can be resumed from their last
+    checkpoint; ``completed`` and ``pruned`` (a sweep trial stopped for being poor)
+    cannot.
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+    PRUNED = "pruned"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_live(self) -> bool:
+        """Whether a process owns the run now (or is about to)."""
+        return self in _LIVE
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the run's current attempt has ended."""
+        return self not in _LIVE
+
+    @property
+    def is_resumable(self) -> bool:
+        """Whether ``workbench resume`` may start a new attempt of the run."""
+        return self in _RESUMABLE
+
+    @classmethod
+    def parse(cls, value: str | RunStatus) -> RunStatus:
+        """The status named ``value``.
+
+        Raises:
+            ValueError: No status has that name (the message lists them).
+        """
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(status.value for status in cls)
+            raise ValueError(f"unknown run status {value!r}; one of {names}") from None
+
+    @classmethod
+    def live(cls) -> tuple[RunStatus, ...]:
+        """The live statuses, for queries."""
+        return tuple(_LIVE)
+
+
+_LIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+_RESUMABLE = frozenset({RunStatus.FAILED, RunStatus.STOPPED, RunStatus.INTERRUPTED})
+
+
+class StopMode(str, enum.Enum):
+    """How a stop request asks a run to end: after a checkpoint, or at once."""
+
+    GRACEFUL = "graceful"
+    KILL = "kill"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run as the index holds it.
+
+    Attributes mirror the ``runs`` table (see ``docs/run-index.md``). ``config`` is a
+    plain mapping (treat it as read-only), ``tags`` a tuple, ``status`` a
+    :class:`RunStatus`, ``git_dirty`` a bool or ``None``.
+    """
+
+    id: str
+    status: RunStatus
+    created_at: float
+    updated_at: float
+    name: str | None = None
+    task: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    heartbeat_at: float | None = None
+    supervisor_pid: int | None = None
+    supervisor_create_time: float | None = None
+    pid: int | None = None
+    pgid: int | None = None
+    host: str | None = None
+    device: str | None = None
+    backend: str | None = None
+    nproc: int | None = None
+    precision: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    profile: str | None = None
+    run_dir: str | None = None
+    git_head: str | None = None
+    git_branch: str | None = None
+    git_dirty: bool | None = None
+    snapshot_commit: str | None = None
+    parent_id: str | None = None
+    parent_checkpoint: str | None = None
+    attempt: int = 1
+    step: int | None = None
+    total_steps: int | None = None
+    epoch: int | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    error: str | None = None
+    traceback: str | None = None
+    status_reason: str | None = None
+    stop_requested_at: float | None = None
+    stop_mode: StopMode | None = None
+    stop_reason: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Run:
+        """Decode a ``runs`` row (JSON columns as text, ``git_dirty`` as 0/1).
+
+        Columns this class does not know (written by a newer workbench) are ignored.
+        """
+        values = {name: row[name] for name in _FIELD_NAMES if name in row}
+        values["status"] = RunStatus.parse(values["status"])
+        config = values.get("config")
+        values["config"] = (json.loads(config) if isinstance(config, str) else dict(config or {}))
+        tags = values.get("tags")
+        if isinstance(tags, str):
+            tags = json.loads(tags)
+        values["tags"] = tuple(tags or ())
+        if values.get("git_dirty") is not None:
+            values["git_dirty"] = bool(values["git_dirty"])
+        if values.get("stop_mode") is not None:
+            values["stop_mode"] = StopMode(values["stop_mode"])
+        return cls(**values)
+
+    # -- what people ask of a run ---------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """The name people know the run by (its name, else its id)."""
+        return self.name or self.id
+
+    @property
+    def is_live(self) -> bool:
+        """Shorthand for ``run.status.is_live``."""
+        return self.status.is_live
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a stop request is recorded and the run is still live."""
+        return self.stop_requested_at is not None and self.status.is_live
+
+    def with_changes(self, **changes: Any) -> Run:
+        """A copy with some fields changed (the index is not touched)."""
+        return dataclasses.replace(self, **changes)
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Run))
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One lifecycle event of a run (``launched``, ``started``, ``checkpoint``, ...).
+
+    Attributes:
+        id: The event's id (increasing).
+        run_id: The run.
+        time: Unix seconds.
+        kind: The kind of event.
+        message: One line for people.
+        data: What the event carries (JSON-decoded), or ``None``.
+    """
+
+    id: int
+    run_id: str
+    time: float
+    kind: str
+    message: str = ""
+    data: Any = None
