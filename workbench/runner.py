@@ -93,17 +93,19 @@ def _run(task_cls: type, args: argparse.Namespace, script: Path) -> int:
     state_dir = project.state_dir if project is not None else root / ".workbench"
     out = args.out or state_dir / "local" / f"{task_cls.__name__}-{time.strftime('%Y%m%d-%H%M%S')}"
 
-    from workbench.extensions import ConsoleReporter, default_extensions
+    from workbench.extensions import ConsoleReporter, assemble_task
     from workbench.sinks import JsonlSink
 
     out.mkdir(parents=True, exist_ok=True)
     sink = JsonlSink(out / "metrics.jsonl")
-    task = task_cls(values, device=device, precision=precision, run_dir=out, sink=sink)
-    reporter = None if args.quiet else ConsoleReporter()
-    for ext in default_extensions(reporter) + list(task.extensions()):
-        task.attach(ext)
-    if args.weights:
-        task.load_weights(args.weights)
+    try:
+        task = assemble_task(task_cls, values, device=device, precision=precision, run_dir=out, sink=sink,
+                             reporter=None if args.quiet else ConsoleReporter())
+        if args.weights:
+            task.load_weights(args.weights)
+    except BaseException:
+        sink.close()
+        raise
 
     previous = signal.getsignal(signal.SIGINT)
 

@@ -111,11 +111,6 @@ class Precision:
         if self.name == "16-mixed":
             self.scaler = torch.amp.GradScaler(kind, enabled=kind in ("cuda", "cpu", "mps"))
 
-    @property
-    def enabled(self) -> bool:
-        """Whether autocast is on (any precision but ``32``)."""
-        return self.dtype is not None
-
     def autocast(self) -> ContextManager[Any]:
         """The context the forward pass and loss run in."""
         if self.dtype is None:

@@ -10,7 +10,6 @@ containers go in, so loading works with ``torch.load(..., weights_only=True)``.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -18,12 +17,19 @@ from typing import Any, Callable
 
 import torch
 
+from workbench.checkpoint_names import (
+    TEMP_SUFFIX,
+    best_file,
+    checkpoint_folder,
+    is_partial,
+    step_file,
+    step_files,
+    temp_prefix,
+)
+from workbench.core.state import CHECKPOINT_FORMAT
+
 __all__ = ["Checkpoint", "list_checkpoints", "load_checkpoint", "load_latest"]
 
-FORMAT = 1
-_STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
-#: The temporary files :func:`save_atomic` writes beside ``step-N.pt`` and ``best.pt``.
-_TEMP_FILE = re.compile(r"^\.(step-\d+|best)-.*\.tmp$")
 EventCallback = Callable[[str, str, dict], None]
 
 
@@ -43,7 +49,7 @@ def _fsync_dir(folder: Path) -> None:
 def save_atomic(state: dict[str, Any], path: Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, fsync, rename, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(state, fh)
@@ -62,13 +68,7 @@ def save_atomic(state: dict[str, Any], path: Path) -> Path:
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
     """``(step, path)`` of the step checkpoints in ``folder``, newest first."""
-    found = []
-    if folder.is_dir():
-        for path in folder.iterdir():
-            match = _STEP_FILE.match(path.name)
-            if match:
-                found.append((int(match.group(1)), path))
-    return sorted(found, reverse=True)
+    return step_files(folder)
 
 
 def remove_partial(folder: Path) -> list[Path]:
@@ -77,7 +77,7 @@ def remove_partial(folder: Path) -> list[Path]:
     removed = []
     if folder.is_dir():
         for path in folder.iterdir():
-            if _TEMP_FILE.match(path.name) and path.is_file():
+            if is_partial(path.name) and path.is_file():
                 path.unlink(missing_ok=True)
                 removed.append(path)
     return removed
@@ -94,8 +94,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any failure means: not usable
         raise ValueError(f"{path.name} cannot be loaded ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path.name} is not a workbench checkpoint (format {FORMAT})")
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path.name} is not a workbench checkpoint (format {CHECKPOINT_FORMAT})")
     return state
 
 
@@ -127,7 +127,8 @@ class Checkpoint:
     """Saves checkpoints on a schedule, on a graceful stop, and at the end of ``fit``.
 
     Files go to ``folder`` as ``step-<step>.pt``; the newest ``keep`` are kept, plus
-    ``best.pt`` when ``best`` names a validation metric.
+    ``best.pt`` when ``best`` names a validation metric (the names are
+    :mod:`workbench.checkpoint_names`'s).
 
     Args:
         folder: Where checkpoints go (default: the run folder's ``checkpoints/``).
@@ -168,8 +169,8 @@ class Checkpoint:
                 from workbench.errors import WorkbenchError
 
                 raise WorkbenchError("Checkpoint() without a folder needs a task with a run folder (run_dir)")
-            self.folder = Path(task.run_dir) / "checkpoints"
-        own = task.run_dir is not None and self.folder == Path(task.run_dir) / "checkpoints"
+            self.folder = checkpoint_folder(task.run_dir)
+        own = task.run_dir is not None and self.folder == checkpoint_folder(task.run_dir)
         if own and task.backend.is_main:  # a run's folder has one writer: a temp file is a crash's
             for path in remove_partial(self.folder):
                 self._event("checkpoint-removed", f"removed {path.name}, left by a save that never "
@@ -205,9 +206,9 @@ class Checkpoint:
             self.best_value = value
             state = task.checkpoint_state()
             if backend.is_main:
-                save_atomic(state, self.folder / "best.pt")
+                path = save_atomic(state, best_file(self.folder))
                 self._event("checkpoint", f"best val/{self.best} {value:.6g} at step {task.state.step}",
-                            {"path": str(self.folder / "best.pt"), "reason": "best"})
+                            {"path": str(path), "reason": "best"})
 
     def after_fit(self, task: Any, state: Any) -> None:
         """Save at the end, and on a graceful stop (the position is mid-epoch then)."""
@@ -223,7 +224,7 @@ class Checkpoint:
         self._last_save = time.monotonic()
         if not task.backend.is_main:
             return None
-        path = save_atomic(payload, self.folder / f"step-{state.step:09d}.pt")
+        path = save_atomic(payload, self.folder / step_file(state.step))
         self.saved.append(path)
         for _, old in list_checkpoints(self.folder)[self.keep:]:
             old.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+import numpy
 import torch
 
 from workbench.core.capture import class_path, jsonable
@@ -28,12 +29,7 @@ def environment() -> dict[str, Any]:
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "num_threads": torch.get_num_threads(),
     }
-    try:
-        import numpy
-    except ImportError:  # pragma: no cover
-        info["numpy"] = None
-    else:
-        info["numpy"] = numpy.__version__
+    info["numpy"] = numpy.__version__
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
