@@ -78,10 +78,11 @@ def _restore(task: Any, spec: Any, attempt: int, run_dir: Path, index: Any, on_e
     Points the earlier attempt logged after the checkpoint's step are set aside (kept for the
     replay check) before this attempt logs anything.
     """
+    from workbench.checkpoint_names import checkpoint_folder
     from workbench.errors import WorkbenchError
     from workbench.extensions.checkpoint import load_checkpoint, load_latest
 
-    found = load_latest(run_dir / "checkpoints", on_event) if attempt > 1 else None
+    found = load_latest(checkpoint_folder(run_dir), on_event) if attempt > 1 else None
     fork = False
     if found is None and spec.resume_from:
         path = Path(spec.resume_from)
@@ -163,28 +164,19 @@ def main(argv: list[str] | None = None) -> int:
     backend = None
     try:
         from workbench.core.backends import make_backend
-        from workbench.extensions import default_extensions
-        from workbench.extensions.checkpoint import Checkpoint
+        from workbench.extensions import assemble_task
 
         task_cls = import_task(Path(spec.code_dir), spec.task_file, spec.task_module, spec.task)
         if main_rank:
             writer = MetricWriter(spec.index, spec.id, attempt=attempt)
         backend = make_backend(spec.backend)
-        task = task_cls(spec.config, device=spec.device, precision=spec.precision, backend=backend,
-                        run_dir=run_dir, sink=writer)
+        on_event = _event_writer(index, spec.id)
+        task = assemble_task(task_cls, spec.config, device=spec.device, precision=spec.precision,
+                             backend=backend, run_dir=run_dir, sink=writer,
+                             reporter=IndexReporter(writer) if writer is not None else None,
+                             checkpoints=True, on_event=on_event)
         if requested:
             task.request_stop(requested[0])
-        reporter = IndexReporter(writer) if writer is not None else None
-        on_event = _event_writer(index, spec.id)
-        extras = list(task.extensions())
-        checkpoints = [e for e in extras if isinstance(e, Checkpoint)]
-        if not checkpoints:
-            checkpoints = [Checkpoint(run_dir / "checkpoints")]
-            extras.append(checkpoints[0])
-        for ext in checkpoints:
-            ext.on_event = on_event
-        for ext in default_extensions(reporter) + extras:
-            task.attach(ext)
         _restore(task, spec, attempt, run_dir, index, on_event)
         task.fit()
         stopped = bool(requested) and task.state.stopped_early
