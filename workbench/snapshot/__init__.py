@@ -5,8 +5,8 @@ At launch the working tree is recorded as a commit under
 the branch, the index, the stash or the files; the run imports its code from a copy
 of that commit. See docs/snapshots.md.
 
-This package imports neither torch nor textual, and GitPython is not needed: git is
-run as a subprocess.
+Repository access goes through GitPython (``workbench.snapshot._access``), imported
+on first use: importing this package loads neither torch, textual nor GitPython.
 """
 
 from __future__ import annotations

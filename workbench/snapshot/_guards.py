@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.snapshot._command import GitProcess, GitRunner
+from workbench.snapshot._access import GitAccess, Started
 
 __all__ = [
     "HEAVY_DIRS",
@@ -211,9 +211,9 @@ class UntrackedScan:
     excluded: list[tuple[str, str]] = field(default_factory=list)
     any_untracked: bool = False
     _hits: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
-    _check: GitProcess | None = field(default=None, repr=False)
+    _check: Started | None = field(default=None, repr=False)
 
-    def start_report(self, git: GitRunner) -> None:
+    def start_report(self, git: GitAccess) -> None:
         """Starts asking git which pruned paths the user's own rules ignore anyway.
 
         Those are not reported, so that the report holds only what our guards left
@@ -243,11 +243,11 @@ def _split(stdout: bytes) -> list[str]:
 
 
 def scan_untracked(
-    git: GitRunner,
+    git: GitAccess,
     work_tree: Path,
     path_filter: PathFilter,
     *,
-    index: Path,
+    index: Path | None,
     max_file_bytes: int,
 ) -> UntrackedScan:
     """Lists the changed tracked files and the untracked files for a snapshot.
@@ -265,7 +265,7 @@ def scan_untracked(
         git: runs git on the repository (with its work tree).
         work_tree: the work tree's top.
         path_filter: the rules for leaving paths out.
-        index: the index file that says what is tracked.
+        index: the index file that says what is tracked (None: the one ``git`` uses).
         max_file_bytes: untracked files larger than this are left out.
 
     Returns:

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from workbench.snapshot._command import GitRunner
+from workbench.snapshot._access import GitAccess, guard
 from workbench.snapshot.model import Snapshot, SnapshotError
 
 __all__ = ["checkout", "diff_commits", "materialise"]
@@ -51,10 +51,11 @@ def materialise(
     commit, sub = _commit_and_prefix(snapshot_or_commit, prefix)
     dest = Path(dest)
     _refuse_non_empty(dest)
-    git = GitRunner(Path(git_dir))
+    git_dir = Path(git_dir)
     # "<commit>:<folder>" names the folder's tree; "^{tree}" cannot follow a path.
     treeish = f"{commit}:{sub.strip('/')}" if sub.strip("/") else f"{commit}^{{tree}}"
-    found = git.run(["rev-parse", "-q", "--verify", treeish], check=False)
+    with _objects_only(git_dir) as git:
+        found = git.run(["rev-parse", "-q", "--verify", treeish], check=False)
     if found.returncode != 0:
         where = f"folder {sub!r} of " if sub.strip("/") else ""
         raise SnapshotError(f"{where}snapshot {commit[:12]} is not in {git_dir}")
@@ -63,15 +64,15 @@ def materialise(
     try:
         with tempfile.TemporaryDirectory(prefix="workbench-checkout-") as tmp:
             index = Path(tmp) / "index"
-            writer = GitRunner(Path(git_dir), staging)
-            writer.run(["read-tree", os.fsdecode(found.stdout).strip()], index=index)
-            # Writing many small files waits on the filesystem more than on the CPU:
-            # git's parallel checkout pays off even with more workers than cores.
-            workers = min(8, max(4, os.cpu_count() or 1))
-            writer.run(
-                ["-c", f"checkout.workers={workers}", "checkout-index", "--all", "--force"],
-                index=index,
-            )
+            # The staging folder is the work tree, the temporary index the index.
+            with GitAccess(staging, guard(git_dir, staging, index)) as writer:
+                writer.run(["read-tree", os.fsdecode(found.stdout).strip()])
+                # Writing many small files waits on the filesystem more than on the
+                # CPU: git's parallel checkout pays off even with more workers than cores.
+                workers = min(8, max(4, os.cpu_count() or 1))
+                writer.run(
+                    ["-c", f"checkout.workers={workers}", "checkout-index", "--all", "--force"]
+                )
         # mkdtemp makes a private (0700) folder; give code/ its parent's permissions.
         os.chmod(staging, dest.parent.stat().st_mode & 0o777)
         if dest.exists():
@@ -143,8 +144,16 @@ def diff_commits(
     if stat:
         args.append("--stat")
     args += [a, b, "--", *paths]
-    done = GitRunner(Path(git_dir)).run(args, literal=True)
+    with _objects_only(Path(git_dir)) as git:
+        done = git.run(args, literal=True)
     return done.stdout.decode("utf-8", errors="replace")
+
+
+def _objects_only(git_dir: Path) -> GitAccess:
+    """Access for commands that only read objects: the git dir stands in as work tree
+    (they never look at it; naming one keeps a ``GIT_WORK_TREE`` from the environment
+    out)."""
+    return GitAccess(git_dir, guard(git_dir, git_dir, git_dir / "index"))
 
 
 def _refuse_non_empty(dest: Path) -> None:

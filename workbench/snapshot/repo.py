@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.snapshot._command import GitProcess, GitRunner, first_line, run_git
+from workbench.snapshot._access import (
+    GitAccess,
+    Started,
+    discover,
+    first_line,
+    guard,
+    run_clean,
+)
 from workbench.snapshot._guards import MIB, PathFilter, UntrackedScan, scan_untracked
 from workbench.snapshot.files import diff_commits, materialise
 from workbench.snapshot.model import REF_PREFIX, Snapshot, SnapshotError
@@ -79,7 +86,10 @@ class SnapshotRepo:
         self.work_tree = work_tree
         self.prefix = prefix
         self.private = private
-        self._git = GitRunner(git_dir, work_tree)
+
+    def _open(self) -> GitAccess:
+        """GitPython's command wrapper for one operation, guarded; close it after use."""
+        return GitAccess(self.work_tree, guard(self.git_dir, self.work_tree, self.git_dir / "index"))
 
     def __repr__(self) -> str:
         kind = "private" if self.private else "git"
@@ -104,28 +114,18 @@ class SnapshotRepo:
         state = Path(state_dir).resolve() if state_dir is not None else root / ".workbench"
         if not root.is_dir():
             raise SnapshotError(f"project folder not found: {root}")
-        done = run_git(
-            ["git", "rev-parse", "--absolute-git-dir", "--show-toplevel", "--show-prefix"],
-            cwd=root,
-            check=False,
-            label="rev-parse",
-        )
-        lines = os.fsdecode(done.stdout).splitlines()
-        if done.returncode == 0 and len(lines) >= 2:
-            prefix = lines[2].rstrip("/") if len(lines) > 2 else ""
-            repo = cls(root, state, Path(lines[0]), Path(lines[1]), prefix, private=False)
-            if not prefix or not repo._ignores_project():
+        found = discover(root)
+        if found is not None:
+            repo = cls(root, state, found.git_dir, found.work_tree, found.prefix, private=False)
+            if not found.prefix or not repo._ignores_project():
                 return repo
-        elif "not a git repository" not in os.fsdecode(done.stderr):
-            raise SnapshotError(
-                f"git cannot read the repository at {root}: {first_line(done.stderr)}"
-            )
         # Not in a repository, or in a folder the enclosing repository ignores.
         return cls(root, state, state / "git", root, "", private=True)
 
     def _ignores_project(self) -> bool:
         """Whether the enclosing repository's ignore rules cover the project folder."""
-        done = self._git.run(["check-ignore", "-q", "--", f"{self.prefix}/"], check=False)
+        with self._open() as git:
+            done = git.run(["check-ignore", "-q", "--", f"{self.prefix}/"], check=False)
         return done.returncode == 0
 
     # -- taking a snapshot ----------------------------------------------------------
@@ -164,19 +164,20 @@ class SnapshotRepo:
         if self.private:
             self._ensure_private()
         path_filter = PathFilter(exclude, self.prefix, self._state_rel())
-        # Independent git calls overlap: HEAD is read and tracked files are re-added
-        # while the untracked files are being listed.
-        head_lookup = None if self.private else self._start_head_lookup()
-        try:
-            scan, tree = self._write_tree(path_filter, max_file_bytes)
-        finally:
-            head = self._finish_head_lookup(head_lookup)
-        excluded = scan.finish_report()
-        message = "workbench snapshot" + (f" for run {run_id}" if run_id else "")
-        parents = ["-p", head.commit] if head.commit else []
-        commit = self._git.out(["commit-tree", "--no-gpg-sign", *parents, "-m", message, tree])
-        if run_id is not None:
-            self._create_ref(run_id, commit)
+        with self._open() as git:
+            # Independent git calls overlap: HEAD is read and tracked files are
+            # re-added while the untracked files are being listed.
+            head_lookup = None if self.private else _start_head_lookup(git)
+            try:
+                scan, tree = self._write_tree(git, path_filter, max_file_bytes)
+            finally:
+                head = self._finish_head_lookup(head_lookup)
+            excluded = scan.finish_report()
+            message = "workbench snapshot" + (f" for run {run_id}" if run_id else "")
+            parents = ["-p", head.commit] if head.commit else []
+            commit = git.out(["commit-tree", "--no-gpg-sign", *parents, "-m", message, tree])
+            if run_id is not None:
+                _create_ref(git, run_id, commit)
         return Snapshot(
             commit=commit,
             head=head.commit,
@@ -192,7 +193,7 @@ class SnapshotRepo:
         )
 
     def _write_tree(
-        self, path_filter: PathFilter, max_file_bytes: int
+        self, git: GitAccess, path_filter: PathFilter, max_file_bytes: int
     ) -> tuple[UntrackedScan, str]:
         """Builds the snapshot's tree in a temporary index; returns the scan and tree id."""
         with tempfile.TemporaryDirectory(prefix="workbench-snapshot-") as tmp:
@@ -202,23 +203,24 @@ class SnapshotRepo:
                 # A copy keeps git's stat cache: unchanged files are not re-hashed.
                 # copy2 keeps the mtime, which git's racy-entry check relies on.
                 shutil.copy2(real_index, index)
-            # One read-only pass lists the changed tracked files (by git's stat cache)
-            # and the untracked ones; a single update-index then records both. In the
-            # private repository every file counts as untracked: its index is only a
-            # stat cache, so the scan looks through an empty index.
-            scan = scan_untracked(
-                self._git,
-                self.work_tree,
-                path_filter,
-                index=Path(tmp) / "empty-index" if self.private else index,
-                max_file_bytes=max_file_bytes,
-            )
-            scan.start_report(self._git)
-            if self.private:
-                self._sync_private_index(index, scan.included)
-            else:
-                self._update(index, scan.changed + scan.included)
-            tree = self._git.out(["write-tree"], index=index)
+            with git.using_index(index):
+                # One read-only pass lists the changed tracked files (by git's stat
+                # cache) and the untracked ones; a single update-index then records
+                # both. In the private repository every file counts as untracked: its
+                # index is only a stat cache, so the scan looks through an empty index.
+                scan = scan_untracked(
+                    git,
+                    self.work_tree,
+                    path_filter,
+                    index=Path(tmp) / "empty-index" if self.private else None,
+                    max_file_bytes=max_file_bytes,
+                )
+                scan.start_report(git)
+                if self.private:
+                    _sync_private_index(git, index, scan.included)
+                else:
+                    _update(git, scan.changed + scan.included)
+                tree = git.out(["write-tree"])
             if self.private:
                 # The private index is ours: keep it as the next snapshot's stat cache.
                 fd, staged = tempfile.mkstemp(prefix="index.workbench-", dir=self.git_dir)
@@ -231,54 +233,7 @@ class SnapshotRepo:
                     raise
         return scan, tree
 
-    def _update(self, index: Path, paths: Sequence[str]) -> None:
-        """Brings ``paths`` in the index up to date with the files: adds, updates, removes."""
-        # update-index takes paths as they are: `git add` with a thousand pathspecs
-        # matches every one against every file it walks, and is ten times slower.
-        if not paths:
-            return
-        self._git.run(
-            [
-                "-c",
-                "core.splitIndex=false",
-                "update-index",
-                "--add",
-                "--remove",
-                "--replace",
-                "-z",
-                "--stdin",
-            ],
-            index=index,
-            input=b"".join(os.fsencode(p) + b"\0" for p in paths),
-        )
-
-    def _sync_private_index(self, index: Path, included: list[str]) -> None:
-        """Makes the private index hold exactly ``included`` (every file is untracked).
-
-        The index kept in the private repository is only a stat cache: files that
-        are no longer on disk or are now left out are dropped from it.
-        """
-        if index.exists():
-            listed = self._git.run(["ls-files", "-z"], index=index)
-            keep = set(included)
-            stale = [p for p in os.fsdecode(listed.stdout).split("\0") if p and p not in keep]
-            if stale:
-                self._git.run(
-                    ["update-index", "--force-remove", "-z", "--stdin"],
-                    index=index,
-                    input=b"".join(os.fsencode(p) + b"\0" for p in stale),
-                )
-        if included:
-            self._update(index, included)
-        elif not index.exists():
-            self._git.run(["read-tree", "--empty"], index=index)
-
-    def _start_head_lookup(self) -> GitProcess:
-        return self._git.start(
-            ["cat-file", "--batch-check"], input=b"HEAD^{commit}\nHEAD^{tree}\n"
-        )
-
-    def _finish_head_lookup(self, lookup: GitProcess | None) -> _Head:
+    def _finish_head_lookup(self, lookup: Started | None) -> _Head:
         """HEAD's commit and tree (None when there are no commits) and the branch."""
         if lookup is None:
             return _Head(None, None, None)
@@ -310,7 +265,9 @@ class SnapshotRepo:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=".git-init-", dir=self.state_dir))
         try:
-            run_git(["git", "init", "--quiet", "--bare", str(building)], label="init")
+            done = run_clean(["init", "--quiet", "--bare", str(building)], self.state_dir)
+            if done.returncode != 0:
+                raise SnapshotError(f"git init failed: {first_line(done.stderr)}")
             state_rel = self._state_rel()
             if state_rel:
                 (building / "info").mkdir(exist_ok=True)
@@ -327,32 +284,20 @@ class SnapshotRepo:
             shutil.rmtree(building, ignore_errors=True)
 
     def _submodule_notes(self) -> list[tuple[str, str]]:
-        if self.private or not (self.work_tree / ".gitmodules").is_file():
+        gitmodules = self.work_tree / ".gitmodules"
+        if self.private or not gitmodules.is_file():
             return []
-        done = self._git.run(
-            ["config", "-f", ".gitmodules", "-z", "--get-regexp", r"^submodule\..*\.path$"],
-            check=False,
-        )
+        from git import GitConfigParser
+
         notes = []
-        for entry in os.fsdecode(done.stdout).split("\0"):
-            if "\n" in entry:
-                path = entry.split("\n", 1)[1]
-                notes.append((path.rstrip("/") + "/", _SUBMODULE_NOTE))
+        with GitConfigParser(str(gitmodules), read_only=True) as config:
+            for section in config.sections():
+                if section.startswith("submodule ") and config.has_option(section, "path"):
+                    path = str(config.get_value(section, "path"))
+                    notes.append((path.rstrip("/") + "/", _SUBMODULE_NOTE))
         return notes
 
     # -- refs -----------------------------------------------------------------------
-
-    def _create_ref(self, run_id: str, commit: str) -> None:
-        ref = REF_PREFIX + run_id
-        done = self._git.run(
-            ["update-ref", "--stdin", "-z"],
-            input=f"create {ref}\0{commit}\0".encode(),
-            check=False,
-        )
-        if done.returncode != 0:
-            if self._git.run(["rev-parse", "-q", "--verify", ref], check=False).returncode == 0:
-                raise SnapshotError(f"run {run_id} already has a snapshot")
-            raise SnapshotError(f"could not store {ref}: {first_line(done.stderr)}")
 
     def _has_repo(self) -> bool:
         return not self.private or (self.git_dir / "HEAD").is_file()
@@ -365,7 +310,8 @@ class SnapshotRepo:
         """
         if not self._has_repo():
             return {}
-        out = self._git.out(["for-each-ref", "--format=%(objectname) %(refname)", REF_PREFIX])
+        with self._open() as git:
+            out = git.out(["for-each-ref", "--format=%(objectname) %(refname)", REF_PREFIX])
         refs = {}
         for line in out.splitlines():
             commit, _, name = line.partition(" ")
@@ -382,9 +328,10 @@ class SnapshotRepo:
         if not self._has_repo():
             return False
         ref = REF_PREFIX + run_id
-        if self._git.run(["rev-parse", "-q", "--verify", ref], check=False).returncode != 0:
-            return False
-        self._git.run(["update-ref", "-d", ref])
+        with self._open() as git:
+            if git.run(["rev-parse", "-q", "--verify", ref], check=False).returncode != 0:
+                return False
+            git.run(["update-ref", "-d", ref])
         return True
 
     def gc(self, keep: set[str] | frozenset[str]) -> list[str]:
@@ -403,7 +350,8 @@ class SnapshotRepo:
         if doomed:
             # One transaction; each ref is deleted only if it still names that commit.
             lines = "".join(f"delete {REF_PREFIX}{run}\0{sha}\0" for run, sha in doomed.items())
-            self._git.run(["update-ref", "--stdin", "-z"], input=lines.encode())
+            with self._open() as git:
+                git.run(["update-ref", "--stdin", "-z"], input=lines.encode())
         return sorted(doomed)
 
     def resolve(self, what: Snapshot | str) -> str:
@@ -416,14 +364,15 @@ class SnapshotRepo:
             return what.commit
         if not self._has_repo():
             raise SnapshotError(f"no snapshot named {what!r}: nothing has been snapshotted yet")
-        for candidate in (REF_PREFIX + what, what):
-            if candidate.startswith("-"):
-                continue
-            done = self._git.run(
-                ["rev-parse", "-q", "--verify", f"{candidate}^{{commit}}"], check=False
-            )
-            if done.returncode == 0:
-                return os.fsdecode(done.stdout).strip()
+        with self._open() as git:
+            for candidate in (REF_PREFIX + what, what):
+                if candidate.startswith("-"):
+                    continue
+                done = git.run(
+                    ["rev-parse", "-q", "--verify", f"{candidate}^{{commit}}"], check=False
+                )
+                if done.returncode == 0:
+                    return os.fsdecode(done.stdout).strip()
         raise SnapshotError(f"no snapshot or commit named {what!r}")
 
     # -- reading snapshots ----------------------------------------------------------
@@ -489,3 +438,53 @@ class SnapshotRepo:
         else:
             right = self.resolve(b)
         return diff_commits(self.git_dir, left, right, stat=stat, color=color)
+
+
+def _start_head_lookup(git: GitAccess) -> Started:
+    return git.start(["cat-file", "--batch-check"], input=b"HEAD^{commit}\nHEAD^{tree}\n")
+
+
+def _update(git: GitAccess, paths: Sequence[str]) -> None:
+    """Brings ``paths`` in the index up to date with the files: adds, updates, removes."""
+    # update-index takes paths as they are: `git add` with a thousand pathspecs
+    # matches every one against every file it walks, and is ten times slower.
+    if not paths:
+        return
+    git.run(
+        ["-c", "core.splitIndex=false", "update-index", "--add", "--remove", "--replace", "-z",
+         "--stdin"],
+        input=b"".join(os.fsencode(p) + b"\0" for p in paths),
+    )
+
+
+def _sync_private_index(git: GitAccess, index: Path, included: list[str]) -> None:
+    """Makes the private index hold exactly ``included`` (every file is untracked).
+
+    The index kept in the private repository is only a stat cache: files that are no
+    longer on disk or are now left out are dropped from it.
+    """
+    if index.exists():
+        listed = git.run(["ls-files", "-z"])
+        keep = set(included)
+        stale = [p for p in os.fsdecode(listed.stdout).split("\0") if p and p not in keep]
+        if stale:
+            git.run(
+                ["update-index", "--force-remove", "-z", "--stdin"],
+                input=b"".join(os.fsencode(p) + b"\0" for p in stale),
+            )
+    if included:
+        _update(git, included)
+    elif not index.exists():
+        git.run(["read-tree", "--empty"])
+
+
+def _create_ref(git: GitAccess, run_id: str, commit: str) -> None:
+    """Stores ``commit`` as the run's ref; refuses (atomically) if the ref exists."""
+    ref = REF_PREFIX + run_id
+    done = git.run(
+        ["update-ref", "--stdin", "-z"], input=f"create {ref}\0{commit}\0".encode(), check=False
+    )
+    if done.returncode != 0:
+        if git.run(["rev-parse", "-q", "--verify", ref], check=False).returncode == 0:
+            raise SnapshotError(f"run {run_id} already has a snapshot")
+        raise SnapshotError(f"could not store {ref}: {first_line(done.stderr)}")
