@@ -19,6 +19,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequenc
 import torch
 from torch import nn
 
+from workbench.configtypes import build_config
 from workbench.core import loop
 from workbench.core.backends import Backend, make_backend
 from workbench.core.capture import capture_init_args
@@ -133,8 +134,6 @@ class Task(abc.ABC):
         if config is None:
             return cls()
         if isinstance(config, Mapping):
-            from workbench.project.config import build_config
-
             return build_config(cls, dict(config))
         return config
 

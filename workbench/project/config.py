@@ -16,17 +16,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import difflib
-import sys
-import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
+from workbench.configtypes import (
+    ConfigError,
+    accepts_str,
+    build_config,
+    coerce,
+    type_text,
+)
+from workbench.configtypes import init_fields as _init_fields
+from workbench.configtypes import nested_dataclass as _nested_class
+from workbench.configtypes import suggestion as _suggest
+from workbench.configtypes import type_hints as _hints
 from workbench.project._toml import display_path, find_key_line, load_toml_text, read_text, tomllib
-from workbench.project._types import accepts_str, coerce, type_text
-from workbench.project.errors import ConfigError
 from workbench.project.ranges import Range, check_value
 
 __all__ = [
@@ -104,11 +110,6 @@ def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return config_to_dict(value)
     return value
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -315,24 +316,6 @@ def find_profile(root: Path, name: str) -> Path:
 # ---------------------------------------------------------------------------- runtime side
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls)
-    except Exception:  # an unresolvable string annotation: fall back to the raw text
-        return {}
-
-
-def _nested_class(cls: type, f: dataclasses.Field[Any], hints: Mapping[str, Any]) -> type | None:
-    tp = hints.get(f.name, f.type)
-    if isinstance(tp, str):  # look the name up in the defining module
-        tp = getattr(sys.modules.get(cls.__module__), tp.strip("'\""), None)
-    return tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None
-
-
-def _init_fields(cls: type) -> list[dataclasses.Field[Any]]:
-    return [f for f in dataclasses.fields(cls) if f.init]
-
-
 def fields_of(cls: type, *, _prefix: str = "", _instance: Any = None) -> list[ConfigField]:
     """Describe a dataclass's fields the way static discovery does.
 
@@ -388,53 +371,6 @@ def _is_literal(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and _is_literal(v) for k, v in value.items())
     return False
-
-
-def build_config(cls: type, values: Mapping[str, Any], *, _prefix: str = "", _base: Any = None) -> Any:
-    """Make a config instance from a (resolved) nested dict.
-
-    Values are checked and converted against the field types (lists become tuples for
-    tuple fields, strings paths for ``Path`` fields); missing keys keep the dataclass
-    defaults, and a nested dataclass that is only partly given keeps its other defaults.
-
-    Args:
-        cls: The config dataclass.
-        values: Nested dict of values, as :func:`resolve_config` returns.
-
-    Returns:
-        An instance of ``cls``.
-
-    Raises:
-        ConfigError: An unknown key, a value of the wrong type, or a required field
-            without a value.
-    """
-    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-        raise ConfigError(f"{cls!r} is not a dataclass; a task's Config must be a @dataclass")
-    hints = _hints(cls)
-    known = {f.name: f for f in _init_fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        f = known.get(key)
-        if f is None:
-            valid = ", ".join(known)
-            raise ConfigError(f"unknown config key '{_prefix}{key}' for {cls.__name__}; valid keys: {valid}{_suggest(key, list(known))}")
-        nested = _nested_class(cls, f, hints)
-        if nested is not None and isinstance(value, Mapping):
-            base = getattr(_base, key, None) if _base is not None else None
-            if base is None and f.default_factory is not dataclasses.MISSING:
-                base = f.default_factory()
-            elif base is None and dataclasses.is_dataclass(f.default):
-                base = f.default
-            kwargs[key] = build_config(nested, value, _prefix=f"{_prefix}{key}.", _base=base)
-        else:
-            kwargs[key] = coerce(value, type_text(hints.get(key, f.type)), _prefix + key)
-    try:
-        return dataclasses.replace(_base, **kwargs) if _base is not None else cls(**kwargs)
-    except TypeError as exc:
-        missing = [f"{_prefix}{n}" for n, f in known.items() if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        if missing:
-            raise ConfigError(f"{cls.__name__}: no value for {', '.join(missing)}; set it with -s {missing[0]}=VALUE") from None
-        raise ConfigError(f"{cls.__name__}: cannot build the config: {exc}") from None
 
 
 def config_to_dict(instance: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workbench.configtypes import ConfigError  # defined in the leaf module the training core uses too
 from workbench.errors import WorkbenchError
 
 __all__ = ["ConfigError", "ProjectError", "ProjectNotFound", "TaskNotFound"]
@@ -16,10 +17,6 @@ class ProjectError(WorkbenchError):
 
 class ProjectNotFound(ProjectError):
     """No ``workbench.toml`` in the start folder or any of its parents."""
-
-
-class ConfigError(WorkbenchError):
-    """A config value, override or profile is invalid (unknown key, wrong type, ...)."""
 
 
 class TaskNotFound(WorkbenchError):

@@ -1,24 +1,48 @@
-"""Config field types: annotation text <-> a small type tree, and value checking.
+"""Config types: annotation text <-> a small type tree, value checking, and config building.
+
+A leaf module (the standard library and :mod:`workbench.errors` only): the project layer
+(static discovery, overrides, profiles) and the training core (``Task(config={...})``)
+both use it, and the core need not load the project layer for it.
 
 Both sides of the workbench describe a field's type by its annotation *text*: the static
 side reads it from the source with ``ast``; the runtime side gets a string (with
 ``from __future__ import annotations``) or a type object, which :func:`type_text` turns
 into the same text. :func:`coerce` parses the text (never evaluates it) into a tree of
-tuples and checks a value against it.
+tuples and checks a value against it. :func:`build_config` makes a config dataclass
+instance from a nested dict, checking every value that way.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import difflib
 import functools
+import sys
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
-from workbench.project.errors import ConfigError
+from workbench.errors import WorkbenchError
 
-__all__ = ["coerce", "type_text"]
+__all__ = [
+    "ConfigError",
+    "accepts_str",
+    "build_config",
+    "coerce",
+    "init_fields",
+    "nested_dataclass",
+    "suggestion",
+    "type_hints",
+    "type_text",
+]
+
+
+class ConfigError(WorkbenchError):
+    """A config value, override or profile is invalid (unknown key, wrong type, ...)."""
+
 
 # A type tree node: (kind, *args). Kinds: any, int, float, bool, str, path, none,
 # list (item), tuple (items, variadic), dict (key, value), union (members), literal (values).
@@ -292,3 +316,80 @@ def type_text(tp: Any) -> str:
     if isinstance(tp, type):
         return tp.__name__
     return repr(tp).replace("typing.", "")
+
+
+# ---------------------------------------------------------------------------- runtime side
+
+
+def suggestion(word: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to ``word``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def type_hints(cls: type) -> dict[str, Any]:
+    """A class's resolved annotations; ``{}`` when one cannot be resolved (then use the raw text)."""
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # an unresolvable string annotation: fall back to the raw text
+        return {}
+
+
+def nested_dataclass(cls: type, f: dataclasses.Field[Any], hints: Mapping[str, Any]) -> type | None:
+    """The dataclass that field ``f`` of ``cls`` holds, or None when it holds something else."""
+    tp = hints.get(f.name, f.type)
+    if isinstance(tp, str):  # look the name up in the defining module
+        tp = getattr(sys.modules.get(cls.__module__), tp.strip("'\""), None)
+    return tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None
+
+
+def init_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    """The fields of a dataclass that its constructor takes."""
+    return [f for f in dataclasses.fields(cls) if f.init]
+
+
+def build_config(cls: type, values: Mapping[str, Any], *, _prefix: str = "", _base: Any = None) -> Any:
+    """Make a config instance from a (resolved) nested dict.
+
+    Values are checked and converted against the field types (lists become tuples for
+    tuple fields, strings paths for ``Path`` fields); missing keys keep the dataclass
+    defaults, and a nested dataclass that is only partly given keeps its other defaults.
+
+    Args:
+        cls: The config dataclass.
+        values: Nested dict of values, as ``workbench.project.config.resolve_config`` returns.
+
+    Returns:
+        An instance of ``cls``.
+
+    Raises:
+        ConfigError: An unknown key, a value of the wrong type, or a required field
+            without a value.
+    """
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise ConfigError(f"{cls!r} is not a dataclass; a task's Config must be a @dataclass")
+    hints = type_hints(cls)
+    known = {f.name: f for f in init_fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        f = known.get(key)
+        if f is None:
+            valid = ", ".join(known)
+            raise ConfigError(f"unknown config key '{_prefix}{key}' for {cls.__name__}; valid keys: {valid}{suggestion(key, list(known))}")
+        nested = nested_dataclass(cls, f, hints)
+        if nested is not None and isinstance(value, Mapping):
+            base = getattr(_base, key, None) if _base is not None else None
+            if base is None and f.default_factory is not dataclasses.MISSING:
+                base = f.default_factory()
+            elif base is None and dataclasses.is_dataclass(f.default):
+                base = f.default
+            kwargs[key] = build_config(nested, value, _prefix=f"{_prefix}{key}.", _base=base)
+        else:
+            kwargs[key] = coerce(value, type_text(hints.get(key, f.type)), _prefix + key)
+    try:
+        return dataclasses.replace(_base, **kwargs) if _base is not None else cls(**kwargs)
+    except TypeError as exc:
+        missing = [f"{_prefix}{n}" for n, f in known.items() if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ConfigError(f"{cls.__name__}: no value for {', '.join(missing)}; set it with -s {missing[0]}=VALUE") from None
+        raise ConfigError(f"{cls.__name__}: cannot build the config: {exc}") from None
