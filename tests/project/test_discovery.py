@@ -557,6 +557,7 @@ def test_to_dict_is_json(tmp_path: Path) -> None:
         "default_source": "",
         "help": "",
         "range": None,
+        "range_source": "",
     }
 
 

@@ -93,7 +93,9 @@ def test_range_is_a_plain_value() -> None:
     assert 1 in Range(1, 2) and 2 in Range(1, 2) and 3 not in Range(1, 2) and 0 not in Range(1, 2)
     assert math.inf in Range(0, None) and math.inf not in Range(0, 1) and -math.inf not in Range(0, None)
     assert math.nan not in Range() and "1" not in Range() and True not in Range()
-    assert Range(-1, 1).to_dict() == {"low": -1, "high": 1}
+    assert Range(-1, 1).to_dict() == {
+        "low": -1, "high": 1, "low_open": False, "high_open": False, "finite": False, "text": ">= -1 and <= 1"
+    }
 
 
 @pytest.mark.parametrize(
@@ -139,8 +141,11 @@ def test_discovery_reads_ranges_without_importing(tmp_path: Path) -> None:
         "rate": ("float", None),
     }
     assert got["epochs"].help == "at least one" and got["epochs"].default == 10
-    assert got["epochs"].to_dict()["range"] == {"low": 1, "high": None}
-    assert json.loads(json.dumps(discovery.to_dict()))["tasks"][0]["config"][0]["range"] == {"low": 1, "high": None}
+    assert got["epochs"].to_dict()["range"] == {
+        "low": 1, "high": None, "low_open": False, "high_open": False, "finite": False, "text": ">= 1"
+    }
+    first = json.loads(json.dumps(discovery.to_dict()))["tasks"][0]["config"][0]
+    assert (first["range"]["text"], first["range_source"]) == (">= 1", "declared")
 
 
 def test_ranges_survive_the_disk_cache(tmp_path: Path) -> None:
@@ -188,8 +193,8 @@ BAD = f'''
 BAD_MESSAGES = [
     (14, "config field 'a': cannot read Range(5, 1): Range low 5 is above high 1"),
     (15, "config field 'b': cannot read Range(1, MAX): Range bounds must be literal numbers or None"),
-    (16, "config field 'c': cannot read Range(1, 2, 3): Range takes low and high"),
-    (17, "config field 'd': cannot read Range(lo=1): Range takes low and high"),
+    (16, "config field 'c': cannot read Range(1, 2, 3): Range takes low, high, low_open, high_open and finite"),
+    (17, "config field 'd': cannot read Range(lo=1): Range takes low, high, low_open, high_open and finite"),
     (18, "config field 'e': more than one Range in the annotation"),
     (19, "config field 'f': a Range is read only as Annotated[TYPE, Range(...)] around the whole type"),
     (20, "config field 'g': the default 0 is refused: must be >= 1"),

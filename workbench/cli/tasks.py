@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from workbench.cli._base import State, json_option, pass_state, print_json
+
+if TYPE_CHECKING:
+    from workbench.project import ConfigField
 
 __all__ = ["COMMANDS"]
 
@@ -35,11 +40,19 @@ def tasks_cmd(state: State, as_json: bool) -> None:
         for field in task.config:
             default = (f" = {field.default!r}" if not field.default_source else f" = {field.default_source}") \
                 if field.has_default else click.style(" (required)", fg="yellow")
-            click.echo(f"    {field.name}: {field.type}{default}")
+            click.echo(f"    {field.name}: {field.type}{default}{_range_text(field)}")
     if found.errors:
         click.echo(click.style(f"\n{len(found.errors)} problem(s):", fg="red"))
         for error in found.errors:
             click.echo(f"  {error}")
+
+
+def _range_text(field: ConfigField) -> str:
+    """``  (>= 1)`` for a declared range, ``  (> 0 and finite; the trainer's)`` for the trainer's."""
+    if field.range is None:
+        return ""
+    whose = "; the trainer's" if field.range_source == "trainer" else ""
+    return click.style(f"  ({field.range}{whose})", dim=True)
 
 
 COMMANDS = [tasks_cmd]

@@ -16,6 +16,7 @@ from workbench.project.config import (
     parse_override,
     resolve_config,
     type_text,
+    with_trainer_ranges,
 )
 from workbench.project._toml import display_path, tomllib
 from workbench.project.discovery import (
@@ -28,7 +29,7 @@ from workbench.project.discovery import (
     discover_paths,
 )
 from workbench.project.errors import ConfigError, ProjectError, ProjectNotFound, TaskNotFound
-from workbench.project.ranges import Range
+from workbench.project.ranges import TRAINER_RANGES, Range
 from workbench.project.settings import (
     LaunchDefaults,
     Project,
@@ -48,6 +49,7 @@ __all__ = [
     "ProjectError",
     "ProjectNotFound",
     "Range",
+    "TRAINER_RANGES",
     "SnapshotSettings",
     "TaskInfo",
     "TaskNotFound",
@@ -66,4 +68,5 @@ __all__ = [
     "resolve_config",
     "tomllib",
     "type_text",
+    "with_trainer_ranges",
 ]

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.project._summary import ClassInfo, FileInfo, RawField
-from workbench.project.config import ConfigField
-from workbench.project.ranges import Range, range_problem
+from workbench.project.config import ConfigField, with_trainer_ranges
+from workbench.project.ranges import range_problem
 from workbench.project.taskinfo import Discovery, DiscoveryError, TaskInfo
 
 __all__ = ["link"]
@@ -257,7 +257,7 @@ class _Linker:
             has_default=raw.has_default,
             default_source=raw.default_source,
             help=raw.help,
-            range=Range(*raw.range) if raw.range is not None else None,
+            range=raw.range,
         )
 
     def check_default(self, child: ConfigField, origin: FileInfo, line: int, name: str) -> None:
@@ -292,6 +292,7 @@ def _flatten(items: Sequence[ConfigField | _Group], prefix: str = "", memo: _Fla
                     item.default_source,
                     item.help,
                     item.range,
+                    item.range_source,
                 )
             out.append(item)
     if memo is not None:
@@ -318,7 +319,9 @@ def link(root: Path, files: Sequence[FileInfo], framework: FileInfo | None) -> D
     Returns:
         The tasks, and the problems: files that could not be read, task-name clashes,
         and config fields whose declaration is refused (a Range that cannot be read, a
-        default outside its range).
+        default outside its range). A top-level config field the trainer reads that
+        declares no range gets the trainer's (see
+        :data:`~workbench.project.ranges.TRAINER_RANGES`).
     """
     task = framework.classes.get("Task") if framework is not None else None
     linker = _Linker(files, _Ref(framework, task) if framework is not None and task is not None else None)
@@ -348,7 +351,7 @@ def link(root: Path, files: Sequence[FileInfo], framework: FileInfo | None) -> D
                     bases=cls.base_texts,
                     abstract=cls.abstract_flag is True or bool(missing),
                     abstract_methods=tuple(missing),
-                    config=tuple(_flatten(config, "", flat)) if config else (),
+                    config=tuple(with_trainer_ranges(_flatten(config, "", flat))) if config else (),
                     has_config=config is not None,
                 )
             )

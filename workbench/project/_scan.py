@@ -211,7 +211,7 @@ class _FileScanner:
         if not raw.help:
             raw.help = self.help(stmt, after)
         if raw.range is not None and raw.has_default and not raw.default_source:
-            found = range_problem(raw.default, Range(*raw.range))
+            found = range_problem(raw.default, raw.range)
             if found is not None:
                 where, number, why = found
                 raw.problem = f"the default {number!r}{f' (at {where})' if where else ''} is refused: {why}"
@@ -293,10 +293,17 @@ class _FileScanner:
                 self.visit_body(stmt.finalbody)  # type: ignore[attr-defined]
 
 
+_RANGE_KEYWORDS = ("low", "high", "low_open", "high_open", "finite")
+
+
 def _read_range(raw: RawField, call: ast.Call) -> None:
-    """Read ``Range(low, high)`` (literal numbers or None, by position or keyword) into ``raw``."""
-    if len(call.args) > 2 or any(k.arg not in ("low", "high") for k in call.keywords):
-        raw.problem = f"cannot read {ast.unparse(call)}: Range takes low and high"
+    """Read ``Range(low, high, low_open=..., high_open=..., finite=...)`` into ``raw``.
+
+    The bounds (by position or keyword) must be literal numbers or None, the flags
+    (keywords only) literal ``True`` or ``False``.
+    """
+    if len(call.args) > 2 or any(k.arg not in _RANGE_KEYWORDS for k in call.keywords):
+        raw.problem = f"cannot read {ast.unparse(call)}: Range takes low, high, low_open, high_open and finite"
         return
     given = dict(zip(("low", "high"), call.args))
     bounds: dict[str, Any] = {}
@@ -309,14 +316,13 @@ def _read_range(raw: RawField, call: ast.Call) -> None:
         try:
             bounds[side] = ast.literal_eval(node)
         except _LITERAL_ERRORS:
-            raw.problem = f"cannot read {ast.unparse(call)}: Range bounds must be literal numbers or None"
+            what = "bounds must be literal numbers or None" if side in ("low", "high") else f"{side} must be True or False"
+            raw.problem = f"cannot read {ast.unparse(call)}: Range {what}"
             return
     try:
-        found = Range(**bounds)
+        raw.range = Range(**bounds)
     except (TypeError, ValueError) as exc:
         raw.problem = f"cannot read {ast.unparse(call)}: {exc}"
-        return
-    raw.range = (found.low, found.high)
 
 
 def _call_kwargs(raw: RawField, call: ast.Call) -> None:

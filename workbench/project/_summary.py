@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.project.ranges import Range
+
 __all__ = [
     "BadSummary",
     "ClassInfo",
@@ -45,7 +47,7 @@ class RawField:
     factory_kwargs: dict[str, Any] = field(default_factory=dict)  # OptimConfig(lr=0.1)
     help: str = ""
     line: int = 0
-    range: tuple[int | float | None, int | float | None] | None = None  # Annotated[int, Range(1, None)]
+    range: Range | None = None  # Annotated[int, Range(1, None)]
     problem: str = ""  # what is wrong with the declaration (a Range that cannot be read)
 
 
@@ -259,6 +261,20 @@ def _decode_class(raw: Any) -> ClassInfo:
     )
 
 
+def _encode_range(found: Range) -> list[Any]:
+    return [found.low, found.high, found.low_open, found.high_open, found.finite]
+
+
+def _decode_range(raw: Any) -> Range:
+    low, high, low_open, high_open, finite = _list(raw)
+    if not all(b is None or type(b) is int or type(b) is float for b in (low, high)):
+        raise BadSummary
+    try:
+        return Range(low, high, low_open=low_open, high_open=high_open, finite=finite)
+    except (TypeError, ValueError):  # a flag that is not a bool, bounds the wrong way round
+        raise BadSummary from None
+
+
 def _encode_field(raw: RawField) -> list[Any]:
     return [
         raw.name,
@@ -271,7 +287,7 @@ def _encode_field(raw: RawField) -> list[Any]:
         [[k, encode_value(v)] for k, v in raw.factory_kwargs.items()],
         raw.help,
         raw.line,
-        list(raw.range) if raw.range is not None else None,
+        _encode_range(raw.range) if raw.range is not None else None,
         raw.problem,
     ]
 
@@ -291,10 +307,7 @@ def _decode_field(raw: Any) -> RawField:
     ):
         raise BadSummary
     if bounds is not None:
-        low, high = _list(bounds)
-        if not all(b is None or type(b) is int or type(b) is float for b in (low, high)):
-            raise BadSummary
-        bounds = (low, high)
+        bounds = _decode_range(bounds)
     if default is not None and type(default) is not str and type(default) is not int and type(default) is not float:
         default = decode_value(default)
     return RawField(

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import sys
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -33,7 +35,7 @@ from workbench.configtypes import nested_dataclass as _nested_class
 from workbench.configtypes import suggestion as _suggest
 from workbench.configtypes import type_hints as _hints
 from workbench.project._toml import display_path, find_key_line, load_toml_text, read_text, tomllib
-from workbench.project.ranges import Range, check_value
+from workbench.project.ranges import Range, check_value, trainer_range
 
 __all__ = [
     "ConfigError",
@@ -46,6 +48,7 @@ __all__ = [
     "parse_override",
     "resolve_config",
     "type_text",
+    "with_trainer_ranges",
 ]
 
 
@@ -61,8 +64,13 @@ class ConfigField:
         default_source: The default's source text when it is not a literal (e.g.
             ``"Path('data')"``); ``""`` when ``default`` holds the value.
         help: The field's description: a string right after it, or its trailing comment.
-        range: The allowed values, from ``Annotated[int, Range(1, None)]``; ``None`` for
-            no range.
+        range: The allowed values: declared (``Annotated[int, Range(1, None)]``) or, for
+            a top-level field the trainer reads (``epochs``, ``lr`` ...), the trainer's;
+            ``None`` for no range.
+        range_source: Where ``range`` came from: ``"declared"`` (the task's annotation),
+            ``"trainer"`` (:data:`~workbench.project.ranges.TRAINER_RANGES`), or ``""``
+            when there is no range. A field made with a range and no source is
+            ``"declared"``.
     """
 
     name: str
@@ -72,6 +80,13 @@ class ConfigField:
     default_source: str = ""
     help: str = ""
     range: Range | None = None
+    range_source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.range is None:
+            object.__setattr__(self, "range_source", "")
+        elif not self.range_source:
+            object.__setattr__(self, "range_source", "declared")
 
     @property
     def required(self) -> bool:
@@ -83,8 +98,8 @@ class ConfigField:
 
         Returns:
             ``{"name", "type", "default", "has_default", "default_source", "help",
-            "range"}``, with tuples as lists and paths as strings in ``default``, and
-            ``range`` as ``{"low", "high"}`` or ``None``.
+            "range", "range_source"}``, with tuples as lists and paths as strings in
+            ``default``, and ``range`` as :meth:`Range.to_dict` gives it, or ``None``.
         """
         return {
             "name": self.name,
@@ -94,7 +109,29 @@ class ConfigField:
             "default_source": self.default_source,
             "help": self.help,
             "range": self.range.to_dict() if self.range is not None else None,
+            "range_source": self.range_source,
         }
+
+
+def with_trainer_ranges(fields: Sequence[ConfigField]) -> list[ConfigField]:
+    """Give the trainer's range to the top-level fields it reads that declare none.
+
+    Args:
+        fields: A task's config fields (dotted names for nested ones).
+
+    Returns:
+        The fields, with ``range``/``range_source="trainer"`` set on each top-level field
+        named in :data:`~workbench.project.ranges.TRAINER_RANGES` whose range is ``None``;
+        the others as they were.
+    """
+    out = []
+    for spec in fields:
+        if spec.range is None and "." not in spec.name:
+            found = trainer_range(spec.name)
+            if found is not None:
+                spec = dataclasses.replace(spec, range=found, range_source="trainer")
+        out.append(spec)
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -160,6 +197,7 @@ class _Layers:
         self.groups = {f.name.rsplit(".", i)[0] for f in fields for i in range(1, f.name.count(".") + 1)}
         self.task_name = task_name
         self.values: dict[str, Any] = {}
+        self.given: set[str] = set()  # keys set by the profile or an override
 
     def unknown(self, key: str) -> ConfigError:
         owner = f" for {self.task_name}" if self.task_name else ""
@@ -191,9 +229,10 @@ class _Layers:
                 raise _KeyedError(str(exc), key) from None
             self.values[key] = coerce(raw, spec.type, key)
         try:  # the range, nan, and ints SQLite cannot hold
-            check_value(key, self.values[key], spec.range)
+            check_value(key, self.values[key], spec.range, typed=raw)
         except ConfigError as exc:
             raise _KeyedError(str(exc), key) from None
+        self.given.add(key)
 
 
 def resolve_config(
@@ -220,8 +259,9 @@ def resolve_config(
 
     Raises:
         ConfigError: An unknown key (the message lists the valid ones), a value of the
-            wrong type, a required field left unset, or an unreadable/invalid profile
-            (the message names the file and line).
+            wrong type or out of its field's range (a default too), a required field
+            left unset, or an unreadable/invalid profile (the message names the file
+            and line).
     """
     layers = _Layers(fields, task_name)
     for spec in fields:
@@ -236,6 +276,12 @@ def resolve_config(
         key, value = parse_override(text)
         raw = text.partition("=")[2]
         layers.put(key, value, raw=raw.strip())
+    for spec in fields:  # a default is checked as a value given: the launch refuses it now, not later
+        if spec.name in layers.values and spec.name not in layers.given:
+            try:
+                check_value(spec.name, layers.values[spec.name], spec.range)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (the task's default; set a value with -s {spec.name}=VALUE)") from None
     missing = [spec.name for spec in fields if not spec.has_default and spec.name not in layers.values]
     if missing:
         owner = f" of {task_name}" if task_name else ""
@@ -316,6 +362,38 @@ def find_profile(root: Path, name: str) -> Path:
 # ---------------------------------------------------------------------------- runtime side
 
 
+def _declared_ranges(cls: type) -> dict[str, Range]:
+    """The ``Range`` in each field's ``Annotated[TYPE, Range(...)]``, from the type hints.
+
+    Read as the static side reads it: only around the whole type, and a field with more
+    than one ``Range`` has none (discovery reports it). When the hints cannot all be
+    resolved, each field is tried alone, so one bad annotation hides no other range.
+    """
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation somewhere in the class
+        hints = {}
+        module = sys.modules.get(cls.__module__)
+        scope = dict(vars(module)) if module is not None else {}
+        for f in dataclasses.fields(cls):
+            tp = f.type
+            if isinstance(tp, str):
+                if "Range" not in tp:
+                    continue
+                try:  # this process has imported the task: its annotations are its own code
+                    tp = eval(tp, scope, dict(vars(cls)))  # noqa: S307
+                except Exception:  # noqa: BLE001 - an annotation that does not resolve has no range
+                    continue
+            hints[f.name] = tp
+    out: dict[str, Range] = {}
+    for name, tp in hints.items():
+        if typing.get_origin(tp) is typing.Annotated:
+            found = [m for m in tp.__metadata__ if isinstance(m, Range)]
+            if len(found) == 1:
+                out[name] = found[0]
+    return out
+
+
 def fields_of(cls: type, *, _prefix: str = "", _instance: Any = None) -> list[ConfigField]:
     """Describe a dataclass's fields the way static discovery does.
 
@@ -323,7 +401,10 @@ def fields_of(cls: type, *, _prefix: str = "", _instance: Any = None) -> list[Co
         cls: A dataclass (a task's ``Config``). Default factories are called.
 
     Returns:
-        The settable fields, nested dataclasses flattened with dotted names.
+        The settable fields, nested dataclasses flattened with dotted names, with their
+        ranges as discovery gives them: declared ones (``Annotated[int, Range(1, None)]``,
+        read from the type hints) and, for the top-level fields the trainer reads, the
+        trainer's (:func:`with_trainer_ranges`).
 
     Raises:
         ConfigError: ``cls`` is not a dataclass.
@@ -331,6 +412,7 @@ def fields_of(cls: type, *, _prefix: str = "", _instance: Any = None) -> list[Co
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         raise ConfigError(f"{cls!r} is not a dataclass; a task's Config must be a @dataclass")
     hints = _hints(cls)
+    ranges = _declared_ranges(cls)
     out: list[ConfigField] = []
     for f in _init_fields(cls):
         name = _prefix + f.name
@@ -358,9 +440,10 @@ def fields_of(cls: type, *, _prefix: str = "", _instance: Any = None) -> list[Co
                 has_default=has_default or _instance is not None,
                 default_source=source,
                 help=help_text,
+                range=ranges.get(f.name),
             )
         )
-    return out
+    return out if _prefix else with_trainer_ranges(out)
 
 
 def _is_literal(value: Any) -> bool:

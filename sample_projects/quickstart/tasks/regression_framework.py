@@ -5,12 +5,13 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from workbench import DataModule, Task
+from workbench import DataModule, Range, Task
 
 
 class RegressionFramework(Task):
@@ -23,7 +24,7 @@ class RegressionFramework(Task):
         epochs: int = 4
         lr: float = 5e-3
         batch_size: int = 64
-        samples: int = 16000
+        samples: Annotated[int, Range(8, None)] = 16000  # an eighth of it is validated
         seed: int = 0
 
     def build_data(self) -> DataModule:

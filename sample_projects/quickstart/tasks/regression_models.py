@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
+
+from workbench import Range
 
 from regression_framework import RegressionFramework
 
@@ -28,7 +31,7 @@ class MLPRegression(RegressionFramework):
 
     @dataclass
     class Config(RegressionFramework.Config):
-        hidden: int = 64
+        hidden: Annotated[int, Range(1, None)] = 64
 
     def build_model(self) -> nn.Module:
         h = self.config.hidden
@@ -40,7 +43,7 @@ class FourierRegression(RegressionFramework):
 
     @dataclass
     class Config(RegressionFramework.Config):
-        frequencies: int = 8
+        frequencies: Annotated[int, Range(1, None)] = 8
         lr: float = 2e-2
 
     def build_model(self) -> nn.Module:

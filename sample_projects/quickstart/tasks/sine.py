@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from workbench import DataModule, Task
+from workbench import DataModule, Range, Task
 
 
 def sine_data(n: int, noise: float, generator: torch.Generator) -> TensorDataset:
@@ -37,15 +38,17 @@ class MLP(nn.Module):
 class SineRegression(Task):
     """Fit an MLP to a noisy sine wave (mean squared error)."""
 
+    # epochs, lr and batch_size get the trainer's ranges (>= 1, > 0 and finite, >= 1);
+    # the task declares the ranges of its own fields with Annotated[TYPE, Range(...)].
     @dataclass
     class Config:
         epochs: int = 5
         lr: float = 3e-3
         batch_size: int = 32
-        hidden: int = 64
-        layers: int = 2
-        samples: int = 20000
-        noise: float = 0.1
+        hidden: Annotated[int, Range(1, None)] = 64
+        layers: Annotated[int, Range(0, None)] = 2  # 0: a straight line
+        samples: Annotated[int, Range(10, None)] = 20000  # a tenth of it is validated
+        noise: Annotated[float, Range(0, None, finite=True)] = 0.1
         seed: int = 0
 
     def build_data(self) -> DataModule:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from workbench import DataModule, Task
+from workbench import DataModule, Range, Task
 from workbench.extensions import BatchLeakageCheck, EarlyStopping
 
 
@@ -31,11 +32,11 @@ class SpiralClassification(Task):
         epochs: int = 8
         lr: float = 1e-2
         batch_size: int = 64
-        hidden: int = 128
-        arms: int = 3
-        samples: int = 12000
-        noise: float = 0.02
-        patience: int = 3
+        hidden: Annotated[int, Range(1, None)] = 128
+        arms: Annotated[int, Range(2, None)] = 3
+        samples: Annotated[int, Range(5, None)] = 12000  # a fifth of it is validated
+        noise: Annotated[float, Range(0, None, finite=True)] = 0.02
+        patience: Annotated[int, Range(1, None)] = 3
         seed: int = 0
 
     def build_data(self) -> DataModule:
