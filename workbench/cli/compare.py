@@ -61,7 +61,7 @@ def _table(comparison: Comparison, show_all: bool) -> Any:
     table = Table(box=box.SIMPLE, pad_edge=False, header_style="bold", show_edge=False)
     table.add_column("", no_wrap=True, style="bold")
     for i, run in enumerate(runs):
-        table.add_column(run.label + ("\n(baseline)" if i == base else ""), no_wrap=True)
+        table.add_column(run.label + (" (baseline)" if i == base else ""), no_wrap=True)
 
     table.add_row("id", *(r.id for r in runs))
     table.add_row("task", *(r.task or "—" for r in runs))
@@ -81,7 +81,8 @@ def _table(comparison: Comparison, show_all: bool) -> Any:
         table.add_row(f"config {row.key}", *(Text(v, style="" if not row.differs or i == base else "yellow")
                                              for i, v in enumerate(values)))
     if hidden:
-        table.add_row(Text(f"config: {hidden} equal key(s) not shown (--all)", style="dim"), *([""] * len(runs)))
+        table.caption = f"{hidden} equal config key(s) not shown (--all shows them)"
+        table.caption_justify = "left"
 
     last_steps: dict[str, tuple[int | None, ...]] = {}
     for row in comparison.metrics:
