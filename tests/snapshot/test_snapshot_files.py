@@ -131,3 +131,17 @@ def test_project_in_a_subfolder_snapshots_the_whole_repository(tmp_path: Path) -
     whole = materialise(snap, snap.git_dir, tmp_path / "whole", prefix="")
     assert (whole / "shared" / "lib.py").read_text() == "SHARED = 2\n"
     assert (whole / "ml" / "proj" / "tasks" / "t.py").is_file()
+
+
+def test_diff_follows_the_projects_gitattributes(repo: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    state = repo / ".workbench"
+    write(repo / ".gitattributes", "*.bin -diff\n")
+    write(repo / "blob.bin", "one\n")
+    a = take_snapshot(repo, "ga", state_dir=state)
+    write(repo / "blob.bin", "two\n")
+    b = take_snapshot(repo, "gb", state_dir=state)
+    monkeypatch.chdir(tmp_path)  # wherever the app runs from
+    for patch in (diff(repo, "ga", "gb", state_dir=state), diff(repo, a, b, state_dir=state)):
+        assert "Binary files a/blob.bin and b/blob.bin differ" in patch
+        assert "+two" not in patch

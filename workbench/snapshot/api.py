@@ -66,7 +66,9 @@ def diff(
         SnapshotError: a snapshot is unknown, or git failed.
     """
     if isinstance(a, Snapshot) and isinstance(b, Snapshot) and a.git_dir == b.git_dir:
-        return diff_commits(a.git_dir, a.commit, b.commit, stat=stat, color=color)
+        return diff_commits(
+            a.git_dir, a.commit, b.commit, stat=stat, color=color, work_tree=a.work_tree
+        )
     repo = SnapshotRepo.open(root, state_dir)
     return repo.diff(
         a, b, stat=stat, color=color, max_file_bytes=max_file_bytes, exclude=exclude

@@ -117,6 +117,7 @@ def diff_commits(
     stat: bool = False,
     color: bool = False,
     paths: tuple[str, ...] = (),
+    work_tree: Path | str | None = None,
 ) -> str:
     """The ``git diff`` from commit ``a`` to commit ``b``, as text.
 
@@ -127,6 +128,8 @@ def diff_commits(
         stat: a ``--stat`` summary instead of the full patch.
         color: ANSI colours (for a pager that shows them, like ``less -R``).
         paths: limit the diff to these repository paths.
+        work_tree: the repository's work tree, whose ``.gitattributes`` (binary
+            files, diff drivers) the diff follows; None: none are followed.
 
     Returns:
         The diff; empty when the two trees are the same.
@@ -144,16 +147,20 @@ def diff_commits(
     if stat:
         args.append("--stat")
     args += [a, b, "--", *paths]
-    with _objects_only(Path(git_dir)) as git:
+    with _objects_only(Path(git_dir), work_tree) as git:
         done = git.run(args, literal=True)
     return done.stdout.decode("utf-8", errors="replace")
 
 
-def _objects_only(git_dir: Path) -> GitAccess:
-    """Access for commands that only read objects: the git dir stands in as work tree
-    (they never look at it; naming one keeps a ``GIT_WORK_TREE`` from the environment
-    out)."""
-    return GitAccess(git_dir, guard(git_dir, git_dir, git_dir / "index"))
+def _objects_only(git_dir: Path, work_tree: Path | str | None = None) -> GitAccess:
+    """Access for commands that read objects, run in the work tree when one is given.
+
+    Without one, the git dir stands in as the work tree: these commands never write
+    to it, and naming one keeps a ``GIT_WORK_TREE`` from the environment out. (A diff
+    of two commits reads ``.gitattributes`` from where it runs.)
+    """
+    top = Path(work_tree) if work_tree and Path(work_tree).is_dir() else git_dir
+    return GitAccess(top, guard(git_dir, top, git_dir / "index"))
 
 
 def _refuse_non_empty(dest: Path) -> None:

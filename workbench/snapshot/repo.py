@@ -437,7 +437,9 @@ class SnapshotRepo:
             right = self.take(None, max_file_bytes=max_file_bytes, exclude=exclude).commit
         else:
             right = self.resolve(b)
-        return diff_commits(self.git_dir, left, right, stat=stat, color=color)
+        return diff_commits(
+            self.git_dir, left, right, stat=stat, color=color, work_tree=self.work_tree
+        )
 
 
 def _start_head_lookup(git: GitAccess) -> Started:
