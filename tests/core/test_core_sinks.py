@@ -1,10 +1,16 @@
-"""The simple metric sinks: in memory and a JSON-lines file."""
+"""The metric sinks (in memory, a JSON-lines file, the run index's writer) and their protocol."""
 
 from __future__ import annotations
 
+import inspect
 import json
 
+import pytest
+from core_tasks import make_task
+
+from workbench.core import MetricSink, TaskError
 from workbench.sinks import JsonlSink, MemorySink
+from workbench.store import MetricWriter, RunIndex
 
 
 def test_memory_sink_keeps_points_in_order_per_key() -> None:
@@ -55,3 +61,28 @@ def test_jsonl_sink_appends_to_an_existing_file(tmp_path) -> None:
         sink.log("x", value, 1)
         sink.close()
     assert [json.loads(line)["value"] for line in path.read_text().splitlines()] == [1.0, 2.0]
+
+
+def _sinks(tmp_path):
+    run_id = RunIndex(tmp_path / "index.db").create_run(task="t").id
+    return [MemorySink(), JsonlSink(tmp_path / "m.jsonl"), MetricWriter(tmp_path / "index.db", run_id)]
+
+
+def test_every_sink_satisfies_the_metric_sink_protocol_with_its_signatures(tmp_path) -> None:
+    for sink in _sinks(tmp_path):
+        try:
+            assert isinstance(sink, MetricSink), type(sink).__name__
+            assert list(inspect.signature(sink.log).parameters) == ["key", "value", "step"], type(sink).__name__
+            for name in ("flush", "close"):
+                assert not inspect.signature(getattr(sink, name)).parameters, f"{type(sink).__name__}.{name}"
+        finally:
+            sink.close()
+
+
+def test_a_task_refuses_a_sink_without_the_protocol_when_it_is_made() -> None:
+    class LogOnly:
+        def log(self, key: str, value: float, step: int) -> None:
+            pass
+
+    with pytest.raises(TaskError, match="sink=LogOnly is not a metric sink"):
+        make_task(sink=LogOnly())

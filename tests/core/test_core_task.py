@@ -563,3 +563,26 @@ def test_importing_workbench_does_not_import_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_task_built_from_a_dict_does_not_load_the_project_layer() -> None:
+    # The core coerces its config with workbench.configtypes; workbench.project (settings,
+    # discovery) belongs to the workbench process.
+    code = (
+        "import sys\n"
+        "from dataclasses import dataclass\n"
+        "from workbench import Task\n"
+        "class T(Task):\n"
+        "    @dataclass\n"
+        "    class Config:\n"
+        "        epochs: int = 1\n"
+        "        lr: float = 0.1\n"
+        "    def build_data(self): return None\n"
+        "    def build_model(self): return None\n"
+        "t = T({'epochs': 3, 'lr': 1})\n"
+        "assert (t.config.epochs, t.config.lr) == (3, 1.0) and type(t.config.lr) is float\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('workbench.project'))\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

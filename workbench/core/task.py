@@ -79,7 +79,8 @@ class Task(abc.ABC):
         precision: ``32``, ``bf16-mixed`` or ``16-mixed``.
         backend: A :class:`~workbench.core.backends.Backend`, or ``single``/``ddp``.
         run_dir: The run's folder; artifacts go to ``run_dir/artifacts``.
-        sink: Where :meth:`log` sends scalars (None: kept in :attr:`metrics` only).
+        sink: Where :meth:`log` sends scalars, a :class:`MetricSink` (None: kept in
+            :attr:`metrics` only).
         extensions: Extensions to attach now.
     """
 
@@ -112,6 +113,9 @@ class Task(abc.ABC):
         if type(self).abstract:
             raise TaskError(f"{type(self).__name__} is a framework task (abstract = True) and "
                             "cannot run by itself; use a task that builds on it")
+        if sink is not None and not isinstance(sink, MetricSink):
+            raise TaskError(f"sink={type(sink).__name__} is not a metric sink: it needs log(key, value, "
+                            "step), flush() and close()")
         self.config = self._make_config(config)
         self.device_spec = device
         self.precision_name = str(precision)
