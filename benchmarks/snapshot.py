@@ -269,13 +269,15 @@ def cold_child(way: str, root: str, dest: str) -> None:
     start = time.perf_counter()
     state = Path(root) / ".workbench"
     if way == "gitpython":
-        snap = take_snapshot(root, None, state_dir=state)
+        snap = take_snapshot(root, None, state_dir=state)  # imports GitPython first
+        snapshot = time.perf_counter() - start
         materialise(snap, snap.git_dir, dest)
     else:
         commit, _ = handwritten_snapshot(Path(root), state)
+        snapshot = time.perf_counter() - start
         handwritten_materialise(commit, Path(root) / ".git", Path(dest))
     took = time.perf_counter() - start
-    print(json.dumps({"took": took, "gitpython_loaded": "git" in sys.modules}))
+    print(json.dumps({"snapshot": snapshot, "took": took, "gitpython_loaded": "git" in sys.modules}))
 
 
 def children_cpu() -> float:
@@ -283,9 +285,9 @@ def children_cpu() -> float:
     return kids.ru_utime + kids.ru_stime
 
 
-def cold_round(way: str, root: Path, dest: Path) -> tuple[float, float, float]:
+def cold_round(way: str, root: Path, dest: Path) -> tuple[float, float, float, float]:
     """A fresh process running the launch path: its wall and CPU seconds (with its git
-    children), and the seconds it timed itself from import to materialised."""
+    children), and the seconds it timed itself to the snapshot and to materialised."""
     cpu, start = children_cpu(), time.perf_counter()
     out = subprocess.run(
         [sys.executable, __file__, "--child", way, str(root), str(dest)],
@@ -295,7 +297,7 @@ def cold_round(way: str, root: Path, dest: Path) -> tuple[float, float, float]:
     shutil.rmtree(dest)
     report = json.loads(out.strip().splitlines()[-1])
     assert report["gitpython_loaded"] == (way == "gitpython"), "GitPython loaded in the wrong way"
-    return wall, cpu, report["took"]
+    return wall, cpu, report["snapshot"], report["took"]
 
 
 def gitpython_import_ms(rounds: int = 5) -> float:
@@ -360,27 +362,21 @@ def run_case(label: str, tracked: int, modified: int, untracked: int, rounds: in
 
         ok = med["gitpython"] <= goal and versus_plumbing >= 2 and versus_hand >= 0.95
         if cold_rounds:
-            cold: dict[str, list[float]] = {"gitpython": [], "hand-written": []}
-            cold_cpu: dict[str, list[float]] = {"gitpython": [], "hand-written": []}
-            inner: dict[str, list[float]] = {"gitpython": [], "hand-written": []}
+            names = ("process wall", "process CPU", "to snapshot", "to materialised")
+            cold = {way: {name: [] for name in names} for way in ("gitpython", "hand-written")}
             for _ in range(cold_rounds):
-                for way in cold:
-                    w, c, took = cold_round(way, root, Path(tmp) / "cold")
-                    cold[way].append(w)
-                    cold_cpu[way].append(c)
-                    inner[way].append(took)
-            print(f"   launch path in a fresh process (import, snapshot, materialise;"
-                  f" medians of {cold_rounds}):")
-            for way in cold:
-                print(f"     {way:<13}: {statistics.median(cold[way]) * 1000:7.1f} ms wall,"
-                      f" {statistics.median(cold_cpu[way]) * 1000:7.1f} ms CPU; from import to"
-                      f" materialised {statistics.median(inner[way]) * 1000:7.1f} ms")
-            def extra(times: dict[str, list[float]]) -> float:
-                return statistics.median(g - h for g, h in zip(times["gitpython"],
-                                                               times["hand-written"])) * 1000
-            print(f"     gitpython - hand-written, per process: {extra(cold):+.1f} ms wall,"
-                  f" {extra(cold_cpu):+.1f} ms CPU (importing GitPython alone:"
-                  f" {gitpython_import_ms():.1f} ms)")
+                for way, times in cold.items():
+                    for name, value in zip(names, cold_round(way, root, Path(tmp) / "cold")):
+                        times[name].append(value * 1000)
+            print(f"   launch path in a fresh process, ms (medians of {cold_rounds}):")
+            print("     " + " " * 25 + "".join(f"{name:>17}" for name in names))
+            for way, times in cold.items():
+                print(f"     {way:<25}" + "".join(f"{statistics.median(times[name]):17.1f}"
+                                               for name in names))
+            print(f"     {'gitpython - hand-written':<25}" + "".join(
+                f"{statistics.median(g - h for g, h in zip(cold['gitpython'][name], cold['hand-written'][name])):+17.1f}"
+                for name in names))
+            print(f"     importing GitPython alone (workbench loaded): {gitpython_import_ms():.1f} ms")
         print(f"   goals (<= {goal:g} s, >= 2x plumbing, not slower than hand-written):"
               f" {'met' if ok else 'NOT met'}")
         return ok
