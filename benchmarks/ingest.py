@@ -39,7 +39,7 @@ POINTS_PER_PROCESS = 5_000
 def _fresh(folder: Path, name: str) -> tuple[Path, str]:
     path = folder / name / "index.db"
     with RunIndex(path) as index:
-        return path, index.create_run(task="bench")["id"]
+        return path, index.create_run(task="bench").id
 
 
 def _executemany(conn: sqlite3.Connection, rows: list[tuple]) -> None:
@@ -94,7 +94,7 @@ def _child(path: str, run_id: str, count: int, ready: Any, go: Any, results: Any
 def _concurrent(folder: Path) -> tuple[float, int, list[str]]:
     path = folder / "concurrent" / "index.db"
     with RunIndex(path) as index:
-        run_ids = [index.create_run(task="bench")["id"] for _ in range(PROCESSES)]
+        run_ids = [index.create_run(task="bench").id for _ in range(PROCESSES)]
     context = multiprocessing.get_context("spawn")
     ready, go, results = context.Queue(), context.Event(), context.Queue()
     children = [

@@ -47,7 +47,7 @@ def main() -> None:
     """Measure and print."""
     folder = Path(tempfile.mkdtemp(prefix="wb-bench-"))
     db_path = folder / "index.db"
-    run_id = RunIndex(db_path).create_run(task="bench")["id"]
+    run_id = RunIndex(db_path).create_run(task="bench").id
 
     sink: list[tuple] = []
     append = sink.append
@@ -98,7 +98,7 @@ def main() -> None:
     }
     busy.close()
     idle.close()
-    fresh = RunIndex(db_path).create_run(task="bench")["id"]
+    fresh = RunIndex(db_path).create_run(task="bench").id
     writer = MetricWriter(db_path, fresh)
     start = time.perf_counter()
     log = writer.log

@@ -44,7 +44,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="wb-bench-"))
     try:
         index = RunIndex(folder / "index.db")
-        run_id = index.create_run(task="bench")["id"]
+        run_id = index.create_run(task="bench").id
         start = time.perf_counter()
         for first in range(0, POINTS, BATCH):
             index.add_metrics(run_id, [

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.store import MetricWriter, RunIndex  # noqa: E402
-from workbench.store._process import process_create_time  # noqa: E402
+from workbench.runs.liveness import process_create_time  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(tempfile.gettempdir()) / "workbench-tui-bench-v2"
@@ -103,10 +103,10 @@ def make_live(root: Path) -> list[str]:
         pid = os.getpid()
         with index.write():
             for row in rows:
-                index.update_run(row["id"], status="running", host=None, supervisor_pid=pid,
+                index.update_run(row.id, status="running", host=None, supervisor_pid=pid,
                                  supervisor_create_time=process_create_time(pid), heartbeat_at=time.time(),
                                  ended_at=None, total_steps=10_000_000)
-        return [r["id"] for r in rows]
+        return [r.id for r in rows]
 
 
 def import_seconds() -> float:

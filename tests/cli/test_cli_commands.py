@@ -226,7 +226,7 @@ def test_show_text(project: Path, runs: dict[str, Run]) -> None:
     result = invoke(project, "show", "second")
 
     assert result.exit_code == 0
-    assert result.stdout.startswith(f"run {runs['second']['id']}  (second)  failed")
+    assert result.stdout.startswith(f"run {runs['second'].id}  (second)  failed")
     assert "error    RuntimeError: boom" in result.stdout
     assert "epochs=1" in result.stdout and "lr=0.01" in result.stdout
 

@@ -10,7 +10,8 @@ import click
 import pytest
 
 from workbench.cli import cli
-from workbench.runs.records import run_record
+from workbench.runs.present import run_record
+from workbench.store import Run, RunStatus
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 COMMANDS = sorted(cli.commands)
@@ -51,7 +52,7 @@ def test_every_section_is_a_command() -> None:
 
 def test_every_key_of_the_run_record_is_documented() -> None:
     text = DOCS.read_text(encoding="utf-8")
-    record = run_record({"id": "x"}, {}, artifacts=0)
+    record = run_record(Run(id="x", status=RunStatus.QUEUED, created_at=0.0, updated_at=0.0), {}, artifacts=0)
 
     for key in record:
         assert f"`{key}`" in text, f"docs/cli.md does not document the run record's key {key!r}"

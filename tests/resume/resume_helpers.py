@@ -138,7 +138,7 @@ def wait_ended(project: Path, run_id: str) -> dict[str, Any]:
     """Wait until the run has left ``queued``/``running``; return its row (no reconciling)."""
     def ended() -> dict[str, Any] | None:
         row = run_row(project, run_id)
-        return row if row["status"] not in ("queued", "running") else None
+        return row if row.status not in ("queued", "running") else None
 
     return poll(ended, f"run {run_id} to end")
 
@@ -147,18 +147,18 @@ def wait_settled(project: Path, run_id: str) -> dict[str, Any]:
     """Wait until an ended run's supervisor has exited (it writes the exit status and the
     artifacts after the training process reported the outcome); return the row."""
     row = wait_ended(project, run_id)
-    if row.get("supervisor_pid"):
-        pids_gone([int(row["supervisor_pid"])], timeout=PATIENCE)
+    if row.supervisor_pid:
+        pids_gone([int(row.supervisor_pid)], timeout=PATIENCE)
     return run_row(project, run_id)
 
 
 def wait_held(project: Path, run_id: str) -> int:
     """Wait until the run's first attempt holds at its ``hold_at_step``; return that step."""
-    held = Path(run_row(project, run_id)["run_dir"]) / "held"
+    held = Path(run_row(project, run_id).run_dir) / "held"
 
     def holding() -> int | None:
         row = run_row(project, run_id)
-        assert row["status"] in ("queued", "running"), f"run {run_id} ended early: {row['status']} {row['error']}"
+        assert row.status in ("queued", "running"), f"run {run_id} ended early: {row.status} {row.error}"
         return int(held.read_text()) if held.is_file() and held.read_text() else None
 
     return poll(holding, f"run {run_id} to hold")
@@ -200,12 +200,12 @@ def _processes_of(row: dict[str, Any]) -> list[psutil.Process]:
     """The live processes of a run: its supervisor and training pids from the index and
     their descendants, kept only if their command line names the run's id."""
     found: dict[int, psutil.Process] = {}
-    for pid in (row.get("supervisor_pid"), row.get("pid")):
+    for pid in (row.supervisor_pid, row.pid):
         if not pid:
             continue
         try:
             proc = psutil.Process(int(pid))
-            if row["id"] not in " ".join(proc.cmdline()):
+            if row.id not in " ".join(proc.cmdline()):
                 continue  # the pid was reused by something else
             found[proc.pid] = proc
             for child in proc.children(recursive=True):

@@ -179,12 +179,12 @@ def killed(plan: Kill) -> Callable[[Campaign], dict[str, Any]]:
         for _fault in plan.faults:
             row = run_row(project, run_id)
             killed_rows.append(row)
-            files.append(_listing(row["run_dir"]))
-            if row["status"] != "interrupted":
+            files.append(_listing(row.run_dir))
+            if row.status != "interrupted":
                 break  # the test reports it
             resumes.append(wb(project, "resume", run_id, "--wait"))
         out = _finish(project, run_id, resumes[-1])
-        out.update(killed=killed_rows, files_after_kill=files, files_after_resume=_listing(row["run_dir"]),
+        out.update(killed=killed_rows, files_after_kill=files, files_after_resume=_listing(row.run_dir),
                    earlier_resumes=[_cli(r) for r in resumes[:-1]], kill=plan)
         return out
     return scenario
@@ -199,13 +199,13 @@ def machine_crash(c: Campaign) -> dict[str, Any]:
 
     def both_dead() -> dict[str, Any] | None:
         row = run_row(project, run_id)
-        assert row["status"] in ("queued", "running"), f"ended on its own: {row['status']} {row['error']}"
-        if not (row.get("pid") and row.get("supervisor_pid") and row.get("started_at")):
+        assert row.status in ("queued", "running"), f"ended on its own: {row.status} {row.error}"
+        if not (row.pid and row.supervisor_pid and row.started_at):
             return None
-        return None if pid_alive(row["pid"]) or pid_alive(row["supervisor_pid"]) else row
+        return None if pid_alive(row.pid) or pid_alive(row.supervisor_pid) else row
 
     poll(both_dead, f"run {run_id}'s supervisor and training process to die")
-    pids_gone([run_row(project, run_id)["pid"]])
+    pids_gone([run_row(project, run_id).pid])
     before = run_row(project, run_id)  # read after both are gone: nobody wrote an outcome
     listed = wb_json(project, "ls", "--json", env=cli_env(project.parent, WORKBENCH_STALE_AFTER="0"))
     reconciled = run_row(project, run_id)
@@ -228,7 +228,7 @@ def truncated(c: Campaign) -> dict[str, Any]:
     """Stopped at step 23; its newest checkpoint (step 23) is then cut in half."""
     project = c.context.project
     run_id, held, stopped = _hold_and_stop(project, "-s", f"hold_at_step={TRUNCATE_HOLD}")
-    files = step_files(stopped["run_dir"])
+    files = step_files(stopped.run_dir)
     newest = files[-1]
     size = newest.stat().st_size
     with open(newest, "r+b") as fh:
@@ -243,7 +243,7 @@ def ddp_stopped(c: Campaign) -> dict[str, Any]:
     project = c.context.project
     run_id, held, stopped = _hold_and_stop(project, "--backend", "ddp", "--nproc", "2",
                                            "-s", f"hold_at_step={DDP_HOLD}")
-    files = _listing(stopped["run_dir"])
+    files = _listing(stopped.run_dir)
     out = _finish(project, run_id, wb(project, "resume", run_id, "--wait"))
     out.update(held=held, stopped=stopped, files=files)
     return out
@@ -270,7 +270,7 @@ def refuse_no_checkpoint(c: Campaign) -> dict[str, Any]:
     record, _ = launch(project, "-s", "every_steps=0", "-s", "kill_phase=batch", "-s", "kill_at_step=5", wait=True)
     row = run_row(project, record["id"])
     out = _refused_resume(project, record["id"])
-    out.update(first=row, files=_listing(row["run_dir"]))
+    out.update(first=row, files=_listing(row.run_dir))
     return out
 
 

@@ -31,8 +31,8 @@ def test_sigkill_then_resume_ends_as_if_uninterrupted(campaign, name: str) -> No
     out = campaign.result(name)
     kill = out["kill"]
     for attempt, row in enumerate(out["killed"], 1):
-        assert row["status"] == "interrupted", (attempt, row["status"], row["error"])
-        assert row["signal"] == signal.SIGKILL and row["attempt"] == attempt
+        assert row.status == "interrupted", (attempt, row.status, row.error)
+        assert row.signal == signal.SIGKILL and row.attempt == attempt
     for earlier in out["earlier_resumes"]:  # a resumed attempt that was killed: --wait says so
         assert earlier["rc"] != 0 and "interrupted" in earlier["stdout"], earlier
     assert_resumed_exactly(out, kill.restored_steps, campaign.result(f"baseline-{kill.loader}"), TOTAL)
@@ -49,10 +49,10 @@ def test_sigkill_then_resume_ends_as_if_uninterrupted(campaign, name: str) -> No
 def test_machine_crash_is_reconciled_to_interrupted_and_resumes(campaign) -> None:
     out = campaign.result("machine-crash")
     # Supervisor and training process are gone, and neither wrote an outcome ...
-    assert out["before"]["status"] == "running" and out["before"]["ended_at"] is None
+    assert out["before"].status == "running" and out["before"].ended_at is None
     # ... until a reader that considers every heartbeat stale looks at the run list.
     assert [r["status"] for r in out["listed"]] == ["interrupted"]
-    assert out["reconciled"]["status"] == "interrupted"
+    assert out["reconciled"].status == "interrupted"
     assert events_of(out["show"], "interrupted"), "no interrupted event"
     assert_resumed_exactly(out, MACHINE_CRASH.restored_steps, campaign.result("baseline-datamodule"), TOTAL)
 
@@ -61,7 +61,7 @@ def test_machine_crash_is_reconciled_to_interrupted_and_resumes(campaign) -> Non
 def test_truncated_last_checkpoint_falls_back_to_the_previous_one(campaign) -> None:
     out = campaign.result("truncated")
     assert out["held"] == TRUNCATE_HOLD
-    assert out["stopped"]["status"] == "stopped", out["stopped"]["error"]
+    assert out["stopped"].status == "stopped", out["stopped"].error
     assert out["truncated"] == f"step-{TRUNCATE_HOLD:09d}.pt" == out["files"][-1]
     skipped = events_of(out["show"], "checkpoint-skipped")
     assert len(skipped) == 1 and out["truncated"] in skipped[0]["message"], skipped
@@ -77,7 +77,7 @@ def test_ddp_stop_and_resume_ends_as_if_uninterrupted(campaign) -> None:
     assert base["record"]["backend"] == "ddp" and base["record"]["nproc"] == 2
     assert final_checkpoint(base["record"]["run_dir"])[0] == f"step-{DDP_TOTAL:09d}.pt"
     assert out["held"] == DDP_HOLD
-    assert out["stopped"]["status"] == "stopped", out["stopped"]["error"]
+    assert out["stopped"].status == "stopped", out["stopped"].error
     assert f"step-{DDP_HOLD:09d}.pt" in out["files"]
     assert out["show"]["backend"] == "ddp" and out["show"]["nproc"] == 2
     assert_resumed_exactly(out, [DDP_HOLD], base, DDP_TOTAL)

@@ -28,7 +28,7 @@ def _assert_refused(out: dict, *words: str) -> str:
 @pytest.mark.scenarios("refuse-completed", "baseline-datamodule")
 def test_resuming_a_completed_run_is_refused_and_changes_nothing(campaign) -> None:
     out = campaign.result("refuse-completed")
-    assert out["before"]["row"]["status"] == "completed"
+    assert out["before"]["row"].status == "completed"
     _assert_refused(out, "completed", "fork")
     assert out["after"] == out["before"]
 
@@ -36,7 +36,7 @@ def test_resuming_a_completed_run_is_refused_and_changes_nothing(campaign) -> No
 @pytest.mark.scenarios("refuse-no-checkpoint")
 def test_resuming_a_run_without_a_checkpoint_is_refused_and_changes_nothing(campaign) -> None:
     out = campaign.result("refuse-no-checkpoint")
-    assert out["first"]["status"] == "interrupted", out["first"]["error"]
+    assert out["first"].status == "interrupted", out["first"].error
     assert not [f for f in out["files"] if f.startswith("step-")], out["files"]
     _assert_refused(out, "no checkpoint")
     assert out["after"] == out["before"]
@@ -46,16 +46,16 @@ def test_resuming_a_run_without_a_checkpoint_is_refused_and_changes_nothing(camp
 def test_resuming_a_running_run_is_refused_then_it_stops_and_resumes(campaign) -> None:
     out = campaign.result("refuse-running")
     before, after = out["before"]["row"], out["after"]["row"]
-    assert before["status"] == "running"
+    assert before.status == "running"
     _assert_refused(out, "running")
     # The heartbeat moves on while it runs; what a resume would change does not.
     for field in ("status", "attempt", "ended_at", "exit_code", "error", "pid", "supervisor_pid"):
-        assert after[field] == before[field], field
+        assert getattr(after, field) == getattr(before, field), field
     assert out["after"]["events"] == out["before"]["events"]
     assert out["after"]["aside"] == out["before"]["aside"] == []
     # Stopped gracefully after the epoch's last batch (before its validation), then resumed:
     # it validates that epoch and goes on.
-    assert out["stopped"]["status"] == "stopped" and out["stopped"]["step"] == RUNNING_HOLD
+    assert out["stopped"].status == "stopped" and out["stopped"].step == RUNNING_HOLD
     assert_resumed_exactly(out["later"], [RUNNING_HOLD], campaign.result("baseline-datamodule"), TOTAL)
 
 

@@ -180,7 +180,7 @@ def wait_ended(project: Path, run_ids: Iterable[str], timeout: float = PATIENCE)
     def ended() -> dict[str, dict[str, Any]] | None:
         with index_of(project) as index:
             rows = {i: index.get_run(i) for i in ids}
-        done = all(r is not None and r["status"] not in ("queued", "running") for r in rows.values())
+        done = all(r is not None and r.status not in ("queued", "running") for r in rows.values())
         return rows if done else None  # type: ignore[return-value]
 
     return poll(ended, f"runs {ids} to end", timeout)
@@ -190,8 +190,8 @@ def wait_training(project: Path, run_id: str, min_step: int = 1) -> dict[str, An
     """Wait until the run is ``running`` and has reported step ``min_step`` or later."""
     def going() -> dict[str, Any] | None:
         row = run_row(project, run_id)
-        assert row["status"] in ("queued", "running"), f"run ended early: {row['status']} {row['error']}"
-        return row if row["status"] == "running" and (row["step"] or 0) >= min_step else None
+        assert row.status in ("queued", "running"), f"run ended early: {row.status} {row.error}"
+        return row if row.status == "running" and (row.step or 0) >= min_step else None
 
     return poll(going, f"run {run_id} to reach step {min_step}")
 
@@ -217,12 +217,12 @@ def _processes_of(row: dict[str, Any]) -> list[psutil.Process]:
     """The live processes of a run: its supervisor and training pids from the index and
     their descendants, kept only if their command line names the run's id."""
     found: dict[int, psutil.Process] = {}
-    for pid in (row.get("supervisor_pid"), row.get("pid")):
+    for pid in (row.supervisor_pid, row.pid):
         if not pid:
             continue
         try:
             proc = psutil.Process(int(pid))
-            if row["id"] not in " ".join(proc.cmdline()):
+            if row.id not in " ".join(proc.cmdline()):
                 continue  # the pid was reused by something else
             found[proc.pid] = proc
             for child in proc.children(recursive=True):

@@ -34,12 +34,12 @@ def test_sixteen_runs_at_once_lose_no_point(project: Path, cli_procs: list) -> N
 
     with index_of(project) as index:
         for run_id, row in rows.items():
-            assert row["status"] == "completed", (run_id, row["error"])
-            assert (row["step"], row["total_steps"], row["epoch"]) == (STEPS, STEPS, 2)
+            assert row.status == "completed", (run_id, row.error)
+            assert (row.step, row.total_steps, row.epoch) == (STEPS, STEPS, 2)
             points = index.points(run_id, "train/loss")
             assert [step for step, _, _ in points] == list(range(1, STEPS + 1)), run_id
             assert [step for step, _, _ in index.points(run_id, "val/loss")] == [16, 32]
-            assert index.get_run(run_id)["config"]["seed"] == int(row["config"]["seed"])
+            assert index.get_run(run_id).config["seed"] == int(row.config["seed"])
         assert len(index.list_runs()) == RUNS
     assert set(list_refs(project, state_dir=project / ".workbench")) == set(ids)
     for run_id in ids:

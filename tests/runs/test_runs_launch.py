@@ -82,7 +82,7 @@ def batch(module_project: Path) -> Iterator[Batch]:
             out.results[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
         with index_of(project) as index:
             for row in index.list_runs():
-                out.ids.setdefault(row["name"], row["id"])
+                out.ids.setdefault(row.name, row.id)
         wait_ended(project, [out.ids["chatty"]])
         yield out
     finally:
@@ -187,10 +187,10 @@ def test_logs_prints_the_runs_output(batch: Batch) -> None:
 def test_a_run_keeps_running_the_code_it_was_launched_with(batch: Batch) -> None:
     row = run_row(batch.project, batch.id("chatty"))
 
-    assert row["status"] == "completed", row["error"]
-    log = (Path(row["run_dir"]) / "output.log").read_text()
+    assert row.status == "completed", row.error
+    log = (Path(row.run_dir) / "output.log").read_text()
     assert "version: original" in log and "version: edited" not in log
-    code = Path(row["run_dir"]) / "code" / "tasks" / "chatty.py"
+    code = Path(row.run_dir) / "code" / "tasks" / "chatty.py"
     assert "version: original" in code.read_text()
     assert "version: edited" in (batch.project / "tasks" / "chatty.py").read_text()
 
@@ -222,6 +222,6 @@ def test_rm_yes_removes_rows_folder_and_snapshot_ref(batch: Batch) -> None:
     with index_of(project) as index:
         assert index.get_run(run_id) is None
         assert index.metric_keys(run_id) == [] and index.events(run_id) == []
-        assert {r["name"] for r in index.list_runs()} == {"ddp", "broken", "chatty"}
+        assert {r.name for r in index.list_runs()} == {"ddp", "broken", "chatty"}
     again = invoke(project, "show", run_id)
     assert again.exit_code == 2 and again.stderr.startswith("error: no run matches")

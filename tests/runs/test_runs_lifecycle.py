@@ -29,7 +29,7 @@ from runs_helpers import (
     wb_start,
 )
 
-from workbench.runs.control import STALE_AFTER_ENV
+from workbench.runs.liveness import STALE_AFTER_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -92,12 +92,12 @@ def test_stop_leaves_a_stopped_run_with_every_point_it_logged(
     assert result.returncode == 0, result.stderr
     assert f"stop requested for run {run_id}" in result.stdout
     row = wait_ended(module_project, [run_id])[run_id]
-    assert row["status"] == "stopped"
-    assert row["exit_code"] == 0 and row["error"] is None
-    assert 2 <= row["step"] < row["total_steps"]
+    assert row.status == "stopped"
+    assert row.exit_code == 0 and row.error is None
+    assert 2 <= row.step < row.total_steps
     # The metric writer was flushed on the way out: no step of the curve is missing.
-    assert train_loss_steps(module_project, run_id) == list(range(1, row["step"] + 1))
-    assert not _alive(row["supervisor_pid"]) and not _alive(row["pid"])
+    assert train_loss_steps(module_project, run_id) == list(range(1, row.step + 1))
+    assert not _alive(row.supervisor_pid) and not _alive(row.pid)
     logs.communicate(timeout=60)  # `logs --follow` ends with the run
     assert logs.returncode == 0
     again = invoke(module_project, "stop", run_id)
@@ -109,14 +109,14 @@ def test_kill_9_of_the_training_process_leaves_interrupted(module_project: Path,
     run_id = live["killtrain"]
     before = run_row(module_project, run_id)
 
-    os.kill(before["pid"], signal.SIGKILL)
+    os.kill(before.pid, signal.SIGKILL)
 
     row = wait_ended(module_project, [run_id])[run_id]  # written by the supervisor
-    assert row["status"] == "interrupted"
-    assert (row["exit_code"], row["signal"]) == (-9, 9)
-    assert "SIGKILL" in row["error"]
-    assert row["ended_at"] is not None
-    assert pid_gone(before["supervisor_pid"])
+    assert row.status == "interrupted"
+    assert (row.exit_code, row.signal) == (-9, 9)
+    assert "SIGKILL" in row.error
+    assert row.ended_at is not None
+    assert pid_gone(before.supervisor_pid)
 
 
 def test_kill_9_of_supervisor_and_training_is_reconciled_by_the_next_ls(
@@ -124,10 +124,10 @@ def test_kill_9_of_supervisor_and_training_is_reconciled_by_the_next_ls(
     run_id = live["killboth"]
     before = run_row(module_project, run_id)
 
-    os.kill(before["supervisor_pid"], signal.SIGKILL)
-    os.kill(before["pid"], signal.SIGKILL)
-    assert pid_gone(before["supervisor_pid"]) and pid_gone(before["pid"])
-    assert run_row(module_project, run_id)["status"] == "running"  # nobody is left to write it
+    os.kill(before.supervisor_pid, signal.SIGKILL)
+    os.kill(before.pid, signal.SIGKILL)
+    assert pid_gone(before.supervisor_pid) and pid_gone(before.pid)
+    assert run_row(module_project, run_id).status == "running"  # nobody is left to write it
 
     # The default window waits 15 s for a stale heartbeat; the knob makes it now.
     env = {**git_env(module_project.parent), STALE_AFTER_ENV: "0"}
@@ -138,7 +138,7 @@ def test_kill_9_of_supervisor_and_training_is_reconciled_by_the_next_ls(
     assert listed[run_id]["status"] == "interrupted"
     assert "gone" in listed[run_id]["error"]
     row = run_row(module_project, run_id)
-    assert row["status"] == "interrupted" and row["ended_at"] is not None
+    assert row.status == "interrupted" and row.ended_at is not None
 
 
 def test_a_stop_sent_right_after_launch_ends_stopped(module_project: Path) -> None:
@@ -149,8 +149,8 @@ def test_a_stop_sent_right_after_launch_ends_stopped(module_project: Path) -> No
 
     assert result.exit_code == 0, result.output
     row = wait_ended(project, [run_id])[run_id]
-    assert row["status"] == "stopped", (row["status"], row["error"])
-    assert not _alive(row["supervisor_pid"]) and not _alive(row["pid"])
+    assert row.status == "stopped", (row.status, row.error)
+    assert not _alive(row.supervisor_pid) and not _alive(row.pid)
 
 
 def _alive(pid: int | None) -> bool:

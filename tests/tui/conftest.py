@@ -207,10 +207,10 @@ def stop_live_runs(root: Path) -> None:
         return
     with RunIndex(path) as index:
         for row in index.list_runs(status=["queued", "running"]):
-            if row.get("host") == OTHER_HOST:
+            if row.host == OTHER_HOST:
                 continue
             try:
                 stop_run(index, row)
-                wait_for(index, row["id"], timeout=60)
+                wait_for(index, row.id, timeout=60)
             except Exception:
                 pass

@@ -137,32 +137,32 @@ async def test_launch_watch_stop_and_resume_real_runs(project: Path) -> None:
                 [["epochs=1", "samples=2000"]]
             assert not isinstance(app.screen, LaunchForm)
             table = app.screen.query_one(RunTable)
-            assert table.current == launched["id"] and table.has_focus  # at once, under the cursor
-            assert launched["name"] in table.render_line(1).text
-            await wait_until(pilot, lambda: app.runs.rows[launched["id"]]["status"] not in ("queued", "running"),
+            assert table.current == launched.id and table.has_focus  # at once, under the cursor
+            assert launched.name in table.render_line(1).text
+            await wait_until(pilot, lambda: app.runs.rows[launched.id].status not in ("queued", "running"),
                              timeout=120, tick=False)
             await settle(pilot, ticks=1)
-            row = app.runs.rows[launched["id"]]
-            assert row["status"] == "completed", row.get("error")
-            assert row["config"]["epochs"] == 1 and row["config"]["samples"] == 2000
-            line = table.render_line(1 + app.runs.view.index(launched["id"])).text
+            row = app.runs.rows[launched.id]
+            assert row.status == "completed", row.error
+            assert row.config["epochs"] == 1 and row.config["samples"] == 2000
+            line = table.render_line(1 + app.runs.view.index(launched.id)).text
             assert "completed" in line and "100%" in line
-            assert app.runs.headline(launched["id"])[0] == "val/loss"
+            assert app.runs.headline(launched.id)[0] == "val/loss"
             # 2. Stop the long run (with confirmation), then resume it.
-            run_id = long_run["id"]
+            run_id = long_run.id
             await pilot.press("down")
             assert table.current == run_id
-            await wait_until(pilot, lambda: (app.runs.rows[run_id].get("step") or 0) > 5, timeout=90, tick=False)
+            await wait_until(pilot, lambda: (app.runs.rows[run_id].step or 0) > 5, timeout=90, tick=False)
             await pilot.press("s")
             assert isinstance(app.screen, ConfirmScreen)
             await pilot.press("y")
             await wait_until(pilot, lambda: any(isinstance(m, RunStopped) for m in posted), timeout=30)
             assert [m.run_id for m in unique(posted) if isinstance(m, StopRequested)] == [run_id]
-            await wait_until(pilot, lambda: app.runs.rows[run_id]["status"] == "stopped", timeout=90, tick=False)
+            await wait_until(pilot, lambda: app.runs.rows[run_id].status == "stopped", timeout=90, tick=False)
             await pilot.press("r")
             await wait_until(pilot, lambda: any(isinstance(m, RunResumed) for m in posted), timeout=60)
             assert [m.run_id for m in unique(posted) if isinstance(m, ResumeRequested)] == [run_id]
-            await wait_until(pilot, lambda: app.runs.rows[run_id].get("attempt") == 2
-                             and app.runs.rows[run_id]["status"] in ("queued", "running"), timeout=30)
+            await wait_until(pilot, lambda: app.runs.rows[run_id].attempt == 2
+                             and app.runs.rows[run_id].status in ("queued", "running"), timeout=30)
     finally:
         stop_live_runs(project)

@@ -8,7 +8,8 @@ from conftest import log_point, make_test_app, settle
 
 from workbench.store import RunIndex
 from workbench.tui._state import SeriesCache
-from workbench.tui._watcher import PollRequest, SeriesKey, Watcher, downsample
+from workbench.store import downsample
+from workbench.tui._watcher import PollRequest, SeriesKey, Watcher
 from workbench.tui.widgets.chart import MetricChart
 from workbench.tui.widgets.run_table import RunTable
 
@@ -23,7 +24,7 @@ def test_a_tick_reads_only_what_changed(filled_project: Path) -> None:
         assert watcher.poll(PollRequest(since=first.since)).runs == []
         index.update_run(LIVE, step=75)
         changed = watcher.poll(PollRequest(since=first.since))
-        assert [r["id"] for r in changed.runs] == [LIVE]
+        assert [r.id for r in changed.runs] == [LIVE]
         # A curve is extended from the last step the app has, never read again whole.
         tail = watcher.poll(PollRequest(since=changed.since, tails=[(SeriesKey(LIVE, "train/loss"), 70)]))
         assert [(t.after_step, [p[0] for p in t.points]) for t in tail.tails] == [(70, [71.0, 72.0, 73.0, 74.0])]

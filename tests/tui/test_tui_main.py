@@ -193,7 +193,7 @@ async def test_quitting_leaves_runs_as_they_are(filled_project: Path) -> None:
         await settle(pilot)
         await pilot.press("q")
     with RunIndex(filled_project / ".workbench" / "index.db") as index:
-        assert index.get_run("2n0000000006")["status"] == "running"
+        assert index.get_run("2n0000000006").status == "running"
 
 
 async def test_small_terminal_keeps_the_essentials(filled_project: Path) -> None:
@@ -221,7 +221,7 @@ async def test_fork_form_starts_from_the_run_config_and_posts_the_edits(filled_p
         await pilot.press("f")
         await settle(pilot, ticks=1)
         form = app.screen
-        assert isinstance(form, LaunchForm) and form.fork_of["id"] == "2n0000000002"
+        assert isinstance(form, LaunchForm) and form.fork_of.id == "2n0000000002"
         lr = [f.name for f in form.fields].index("lr")
         assert form.query_one(f"#cfg-{lr}").value == "0.003"  # the run's value, not the default
         await pilot.press("tab", "end", *["backspace"] * 5, *"0.05", "enter")

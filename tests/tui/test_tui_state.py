@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.tui import _format
-from workbench.tui._filter import parse_filter
+from workbench.runs import present
+from workbench.runs.filter import parse_filter
+from workbench.store import Run
 from workbench.tui._state import LogCache, RunCache
 from workbench.tui._watcher import LogChunk, read_log
 from workbench.tui.colors import RunColors, palette
 
 
-def _row(run_id: str, status: str = "completed", **extra) -> dict:
-    return {"id": run_id, "name": f"run-{run_id}", "task": "Sine", "status": status, "created_at": float(run_id),
-            "updated_at": float(run_id), "config": {"lr": 0.01 * int(run_id), "optim": {"beta": 0.9}},
-            "tags": ["a"] if int(run_id) % 2 else [], **extra}
+def _row(run_id: str, status: str = "completed", **extra) -> Run:
+    return Run.from_row({"id": run_id, "name": f"run-{run_id}", "task": "Sine", "status": status,
+                         "created_at": float(run_id), "updated_at": float(run_id),
+                         "config": {"lr": 0.01 * int(run_id), "optim": {"beta": 0.9}},
+                         "tags": ["a"] if int(run_id) % 2 else [], **extra})
 
 
 def test_run_cache_keeps_counts_view_and_cursor_order() -> None:
@@ -35,7 +37,7 @@ def test_run_cache_keeps_counts_view_and_cursor_order() -> None:
 
 def test_filter_terms() -> None:
     rows = [_row(str(i)) for i in range(1, 6)]
-    keep = lambda text: [r["id"] for r in rows if parse_filter(text).matches(r)]  # noqa: E731
+    keep = lambda text: [r.id for r in rows if parse_filter(text).matches(r)]  # noqa: E731
     assert keep("run-3") == ["3"]
     assert keep("tag:a") == ["1", "3", "5"]
     assert keep("lr>=0.03") == ["3", "4", "5"]
@@ -43,20 +45,26 @@ def test_filter_terms() -> None:
     assert keep("status:comp,fail") == ["1", "2", "3", "4", "5"]
     broken = parse_filter("colour:red")
     assert broken.problems and "unknown field" in broken.problems[0]
+    # A term that cannot match anything says why instead of silently hiding every run.
+    assert "no status 'foo'" in parse_filter("status:foo").problems[0]
+    assert "compares numbers" in parse_filter("lr>abc").problems[0]
+    assert not parse_filter("status:run lr>1e-3 name=abc").problems
 
 
 def test_formatting() -> None:
-    assert _format.seconds(247) == "4m07s" and _format.seconds(3 * 3600 + 720) == "3h12m"
-    assert _format.progress_bar({"step": 62, "total_steps": 100}) == "██▌   62%"
-    assert _format.progress_bar({"status": "running", "step": 7}) == "step 7"
-    assert _format.git_short({"git_head": "a1f3c0ffee", "git_dirty": True}) == "a1f3*"
-    assert _format.metric(0.041234) == "0.0412" and _format.metric(1.2e-5) == "1.2e-05"
-    assert _format.metric(float("nan")) == "nan" and _format.metric(None) == "—"
-    assert _format.headline_key(["train/loss", "val/loss", "lr"]) == "val/loss"
-    assert _format.headline_key(["acc"]) == "acc"
-    assert _format.better_is_higher("val/acc") and not _format.better_is_higher("val/loss")
-    assert _format.flatten({"a": 1, "b": {"c": 2}}) == {"a": 1, "b.c": 2}
-    assert _format.age(1000.0, 1000.0 + 7200) == "2h ago"
+    assert present.seconds(247) == "4m07s" and present.seconds(3 * 3600 + 720) == "3h12m"
+    assert present.progress_bar(_row("1", "running", step=62, total_steps=100)) == "██▌   62%"
+    assert present.progress_bar(_row("1", "running", step=7)) == "step 7"
+    assert present.progress_bar(_row("1", "running", step=7, total_steps=-5)) == "step 7"
+    assert present.progress_text(_row("1", "running", step=62, total_steps=100)) == " 62% 62/100"
+    assert present.git_short(_row("1", git_head="a1f3c0ffee", git_dirty=1)) == "a1f3*"
+    assert present.metric(0.041234) == "0.0412" and present.metric(1.2e-5) == "1.2e-05"
+    assert present.metric(float("nan")) == "nan" and present.metric(None) == "—"
+    assert present.headline_key(["train/loss", "val/loss", "lr"]) == "val/loss"
+    assert present.headline_key(["acc"]) == "acc"
+    assert present.better_is_higher("val/acc") and not present.better_is_higher("val/loss")
+    assert present.flatten_config({"a": 1, "b": {"c": 2}}) == {"a": 1, "b.c": 2}
+    assert present.age(1000.0, 1000.0 + 7200) == "2h ago"
 
 
 def test_log_reads_whole_lines_and_follows(tmp_path: Path) -> None:

@@ -45,16 +45,16 @@ class StopResult:
     @property
     def message(self) -> str:
         """One line for people."""
-        label = self.run.label
+        label = f"run {self.run.id}" + (f" ({self.run.name})" if self.run.name else "")
         if self.outcome == "gone":
-            return f"{label}: its processes were already gone; marked interrupted"
+            return f"{label}: its processes were already gone; it is now interrupted"
         if self.outcome == "killing":
-            return f"{label}: killing now (no checkpoint is written)"
+            return f"kill requested for {label}: it ends now, without a checkpoint"
         if self.outcome == "already":
             left = max(0, round(self.grace_left or 0))
-            return (f"{label}: a stop is already in progress (it ends after the current batch; "
-                    f"{left} s of grace left, then it is killed); `workbench stop --kill` ends it now")
-        return f"{label}: stopping (it ends after the current batch and writes a checkpoint)"
+            return (f"a stop is already in progress for {label}: it ends after the current batch "
+                    f"({left} s of grace left, then it is killed); `workbench stop --kill` ends it now")
+        return f"stop requested for {label}; it ends after the current batch and writes a checkpoint"
 
 
 def stop_run(index: RunIndex, run: Run, *, kill: bool = False, reason: str = "user") -> StopResult:
@@ -69,7 +69,7 @@ def stop_run(index: RunIndex, run: Run, *, kill: bool = False, reason: str = "us
     """
     current = index.get_run(run.id) or run
     if not current.status.is_live:
-        raise WorkbenchError(f"run {current.label} is {current.status}; only a queued or running run can be stopped")
+        raise WorkbenchError(f"run {current.id} is {current.status}; only a queued or running run can be stopped")
     launching = current.status is RunStatus.QUEUED and current.supervisor_pid is None
     if not launching and current.host in (None, _host()) and not owner_alive(current):
         _mark_gone(index, current)

@@ -153,10 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     if index is not None:
-        row = index.get_run(spec.id) or {}
-        attempt = int(row.get("attempt") or 1)
+        run = index.get_run(spec.id)
+        attempt = run.attempt if run is not None else 1
         now = time.time()
-        index.update_run(spec.id, status="running", started_at=row.get("started_at") or now,
+        started = run.started_at if run is not None and run.started_at else now
+        index.update_run(spec.id, status="running", started_at=started,
                          heartbeat_at=now, pid=os.getpid(), host=socket.gethostname(),
                          ended_at=None, exit_code=None, signal=None, error=None, traceback=None)
         index.add_event(spec.id, "started", f"attempt {attempt}, pid {os.getpid()}")

@@ -186,7 +186,7 @@ class RunTable(ScrollView, can_focus=True):
 
     def _fit_columns(self) -> None:
         width = self.size.width - _GUTTER - 1  # the scrollbar
-        names = [self.runs.rows[i].get("name") or i for i in self.visible_ids()[:200]]
+        names = [self.runs.rows[i].name or i for i in self.visible_ids()[:200]]
         self._name_width = max(10, min(22, max((len(n) for n in names), default=12)))
         columns = [c if c.key != "name" else Column("name", "name", self._name_width) for c in COLUMNS]
         while sum(c.width + 1 for c in columns) > width and any(c.drop for c in columns):
