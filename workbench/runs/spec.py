@@ -111,9 +111,11 @@ def dump_spec(spec: RunSpec) -> str:
     if unset:
         data["unset"] = unset
     try:
-        return _HEADER + tomli_w.dumps(data)
+        text = _HEADER + tomli_w.dumps(data)
+        text.encode("utf-8")  # a lone surrogate (from a badly decoded argument) cannot be written
     except (TypeError, ValueError) as exc:
         raise WorkbenchError(f"run.toml cannot hold this launch: {exc}") from None
+    return text
 
 
 def load_spec(text: str, where: str = "run.toml") -> RunSpec:
