@@ -273,7 +273,8 @@ def export_runs(
     elif fmt == "tensorboard":
         from workbench.runs.export_tb import write_tensorboard
 
-        result = write_tensorboard(index, runs, Path(target), counter.add)
+        paths = write_tensorboard(runs, Path(target), lambda run: metric_rows(index, run), counter.add)
+        result = ExportResult(paths=paths)
     elif fmt == "csv":
         result = _write_csv(index, runs, Path(target), counter)
     elif fmt == "sqlite":
@@ -285,8 +286,7 @@ def export_runs(
         result.paths = [Path(target)]
     counter.flush()
     result.runs = len(runs)
-    if fmt == "tensorboard":
-        result.points = counter.total
+    result.points = counter.total
     return result
 
 

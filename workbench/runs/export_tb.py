@@ -13,7 +13,7 @@ import json
 import math
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +21,10 @@ from workbench.errors import WorkbenchError
 from workbench.runs.present import flatten_config
 
 if TYPE_CHECKING:
-    from workbench.runs.export import ExportResult
-    from workbench.store import Run, RunIndex
+    from workbench.store import Run
+
+#: A run's points: ``(run_id, key, step, value, wall_time, attempt)`` rows, NaN as None.
+Points = Callable[["Run"], Iterable[tuple[Any, ...]]]
 
 __all__ = ["EVENT_FILE_PREFIX", "run_folder_names", "write_tensorboard"]
 
@@ -67,29 +69,27 @@ def _hparam(value: Any) -> bool | int | float | str:
     return json.dumps(value)
 
 
-def write_tensorboard(index: RunIndex, runs: Sequence[Run], folder: Path,
-                      advance: Callable[[int], None]) -> ExportResult:
+def write_tensorboard(runs: Sequence[Run], folder: Path, points: Points,
+                      advance: Callable[[int], None]) -> list[Path]:
     """Write one folder of TensorBoard event files per run under ``folder``.
 
     An earlier export's event files in a run's folder are replaced (TensorBoard would
     read both and show every point twice).
 
     Args:
-        index: The run index.
         runs: The runs.
         folder: The export folder (made if missing).
+        points: A run's metric points (``workbench.runs.export.metric_rows``).
         advance: Called with 1 for each point written.
 
     Returns:
-        What was written (``points`` is left to the caller's count).
+        The event files written, one per run.
 
     Raises:
         WorkbenchError: The tensorboard package is missing.
     """
-    from workbench.runs.export import ExportResult, metric_rows
-
     event_pb2, summary_pb2, hparams, RecordWriter = _load()
-    result = ExportResult()
+    written = []
     folders = run_folder_names(runs)
     host = socket.gethostname()
     for run in runs:
@@ -107,7 +107,7 @@ def write_tensorboard(index: RunIndex, runs: Sequence[Run], folder: Path,
                 session = hparams.hparams_pb(config, trial_id=run.id, start_time_secs=run.created_at)
                 writer.write(event_pb2.Event(wall_time=run.created_at, step=0, summary=session).SerializeToString())
                 Value, Summary, Event = summary_pb2.Summary.Value, summary_pb2.Summary, event_pb2.Event
-                for _run_id, key, step, value, wall, _attempt in metric_rows(index, run):
+                for _run_id, key, step, value, wall, _attempt in points(run):
                     scalar = math.nan if value is None else value
                     summary = Summary(value=[Value(tag=key, simple_value=scalar)])
                     writer.write(Event(wall_time=wall or run.created_at, step=step, summary=summary)
@@ -118,5 +118,5 @@ def write_tensorboard(index: RunIndex, runs: Sequence[Run], folder: Path,
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        result.paths.append(final)
-    return result
+        written.append(final)
+    return written
