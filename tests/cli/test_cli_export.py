@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cli_compare import invoke, make_runs
 
-from workbench.cli.export import _FORMATS
+from workbench.cli.export import _FORMATS, PROGRESS_MIN_POINTS
 from workbench.runs.export import FORMATS, METRIC_FIELDS, export_runs
 from workbench.store import Run, RunIndex
 
@@ -265,18 +265,25 @@ def test_missing_tensorboard_is_one_line(sample: tuple[Path, dict[str, Run]], tm
                            "pip install 'workbench[tensorboard]'\n")
 
 
-def test_a_large_export_shows_a_progress_bar_on_a_terminal(tmp_path: Path, probe_cache: Path) -> None:
-    import pty
-
-    project = copy_quickstart(tmp_path, probe_cache)
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory, probe_cache: Path) -> Path:
+    """A project with one run of 120,000 points (more than a progress bar's threshold)."""
+    project = copy_quickstart(tmp_path_factory.mktemp("big"), probe_cache)
     with RunIndex(project / ".workbench" / "index.db") as index:
         run = index.create_run(task="SineRegression", status="completed", name="big")
         index.add_metrics(run.id, [("train/loss", 1.0 / (s + 1), s, 1.0) for s in range(120_000)])
+    return project
+
+
+def test_a_large_export_shows_a_progress_bar_on_a_terminal(big: Path, tmp_path: Path) -> None:
+    import pty
+
+    assert PROGRESS_MIN_POINTS <= 120_000
     out = tmp_path / "big.csv"
     primary, secondary = pty.openpty()
     try:
         done = subprocess.run([sys.executable, "-m", "workbench.cli", "export", "--format", "csv", "-o", str(out)],
-                              cwd=project, stdout=subprocess.PIPE, stderr=secondary, timeout=120)
+                              cwd=big, stdout=subprocess.PIPE, stderr=secondary, timeout=120)
         os.close(secondary)
         secondary = -1
         shown = b""
@@ -296,6 +303,20 @@ def test_a_large_export_shows_a_progress_bar_on_a_terminal(tmp_path: Path, probe
     assert done.returncode == 0
     assert b"exporting points" in shown and b"120000" in shown
     assert done.stdout.decode().startswith("exported 1 run(s), 120000 point(s)")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(big: Path) -> None:
+    reader = subprocess.Popen([sys.executable, "-m", "workbench.cli", "export", "--format", "jsonl", "-o", "-"],
+                              cwd=big, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    first = json.loads(reader.stdout.readline())
+    reader.stdout.close()  # like `| head -1`, long before the 120,000 points are written
+    stderr = reader.stderr.read().decode()
+    reader.wait(timeout=120)
+
+    assert first["type"] == "export"
+    assert reader.returncode == 1
+    assert stderr == ""
 
 
 # -- the library: what is written reads back the same -----------------------------------

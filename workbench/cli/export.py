@@ -52,12 +52,14 @@ def export_cmd(state: State, runs: tuple[str, ...], fmt: str, output: str, where
     """Export runs (default: all) with their config, metrics and events."""
     from workbench.runs.export import check_target, count_points, export_runs, select_runs
 
+    to_stdout = output == "-"
     with open_index(state.project) as index:
         check_target(fmt, output, force)
         chosen = select_runs(index, runs, where)
         with _progress(count_points(index, chosen)) as advance:
+            # A reader that goes away (`-o - | head`) ends the command quietly: click
+            # handles the broken pipe.
             result = export_runs(index, chosen, fmt, output, force=force, progress=advance)
-    to_stdout = output == "-"
     where_to = "stdout" if to_stdout else str(Path(output))
     what = f"{result.runs} run(s), {result.points} point(s)"
     what += " (events are not written to TensorBoard)" if fmt == "tensorboard" else f" and {result.events} event(s)"
