@@ -8,6 +8,7 @@ Live runs are recorded on another host, so the app's reconcile leaves them alone
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import shutil
@@ -157,25 +158,51 @@ async def settle(pilot: Any, ticks: int = 2, timeout: float = 90.0) -> None:
 
     Generous on time: on a loaded machine a tick can take seconds, and a screenshot taken
     before the last read lands would differ from the committed one.
+
+    Raises:
+        AssertionError: ``timeout`` seconds passed first; the message says what was pending.
     """
     app = pilot.app
     deadline = time.monotonic() + timeout
+
+    async def until(done: Any, waiting_for: Any) -> None:
+        while not done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"settle: still waiting after {timeout}s for {waiting_for()}")
+            await pilot.pause(0.02)
+
     await pilot.pause(0.3)  # debounce timers (the launch form checks 0.25 s after a keystroke)
-    for _ in range(ticks):
+    for n in range(ticks):
         start = app.ticks
-        while app._in_flight and time.monotonic() < deadline:
-            await pilot.pause(0.02)
+        await until(lambda: not app._in_flight, lambda: f"the tick in flight (before tick {n + 1} of {ticks})")
         app.tick()
-        while app.ticks == start and time.monotonic() < deadline:
-            await pilot.pause(0.02)
-    while time.monotonic() < deadline and (app._in_flight or app._again or app.discovery is None
-                                           or _workers_busy(app) or _form_checking(app)):
-        await pilot.pause(0.02)
-    await app.workers.wait_for_complete()
+        await until(lambda: app.ticks != start, lambda: f"tick {n + 1} of {ticks} to land")
+    await until(lambda: not _pending(app), lambda: ", ".join(_pending(app)))
+    try:
+        await asyncio.wait_for(app.workers.wait_for_complete(), max(0.0, deadline - time.monotonic()))
+    except asyncio.TimeoutError:
+        raise AssertionError(f"settle: workers still running after {timeout}s: "
+                             f"{[w.name for w in app.workers if w.is_running]}") from None
     for field in app.screen.query("Input"):
         field.cursor_blink = False  # a blinking cursor makes screenshots depend on timing
     await pilot.pause()
     await pilot.pause()
+
+
+def _pending(app: Any) -> list[str]:
+    """What the app is still doing or about to do (empty when it has settled)."""
+    pending = []
+    if app._in_flight:
+        pending.append("a tick in flight")
+    if app._again:
+        pending.append("a tick asked for again")
+    if app.discovery is None and not app.discovery_error:
+        pending.append("task discovery")
+    if _workers_busy(app):
+        pending.append(f"workers {[w.name for w in app.workers if w.is_running]}")
+    if _form_checking(app):
+        pending.append("the launch form's check")
+    return pending
 
 
 def _form_checking(app: Any) -> bool:
