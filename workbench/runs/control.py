@@ -10,10 +10,12 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
-from workbench.runs.liveness import INTERRUPTED_ERROR, owner_alive, reconcile
+from workbench.runs.liveness import INTERRUPTED_ERROR, owner_alive, reconcile, run_alive
+from workbench.runs.locks import TRAINER_LOCK, trainer_alive
 from workbench.runs.spec import run_dir_of
 from workbench.store import Run, RunIndex, RunStatus, StopMode
 
@@ -71,12 +73,16 @@ def stop_run(index: RunIndex, run: Run, *, kill: bool = False, reason: str = "us
     if not current.status.is_live:
         raise WorkbenchError(f"run {current.id} is {current.status}; only a queued or running run can be stopped")
     launching = current.status is RunStatus.QUEUED and current.supervisor_pid is None
-    if not launching and current.host in (None, _host()) and not owner_alive(current):
+    local = current.host in (None, _host())
+    orphan = local and not launching and not owner_alive(current)
+    if orphan and not trainer_alive(current.run_dir):
         _mark_gone(index, current)
         return StopResult(index.get_run(run.id) or current, "gone")
     mode = StopMode.KILL if kill else StopMode.GRACEFUL
     before = index.request_stop(current.id, mode, reason)
     after = index.get_run(current.id) or current
+    if kill and orphan:
+        _kill_orphan(current)  # nobody else is there to deliver it
     if kill:
         if before.stop_mode is not StopMode.KILL:
             index.add_event(current.id, "stop-requested", "kill requested", {"mode": "kill", "reason": reason})
@@ -86,6 +92,25 @@ def stop_run(index: RunIndex, run: Run, *, kill: bool = False, reason: str = "us
         return StopResult(after, "already", left)
     index.add_event(current.id, "stop-requested", "graceful stop requested", {"mode": "graceful", "reason": reason})
     return StopResult(after, "requested")
+
+
+def _kill_orphan(run: Run) -> None:
+    """SIGKILL the trainer of a run whose supervisor is gone: the pid the trainer wrote in
+    its lock file, and only while that lock is still held (so never a reused pid)."""
+    import os
+    import signal
+
+    if run.run_dir is None:
+        return
+    try:
+        pid = int((Path(run.run_dir) / TRAINER_LOCK).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if trainer_alive(run.run_dir) and run.pid in (None, pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _host() -> str:
@@ -108,8 +133,8 @@ def remove_run(project: Project, index: RunIndex, run: Run) -> None:
     """
     from workbench.snapshot import SnapshotError, delete_ref
 
-    if run.status.is_live and owner_alive(run):
-        raise WorkbenchError(f"run {run.label} is {run.status}; stop it first (workbench stop {run.id})")
+    if run_alive(run):
+        raise WorkbenchError(f"run {run.id} is still running; stop it first (workbench stop {run.id})")
     run_dir = run_dir_of(project, run.id)
     index.delete_run(run.id)
     if run_dir.is_dir():

@@ -10,6 +10,7 @@ import os
 import time
 
 from workbench.errors import WorkbenchError
+from workbench.runs.locks import trainer_alive
 from workbench.store import RunIndex, current_host
 from workbench.store.records import Run
 
@@ -20,6 +21,7 @@ __all__ = [
     "pid_alive",
     "process_create_time",
     "reconcile",
+    "run_alive",
     "stale_after",
 ]
 
@@ -89,6 +91,12 @@ def pid_alive(pid: int | None, create_time: float | None = None) -> bool:
         return True  # it exists; we may not look at it
 
 
+def run_alive(run: Run) -> bool:
+    """Whether any process of the run lives on this host: its owner, or a trainer holding
+    the run's trainer lock (an orphan whose supervisor died)."""
+    return owner_alive(run) or (run.host in (None, current_host()) and trainer_alive(run.run_dir))
+
+
 def owner_alive(run: Run) -> bool:
     """Whether the run's owner (its supervisor on this machine) is alive.
 
@@ -103,6 +111,8 @@ def owner_alive(run: Run) -> bool:
 def _gone(run: Run) -> bool:
     if run.host not in (None, current_host()):
         return False  # another machine's run: only that machine can tell
+    if trainer_alive(run.run_dir):
+        return False  # its owner may be gone, but a trainer still holds the run
     if run.supervisor_pid is not None:
         return not pid_alive(run.supervisor_pid, run.supervisor_create_time)
     return not pid_alive(run.pid)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.errors import WorkbenchError
 from workbench.runs.launch import start_supervisor
 from workbench.runs.liveness import owner_alive, reconcile
+from workbench.runs.locks import trainer_alive
 from workbench.runs.present import flatten_config
 from workbench.runs.spec import read_spec, run_dir_of, toml_literal, write_spec
 from workbench.store import Run, RunIndex, RunStatus, new_run_id
@@ -66,6 +67,9 @@ def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | Non
         time.sleep(0.1)  # the previous attempt's supervisor is writing its last words
     if owner_alive(run):
         raise WorkbenchError(f"run {run.id}'s previous attempt is still shutting down; try again shortly")
+    if trainer_alive(run.run_dir):
+        raise WorkbenchError(f"a training process still trains run {run.id} (its supervisor is gone); "
+                             f"stop it first (workbench stop {run.id}), then resume")
     if status is RunStatus.COMPLETED:
         raise WorkbenchError(f"run {run.id} completed; nothing to resume "
                              f"(to train further, fork it: workbench fork {run.id} -s epochs=N)")

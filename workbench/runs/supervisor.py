@@ -28,6 +28,8 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 from workbench.runs.control import STOP_GRACE
+from workbench.runs.locks import trainer_alive
+from workbench.runs.outcome import Outcome, write_outcome
 from workbench.runs.spec import RunSpec, read_spec
 from workbench.store import Run, RunIndex, RunStatus, StopMode
 
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         if stop_request() is not None:  # asked to stop before training started: do not start it
             log.write(b"stopped before the training process started\n")
             _stopped(index, spec.id, None, None, "stopped before training started")
+            _write_outcome(index, spec.id, run_dir, attempt)
             index.close()
             return 0
         try:
@@ -167,12 +170,29 @@ def main(argv: list[str] | None = None) -> int:
                 break
             except subprocess.TimeoutExpired:
                 pass
+    if trainer_alive(run_dir):
+        # Our child exited but another process trains this run (it was adopted or started
+        # meanwhile): the row and the outcome are that trainer's to write.
+        with log_path.open("ab") as log:
+            log.write(b"supervisor: another trainer holds this run; leaving its status alone\n")
+        index.close()
+        return 0
     _conclude(index, spec, code, stopping.is_set(), log_path, attempt)
+    _write_outcome(index, spec.id, run_dir, attempt)
     from workbench.runs.artifacts import record_artifacts
 
     record_artifacts(index, spec.id, run_dir)
     index.close()
     return 0
+
+
+def _write_outcome(index: RunIndex, run_id: str, run_dir: Path, attempt: int) -> None:
+    """Mirror the attempt's final row into ``attempts/<n>/outcome.json``."""
+    run = index.get_run(run_id)
+    if run is None or run.attempt != attempt or not run.status.is_final:
+        return
+    write_outcome(run_dir, Outcome(attempt, run.status, run.ended_at or time.time(), run.exit_code,
+                                   run.signal, run.error or "", run.step, run.started_at))
 
 
 def _kill(child: subprocess.Popen[bytes], backend: str, sig: int, children_only: bool = False) -> None:
@@ -210,6 +230,10 @@ def _conclude(index: RunIndex, spec: RunSpec, code: int, stop_requested: bool, l
     sig = -code if code < 0 else None
     if reported.is_final and code == 0 or reported is RunStatus.FAILED:
         index.update_run(spec.id, exit_code=code, signal=sig, ended_at=run.ended_at or time.time())
+        return
+    if run.stop_mode is StopMode.KILL and sig == signal.SIGKILL:
+        _finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
+                "killed on request (workbench stop --kill); resume it from its last checkpoint", "")
         return
     if stop_requested and (sig == signal.SIGINT or (spec.backend == "ddp" and sig is None and code != 0)):
         # The SIGINT we forwarded reached the process before it could handle it (still

@@ -19,6 +19,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from workbench.runs.locks import TRAINER_LOCK, FileLock, LockHeld
+from workbench.runs.outcome import Outcome, write_outcome
+from workbench.store import RunStatus
+
 __all__ = ["IndexReporter", "import_task", "main"]
 
 
@@ -137,6 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     spec = read_spec(run_dir)
     rank = int(os.environ.get("RANK", "0"))
     main_rank = rank == 0
+    lock = None
+    if main_rank:
+        # One trainer per run: the lock dies with this process, whatever kills it.
+        try:
+            lock = FileLock(run_dir / TRAINER_LOCK).acquire(wait=2.0)
+        except LockHeld:
+            print(f"error: another training process already trains run {spec.id} "
+                  f"({run_dir / TRAINER_LOCK} is held); this one does not start", file=sys.stderr, flush=True)
+            return 3
     index = RunIndex(spec.index) if main_rank else None
     # The supervisor tells every rank which attempt this is; rank 0 also reads it below.
     attempt = int(os.environ.get("WORKBENCH_ATTEMPT") or 1)
@@ -161,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                          heartbeat_at=now, pid=os.getpid(), host=socket.gethostname(),
                          ended_at=None, exit_code=None, signal=None, error=None, traceback=None)
         index.add_event(spec.id, "started", f"attempt {attempt}, pid {os.getpid()}")
+        _watch_stop_requests(spec.index, spec.id, lambda reason: (requested.append(reason),
+                                                                   task is not None and task.request_stop(reason)))
+    started_at = time.time()
     writer = None
     backend = None
     try:
@@ -188,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
             record_artifacts(index, spec.id, run_dir)
             status = "stopped" if stopped else "completed"
             message = task.state.stop_reason if task.state.stopped_early else ""
-            index.update_run(spec.id, status=status, ended_at=time.time(), exit_code=0,
+            ended = time.time()
+            write_outcome(run_dir, Outcome(attempt, RunStatus(status), ended, 0, None, message,
+                                           task.state.step, started_at))
+            index.update_run(spec.id, status=status, ended_at=ended, exit_code=0,
                              step=task.state.step, total_steps=task.state.total_steps)
             index.add_event(spec.id, status, message or f"after {task.state.step} steps")
             _check_replay(index, spec.id, attempt)
@@ -206,7 +225,14 @@ def main(argv: list[str] | None = None) -> int:
                 record_artifacts(index, spec.id, run_dir)
             except Exception:  # noqa: BLE001 - the failure itself matters more
                 pass
-            index.update_run(spec.id, status="failed", ended_at=time.time(), exit_code=1,
+            ended = time.time()
+            step = task.state.step if task is not None else None
+            try:
+                write_outcome(run_dir, Outcome(attempt, RunStatus.FAILED, ended, 1, None, _one_line(exc),
+                                               step, started_at))
+            except OSError:
+                pass
+            index.update_run(spec.id, status="failed", ended_at=ended, exit_code=1,
                              error=_one_line(exc), traceback=tb)
             index.add_event(spec.id, "failed", _one_line(exc))
             try:
@@ -222,6 +248,37 @@ def main(argv: list[str] | None = None) -> int:
                 pass
         if index is not None:
             index.close()
+        if lock is not None:
+            lock.release()
+
+
+def _watch_stop_requests(index_path: str, run_id: str, stop: Any, every: float = 1.0) -> None:
+    """Poll the run's row for a stop request in a daemon thread, and ask the task to stop.
+
+    The supervisor delivers a stop request too (SIGINT); this makes a trainer whose
+    supervisor died (an orphan) stoppable through the same request in the row.
+    """
+    import threading
+
+    from workbench.store import RunIndex
+
+    def poll() -> None:
+        index = RunIndex(index_path)
+        try:
+            while True:
+                time.sleep(every)
+                run = index.get_run(run_id)
+                if run is None or not run.status.is_live:
+                    return
+                if run.stop_requested_at is not None:
+                    stop(f"stop requested ({run.stop_reason or 'user'})")
+                    return
+        except Exception:  # noqa: BLE001 - the watch is a convenience; training goes on
+            return
+        finally:
+            index.close()
+
+    threading.Thread(target=poll, name="workbench-stop-watch", daemon=True).start()
 
 
 if __name__ == "__main__":
