@@ -390,6 +390,10 @@ def _write_sqlite(index: RunIndex, runs: Sequence[Run], path: Path, counter: _Co
     tmp.unlink(missing_ok=True)
     try:
         db = sqlite_utils.Database(tmp)
+        # A new private file, renamed into place only when complete: no journal and no
+        # sync per batch (sqlite-utils commits every batch), one fsync at the end.
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
         try:
             db["runs"].insert_all((run_row(run) for run in runs), pk="id", alter=True)
 
@@ -414,6 +418,8 @@ def _write_sqlite(index: RunIndex, runs: Sequence[Run], path: Path, counter: _Co
             result.events = len(events)
         finally:
             db.close()
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
