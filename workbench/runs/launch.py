@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
 from workbench.runs.liveness import process_create_time
+from workbench.runs.locks import launch_lock
 from workbench.runs.spec import RunSpec, check_round_trip, run_dir_of, write_spec
 from workbench.store import InvalidValue, Run, RunIndex, RunStatus, new_run_id
 
@@ -194,22 +195,24 @@ def _create(project: Project, index: RunIndex, prepared: PreparedLaunch, run_id:
     from workbench.snapshot import materialise, take_snapshot
 
     run_dir.mkdir(parents=True)
-    snap = take_snapshot(project.root, run_id, state_dir=project.state_dir,
-                         max_file_bytes=project.snapshot.max_file_bytes,
-                         exclude=project.snapshot.exclude)
-    code_dir = run_dir / "code"
-    materialise(snap, snap.git_dir, code_dir)
-    task = prepared.task
-    write_spec(run_dir, _spec(project, prepared, run_id, run_dir, snap.commit))
-    (run_dir / "artifacts").mkdir()
-    row = _create_row(
-        index, pick_name,
-        id=run_id, name=prepared.name, task=task.name, status=RunStatus.QUEUED, device=prepared.device,
-        backend=prepared.backend, nproc=prepared.nproc, precision=prepared.precision,
-        config=prepared.config, tags=list(prepared.tags), profile=prepared.profile or None,
-        run_dir=str(run_dir), git_head=snap.head, git_branch=snap.branch, git_dirty=snap.dirty,
-        snapshot_commit=snap.commit,
-    )
+    # gc and `index rebuild` leave a folder whose launch lock is held: until its row exists.
+    with launch_lock(run_dir):
+        snap = take_snapshot(project.root, run_id, state_dir=project.state_dir,
+                             max_file_bytes=project.snapshot.max_file_bytes,
+                             exclude=project.snapshot.exclude)
+        code_dir = run_dir / "code"
+        materialise(snap, snap.git_dir, code_dir)
+        task = prepared.task
+        write_spec(run_dir, _spec(project, prepared, run_id, run_dir, snap.commit))
+        (run_dir / "artifacts").mkdir()
+        row = _create_row(
+            index, pick_name,
+            id=run_id, name=prepared.name, task=task.name, status=RunStatus.QUEUED, device=prepared.device,
+            backend=prepared.backend, nproc=prepared.nproc, precision=prepared.precision,
+            config=prepared.config, tags=list(prepared.tags), profile=prepared.profile or None,
+            run_dir=str(run_dir), git_head=snap.head, git_branch=snap.branch, git_dirty=snap.dirty,
+            snapshot_commit=snap.commit,
+        )
     excluded = [f"{path} ({why})" for path, why in snap.excluded]
     index.add_event(run_id, "launched", f"{task.name} on {prepared.device}/{prepared.backend}",
                     {"snapshot": snap.commit, "excluded": excluded[:200]})
