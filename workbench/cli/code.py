@@ -12,6 +12,7 @@ from workbench.cli._base import State, json_option, open_index, pass_state, prin
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
+    from workbench.runs.housekeeping import GcPlan
     from workbench.store import Run
 
 __all__ = ["COMMANDS"]
@@ -83,25 +84,54 @@ def snapshot_cmd(state: State, as_json: bool) -> None:
 
 
 @click.command("gc")
+@click.option("--yes", is_flag=True, help="Remove without asking.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option("--force", is_flag=True,
+              help="Remove run folders even when the index looks lost (instead of `index rebuild`).")
 @pass_state
-def gc_cmd(state: State) -> None:
-    """Remove snapshot refs and run folders whose runs were deleted from the index."""
-    import shutil
-
-    from workbench.snapshot import gc
+def gc_cmd(state: State, yes: bool, dry_run: bool, force: bool) -> None:
+    """Remove snapshot refs and run folders whose runs are not in the index (asks first)."""
+    from workbench.runs.housekeeping import apply_gc, check_index_not_lost, plan_gc
 
     project = state.project
     with open_index(project) as index:
-        keep = index.run_ids()
-    removed = gc(project.root, keep, state_dir=project.state_dir)
-    folders = []
-    if project.runs_dir.is_dir():
-        for path in project.runs_dir.iterdir():
-            if path.is_dir() and path.name not in keep:
-                shutil.rmtree(path)
-                folders.append(path.name)
-    click.echo(f"removed {len(removed)} snapshot ref(s) and {len(folders)} run folder(s) of deleted runs; "
-               "git's own gc prunes the commits they held")
+        plan = plan_gc(project, index)
+        for run_id, why in plan.kept:
+            click.echo(f"leaving run folder {run_id}: {why}")
+        if plan.empty:
+            click.echo("nothing to remove")
+            return
+        _list_plan(plan)
+        if not force:
+            check_index_not_lost(plan, project)
+        if dry_run:
+            return
+        if not yes:
+            what = f"{len(plan.folders)} run folder(s) and {len(plan.refs)} snapshot ref(s)"
+            if not sys.stdin.isatty():
+                raise WorkbenchError(f"not removing {what} without confirmation: pass --yes "
+                                     "(or --dry-run to only list them)")
+            click.confirm(f"remove {what}?", abort=True)
+        result = apply_gc(project, index, plan)
+    for run_id, why in result.kept:
+        click.echo(f"left run folder {run_id}: {why}")
+    click.echo(f"removed {len(result.folders)} run folder(s) and {len(result.refs)} snapshot ref(s) of runs "
+               "not in the index; git's own gc prunes the commits the refs held")
+
+
+def _list_plan(plan: GcPlan) -> None:
+    from workbench.checkpoint_names import checkpoint_folder, step_files
+    from workbench.runs.housekeeping import folder_size
+    from workbench.runs.present import human_size
+
+    if plan.folders:
+        click.echo("run folders of runs not in the index (with everything in them):")
+    for path in plan.folders:
+        checkpoints = len(step_files(checkpoint_folder(path)))
+        spec = "" if (path / "run.toml").is_file() else ", no run.toml"
+        click.echo(f"  {path}  {human_size(folder_size(path))}, {checkpoints} checkpoint(s){spec}")
+    if plan.refs:
+        click.echo(f"snapshot refs of runs not in the index: {', '.join(plan.refs)}")
 
 
 COMMANDS = [diff_cmd, checkout_cmd, snapshot_cmd, gc_cmd]

@@ -122,8 +122,8 @@ def ls_cmd(state: State, status: str | None, task: str | None, limit: int, as_js
                 total = index.count_runs()
                 click.echo(f"no runs with {what} ({total} run(s) in all; `workbench ls` lists them)")
             else:
-                click.echo(f"no runs yet in {state.project.index_path}; start one with: workbench run TASK"
-                           "")
+                from workbench.runs.housekeeping import empty_index_message  # points at `index rebuild`
+                click.echo(empty_index_message(state.project))
             return
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("ID", "NAME", "TASK", "STATUS", "PROGRESS", "DEVICE", "STARTED", "DURATION"):
