@@ -103,11 +103,34 @@ def _restore(task: Any, spec: Any, attempt: int, run_dir: Path, index: Any, on_e
     task.restore(checkpoint, fork=fork)
     state = task.state
     if index is not None:
+        _check_points_before(index, spec.id, state.step, on_event)
         moved = index.set_aside_after(spec.id, state.step)
         index.add_event(spec.id, "restored",
                         f"from {path.name}: step {state.step}, epoch {state.epoch + 1}, "
                         f"batch {state.batch_in_epoch}" + (f"; {moved} later point(s) set aside" if moved else ""),
                         {"checkpoint": path.name, "step": state.step, "set_aside": moved, "fork": fork})
+
+
+def _check_points_before(index: Any, run_id: str, step: int, on_event: Any) -> None:
+    """Say loudly when the index lacks points that the checkpoint at ``step`` covers.
+
+    A key logged at every step (its points before the checkpoint are one per step, with no
+    hole) must reach the checkpoint's step: if its last point is earlier, the points in
+    between were lost (a crash before they were written) and this attempt will not log
+    them again — the curve keeps a gap. Nothing is changed; the run goes on.
+    """
+    missing = []
+    for key in index.metric_keys(run_id):
+        count, first, last = index.step_span(run_id, key, step)
+        if count < 2 or first is None or last is None or last >= step:
+            continue
+        if last - first + 1 == count:  # dense: logged every step
+            missing.append((key, last + 1, step))
+    if missing:
+        text = "; ".join(f"{key} steps {low}-{high}" for key, low, high in missing[:5])
+        message = f"points missing before the checkpoint at step {step}: {text} (lost in a crash; the curves keep a gap)"
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+        on_event("points-missing", message, {"step": step, "missing": [list(m) for m in missing]})
 
 
 def _check_replay(index: Any, run_id: str, attempt: int) -> None:

@@ -129,6 +129,24 @@ class MetricsTable:
                     out[key] = [(s, math.nan if v is None else v, t) for s, v, t in rows]
         return out
 
+    def step_span(self, run_id: str, key: str, upto: int) -> tuple[int, int | None, int | None]:
+        """How many points a series has at or before step ``upto``, and their first and last step.
+
+        Args:
+            run_id: The run.
+            key: The metric.
+            upto: The last step counted.
+
+        Returns:
+            ``(count, first_step, last_step)`` (the steps are None without points).
+        """
+        with self._lock:
+            count, first, last = self._conn.execute(
+                "SELECT count(*), min(step), max(step) FROM metrics WHERE run_id = ? AND key = ? AND step <= ?",
+                (run_id, key, upto),
+            ).fetchone()
+        return int(count), first, last
+
     def points(self, run_id: str, key: str) -> list[tuple[int, float, float]]:
         """A whole series, not downsampled.
 

@@ -59,8 +59,11 @@ def _closed_log(key: str, value: float, step: int) -> None:
 
 def _as_step(step: Any) -> int:
     if isinstance(step, float) and step.is_integer():
-        return int(step)
-    return operator.index(step)
+        step = int(step)
+    step = operator.index(step)
+    if not -(2**63) <= step < 2**63:
+        raise ValueError(f"step {step} is beyond SQLite's 64-bit integers")
+    return step
 
 
 def _clean(rows: list[tuple]) -> tuple[list[tuple], int]:
@@ -146,11 +149,19 @@ class MetricWriter:
     def progress(self, step: int, total: int | None = None, epoch: int | None = None) -> None:
         """Remember the run's progress; the next background write stores it.
 
+        The training loop calls this a few times a second, so it is also where a failed
+        background write surfaces: a run must not train on while its points are dropped.
+
         Args:
             step: The current step.
             total: The number of steps planned (unchanged when ``None``).
             epoch: The current epoch (unchanged when ``None``).
+
+        Raises:
+            MetricWriterError: A background write dropped points since the last check.
         """
+        if self._error is not None:
+            self._raise_error()
         self._progress = (step, total, epoch)
 
     def flush(self) -> None:
@@ -269,7 +280,7 @@ class MetricWriter:
             if bad:
                 self._record(MetricWriterError(
                     f"dropped {bad} metric point(s) of run {self.run_id} that are not"
-                    f" (str key, number value, int step): {exc}"
+                    f" (str key, number value, int step within SQLite's 64-bit range): {exc}"
                 ))
         self._unwritten = None  # whatever failed before is written now
         if beat:
