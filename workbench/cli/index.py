@@ -26,8 +26,11 @@ def rebuild_cmd(state: State) -> None:
     with open_index(project) as index:
         report = rebuild_index(project, index)
     for run in report.rebuilt:
-        where = (f"resumable from step {run.checkpoint_step}" if run.checkpoint_step is not None
-                 else "no checkpoint")
+        step = run.checkpoint_step
+        if run.status.is_resumable:
+            where = f"resumable from step {step}" if step is not None else "no checkpoint: launch it again"
+        else:
+            where = f"checkpoint at step {step}" if step is not None else "no checkpoint"
         line = (f"rebuilt {run.id}  {run.name or '—'}  {run.task}  {status_text(run.status)}  "
                 f"attempt {run.attempt}  ({where})")
         click.echo(line + (f"; {run.note}" if run.note else ""))
@@ -36,9 +39,9 @@ def rebuild_cmd(state: State) -> None:
     for folder, why in report.skipped:
         click.echo(f"skipped {folder}: {why}", err=True)
     if report.rebuilt:
-        click.echo(f"{len(report.rebuilt)} run(s) rebuilt; their {LOST_WITH_THE_INDEX} were in the lost "
-                   "index and cannot be recovered; the checkpoints, artifacts and code snapshots are "
-                   "intact and `workbench resume` works")
+        click.echo(f"{len(report.rebuilt)} run(s) rebuilt; their metric curves and events were in the lost "
+                   f"index and cannot be recovered (nor {LOST_WITH_THE_INDEX}); the checkpoints, "
+                   "artifacts and code snapshots are intact and `workbench resume` works")
     elif not report.skipped:
         click.echo(f"nothing to rebuild: every run folder in {project.runs_dir} has its row")
     if report.skipped:

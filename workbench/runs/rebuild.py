@@ -35,9 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LOST_WITH_THE_INDEX", "NO_OUTCOME_ERROR", "RebuildReport", "RebuiltRun", "rebuild_index"]
 
-#: What a rebuilt run does not get back (said by the command and in docs/resume.md).
-LOST_WITH_THE_INDEX = ("metric curves, events and progress; the git HEAD, branch and dirty flag "
-                       "recorded at launch; a fork's parent")
+#: What a rebuilt run does not get back besides its curves and events (said by the command
+#: and in docs/cli.md).
+LOST_WITH_THE_INDEX = "their progress, the git HEAD, branch and dirty flag recorded at launch, or a fork's parent"
 
 #: The error a rebuilt run gets when its last attempt left no outcome and no trainer lives.
 NO_OUTCOME_ERROR = ("rebuilt from its folder: its last attempt left no outcome and its processes "
