@@ -300,6 +300,38 @@ def cold_round(way: str, root: Path, dest: Path) -> tuple[float, float, float, f
     return wall, cpu, report["snapshot"], report["took"]
 
 
+def per_command(root: Path, rounds: int, calls: int = 40) -> None:
+    """Prints what one git command costs this process (Python CPU) and in wall time,
+    both ways: the runner's own overhead, without the noise of a whole snapshot."""
+    from workbench.snapshot._access import GitAccess, guard
+
+    git_dir = root / ".git"
+    args = ["rev-parse", "-q", "--verify", "HEAD^{tree}"]
+    hand = HandWrittenRunner(git_dir, root)
+
+    def gitpython() -> None:
+        with GitAccess(root, guard(git_dir, root, git_dir / "index")) as access:
+            for _ in range(calls):
+                access.run(args)
+
+    def handwritten() -> None:
+        for _ in range(calls):
+            hand.run(args)
+
+    wall: dict[str, list[float]] = {"gitpython": [], "hand-written": []}
+    own: dict[str, list[float]] = {"gitpython": [], "hand-written": []}
+    for _ in range(rounds):
+        for name, fn in (("gitpython", gitpython), ("hand-written", handwritten)):
+            start, cpu = time.perf_counter(), time.process_time()
+            fn()
+            own[name].append((time.process_time() - cpu) / calls * 1000)
+            wall[name].append((time.perf_counter() - start) / calls * 1000)
+    print(f"   one git command (rev-parse), medians of {rounds} x {calls}:")
+    for name in wall:
+        print(f"     {name:<13}: {statistics.median(wall[name]):6.2f} ms wall,"
+              f" {statistics.median(own[name]):6.3f} ms CPU in this process")
+
+
 def gitpython_import_ms(rounds: int = 5) -> float:
     """The median cost of importing GitPython in a process that has workbench loaded."""
     code = ("import time, workbench.cli, workbench.snapshot, workbench.runs.launch\n"
@@ -361,6 +393,7 @@ def run_case(label: str, tracked: int, modified: int, untracked: int, rounds: in
             print(f"   {name:<26}: {statistics.median(times) * 1000:7.1f} ms")
 
         ok = med["gitpython"] <= goal and versus_plumbing >= 2 and versus_hand >= 0.95
+        per_command(root, rounds)
         if cold_rounds:
             names = ("process wall", "process CPU", "to snapshot", "to materialised")
             cold = {way: {name: [] for name in names} for way in ("gitpython", "hand-written")}
