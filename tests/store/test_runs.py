@@ -214,3 +214,17 @@ def test_a_stop_request_is_recorded_once_and_a_kill_upgrades_it(memory_index: Ru
     killed = memory_index.get_run(run.id)
     assert killed.stop_mode is StopMode.KILL and killed.stop_requested_at == asked.stop_requested_at
     assert killed.stop_reason == "user"
+
+
+def test_a_name_that_reads_as_another_runs_id_is_ambiguous_never_guessed(memory_index: RunIndex) -> None:
+    target = memory_index.create_run(task="t")
+    # Written around the launch check (which refuses such names): the resolver still never guesses.
+    shadow = memory_index.create_run(task="t", name=target.id)
+    prefix = memory_index.create_run(task="t", name=target.id[:6])
+    with pytest.raises(AmbiguousRun) as caught:
+        memory_index.resolve_run(target.id)
+    assert set(caught.value.candidates) == {target.id, shadow.id}
+    with pytest.raises(AmbiguousRun):
+        memory_index.resolve_run(target.id[:6])
+    assert memory_index.resolve_run(shadow.id).id == shadow.id
+    assert memory_index.resolve_run(prefix.id).id == prefix.id

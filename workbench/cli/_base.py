@@ -47,10 +47,12 @@ class Group(click.Group):
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
         except sqlite3.Error as exc:
+            from workbench.store.errors import damaged_index_advice
+
             state = ctx.find_object(State)
             where = state.index_path_text() if state is not None else "the run index"
-            click.echo(f"error: {where}: {exc}; restore it from a backup, or recover it with "
-                       f"`sqlite3 {where} .recover`", err=True)
+            click.echo(f"error: the run index {where} cannot be used: {exc}; {damaged_index_advice(where)}",
+                       err=True)
             ctx.exit(2)
 
 

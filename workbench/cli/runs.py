@@ -77,6 +77,9 @@ def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | 
         label = run.id + (f" ({run.name})" if run.name else "")
         if not as_json:
             click.echo(f"launched run {label}: {run.task} on {run.device}/{run.backend}", err=follow)
+            for event in index.events(run.id):
+                if event.kind == "warning":
+                    click.echo(f"  warning: {event.message}", err=True)
             excluded = last_event(index, run.id, "snapshot-excluded")
             if excluded:
                 files = (excluded.data or {}).get("files") or []

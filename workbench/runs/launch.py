@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
 from workbench.runs.liveness import process_create_time
+from workbench.runs.names import check_run_name
 from workbench.runs.locks import launch_lock
 from workbench.runs.spec import RunSpec, check_round_trip, run_dir_of, write_spec
 from workbench.store import InvalidValue, Run, RunIndex, RunStatus, new_run_id
@@ -76,6 +77,7 @@ class PreparedLaunch:
     name: str | None
     tags: list[str] = field(default_factory=list)
     profile: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None = None,
@@ -88,7 +90,7 @@ def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None 
     """
     from workbench.project import discover, find_profile, resolve_config
     from workbench.project.settings import normalize_backend, normalize_device, normalize_precision
-    from workbench.runs.probe import check_device, probe_devices
+    from workbench.runs.probe import check_resources, probe_devices
 
     task = discover(project).get(request.task, launchable=True)
     profile_path = find_profile(project.root, request.profile) if request.profile else None
@@ -106,21 +108,18 @@ def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None 
     name = (request.name or "").strip() or None
     taken = index.run_names() if index is not None else set()
     if name is not None:
-        if name.isdigit() or not all(c.isalnum() or c in "-_." for c in name):
-            raise WorkbenchError(f"bad run name {name!r}: use letters, digits, '-', '_' or '.'")
-        if name in taken:
-            raise WorkbenchError(f"a run named {name!r} already exists; pick another --name")
+        check_run_name(name, taken, index.run_ids() if index is not None else ())
     elif index is not None:
         from workbench.runs.names import friendly_name
 
         name = friendly_name(len(taken) + 1, taken)
     if probe is None:
         probe = probe_devices(project.state_dir)
-    check_device(device, backend, nproc, probe)
+    warnings = check_resources(device, backend, nproc, precision, probe)
     profile = str(profile_path.relative_to(project.root)) if profile_path and \
         profile_path.is_relative_to(project.root) else str(profile_path or "")
     prepared = PreparedLaunch(task, config, device, backend, nproc, precision, name,
-                              [t for t in request.tags if t], profile)
+                              [t for t in request.tags if t], profile, warnings)
     # The spec must read back as written: refuse now, before a folder or a ref exists.
     check_round_trip(_spec(project, prepared, "0" * 12, Path(project.runs_dir) / ("0" * 12), ""))
     return prepared
@@ -213,6 +212,8 @@ def _create(project: Project, index: RunIndex, prepared: PreparedLaunch, run_id:
             run_dir=str(run_dir), git_head=snap.head, git_branch=snap.branch, git_dirty=snap.dirty,
             snapshot_commit=snap.commit,
         )
+    for warning in prepared.warnings:
+        index.add_event(run_id, "warning", warning)
     excluded = [f"{path} ({why})" for path, why in snap.excluded]
     index.add_event(run_id, "launched", f"{task.name} on {prepared.device}/{prepared.backend}",
                     {"snapshot": snap.commit, "excluded": excluded[:200]})

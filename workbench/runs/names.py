@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 
-__all__ = ["friendly_name"]
+from workbench.errors import WorkbenchError
+from workbench.store.ids import RUN_ID_ALPHABET
+
+__all__ = ["check_run_name", "friendly_name"]
+
+#: The shortest id prefix ``resolve_run`` accepts as a reference worth guarding.
+_ID_LIKE_MIN = 4
+_ID_LENGTH = 12
 
 _ADJECTIVES = (
     "amber brave brisk calm clever cosmic crisp daring eager fancy gentle golden happy hardy "
@@ -28,3 +36,29 @@ def friendly_name(number: int, taken: set[str] | frozenset[str] = frozenset(),
         if name not in taken:
             return name
     return f"run-{number}-{rng.randrange(10**6)}"
+
+
+def check_run_name(name: str, taken: Collection[str], ids: Collection[str]) -> None:
+    """Refuse a name a user could not use unambiguously as a run reference.
+
+    A name is letters, digits, ``-``, ``_`` and ``.``; not all digits; not taken; and not
+    something that reads as a run id (12 characters of the id alphabet) or as a prefix of
+    an existing run's id — otherwise ``show NAME`` could act on another run.
+
+    Raises:
+        WorkbenchError: One line naming the problem.
+    """
+    if not name or name.isdigit() or not all(c.isalnum() or c in "-_." for c in name):
+        raise WorkbenchError(f"bad run name {name!r}: use letters, digits, '-', '_' or '.' (not only digits)")
+    if name in taken:
+        raise WorkbenchError(f"a run named {name!r} already exists; pick another --name")
+    lowered = name.lower()
+    if all(c in RUN_ID_ALPHABET for c in lowered):
+        if len(lowered) == _ID_LENGTH:
+            raise WorkbenchError(f"bad run name {name!r}: it reads as a run id; pick a name with a '-' or a letter "
+                                 "outside the id alphabet")
+        if len(lowered) >= _ID_LIKE_MIN:
+            shadowed = sorted(i for i in ids if i.startswith(lowered))
+            if shadowed:
+                raise WorkbenchError(f"bad run name {name!r}: it is a prefix of run {shadowed[0]}'s id, so "
+                                     f"it could not tell the two apart; pick another --name")

@@ -13,7 +13,7 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 
-__all__ = ["ProbeError", "check_device", "probe_devices"]
+__all__ = ["CPU_OVERSUBSCRIPTION_LIMIT", "ProbeError", "check_device", "check_resources", "probe_devices"]
 
 _MAX_AGE = 24 * 3600.0
 
@@ -97,3 +97,38 @@ def check_device(device: str, backend: str, nproc: int, probe: dict[str, Any]) -
             if nproc > gpus:
                 raise WorkbenchError(f"--nproc {nproc} needs {nproc} GPUs with --device cuda; this machine "
                                      f"has {gpus}")
+
+
+#: A DDP run on CPU may have up to this many processes per core before it is refused.
+CPU_OVERSUBSCRIPTION_LIMIT = 4
+
+
+def check_resources(device: str, backend: str, nproc: int, precision: str, probe: dict[str, Any],
+                    cpus: int | None = None) -> list[str]:
+    """Refuse what this machine cannot run; return warnings for what it runs badly.
+
+    On top of :func:`check_device`: a precision the device cannot do (``16-mixed`` needs a
+    CUDA GPU), and process counts beyond the machine's cores (more processes than cores is
+    a warning; more than ``CPU_OVERSUBSCRIPTION_LIMIT`` per core is refused).
+
+    Returns:
+        Warnings, one line each (empty when all is well).
+
+    Raises:
+        WorkbenchError: One line saying what would be right.
+    """
+    check_device(device, backend, nproc, probe)
+    resolved = probe.get("default", "cpu") if device == "auto" else device
+    on_cpu = resolved == "cpu"
+    if precision == "16-mixed" and not resolved.startswith("cuda"):
+        raise WorkbenchError(f"precision '16-mixed' needs a CUDA GPU; on {resolved} use 'bf16-mixed' or '32'")
+    warnings: list[str] = []
+    if backend == "ddp" and on_cpu:
+        cores = cpus or os.cpu_count() or 1
+        if nproc > CPU_OVERSUBSCRIPTION_LIMIT * cores:
+            raise WorkbenchError(f"--nproc {nproc} on a {cores}-core CPU is more than {CPU_OVERSUBSCRIPTION_LIMIT} "
+                                 f"processes per core; use at most {CPU_OVERSUBSCRIPTION_LIMIT * cores}")
+        if nproc > cores:
+            warnings.append(f"--nproc {nproc} is more than this machine's {cores} cores: "
+                            "the processes will share them and run slower")
+    return warnings

@@ -118,7 +118,7 @@ def fork_run(project: Project, index: RunIndex, run: Run, *, overrides: Sequence
         WorkbenchError: No such checkpoint, or a bad override.
     """
     from workbench.project import discover, resolve_config
-    from workbench.runs.names import friendly_name
+    from workbench.runs.names import check_run_name, friendly_name
 
     parent_dir = Path(run.run_dir or run_dir_of(project, run.id))
     checkpoints = step_checkpoints(parent_dir)
@@ -144,9 +144,11 @@ def fork_run(project: Project, index: RunIndex, run: Run, *, overrides: Sequence
     base = [f"{k}={toml_literal(v)}" for k, v in flatten_config(spec.config).items() if v is not None]
     config = resolve_config(fields, overrides=[*base, *overrides], task_name=spec.task)
     taken = index.run_names()
-    name = (name or "").strip() or friendly_name(len(taken) + 1, taken)
-    if name in taken:
-        raise WorkbenchError(f"a run named {name!r} already exists; pick another --name")
+    if (name or "").strip():
+        name = name.strip()
+        check_run_name(name, taken, index.run_ids())
+    else:
+        name = friendly_name(len(taken) + 1, taken)
     run_id = new_run_id()
     run_dir = run_dir_of(project, run_id)
     try:

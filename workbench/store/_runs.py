@@ -148,7 +148,8 @@ class RunsTable:
     def resolve_run(self, ref: str) -> Run:
         """Find the run a user means: an id, a run name, or a unique prefix of an id.
 
-        An exact id wins over a name, and a name over an id prefix.
+        A reference that matches a run's name and another run's id (or id prefix) is
+        ambiguous: it is refused rather than guessed.
 
         Args:
             ref: What the user typed.
@@ -165,23 +166,26 @@ class RunsTable:
             raise RunNotFound(ref)
         lowered = ref.lower()
         with self._read() as conn:
-            for sql, value in (
-                ("SELECT * FROM runs WHERE id = ?", lowered),
-                ("SELECT * FROM runs WHERE name = ?", ref),
-            ):
-                runs = _runs(conn.execute(sql, (value,)))
-                if runs:
-                    return runs[0]
-            # ids use only [0-9a-z], all below "~": the range is the prefix's ids.
-            runs = _runs(conn.execute(
+            by_name = _runs(conn.execute("SELECT * FROM runs WHERE name = ?", (ref,)))
+            # ids use only [0-9a-z], all below "~": the range is the prefix's ids (an exact
+            # id is its own prefix).
+            by_id = _runs(conn.execute(
                 "SELECT * FROM runs WHERE id >= ? AND id < ? ORDER BY id DESC LIMIT 50",
                 (lowered, lowered + "~"),
             ))
-        if not runs:
+        exact = [run for run in by_id if run.id == lowered]
+        if exact and not (by_name and by_name[0].id != exact[0].id):
+            return exact[0]
+        if by_name:
+            others = [run.id for run in by_id if run.id != by_name[0].id]
+            if others:  # a name that reads as another run's id: never guess
+                raise AmbiguousRun(ref, [by_name[0].id, *others])
+            return by_name[0]
+        if not by_id:
             raise RunNotFound(ref)
-        if len(runs) > 1:
-            raise AmbiguousRun(ref, [run.id for run in runs])
-        return runs[0]
+        if len(by_id) > 1:
+            raise AmbiguousRun(ref, [run.id for run in by_id])
+        return by_id[0]
 
     def list_runs(
         self,

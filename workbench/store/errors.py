@@ -12,7 +12,14 @@ __all__ = [
     "SchemaTooNew",
     "StoreError",
     "UnknownField",
+    "damaged_index_advice",
 ]
+
+
+def damaged_index_advice(path: str) -> str:
+    """What a user can do about an index file that cannot be read or written."""
+    return (f"restore {path} from a backup, recover it with `sqlite3 {path} .recover`, or move it "
+            "aside and rebuild it from the run folders with `workbench index rebuild`")
 
 
 class StoreError(WorkbenchError):
@@ -59,7 +66,7 @@ class AmbiguousRun(StoreError, LookupError):
         shown = ", ".join(candidates[:5])
         more = f" and {len(candidates) - 5} more" if len(candidates) > 5 else ""
         super().__init__(
-            f"{ref!r} matches {len(candidates)} runs ({shown}{more}); type more of the id"
+            f"{ref!r} matches {len(candidates)} runs ({shown}{more}); give a full run id"
         )
 
 

@@ -20,7 +20,7 @@ from workbench.store._events import EventsTable
 from workbench.store._metrics import MetricsTable
 from workbench.store._runs import RunsTable
 from workbench.store._schema import MIGRATIONS
-from workbench.store.errors import StoreError
+from workbench.store.errors import StoreError, damaged_index_advice
 
 __all__ = ["RunIndex", "open_index"]
 
@@ -132,7 +132,7 @@ def open_index(path: Path | None) -> sqlite3.Connection:
         if conn is not None:
             conn.close()
         if isinstance(exc, sqlite3.Error):
-            raise StoreError(f"cannot open the run index {shown}: {exc}") from exc
+            raise StoreError(f"cannot open the run index {shown}: {exc}; {damaged_index_advice(shown)}") from exc
         raise
     return conn
 
