@@ -232,3 +232,13 @@ def test_project_built_by_hand_has_absolute_paths(tmp_path: Path) -> None:
     assert project.state_dir == tmp_path.resolve() / ".workbench"
     assert project.index_path == tmp_path.resolve() / ".workbench" / "index.db"
     assert project.file == tmp_path.resolve() / "workbench.toml"
+
+
+def test_a_workbench_toml_that_is_a_folder_is_named_as_such(tmp_path: Path) -> None:
+    from workbench.project import ProjectError, ProjectNotFound, find_project_root, load_project
+
+    (tmp_path / "workbench.toml").mkdir()
+    with pytest.raises(ProjectNotFound, match="is not a file"):
+        find_project_root(tmp_path)
+    with pytest.raises(ProjectError, match="not a file"):
+        load_project(tmp_path)

@@ -70,6 +70,9 @@ class State:
             from workbench.project import ProjectNotFound, find_project_root, load_project
 
             start = self.project_dir or Path.cwd()
+            if self.project_dir is not None and (start / "workbench.toml").is_dir():
+                raise ProjectNotFound(f"{start / 'workbench.toml'} is not a file (a folder?); "
+                                      "workbench.toml must be a TOML file")
             if self.project_dir is not None and not (start / "workbench.toml").is_file():
                 raise ProjectNotFound(
                     f"{start} has no workbench.toml; point --project at a project folder "

@@ -252,8 +252,11 @@ def find_project_root(start: Path) -> Path:
     if begin.is_file():
         begin = begin.parent
     for folder in (begin, *begin.parents):
-        if (folder / PROJECT_FILE).is_file():
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
             return folder
+        if candidate.exists():
+            raise ProjectNotFound(f"{candidate} is not a file (a folder?); {PROJECT_FILE} must be a TOML file")
     raise ProjectNotFound(
         f"no {PROJECT_FILE} in {begin} or any folder above it; pass --project DIR, "
         f"or create {PROJECT_FILE} in your project folder (an empty file will do)"
@@ -355,6 +358,8 @@ def load_project(root: Path) -> Project:
         root = root.parent
     path = root / PROJECT_FILE
     where = display_path(path)
+    if path.exists() and not path.is_file():
+        raise ProjectError(f"{where}: not a file (a folder?); {PROJECT_FILE} must be a TOML file")
     if not path.is_file():
         raise ProjectError(
             f"{where}: no such file; create {PROJECT_FILE} in {root} (an empty file will do) "
