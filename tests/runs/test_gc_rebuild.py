@@ -155,6 +155,7 @@ def test_index_rebuild_brings_the_runs_back(module_project: Path, lost: dict[str
             if status != "running":
                 assert (row.exit_code, row.ended_at) == (0, pytest.approx(old.ended_at))
         assert index.get_run(ids["done1"]).config["samples"] == 64
+        assert index.get_run(ids["alive"]).pid == before[ids["alive"]].pid  # the trainer lock's holder
         assert index.get_run(ids["paused"]).step == before[ids["paused"]].step
         assert any(a["path"].startswith("checkpoints/") for a in index.artifacts(ids["paused"]))
     again = invoke(module_project, "index", "rebuild")
