@@ -140,7 +140,8 @@ def _row_fields(spec: RunSpec, run_dir: Path, outcomes: list[Outcome], live: boo
                       error=(last.reason or None) if failed else None,
                       status_reason=None if failed else (last.reason or None))
     else:
-        ended = max([o.ended_at for o in outcomes] + [fallback])
+        log = run_dir / "output.log"  # its last write is the run's last sign of life
+        ended = max([o.ended_at for o in outcomes] + [fallback, log.stat().st_mtime if log.is_file() else 0.0])
         fields.update(status=RunStatus.INTERRUPTED, ended_at=ended, error=NO_OUTCOME_ERROR)
     return fields
 
