@@ -58,7 +58,7 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda|mps|cuda:\d+)$")
 _MIB = 1024 * 1024
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "project": ("name", "tasks", "state_dir"),
+    "project": ("name", "tasks", "state_dir", "max_log_size_mb"),
     "defaults": ("device", "backend", "nproc", "precision"),
     "snapshot": ("max_file_size_mb", "exclude"),
 }
@@ -177,6 +177,9 @@ class Project:
         defaults: Launch defaults.
         snapshot: Snapshot settings.
         file: The ``workbench.toml`` that was read.
+        max_log_bytes: A run's ``output.log`` is rotated past this size (``[project]
+            max_log_size_mb``, default 100): the file is copied to ``output.log.1`` and
+            emptied, so a run keeps at most about twice this much output.
     """
 
     root: Path
@@ -186,6 +189,7 @@ class Project:
     defaults: LaunchDefaults = field(default_factory=LaunchDefaults)
     snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
     file: Path = field(default=Path(PROJECT_FILE))
+    max_log_bytes: int = 100 * _MIB
 
     def __post_init__(self) -> None:
         # A Project built by hand (in a test) gets the same absolute paths as a loaded one.
@@ -233,6 +237,7 @@ class Project:
                 "max_file_bytes": self.snapshot.max_file_bytes,
                 "exclude": list(self.snapshot.exclude),
             },
+            "max_log_bytes": self.max_log_bytes,
         }
 
 
@@ -421,4 +426,5 @@ def load_project(root: Path) -> Project:
             exclude=get("snapshot", snapshot, "exclude", _patterns, ()),
         ),
         file=path,
+        max_log_bytes=get("project", project, "max_log_size_mb", _size_mb, 100 * _MIB),
     )

@@ -186,6 +186,7 @@ def _spec(project: Project, prepared: PreparedLaunch, run_id: str, run_dir: Path
         nproc=prepared.nproc, precision=prepared.precision, project_root=str(project.root),
         index=str(project.index_path), code_dir=str(run_dir / "code"), name=prepared.name or "",
         tags=list(prepared.tags), profile=prepared.profile, snapshot=snapshot,
+        max_log_bytes=project.max_log_bytes,
     )
 
 

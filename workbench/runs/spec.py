@@ -59,6 +59,7 @@ class RunSpec:
         profile: The profile the config came from, if any.
         snapshot: The code snapshot's commit, if any.
         resume_from: A checkpoint to start from (resume and fork), if any.
+        max_log_bytes: ``output.log`` is rotated past this size (0: never).
     """
 
     id: str
@@ -78,6 +79,7 @@ class RunSpec:
     profile: str = ""
     snapshot: str = ""
     resume_from: str = ""
+    max_log_bytes: int = 0
 
 
 def _strip_none(value: Any, path: tuple[str, ...], unset: list[list[str]]) -> Any:

@@ -33,7 +33,7 @@ from workbench.runs.outcome import Outcome, write_outcome
 from workbench.runs.spec import RunSpec, read_spec
 from workbench.store import Run, RunIndex, RunStatus, StopMode
 
-__all__ = ["main", "training_command"]
+__all__ = ["main", "rotate_log", "training_command"]
 
 
 def training_command(spec: RunSpec, run_dir: Path) -> list[str]:
@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 code = child.wait(timeout=1.0)
                 break
             except subprocess.TimeoutExpired:
-                pass
+                if spec.max_log_bytes:
+                    rotate_log(log_path, spec.max_log_bytes)
     if trainer_alive(run_dir):
         # Our child exited but another process trains this run (it was adopted or started
         # meanwhile): the row and the outcome are that trainer's to write.
@@ -184,6 +185,35 @@ def main(argv: list[str] | None = None) -> int:
     record_artifacts(index, spec.id, run_dir)
     index.close()
     return 0
+
+
+def rotate_log(path: Path, max_bytes: int) -> bool:
+    """Copy-truncate ``path`` once it is larger than ``max_bytes``: its content goes to
+    ``<name>.1`` (replacing the older one) and the file is emptied in place.
+
+    The training processes write through an inherited append-mode handle, so the file
+    cannot be renamed under them; with ``O_APPEND`` their next write lands at the new end.
+    A reader that tails by offset sees the file shrink and starts over (the app and
+    ``workbench logs --follow`` do). Output written between the copy and the truncate can
+    be lost: a few lines at most, once per rotation.
+
+    Returns:
+        Whether it rotated.
+    """
+    try:
+        if path.stat().st_size <= max_bytes:
+            return False
+        import shutil
+
+        older = path.with_name(path.name + ".1")
+        tmp = path.with_name(path.name + ".1.tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, older)
+        with path.open("r+b") as fh:
+            fh.truncate(0)
+        return True
+    except OSError:
+        return False
 
 
 def _write_outcome(index: RunIndex, run_id: str, run_dir: Path, attempt: int) -> None:
