@@ -74,4 +74,4 @@ async def test_a_logged_point_reaches_the_chart(filled_project: Path) -> None:
         log_point(filled_project, LIVE, "train/loss", 0.0123, 75)
         await settle(pilot, ticks=1)
         assert app.series.data[SeriesKey(LIVE, "train/loss")].points[-1] == (75.0, 0.0123)
-        assert app.runs.rows[LIVE]["heartbeat_at"] is not None
+        assert app.runs.rows[LIVE].heartbeat_at is not None
