@@ -89,7 +89,8 @@ class SnapshotRepo:
 
     def _open(self) -> GitAccess:
         """GitPython's command wrapper for one operation, guarded; close it after use."""
-        return GitAccess(self.work_tree, guard(self.git_dir, self.work_tree, self.git_dir / "index"))
+        env = guard(self.git_dir, self.work_tree, self.git_dir / "index")
+        return GitAccess(self.work_tree, env)
 
     def __repr__(self) -> str:
         kind = "private" if self.private else "git"
