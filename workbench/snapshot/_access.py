@@ -10,9 +10,8 @@ The guard. GitPython starts each command from a copy of ``os.environ`` and can a
 replace variables but never remove one, so the guard does not clear the variables that
 would point git at another repository: it gives every one of them this repository's own
 value (its git dir, work tree, common dir and index; no namespace; default pathspec
-rules). Discovery is the one call that needs them absent, because git only walks up from
-a folder (and checks the repository's owner) when ``GIT_DIR`` is unset: see
-:func:`discover`.
+rules). Two commands need them absent, discovery and ``git init --bare``: see
+:func:`run_clean`.
 """
 
 from __future__ import annotations
