@@ -17,6 +17,7 @@ read is marked ``failed`` with the reason.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -250,6 +251,28 @@ def _stopped(index: RunIndex, run_id: str, code: int | None, sig: int | None, me
     index.add_event(run_id, "stopped", message)
 
 
+def _signal_name(sig: int) -> str:
+    return signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
+
+
+_ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)\s*\(pid:\s*(\d+)\)", re.DOTALL)
+
+
+def killed_rank(log_tail: str) -> tuple[int, int, int] | None:
+    """From ``torch.distributed.run``'s failure report: the rank that a signal killed first.
+
+    Returns:
+        ``(rank, signal, pid)``, or None when the first failure was not a signal.
+    """
+    found = None
+    for match in _ROOT_CAUSE.finditer(log_tail):
+        found = match
+    if found is None:
+        return None
+    rank, exitcode, pid = (int(g) for g in found.groups())
+    return (rank, -exitcode, pid) if exitcode < 0 else None
+
+
 def _conclude(index: RunIndex, spec: RunSpec, code: int, stop_requested: bool, log_path: Path,
               attempt: int) -> None:
     """Write the final status from the exit code and what the training process reported."""
@@ -258,6 +281,16 @@ def _conclude(index: RunIndex, spec: RunSpec, code: int, stop_requested: bool, l
         return  # deleted, or resumed meanwhile: the row belongs to the newer attempt
     reported = run.status
     sig = -code if code < 0 else None
+    if spec.backend == "ddp" and code != 0 and run.stop_mode is not StopMode.KILL:
+        killed = killed_rank(_tail(log_path, 80))
+        if killed is not None:
+            # The other ranks then fail with a gloo/nccl "connection reset": not the cause.
+            rank, rank_signal, pid = killed
+            name = _signal_name(rank_signal)
+            _finish(index, spec.id, RunStatus.INTERRUPTED, code, rank_signal,
+                    f"rank {rank} (pid {pid}) was killed by {name}; the other ranks stopped with it; "
+                    "resume it to continue", "")
+            return
     if reported.is_final and code == 0 or reported is RunStatus.FAILED:
         index.update_run(spec.id, exit_code=code, signal=sig, ended_at=run.ended_at or time.time())
         return
@@ -271,9 +304,11 @@ def _conclude(index: RunIndex, spec: RunSpec, code: int, stop_requested: bool, l
         _stopped(index, spec.id, code, sig, "stopped while training was starting")
         return
     if sig is not None:
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        name = _signal_name(sig)
         _finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
                 f"the training process was killed by {name}; resume it to continue", "")
+    elif spec.backend == "ddp" and code != 0 and run.error:
+        _finish(index, spec.id, RunStatus.FAILED, code, None, run.error, run.traceback or _tail(log_path))
     elif spec.backend == "ddp" and code != 0:
         _finish(index, spec.id, RunStatus.INTERRUPTED, code, None,
                 f"a training process died (torchrun exited with {code}); see output.log", _tail(log_path))

@@ -250,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
                 pass
             ended = time.time()
             step = task.state.step if task is not None else None
+            if spec.backend == "ddp":
+                # Another rank may have died first (this one then fails with a "connection
+                # reset"): the supervisor reads torchrun's report and decides the status.
+                index.update_run(spec.id, error=_one_line(exc), traceback=tb)
+                return 1
             try:
                 write_outcome(run_dir, Outcome(attempt, RunStatus.FAILED, ended, 1, None, _one_line(exc),
                                                step, started_at))
