@@ -129,6 +129,22 @@ class RunCache:
             self.last.pop(run_id, None)
             self.rebuild()
 
+    def clear(self) -> set[str]:
+        """Forget every run (the index was replaced); the next tick reads from the start.
+
+        Returns:
+            The ids of the runs forgotten.
+        """
+        gone = set(self.rows)
+        self.rows.clear()
+        self.last.clear()
+        self.since = 0.0
+        self.complete = False
+        self._counts.clear()
+        self._live.clear()
+        self.rebuild()
+        return gone
+
     def _count(self, row: Run | None, delta: int) -> None:
         if row is None:
             return

@@ -11,6 +11,7 @@ SQLite, git or a subprocess.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from workbench.errors import WorkbenchError
-from workbench.runs import probe_devices
+from workbench.runs import present, probe_devices
 from workbench.tui._state import Changes, LogCache, RunCache, SeriesCache
 from workbench.tui._watcher import PollRequest, Watcher
 from workbench.tui.colors import RunColors
@@ -35,6 +36,7 @@ from workbench.tui.messages import (
     FirstPageRead,
     ForkRequested,
     IndexPolled,
+    IndexReplaced,
     LaunchFailed,
     LaunchRequested,
     ResumeRequested,
@@ -94,6 +96,10 @@ class WorkbenchApp(App[None]):
         self.ticks = 0
         self._index: Any = None
         self._index_lock = threading.Lock()
+        self._index_file: tuple[int, int] | None = None
+        self._retired: list[Any] = []  # replaced indexes, closed at exit (a worker may still read one)
+        self._opened = 0  # how many times the index was (re)opened
+        self._shown = 1  # which opening the caches hold
         self._watcher: Watcher | None = None
         self._in_flight = False
         self._again = False
@@ -134,21 +140,43 @@ class WorkbenchApp(App[None]):
 
     @property
     def index(self) -> Any:
-        """The project's run index, opened on first use (in a worker thread)."""
-        with self._index_lock:
-            if self._index is None:
-                from workbench.store import RunIndex
+        """The project's run index, opened on first use (in a worker thread).
 
-                self._index = RunIndex(self.project.index_path)
-                self._watcher = Watcher(self._index)
-            return self._index
+        Every use checks that the file at the index path is still the one opened (same
+        device and inode). When it was deleted or replaced, the old connection is retired,
+        the path is opened again (a new, empty index when nothing is there) and the app is
+        told with :class:`IndexReplaced`, so no run is written into a file nobody reads.
+        """
+        return self._open()[0]
 
     @property
     def watcher(self) -> Watcher:
         """Reads ticks from the index."""
-        self.index  # noqa: B018 - opens it
-        assert self._watcher is not None
-        return self._watcher
+        return self._open()[1]
+
+    def _open(self) -> tuple[Any, Watcher, int]:
+        """The index, its watcher and which opening it is (reopened when the file changed)."""
+        path = Path(self.project.index_path)
+        replaced: IndexReplaced | None = None
+        with self._index_lock:
+            if self._index is not None and _file_id(path) != self._index_file:
+                replaced = IndexReplaced(str(path), deleted=not path.exists())
+                self._retired.append(self._index)
+                self._index = None
+            if self._index is None:
+                from workbench.store import RunIndex
+
+                self._index = RunIndex(path)
+                self._index_file = _file_id(path)
+                self._watcher = Watcher(self._index)
+                self._opened += 1
+                if replaced is not None:
+                    replaced.opening = self._opened
+            assert self._watcher is not None
+            found = (self._index, self._watcher, self._opened)
+        if replaced is not None:
+            self.post_message(replaced)
+        return found
 
     @work(thread=True, group="poll")
     def _start(self) -> None:
@@ -223,26 +251,57 @@ class WorkbenchApp(App[None]):
             return
         self._in_flight = True
         self._again = False
-        self._poll(self.build_request())
+        self._poll(self.build_request(), self._shown)
 
     @work(thread=True, group="poll")
-    def _poll(self, request: PollRequest) -> None:
-        try:
-            result = self.watcher.poll(request)
-        except Exception as exc:  # keep ticking: a locked or busy index is transient
-            from workbench.tui._watcher import PollResult
+    def _poll(self, request: PollRequest, shown: int) -> None:
+        from workbench.tui._watcher import PollResult
 
+        try:
+            _, watcher, opening = self._open()
+            if opening != shown:  # the index was reopened: this request was for the old one
+                self.post_message(IndexPolled(PollResult(), opening=opening, asked=shown))
+                return
+            result = watcher.poll(request)
+        except Exception as exc:  # keep ticking: a locked or busy index is transient
             self.log.error(f"poll failed: {exc!r}")
             result = PollResult(since=request.since)
-        self.post_message(IndexPolled(result))
+            opening = shown
+        self.post_message(IndexPolled(result, opening=opening, asked=shown))
 
     def on_index_polled(self, message: IndexPolled) -> None:
         self.apply_poll(message)
+
+    def on_index_replaced(self, message: IndexReplaced) -> None:
+        """The index file was deleted or replaced: show what the new one holds, and say so."""
+        if message.opening <= self._shown:
+            return
+        self._shown = message.opening
+        gone = self.runs.clear()
+        for run_id in gone:
+            self.selection.forget(run_id)
+            self.series.forget_run(run_id)
+        self._want_last.clear()
+        self._recent.clear()
+        self._hand_down(Changes(removed=gone))
+        where = present.tilde(message.path)
+        if message.deleted:
+            text = (f"{where} was deleted while the app was open: it now uses a new, empty index. "
+                    "Runs whose folders remain can be put back with `workbench index rebuild`.")
+        else:
+            text = f"{where} was replaced by another file: the app reopened it and shows the runs it holds."
+        self.notify(text, title="Run index replaced", severity="warning", timeout=15)
+        self.request_tick()
 
     def apply_poll(self, message: IndexPolled) -> Changes:
         """Merge a tick's result into the caches and hand the changes to the screen."""
         result = message.result
         changes = Changes()
+        if message.opening != self._shown or message.asked != self._shown:
+            # Read from (or for) an index the app no longer shows: drop it and look again.
+            self._in_flight = False
+            self.call_later(self.tick)
+            return changes
         changes.runs = self.runs.apply(result.runs)
         self.runs.complete = True
         self.runs.since = max(self.runs.since, result.since)
@@ -462,11 +521,21 @@ class WorkbenchApp(App[None]):
         self.exit()
 
     def on_unmount(self) -> None:
-        if self._index is not None:
-            try:
-                self._index.close()
-            except Exception:
-                pass
+        for index in [*self._retired, self._index]:
+            if index is not None:
+                try:
+                    index.close()
+                except Exception:
+                    pass
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """The file's device and inode (None when it is missing): what identifies the index."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)
 
 
 def _bindings(node: Any) -> list[Binding]:

@@ -26,6 +26,7 @@ __all__ = [
     "FirstPageRead",
     "ForkRequested",
     "IndexPolled",
+    "IndexReplaced",
     "LaunchChecked",
     "LaunchFailed",
     "LaunchRequested",
@@ -55,9 +56,32 @@ class FirstPageRead(Message):
 
 @dataclass
 class IndexPolled(Message):
-    """A refresh tick read what changed in the run index since the last one."""
+    """A refresh tick read what changed in the run index since the last one.
+
+    Attributes:
+        result: What the tick read.
+        opening: Which opening of the index it read (see ``IndexReplaced``).
+        asked: Which opening the app's caches held when it asked.
+    """
 
     result: PollResult
+    opening: int = 1
+    asked: int = 1
+
+
+@dataclass
+class IndexReplaced(Message):
+    """The run index file was deleted or replaced under the app, which opened the new one.
+
+    Attributes:
+        path: The index file.
+        deleted: True when the file was gone (a new, empty index was made), False when
+            another file took its place.
+    """
+
+    path: str
+    deleted: bool
+    opening: int = 0
 
 
 @dataclass
