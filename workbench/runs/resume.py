@@ -14,12 +14,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.checkpoint_names import FORK_START_FILE, best_file, checkpoint_folder, step_files, step_of
 from workbench.errors import WorkbenchError
 from workbench.runs.launch import start_supervisor
 from workbench.runs.liveness import owner_alive, reconcile
 from workbench.runs.locks import trainer_alive
 from workbench.runs.present import flatten_config
-from workbench.runs.spec import read_spec, run_dir_of, toml_literal, write_spec
+from workbench.runs.locks import launch_lock
+from workbench.runs.spec import RunSpec, read_spec, run_dir_of, toml_literal, write_spec
 from workbench.store import Run, RunIndex, RunStatus, new_run_id
 
 if TYPE_CHECKING:
@@ -40,11 +42,7 @@ NONDETERMINISTIC_SUFFIXES = ("_per_s", "/time", "_time", "/seconds")
 
 def step_checkpoints(run_dir: Path) -> list[Path]:
     """The run's step checkpoints, newest first (whether they load is checked at resume)."""
-    folder = Path(run_dir) / "checkpoints"
-    if not folder.is_dir():
-        return []
-    files = [p for p in folder.glob("step-*.pt") if p.is_file()]
-    return sorted(files, key=lambda p: p.name, reverse=True)
+    return [path for _, path in step_files(checkpoint_folder(run_dir))]
 
 
 def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | None = None,
@@ -122,7 +120,7 @@ def fork_run(project: Project, index: RunIndex, run: Run, *, overrides: Sequence
 
     parent_dir = Path(run.run_dir or run_dir_of(project, run.id))
     checkpoints = step_checkpoints(parent_dir)
-    best = parent_dir / "checkpoints" / "best.pt"
+    best = best_file(checkpoint_folder(parent_dir))
     if checkpoint is None:
         if not checkpoints:
             raise WorkbenchError(f"run {run.id} has no checkpoint to fork from")
@@ -131,9 +129,9 @@ def fork_run(project: Project, index: RunIndex, run: Run, *, overrides: Sequence
         candidates = {p.name: p for p in checkpoints}
         candidates.update({p.stem: p for p in checkpoints})
         if best.is_file():
-            candidates.update({"best": best, "best.pt": best})
+            candidates.update({"best": best, best.name: best})
         if checkpoint.isdigit():
-            candidates.update({str(int(p.stem.split("-")[1])): p for p in checkpoints})
+            candidates.update({str(step_of(p.name)): p for p in checkpoints})
         if checkpoint not in candidates:
             names = ", ".join(sorted({p.stem for p in checkpoints} | ({"best"} if best.is_file() else set())))
             raise WorkbenchError(f"run {run.id} has no checkpoint {checkpoint!r}; it has: {names or 'none'}")
@@ -152,21 +150,13 @@ def fork_run(project: Project, index: RunIndex, run: Run, *, overrides: Sequence
     run_id = new_run_id()
     run_dir = run_dir_of(project, run_id)
     try:
-        (run_dir / "checkpoints").mkdir(parents=True)
-        (run_dir / "artifacts").mkdir()
-        start_file = run_dir / "checkpoints" / "fork-start.pt"
-        shutil.copy2(source, start_file)
-        shutil.copytree(parent_dir / "code", run_dir / "code", symlinks=True)
-        new_spec = type(spec)(**{**asdict(spec), "id": run_id, "config": config, "name": name,
-                                 "code_dir": str(run_dir / "code"), "resume_from": str(start_file)})
-        write_spec(run_dir, new_spec)
-        new = index.create_run(
-            id=run_id, name=name, task=spec.task, status=RunStatus.QUEUED, device=spec.device,
-            backend=spec.backend, nproc=spec.nproc, precision=spec.precision, config=config,
-            tags=list(spec.tags), profile=spec.profile or None, run_dir=str(run_dir),
-            git_head=run.git_head, git_branch=run.git_branch, git_dirty=run.git_dirty,
-            snapshot_commit=run.snapshot_commit, parent_id=run.id, parent_checkpoint=source.name,
-        )
+        with launch_lock(run_dir):  # gc leaves the folder alone until the row exists
+            _copy_fork(source, parent_dir, run_dir)
+            start_file = checkpoint_folder(run_dir) / FORK_START_FILE
+            new_spec = type(spec)(**{**asdict(spec), "id": run_id, "config": config, "name": name,
+                                     "code_dir": str(run_dir / "code"), "resume_from": str(start_file)})
+            write_spec(run_dir, new_spec)
+            new = _create_fork_row(index, run, new_spec, run_dir, source.name)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -177,6 +167,23 @@ def fork_run(project: Project, index: RunIndex, run: Run, *, overrides: Sequence
     if start:
         start_supervisor(project, index, new)
     return index.get_run(run_id) or new
+
+
+def _copy_fork(source: Path, parent_dir: Path, run_dir: Path) -> None:
+    checkpoint_folder(run_dir).mkdir(parents=True, exist_ok=True)
+    (run_dir / "artifacts").mkdir(exist_ok=True)
+    shutil.copy2(source, checkpoint_folder(run_dir) / FORK_START_FILE)
+    shutil.copytree(parent_dir / "code", run_dir / "code", symlinks=True)
+
+
+def _create_fork_row(index: RunIndex, parent: Run, spec: RunSpec, run_dir: Path, checkpoint: str) -> Run:
+    return index.create_run(
+        id=spec.id, name=spec.name, task=spec.task, status=RunStatus.QUEUED, device=spec.device,
+        backend=spec.backend, nproc=spec.nproc, precision=spec.precision, config=spec.config,
+        tags=list(spec.tags), profile=spec.profile or None, run_dir=str(run_dir),
+        git_head=parent.git_head, git_branch=parent.git_branch, git_dirty=parent.git_dirty,
+        snapshot_commit=parent.snapshot_commit, parent_id=parent.id, parent_checkpoint=checkpoint,
+    )
 
 
 def _deterministic(key: str) -> bool:

@@ -5,8 +5,15 @@ applied atomically together with its record, ``pending()`` readable without appl
 with two differences that the run index needs: each migration has a version number, so a
 file written by a newer workbench is recognised and refused, and the pending list is read
 again *inside* the ``BEGIN IMMEDIATE`` transaction, so that several processes opening a
-new index at the same moment apply each migration exactly once. (sqlite-utils itself is
-not imported here: it pulls in numpy, about 0.25 s of start-up for every CLI command.)
+new index at the same moment apply each migration exactly once.
+
+Why not sqlite-utils here: the writer and the app's polling reads are hot paths, measured
+(``benchmarks/ingest.py``, ``benchmarks/series_query.py``) with raw ``sqlite3``; the
+migrations need the newer-schema refusal and ``BEGIN IMMEDIATE`` that sqlite-utils'
+``Migrations`` does not give; and importing sqlite-utils pulls in numpy, about 0.25 s of
+start-up for every CLI command. sqlite-utils serves what users do with the index outside
+the app instead: ``workbench export --format sqlite`` and the queries in
+``docs/run-index.md``.
 """
 
 from __future__ import annotations

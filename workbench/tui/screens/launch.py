@@ -447,11 +447,12 @@ class LaunchForm(ModalScreen[str | None]):
     def _list_checkpoints(self, row: Run) -> None:
         from pathlib import Path
 
+        from workbench.checkpoint_names import best_file, checkpoint_folder
         from workbench.runs.resume import step_checkpoints
 
         run_dir = Path(row.run_dir or "")
         steps = [p.stem for p in step_checkpoints(run_dir)] if row.run_dir else []
-        best = bool(row.run_dir) and (run_dir / "checkpoints" / "best.pt").is_file()
+        best = bool(row.run_dir) and best_file(checkpoint_folder(run_dir)).is_file()
         self.app.call_from_thread(self._show_checkpoints, steps, best)
 
     def _show_checkpoints(self, steps: list[str], best: bool) -> None:
