@@ -88,7 +88,7 @@ class WorkbenchApp(App[None]):
         self.runs = RunCache(clock)
         self.series = SeriesCache()
         self.logs = LogCache()
-        self.run_colors = RunColors()
+        self.run_colors = RunColors(Path(project.state_dir) / "run-colors.json")
         self.selection = Selection()
         self.discovery: Any = None
         self.profiles: list[str] = []
@@ -116,7 +116,7 @@ class WorkbenchApp(App[None]):
         return MainScreen()
 
     def on_mount(self) -> None:
-        self.run_colors.set_theme(self.theme_variables)
+        self.run_colors.set_theme(self.theme_variables, self.current_theme.dark)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._in_flight = True
         self._start()
@@ -133,7 +133,7 @@ class WorkbenchApp(App[None]):
             self.set_interval(self.poll_interval, self.tick)
 
     def _theme_changed(self, theme: Any) -> None:
-        self.run_colors.set_theme(self.theme_variables)
+        self.run_colors.set_theme(self.theme_variables, self.current_theme.dark)
         self.screen.refresh(repaint=True)
         for chart in self.screen.query("MetricChart"):
             chart.data_changed(None)  # type: ignore[attr-defined]
@@ -521,6 +521,9 @@ class WorkbenchApp(App[None]):
         self.exit()
 
     def on_unmount(self) -> None:
+        # Runs keep their colours across restarts; deleted runs are forgotten (once the whole
+        # index has been read, so that a quick quit does not forget runs never seen).
+        self.run_colors.save(keep=set(self.runs.rows) if self.runs.complete else None)
         for index in [*self._retired, self._index]:
             if index is not None:
                 try:

@@ -84,7 +84,7 @@ class RunTable(ScrollView, can_focus=True):
     """The runs of the app's :class:`RunCache` view, one line each, with a cursor."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "run-table--header", "run-table--sorted", "run-table--cursor", "run-table--marked",
+        "run-table--header", "run-table--sorted", "run-table--marked",
         "run-table--dim", "run-table--queued", "run-table--running", "run-table--completed",
         "run-table--failed", "run-table--stopped", "run-table--interrupted",
     }
@@ -92,8 +92,6 @@ class RunTable(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     RunTable > .run-table--header { text-style: bold; color: $text-muted; background: $panel; }
     RunTable > .run-table--sorted { text-style: bold underline; color: $text; background: $panel; }
-    RunTable > .run-table--cursor { background: $block-cursor-blurred-background; }
-    RunTable:focus > .run-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
     RunTable > .run-table--marked { background: $primary-muted; }
     RunTable > .run-table--dim { color: $text-muted; }
     RunTable > .run-table--queued { color: $text-muted; }
@@ -225,11 +223,17 @@ class RunTable(ScrollView, can_focus=True):
             hint = "  reading the run index…"
         return self._strip(Text(hint, style=self._style("dim"), no_wrap=True, end=""), width, base)
 
-    def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"run-table--{name}", partial=True)
+    def _style(self, name: str, background: bool = False) -> Style:
+        # Resolved in full, so that a colour with alpha ($text-muted) is blended over the
+        # table's background (a partial style leaves it white, unreadable in light themes);
+        # the background is kept only where the row's own must not show through.
+        full = self.get_component_rich_style(f"run-table--{name}", partial=False)
+        if background:
+            return full
+        return Style(color=full.color, bold=full.bold, italic=full.italic, underline=full.underline)
 
     def _header(self, width: int, base: Style) -> Strip:
-        header = self._style("header")
+        header = self._style("header", background=True)
         text = Text(" " * _GUTTER, style=header, no_wrap=True, end="")
         arrow = "▼" if self.runs.descending else "▲"
         for column in self._columns:
@@ -240,7 +244,7 @@ class RunTable(ScrollView, can_focus=True):
             label = (title + arrow) if sorted_here else title
             label = label[: column.width]
             label = label.rjust(column.width) if column.right else label.ljust(column.width)
-            text.append(label, self._style("sorted") if sorted_here else header)
+            text.append(label, self._style("sorted", background=True) if sorted_here else header)
             text.append(" ", header)
         return self._strip(text, width, base + header)
 
@@ -258,9 +262,12 @@ class RunTable(ScrollView, can_focus=True):
         marked = run_id in self.selection.marked
         row_style = base
         if marked:
-            row_style = row_style + self._style("marked")
+            row_style = row_style + Style(bgcolor=self._style("marked", background=True).bgcolor)
         if is_cursor:
-            row_style = row_style + self._style("cursor")
+            # The cursor is a quiet tint (see colors.py), not the theme's primary: run colours
+            # and status colours stay readable on it; one that would not is drawn in the text colour.
+            cursor = self.run_colors.cursor(self.has_focus)
+            row_style = row_style + Style(bgcolor=cursor.hex6, color=self.run_colors.foreground.hex6)
         text = Text(no_wrap=True, end="", style=row_style)
         mark = "⚑" if self.selection.pinned == run_id else ("◆" if marked else " ")
         text.append(mark, colour)
@@ -275,7 +282,18 @@ class RunTable(ScrollView, can_focus=True):
             value = value.rjust(column.width) if column.right else value.ljust(column.width)
             text.append(value, style)
             text.append(" ")
+        if is_cursor:
+            self._keep_legible(text, cursor)
         return self._strip(text, width, row_style)
+
+    def _keep_legible(self, text: Text, background: Any) -> None:
+        """Draw in the text colour every span whose colour would not read on the cursor."""
+        foreground = Style(color=self.run_colors.foreground.hex6)
+        for span in list(text.spans):
+            style = span.style
+            if isinstance(style, Style) and style.color is not None and style.color.triplet is not None:
+                if not self.run_colors.legible(style.color.triplet.hex, background):
+                    text.stylize(foreground, span.start, span.end)
 
     def _cell(self, key: str, row: Run, now: float, colour: Style, dim: Style) -> tuple[str, Style | None]:
         if key == "name":
@@ -326,6 +344,12 @@ class RunTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
         elif self.cursor >= top + rows:
             self.scroll_to(y=self.cursor - rows + 1, animate=False, immediate=True)
+
+    def on_focus(self) -> None:
+        self.refresh()  # the cursor's tint says whether the table has focus
+
+    def on_blur(self) -> None:
+        self.refresh()
 
     def action_cursor(self, delta: int) -> None:
         """Move the cursor by ``delta`` rows."""
