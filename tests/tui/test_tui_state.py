@@ -91,6 +91,7 @@ def test_run_colours_are_stable_and_theme_based() -> None:
     first = colors.hex("a")
     colors.hex("b")
     assert colors.hex("a") == first and colors.slot("b") == 1
-    colors.set_theme({"primary": "#ff0000", "accent": "#00ff00", "background": "#000000"})
-    assert colors.hex("a") == "#FF0000"
-    assert len(palette({"background": "#000000"})) >= 4
+    dark = colors.hex("a")
+    colors.set_theme({"primary": "#ff0000", "background": "#ffffff"})
+    assert colors.hex("a") != dark and colors.slot("a") == 0  # a light theme: darker colours, same slot
+    assert len(palette({"background": "#000000"})) >= 8
