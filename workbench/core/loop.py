@@ -98,6 +98,7 @@ def _epoch(task: Task, train: Any, accumulate: int) -> None:
             # static, so no enclosing stage can own these names.
             values["batch"] = batch
             values["batch_idx"] = batch_idx
+            state.batch_step = state.step + 1  # what log() records during the batch lands at its step
             if call_before:
                 hooks.call("before_batch")
             loss, outputs = _train_batch(task, batch, batch_idx, accumulate)
@@ -108,6 +109,7 @@ def _epoch(task: Task, train: Any, accumulate: int) -> None:
                 values["outputs"] = outputs
                 hooks.call("after_batch")
                 del values["loss"], values["outputs"]
+            state.batch_step = None
             del values["batch"], values["batch_idx"]
             if multi:  # every process must stop after the same batch
                 state.stop_requested = task.backend.agree(state.stop_requested)
@@ -119,6 +121,7 @@ def _epoch(task: Task, train: Any, accumulate: int) -> None:
             hooks.exit("epoch")
             return
     except BaseException:
+        state.batch_step = None
         for name in ("batch", "batch_idx", "loss", "outputs"):
             values.pop(name, None)
         hooks.drop("epoch")

@@ -50,6 +50,8 @@ class TrainState:
         stop_requested: Set by :meth:`Task.request_stop`; the loop ends after this batch.
         stop_reason: Why it was asked to stop.
         stopped_early: Whether ``fit`` ended because a stop was requested.
+        batch_step: While a training batch runs, the step it completes (``step + 1``
+            until the loop counts it); None between batches.
     """
 
     step: int = 0
@@ -62,6 +64,12 @@ class TrainState:
     stop_reason: str = ""
     stopped_early: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    batch_step: int | None = None
+
+    @property
+    def current_step(self) -> int:
+        """The step a value logged now belongs to: the running batch's, else ``step``."""
+        return self.step if self.batch_step is None else self.batch_step
 
     @property
     def epoch_length(self) -> int | None:
@@ -72,12 +80,12 @@ class TrainState:
     def state_dict(self) -> dict[str, Any]:
         """The counters, as plain values."""
         return {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in ("stop_requested", "stop_reason", "stopped_early")}
+                if k not in ("stop_requested", "stop_reason", "stopped_early", "batch_step")}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore the counters."""
         for key, value in state.items():
-            if hasattr(self, key):
+            if hasattr(self, key) and key != "batch_step":
                 setattr(self, key, value)
 
 
@@ -142,6 +150,7 @@ def checkpoint_of(task: Task) -> dict[str, Any]:
         "rng": backend.gather_object(rng_state()),
         "state": task.state.state_dict(),
         "extensions": extensions,
+        "task": task.state_dict(),
         "metrics": dict(task.metrics),
         "world_size": backend.world_size,
     }
@@ -156,7 +165,19 @@ def checkpoint_of(task: Task) -> dict[str, Any]:
         # An extension's state may be this process's own (the running epoch mean of
         # its share of the batches): every process gets its own back on restore.
         state["extensions_by_rank"] = backend.gather_object(extensions)
+        # So is the task's own (an LSTM's hidden state is of this process's batches).
+        state["task_by_rank"] = backend.gather_object(_to_cpu(state["task"]))
     return state
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
 
 
 def restore_checkpoint(task: Task, checkpoint: Mapping[str, Any], *, fork: bool = False) -> None:
@@ -187,6 +208,12 @@ def restore_checkpoint(task: Task, checkpoint: Mapping[str, Any], *, fork: bool 
     for key, ext in extension_keys(task.hooks.extensions):
         if key in saved and hasattr(ext, "load_state_dict"):
             ext.load_state_dict(saved[key])
+    own = checkpoint.get("task") or {}
+    own_by_rank = checkpoint.get("task_by_rank") or []
+    if checkpoint.get("world_size") == backend.world_size and backend.rank < len(own_by_rank):
+        own = own_by_rank[backend.rank] or {}
+    if own:
+        task.load_state_dict(own)
     task.metrics.update(checkpoint.get("metrics") or {})
     states = checkpoint.get("rng") or []
     if states:

@@ -21,6 +21,7 @@ from torch import nn
 
 from workbench.configtypes import build_config
 from workbench.core import loop
+from workbench.core.attributes import FRAMEWORK_ATTRIBUTES, AttributeAudit, pack_value, unpack_value
 from workbench.core.backends import Backend, make_backend
 from workbench.core.capture import capture_init_args
 from workbench.core.data import Loaders, as_loaders
@@ -94,10 +95,31 @@ class Task(abc.ABC):
     scheduler_interval: ClassVar[str] = "epoch"
     """When the scheduler steps: after every ``epoch`` or every optimiser ``step``."""
 
+    checkpointed: ClassVar[tuple[str, ...]] = ()
+    """Attributes of the task that checkpoints save and a resume restores (``("hidden",
+    "ema_model")``): tensors, modules, numbers, strings, generators, objects with
+    ``state_dict()``/``load_state_dict()``, and lists, tuples and dicts of them."""
+
+    not_checkpointed: ClassVar[tuple[str, ...]] = ()
+    """Attributes that change during training but that a resume need not restore (a cache,
+    the last batch's outputs kept for a plot): the completeness check leaves them alone."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "abstract" not in cls.__dict__:
             cls.abstract = False
+        for declared in ("checkpointed", "not_checkpointed"):
+            names = cls.__dict__.get(declared)
+            if names is None:
+                continue
+            if isinstance(names, str) or not all(isinstance(n, str) and n.isidentifier() for n in names):
+                raise TaskError(f"{cls.__name__}.{declared} must be a tuple of attribute names, "
+                                f"like ('hidden',); got {names!r}")
+            owned = sorted(set(names) & FRAMEWORK_ATTRIBUTES)
+            if owned:
+                raise TaskError(f"{cls.__name__}.{declared} names {', '.join(owned)}: the task's own "
+                                "fields, which checkpoints cover already")
+            setattr(cls, declared, tuple(names))
 
     def __init__(
         self,
@@ -257,6 +279,10 @@ class Task(abc.ABC):
     def log(self, key: str, value: Any, step: int | None = None) -> None:
         """Record a scalar at ``step`` (default: the current training step).
 
+        The current step is the number of training batches done, except during a training
+        batch (its ``before_batch`` and ``after_batch`` hooks, ``training_step``, the
+        backward pass and the update), where it is the step that the batch completes: what
+        ``training_step`` logs lands at the same step as that batch's ``train/loss``.
         Only the main process (rank 0) sends it to the sink; every process keeps the
         latest value in :attr:`metrics`.
         """
@@ -266,7 +292,7 @@ class Task(abc.ABC):
         self.metrics[key] = value
         sink = self.sink
         if sink is not None and self.backend.rank == 0:
-            sink.log(key, value, self.state.step if step is None else step)
+            sink.log(key, value, self.state.current_step if step is None else step)
 
     def artifact_path(self, name: str | Path) -> Path:
         """A path inside the run's ``artifacts/`` folder (its parent folders are made).
@@ -321,6 +347,10 @@ class Task(abc.ABC):
         self.optimizer = self.build_optimizer(self.model)
         self.scheduler = self.build_scheduler(self.optimizer)
         self._built = True
+        for name in self.checkpointed:  # fail now, not at the first checkpoint an hour in
+            if hasattr(self, name):
+                pack_value(getattr(self, name), f"self.{name}")
+        self._audit = AttributeAudit(self)
 
     # -- the meta-algorithms -----------------------------------------------------------
 
@@ -342,6 +372,40 @@ class Task(abc.ABC):
             return loop.evaluate(self, "test", self.loaders.test)
 
     # -- checkpoints -----------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state the task keeps on itself, saved in every checkpoint.
+
+        By default, the attributes named in :attr:`checkpointed` (those the task has now),
+        packed as tensors and plain containers: a module gives its ``state_dict()``, a
+        tensor is saved as it is. Override it (with :meth:`load_state_dict`) to save state
+        your own way; return tensors, numbers, strings and lists, tuples and dicts of them.
+        A key that names an attribute tells the completeness check that it is covered.
+        """
+        return {name: pack_value(getattr(self, name), f"self.{name}")
+                for name in self.checkpointed if hasattr(self, name)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved (called by :meth:`restore`, after ``setup``).
+
+        By default each saved attribute is put back: modules and objects with
+        ``load_state_dict()`` load their state in place, a tensor is copied into the tensor
+        there now (same shape and dtype) or else replaces it on the task's device.
+        """
+        for name, saved in state.items():
+            current = getattr(self, name, None)
+            setattr(self, name, unpack_value(saved, current, getattr(self, "device", None), f"self.{name}"))
+
+    def unsaved_attributes(self) -> list[str]:
+        """The task's attributes that changed since ``setup()`` and that no checkpoint covers.
+
+        Rebound to another object, or a tensor (a module's parameter or buffer that the model
+        does not hold) changed in place; not the model, optimiser, scheduler, scaler,
+        :attr:`checkpointed` or :attr:`not_checkpointed` attributes, extensions, or what
+        :meth:`state_dict` returns. The checkpoint extension asks this when it saves.
+        """
+        self.setup()
+        return self._audit.changed(self, self.state_dict())
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything needed to continue exactly from here, as tensors and plain containers.

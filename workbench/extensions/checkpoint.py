@@ -10,6 +10,7 @@ containers go in, so loading works with ``torch.load(..., weights_only=True)``.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from workbench.checkpoint_names import (
     step_files,
     temp_prefix,
 )
+from workbench.core.attributes import describe_uncovered
 from workbench.core.state import CHECKPOINT_FORMAT
 
 __all__ = ["Checkpoint", "list_checkpoints", "load_checkpoint", "load_latest"]
@@ -175,6 +177,19 @@ class Checkpoint:
         if self.on_event is not None:
             self.on_event(kind, message, data)
 
+    def _check_complete(self, task: Any, payload: dict[str, Any]) -> None:
+        """Say once (event ``checkpoint-incomplete`` and a warning line) which attributes of
+        the task changed since setup and are in no checkpointed state: a resume would
+        start them from their values at setup and diverge."""
+        audit = getattr(task, "_audit", None)
+        if audit is None:
+            return
+        names = audit.check(task, payload.get("task"))
+        if names:
+            message = describe_uncovered(names)
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+            self._event("checkpoint-incomplete", message, {"attributes": names})
+
     def before_fit(self, state: Any, task: Any) -> None:
         """Remember where this session started (no checkpoint for the epoch it resumes)."""
         if self.folder is None:
@@ -219,6 +234,7 @@ class Checkpoint:
             self.best_value = value
             state = task.checkpoint_state()
             if backend.is_main:
+                self._check_complete(task, state)
                 _flush_points(task)
                 path = save_atomic(state, best_file(self.folder))
                 self._event("checkpoint", f"best val/{self.best} {value:.6g} at step {task.state.step}",
@@ -238,6 +254,7 @@ class Checkpoint:
         self._last_save = time.monotonic()
         if not task.backend.is_main:
             return None
+        self._check_complete(task, payload)
         _flush_points(task)
         path = save_atomic(payload, self.folder / step_file(state.step))
         self.saved.append(path)
