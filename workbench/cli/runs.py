@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS"]
 
+#: The event a checkpoint writes when the task keeps state that no checkpoint covers.
+INCOMPLETE_CHECKPOINT = "checkpoint-incomplete"
+
 
 def _record(index: RunIndex, run: Run, artifacts: bool = False) -> dict[str, Any]:
     from workbench.runs.present import run_record
@@ -60,20 +63,23 @@ def _finish_start(index: RunIndex, run: Run, follow: bool, wait: bool, as_json: 
 @click.option("--precision", help="32, bf16-mixed or 16-mixed.")
 @click.option("--name", help="A unique name for the run.")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option("--deterministic/--no-deterministic", default=None,
+              help="Runs that repeat bit for bit (default from workbench.toml, else on for CPU runs).")
 @click.option("--follow", is_flag=True, help="Show progress until the run ends (Ctrl-C detaches).")
 @click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if it completed.")
 @json_option
 @pass_state
 def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | None,
             device: str | None, backend: str | None, nproc: int | None, precision: str | None,
-            name: str | None, tags: tuple[str, ...], follow: bool, wait: bool, as_json: bool) -> None:
+            name: str | None, tags: tuple[str, ...], deterministic: bool | None, follow: bool, wait: bool,
+            as_json: bool) -> None:
     """Launch TASK as a background run."""
     from workbench.runs import LaunchRequest, launch
 
     project = state.project
     with open_index(project) as index:
         run = launch(project, LaunchRequest(task, overrides, profile, device, backend, nproc, precision,
-                                            name, tags), index=index)
+                                            name, tags, deterministic), index=index)
         label = run.id + (f" ({run.name})" if run.name else "")
         if not as_json:
             click.echo(f"launched run {label}: {run.task} on {run.device}/{run.backend}", err=follow)
@@ -128,6 +134,7 @@ def ls_cmd(state: State, status: str | None, task: str | None, limit: int, as_js
                 from workbench.runs.housekeeping import empty_index_message  # points at `index rebuild`
                 click.echo(empty_index_message(state.project))
             return
+        diverging = index.runs_with_event(INCOMPLETE_CHECKPOINT, [r.id for r in runs])
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("ID", "NAME", "TASK", "STATUS", "PROGRESS", "DEVICE", "STARTED", "DURATION"):
             table.add_column(column, no_wrap=True)
@@ -135,6 +142,7 @@ def ls_cmd(state: State, status: str | None, task: str | None, limit: int, as_js
             device = f"{r.device}/{r.backend}" + (f"x{r.nproc}" if (r.nproc or 1) > 1 else "")
             colour = STATUS_COLOURS.get(r.status.value, "")
             stopping = " (stopping)" if r.stop_requested else ""
+            stopping += " [yellow]⚠ resume may diverge[/]" if r.id in diverging else ""
             table.add_row(r.id, r.name or "—", r.task or "—", f"[{colour}]{r.status}[/]{stopping}",
                           progress_text(r), device, when(r.started_at), duration(r))
         _console().print(table)
@@ -178,6 +186,9 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
         replay = last_event(index, r.id, "replay")
         if replay:
             lines.append(("replay", replay.message))
+        incomplete = last_event(index, r.id, INCOMPLETE_CHECKPOINT)
+        if incomplete:
+            lines.append(("warning", click.style(f"resume may diverge: {incomplete.message}", fg="yellow")))
         artifacts = index.artifacts(r.id)
         lines.append(("folder", f"{r.run_dir} ({len(artifacts)} artifact(s))"))
         if r.tags:

@@ -206,20 +206,20 @@ def compare_replay(index: RunIndex, run_id: str, attempt: int) -> dict[str, Any]
     latest: dict[tuple[str, int], dict[str, Any]] = {}
     for point in aside:  # sorted by key, attempt, step: the last one per (key, step) wins
         latest[(point["key"], point["step"])] = point
-    current = {}
-    for key in {k for k, _ in latest}:
-        for step, value, _wall in index.points(run_id, key):
-            current[(key, step)] = value
+    # Only what this attempt logged again counts (a point at the checkpoint's step that it
+    # did not log again is still the earlier attempt's, and trivially equal).
+    current = index.attempt_points(run_id, attempt)
     compared = matched = 0
     first: dict[str, Any] | None = None
     for (key, step), old in sorted(latest.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         if (key, step) not in current:
             continue
         compared += 1
-        if current[(key, step)] == old["value"]:
+        now, before = current[(key, step)], old["value"]
+        if now == before or (now != now and before != before):  # NaN replayed as NaN matches
             matched += 1
         elif first is None:
-            first = {"key": key, "step": step, "before": old["value"], "replayed": current[(key, step)]}
+            first = {"key": key, "step": step, "before": before, "replayed": now}
     return {"matched": matched, "compared": compared, "first_divergence": first}
 
 
@@ -228,7 +228,7 @@ def replay_summary(result: dict[str, Any] | None) -> str:
     if not result:
         return ""
     if result["compared"] == 0:
-        return "replay: no point replayed yet"
+        return "replay: nothing replayed to compare (it resumed at the last step it had logged)"
     text = f"replay matched {result['matched']}/{result['compared']} points"
     first = result.get("first_divergence")
     if first:

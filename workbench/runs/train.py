@@ -139,9 +139,8 @@ def _check_replay(index: Any, run_id: str, attempt: int) -> None:
 
     if attempt < 2:
         return
-    result = compare_replay(index, run_id, attempt)
-    if result is not None:
-        index.add_event(run_id, "replay", replay_summary(result), result)
+    result = compare_replay(index, run_id, attempt) or {"matched": 0, "compared": 0, "first_divergence": None}
+    index.add_event(run_id, "replay", replay_summary(result), result)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -87,6 +87,18 @@ class EventsTable:
 
     # -- artifacts --------------------------------------------------------------------
 
+    def runs_with_event(self, kind: str, run_ids: Iterable[str] | None = None) -> set[str]:
+        """The runs that have at least one event of ``kind`` (one query for a whole listing).
+
+        Args:
+            kind: The event kind.
+            run_ids: Only among these runs (default: all).
+        """
+        with self._lock:
+            rows = self._conn.execute("SELECT DISTINCT run_id FROM events WHERE kind = ?", (kind,)).fetchall()
+        found = {run_id for (run_id,) in rows}
+        return found if run_ids is None else found & set(run_ids)
+
     def add_artifacts(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
         """Record files of a run's folder; a path already recorded is updated.
 

@@ -187,21 +187,32 @@ class MetricsTable:
             return _rollup.series(conn, run_id, key, max_points, x)
 
     def set_aside_after(self, run_id: str, step: int) -> int:
-        """Move a run's points logged after ``step`` into ``metrics_aside``.
+        """Move a run's points logged after ``step`` into ``metrics_aside``; copy the ones
+        logged at ``step`` there too.
 
         Used when an attempt resumes from a checkpoint at ``step``: the new attempt logs
-        those steps again, and the old points stay for comparison.
+        the later steps again, and the old points stay for comparison. Points *at* the
+        checkpoint's step stay on the curve (most are not logged again), but a copy is
+        kept: one that the new attempt does log again (a validation the stop interrupted)
+        is then compared too instead of silently overwritten.
 
         Args:
             run_id: The run.
             step: The checkpoint's step; points with a larger step move.
 
         Returns:
-            How many points moved.
+            How many points moved (the copies are not counted).
         """
         moved = 0
         with self.write() as conn:
             now = time.time()
+            conn.execute(
+                "INSERT OR REPLACE INTO metrics_aside"
+                " (run_id, key, step, value, wall_time, attempt, set_aside_at)"
+                " SELECT run_id, key, step, value, wall_time, attempt, ? FROM metrics"
+                " WHERE run_id = ? AND step = ?",
+                (now, run_id, step),
+            )
             for key in self.metric_keys(run_id):
                 (last,) = conn.execute(
                     "SELECT max(step) FROM metrics WHERE run_id = ? AND key = ?", (run_id, key)
@@ -221,6 +232,14 @@ class MetricsTable:
                 ).rowcount
                 _rollup.rebuild(conn, run_id, key, step + 1, last)
         return moved
+
+    def attempt_points(self, run_id: str, attempt: int) -> dict[tuple[str, int], float]:
+        """The points on a run's curves that attempt ``attempt`` logged: ``{(key, step): value}``."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, step, value FROM metrics WHERE run_id = ? AND attempt = ?", (run_id, attempt)
+            ).fetchall()
+        return {(key, step): (math.nan if value is None else value) for key, step, value in rows}
 
     def aside_points(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
         """Points set aside by :meth:`set_aside_after`.
