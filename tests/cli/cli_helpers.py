@@ -1,19 +1,12 @@
-"""Helpers for the CLI tests."""
+"""Helpers for the CLI tests: the shared ones of :mod:`support.projects`.
+
+``copy_quickstart(dest, probe_cache)`` copies the quickstart project to ``dest/quickstart``
+(no git repository: snapshots go to workbench's private repository) with the session's
+device probe answer cached in it (the probe itself imports torch: once per session is enough).
+"""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
+from support.projects import REPO, copy_quickstart
 
-REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "sample_projects" / "quickstart"
-
-
-def copy_quickstart(dest: Path, probe_cache: Path) -> Path:
-    """Copy the quickstart project to ``dest/quickstart`` with the session's device probe
-    answer cached in it (the probe itself imports torch: once per session is enough)."""
-    root = dest / "quickstart"
-    shutil.copytree(QUICKSTART, root, ignore=shutil.ignore_patterns(".workbench", "__pycache__"))
-    (root / ".workbench").mkdir()
-    shutil.copy(probe_cache, root / ".workbench" / "devices.json")
-    return root
+__all__ = ["REPO", "copy_quickstart"]

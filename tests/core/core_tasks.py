@@ -1,4 +1,5 @@
-"""Tiny, real tasks for the core tests: a few dozen samples, a few steps, CPU only."""
+"""Tiny, real tasks for the core tests: a few dozen samples, a few steps, CPU only (the
+pieces shared with other folders are in :mod:`support.tasks`)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from support.tasks import make_task as shared_make_task
+from support.tasks import regression_data, same_weights, weights
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
 
 from workbench import DataModule, Task
 
-
-def regression_data(n: int, seed: int, features: int = 3) -> TensorDataset:
-    """``n`` samples of a noisy linear function of ``features`` inputs."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, features, generator=g)
-    w = torch.arange(1.0, features + 1).unsqueeze(1)
-    y = x @ w + 0.1 * torch.randn(n, 1, generator=g)
-    return TensorDataset(x, y)
+__all__ = ["Recorder", "TinyRegression", "make_task", "regression_data", "same_weights", "weights"]
 
 
 class TinyRegression(Task):
@@ -67,21 +62,8 @@ class TinyRegression(Task):
 
 
 def make_task(cls: type[Task] = TinyRegression, **config: Any) -> Task:
-    """A task of ``cls`` on the CPU with ``config`` overriding its Config defaults."""
-    kwargs = {k: config.pop(k) for k in ("device", "precision", "run_dir", "sink", "extensions")
-              if k in config}
-    kwargs.setdefault("device", "cpu")
-    return cls(cls.Config(**config), **kwargs)
-
-
-def weights(task: Task) -> dict[str, torch.Tensor]:
-    """A copy of the task's model weights."""
-    return {k: v.detach().clone() for k, v in task.raw_model.state_dict().items()}
-
-
-def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    """Whether two state dicts hold the same keys and bit-identical tensors."""
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    """:func:`support.tasks.make_task`, of :class:`TinyRegression` unless ``cls`` says otherwise."""
+    return shared_make_task(cls, **config)
 
 
 class Recorder:

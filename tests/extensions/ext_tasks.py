@@ -1,23 +1,24 @@
-"""Tiny, real tasks for the extension tests: a few dozen samples, a few steps, CPU only."""
+"""Tiny, real tasks for the extension tests: a few dozen samples, a few steps, CPU only (the
+pieces shared with other folders are in :mod:`support.tasks`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import torch
+from support.tasks import make_task as shared_make_task
+from support.tasks import regression_data, weights
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from workbench import DataModule, Task
 
+__all__ = ["Regression", "make_task", "weights"]
 
-def regression_data(n: int, seed: int) -> TensorDataset:
-    """``n`` samples of a noisy linear function of 4 inputs."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 4, generator=g)
-    y = x.sum(dim=1, keepdim=True) + 0.1 * torch.randn(n, 1, generator=g)
-    return TensorDataset(x, y)
+
+def _sums(n: int, seed: int) -> TensorDataset:
+    """``n`` samples of a noisy sum of 4 inputs."""
+    return regression_data(n, seed, features=4, weighted=False)
 
 
 class Regression(Task):
@@ -35,9 +36,8 @@ class Regression(Task):
 
     def build_data(self) -> DataModule:
         c = self.config
-        return DataModule(regression_data(c.samples, 10), regression_data(c.val_samples, 20),
-                          regression_data(c.val_samples, 30), batch_size=c.batch_size,
-                          eval_batch_size=5, seed=c.seed)
+        return DataModule(_sums(c.samples, 10), _sums(c.val_samples, 20), _sums(c.val_samples, 30),
+                          batch_size=c.batch_size, eval_batch_size=5, seed=c.seed)
 
     def build_model(self) -> nn.Module:
         return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Dropout(self.config.dropout), nn.Linear(6, 1))
@@ -47,11 +47,5 @@ class Regression(Task):
 
 
 def make_task(cls: type[Task] = Regression, **config: Any) -> Task:
-    """A task of ``cls`` on the CPU with ``config`` overriding its Config defaults."""
-    kwargs = {k: config.pop(k) for k in ("precision", "run_dir", "sink", "extensions") if k in config}
-    return cls(cls.Config(**config), device="cpu", **kwargs)
-
-
-def weights(task: Task) -> dict[str, torch.Tensor]:
-    """A copy of the task's model weights."""
-    return {k: v.detach().clone() for k, v in task.raw_model.state_dict().items()}
+    """:func:`support.tasks.make_task`, of :class:`Regression` unless ``cls`` says otherwise."""
+    return shared_make_task(cls, **config)

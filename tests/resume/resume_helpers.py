@@ -1,18 +1,17 @@
 """Helpers for the fault-injection tests: real projects, real CLI processes, real runs.
 
 Every run is started through the ``workbench`` CLI (a subprocess), trains in real
-supervisor and training processes, and writes to a real SQLite index. Nothing is signalled
-by process name: leftovers are found through the pids recorded in a project's index.
+supervisor and training processes, and writes to a real SQLite index. What other test
+folders need as well (projects, the CLI as a subprocess, waiting, killing what runs left
+behind) is in :mod:`support.projects`, passed on from here; this module adds the
+fault-injection task, the scenario campaign and the checks only these tests use.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -20,63 +19,40 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import psutil
+import support.projects as shared
+from support.projects import ABORT, CLI, index_of, kill_run_processes, pid_alive, pids_gone, run_row
+from support.projects import clean_env as cli_env
 
-from workbench.store import RunIndex
+from workbench.store import Run
 
-REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "sample_projects" / "quickstart"
+__all__ = [
+    "ABORT", "CLI", "FAULTY_TASK", "PATIENCE", "Campaign", "cli_env", "events_of", "index_of",
+    "kill_run_processes", "launch", "make_project", "pid_alive", "pids_gone", "poll", "run_row",
+    "run_snapshot", "step_files", "wait_ended", "wait_held", "wait_settled", "wb", "wb_json",
+]
+
 FAULTY_TASK = Path(__file__).resolve().parent / "faulty_task.py"
 
-#: Seconds a test waits for something a run does before giving up. Not a speed claim: the
+#: Seconds a scenario waits for something a run does before giving up (the scenarios run
+#: in a session fixture, outside pytest's per-test timeout). Not a speed claim: the
 #: machines that run the tests are shared and can be very slow.
 PATIENCE = 300.0
 
-CLI = [sys.executable, "-m", "workbench.cli"]
-
-#: Set at teardown: every scenario still waiting gives up at its next poll.
-ABORT = threading.Event()
-
-
-def cli_env(base: Path, **extra: str) -> dict[str, str]:
-    """The environment of every process a test starts: no user or system git config, no
-    repository above ``base``, one intra-op thread per training process."""
-    env = dict(os.environ)
-    env.update({
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CEILING_DIRECTORIES": str(base),
-        "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
-        "OMP_NUM_THREADS": "1",
-    })
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "WORKBENCH_STALE_AFTER", "WORKBENCH_ATTEMPT",
-                 "WORKBENCH_RUN_DIR", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
-    env.update(extra)
-    return env
+#: :func:`support.projects.wb` and :func:`~support.projects.poll` with this folder's
+#: patience (a poll also gives up once :data:`ABORT` is set, at teardown).
+wb = functools.partial(shared.wb, timeout=PATIENCE)
+poll = functools.partial(shared.poll, timeout=PATIENCE)
 
 
 def make_project(dest: Path, probe_cache: Path) -> Path:
     """A git-committed copy of the quickstart project in ``dest/quickstart`` with the
     fault-injection task as ``tasks/faulty.py`` and the session's device probe answer."""
-    root = dest / "quickstart"
-    shutil.copytree(QUICKSTART, root, ignore=shutil.ignore_patterns(".workbench", "__pycache__"))
-    shutil.copy(FAULTY_TASK, root / "tasks" / "faulty.py")
-    (root / ".workbench").mkdir()
-    shutil.copy(probe_cache, root / ".workbench" / "devices.json")
-    (root / ".gitignore").write_text(".workbench/\n__pycache__/\n")
-    env = cli_env(dest)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "quickstart"]):
-        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
-    return root
+    return shared.make_project(dest, probe_cache, {"tasks/faulty.py": FAULTY_TASK.read_text()})
 
 
-def wb(project: Path, *args: str, env: dict[str, str] | None = None,
-       timeout: float = PATIENCE) -> subprocess.CompletedProcess[str]:
-    """Run ``workbench ARGS`` in ``project`` as a subprocess; return what it did."""
-    return subprocess.run([*CLI, *args], cwd=project, env=env or cli_env(project.parent),
-                          capture_output=True, text=True, timeout=timeout)
+def wait_ended(project: Path, run_id: str) -> Run:
+    """Wait until the run has left ``queued``/``running``; return its row (no reconciling)."""
+    return shared.wait_ended(project, [run_id], PATIENCE)[run_id]
 
 
 def wb_json(project: Path, *args: str, env: dict[str, str] | None = None) -> Any:
@@ -98,19 +74,6 @@ def launch(project: Path, *args: str, wait: bool = False) -> tuple[dict[str, Any
     return json.loads(result.stdout), result
 
 
-def index_of(project: Path) -> RunIndex:
-    """The project's run index (the real file)."""
-    return RunIndex(project / ".workbench" / "index.db")
-
-
-def run_row(project: Path, run_id: str) -> dict[str, Any]:
-    """The run's row, read now."""
-    with index_of(project) as index:
-        row = index.get_run(run_id)
-    assert row is not None, f"run {run_id} is not in the index"
-    return row
-
-
 def run_snapshot(project: Path, run_id: str) -> dict[str, Any]:
     """Everything the index holds about one run: its row, events, live and set-aside points."""
     with index_of(project) as index:
@@ -122,28 +85,7 @@ def run_snapshot(project: Path, run_id: str) -> dict[str, Any]:
     return {"row": row, "events": events, "points": points, "aside": aside}
 
 
-def poll(what: Callable[[], Any], message: str, timeout: float = PATIENCE, every: float = 0.2) -> Any:
-    """Call ``what`` until it returns something true; return that, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value:
-            return value
-        if time.monotonic() > deadline or ABORT.is_set():
-            raise AssertionError(f"gave up waiting: {message}")
-        time.sleep(every)
-
-
-def wait_ended(project: Path, run_id: str) -> dict[str, Any]:
-    """Wait until the run has left ``queued``/``running``; return its row (no reconciling)."""
-    def ended() -> dict[str, Any] | None:
-        row = run_row(project, run_id)
-        return row if row.status not in ("queued", "running") else None
-
-    return poll(ended, f"run {run_id} to end")
-
-
-def wait_settled(project: Path, run_id: str) -> dict[str, Any]:
+def wait_settled(project: Path, run_id: str) -> Run:
     """Wait until an ended run's supervisor has exited (it writes the exit status and the
     artifacts after the training process reported the outcome); return the row."""
     row = wait_ended(project, run_id)
@@ -158,32 +100,10 @@ def wait_held(project: Path, run_id: str) -> int:
 
     def holding() -> int | None:
         row = run_row(project, run_id)
-        assert row.status in ("queued", "running"), f"run {run_id} ended early: {row.status} {row.error}"
+        assert row.status.is_live, f"run {run_id} ended early: {row.status} {row.error}"
         return int(held.read_text()) if held.is_file() and held.read_text() else None
 
     return poll(holding, f"run {run_id} to hold")
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def pids_gone(pids: Iterable[int], timeout: float = 60.0) -> None:
-    """Wait until every process in ``pids`` has exited (reaped, or a zombie)."""
-    def gone() -> bool:
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    return False
-            except psutil.NoSuchProcess:
-                continue
-        return True
-
-    poll(gone, f"processes {list(pids)} to exit", timeout, every=0.05)
 
 
 def step_files(run_dir: str | Path) -> list[Path]:
@@ -194,42 +114,6 @@ def step_files(run_dir: str | Path) -> list[Path]:
 def events_of(show: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     """The events of one kind in a ``workbench show --json`` record."""
     return [e for e in show["events"] if e["kind"] == kind]
-
-
-def _processes_of(row: dict[str, Any]) -> list[psutil.Process]:
-    """The live processes of a run: its supervisor and training pids from the index and
-    their descendants, kept only if their command line names the run's id."""
-    found: dict[int, psutil.Process] = {}
-    for pid in (row.supervisor_pid, row.pid):
-        if not pid:
-            continue
-        try:
-            proc = psutil.Process(int(pid))
-            if row.id not in " ".join(proc.cmdline()):
-                continue  # the pid was reused by something else
-            found[proc.pid] = proc
-            for child in proc.children(recursive=True):
-                found[child.pid] = child
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return list(found.values())
-
-
-def kill_run_processes(project: Path) -> list[int]:
-    """SIGKILL every still-alive process of every run in ``project``; return their pids."""
-    path = project / ".workbench" / "index.db"
-    if not path.is_file():
-        return []
-    with RunIndex(path) as index:
-        rows = index.list_runs()
-    procs = [p for row in rows for p in _processes_of(row)]
-    for proc in procs:
-        try:
-            proc.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)
-    return [p.pid for p in procs]
 
 
 class Campaign:

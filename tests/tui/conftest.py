@@ -11,19 +11,16 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.projects import make_project
 
 from workbench.store import MetricWriter, RunIndex
 
-REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "sample_projects" / "quickstart"
 #: The app's "now" in every deterministic test: 2026-01-15 12:00:00 UTC.
 NOW = 1768478400.0
 PROBE = {"devices": ["cpu"], "default": "cpu", "torch": "test"}
@@ -45,23 +42,10 @@ def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     time.tzset()
 
 
-def copy_quickstart(dest: Path, *, git: bool = True) -> Path:
-    """A copy of the quickstart project (without its state folder), optionally committed."""
-    shutil.copytree(QUICKSTART, dest, ignore=shutil.ignore_patterns(".workbench", "__pycache__"))
-    if git:
-        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-               "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
-        (dest / ".gitignore").write_text(".workbench/\n__pycache__/\n")
-        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "start"]):
-            subprocess.run(["git", *args], cwd=dest, check=True, env=env, capture_output=True)
-    return dest
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """An empty copy of the quickstart project in a git repository."""
-    return copy_quickstart(tmp_path / "quickstart")
+    return make_project(tmp_path)
 
 
 # -- a hand-filled index ---------------------------------------------------------------------
@@ -132,7 +116,7 @@ def fill_index(root: Path, runs: list[tuple[Any, ...]] = RUNS) -> dict[str, dict
 @pytest.fixture
 def filled_project(tmp_path: Path) -> Path:
     """A quickstart copy (no git) whose index holds RUNS."""
-    root = copy_quickstart(tmp_path / "quickstart", git=False)
+    root = make_project(tmp_path, git=False)
     fill_index(root)
     return root
 
