@@ -6,10 +6,10 @@ import multiprocessing
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from support.projects import poll
 
 from workbench.store import MetricWriter, MetricWriterError, RunIndex
 
@@ -54,13 +54,16 @@ def test_progress_and_heartbeat_reach_the_run_row(index: RunIndex, db_path: Path
 
 def test_heartbeat_keeps_coming_when_nothing_changes(index: RunIndex, db_path: Path) -> None:
     run_id = index.create_run(task="t", status="running").id
+    beats: set[float] = set()
+
+    def two_beats() -> bool:
+        beat = index.get_run(run_id).heartbeat_at
+        if beat is not None:
+            beats.add(beat)
+        return len(beats) >= 2
+
     with MetricWriter(db_path, run_id, flush_interval=0.01, heartbeat_interval=0.05):
-        deadline = time.monotonic() + 10
-        beats = set()
-        while len(beats) < 3 and time.monotonic() < deadline:
-            beats.add(index.get_run(run_id).heartbeat_at)
-            time.sleep(0.02)
-    assert len(beats - {None}) >= 2
+        poll(two_beats, "a second heartbeat with nothing logged", timeout=30, every=0.02)
 
 
 @pytest.mark.parametrize(
@@ -94,14 +97,25 @@ def test_sixteen_writer_processes_lose_nothing_and_never_see_locked(index: RunIn
         worker.start()
     start.set()
     reads = 0
-    outcome = []
-    while len(outcome) < processes:  # read while they write: WAL readers never wait
+    outcome: list[tuple[str, str | None]] = []
+
+    def all_reported() -> bool:  # read while they write: WAL readers never wait
+        nonlocal reads
         for run_id in run_ids[:2]:
             index.metrics_after(run_id, -1)
             reads += 1
         while not results.empty():
             outcome.append(results.get())
-        time.sleep(0.01)
+        silent = [w.pid for w in workers if not w.is_alive() and w.exitcode != 0]
+        assert not silent, f"writer processes {silent} died without reporting"
+        return len(outcome) == processes
+
+    try:
+        poll(all_reported, f"{processes} writer processes to report", timeout=240, every=0.01)
+    except BaseException:
+        for worker in workers:
+            worker.kill()
+        raise
     for worker in workers:
         worker.join(30)
     assert [error for _, error in outcome if error] == []
@@ -117,7 +131,10 @@ def test_unwritable_points_are_dropped_and_reported_on_close(index: RunIndex, db
     writer.log("loss", 1.0, 0)
     writer.log("loss", 2.0, object())  # not a step: the background write fails
     writer.log("loss", 3.0, 2.0)  # an integral float is accepted as step 2
-    time.sleep(0.1)  # the training loop never sees the error ...
+    # The background write has taken the bad point and failed once the good points around it
+    # are in the index; the training loop's next log() never sees that error ...
+    poll(lambda: [(s, v) for s, v, _ in index.points(run_id, "loss")] == [(0, 1.0), (2, 3.0)],
+         "the batch with the bad point to be written", timeout=30, every=0.01)
     writer.log("loss", 4.0, 3)
     with pytest.raises(MetricWriterError, match="dropped 1 metric point"):
         writer.close()  # ... until it closes (or flushes)
