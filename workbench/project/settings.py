@@ -11,6 +11,7 @@ device = "auto"                   # auto | cpu | cuda | cuda:N | mps
 backend = "single"                # single | ddp
 nproc = 1                         # >= 1
 precision = "32"                  # "32" | "bf16-mixed" | "16-mixed" (32 accepted too)
+deterministic = true              # runs that repeat bit for bit; default: on for CPU runs
 
 [snapshot]
 max_file_size_mb = 10             # untracked files larger than this are left out
@@ -59,7 +60,7 @@ _MIB = 1024 * 1024
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "project": ("name", "tasks", "state_dir", "max_log_size_mb"),
-    "defaults": ("device", "backend", "nproc", "precision"),
+    "defaults": ("device", "backend", "nproc", "precision", "deterministic"),
     "snapshot": ("max_file_size_mb", "exclude"),
 }
 
@@ -143,12 +144,15 @@ class LaunchDefaults:
         backend: ``single`` or ``ddp``.
         nproc: Number of training processes (for ``ddp``).
         precision: ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``.
+        deterministic: Deterministic mode (runs that repeat bit for bit, see
+            ``docs/resume.md``); None, when not set: on for runs on the CPU, off elsewhere.
     """
 
     device: str = "auto"
     backend: str = "single"
     nproc: int = 1
     precision: str = "32"
+    deterministic: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,7 @@ class Project:
                 "backend": self.defaults.backend,
                 "nproc": self.defaults.nproc,
                 "precision": self.defaults.precision,
+                "deterministic": self.defaults.deterministic,
             },
             "snapshot": {
                 "max_file_bytes": self.snapshot.max_file_bytes,
@@ -330,6 +335,12 @@ def _state_dir(root: Path) -> Callable[[object], Path]:
     return check
 
 
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"must be true or false; got {value!r}")
+
+
 def _size_mb(value: object) -> int:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return int(value * _MIB)
@@ -420,6 +431,7 @@ def load_project(root: Path) -> Project:
             backend=get("defaults", defaults, "backend", normalize_backend, "single"),
             nproc=get("defaults", defaults, "nproc", normalize_nproc, 1),
             precision=get("defaults", defaults, "precision", normalize_precision, "32"),
+            deterministic=get("defaults", defaults, "deterministic", _boolean, None),
         ),
         snapshot=SnapshotSettings(
             max_file_bytes=get("snapshot", snapshot, "max_file_size_mb", _size_mb, 10 * _MIB),

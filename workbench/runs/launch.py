@@ -51,6 +51,8 @@ class LaunchRequest:
         precision: ``32``, ``bf16-mixed`` or ``16-mixed``.
         name: A unique human name for the run.
         tags: Free-form tags.
+        deterministic: Deterministic mode (runs that repeat bit for bit); None: the
+            project's ``[defaults] deterministic``, else on for CPU runs.
     """
 
     task: str
@@ -62,6 +64,7 @@ class LaunchRequest:
     precision: str | None = None
     name: str | None = None
     tags: Sequence[str] = ()
+    deterministic: bool | None = None
 
 
 @dataclass
@@ -78,6 +81,7 @@ class PreparedLaunch:
     tags: list[str] = field(default_factory=list)
     profile: str = ""
     warnings: list[str] = field(default_factory=list)
+    deterministic: bool = True
 
 
 def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None = None,
@@ -118,8 +122,11 @@ def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None 
     warnings = check_resources(device, backend, nproc, precision, probe)
     profile = str(profile_path.relative_to(project.root)) if profile_path and \
         profile_path.is_relative_to(project.root) else str(profile_path or "")
+    deterministic = request.deterministic if request.deterministic is not None else defaults.deterministic
+    if deterministic is None:  # the docs promise bit-identical runs on the CPU
+        deterministic = (probe.get("default", "cpu") if device == "auto" else device) == "cpu"
     prepared = PreparedLaunch(task, config, device, backend, nproc, precision, name,
-                              [t for t in request.tags if t], profile, warnings)
+                              [t for t in request.tags if t], profile, warnings, bool(deterministic))
     # The spec must read back as written: refuse now, before a folder or a ref exists.
     check_round_trip(_spec(project, prepared, "0" * 12, Path(project.runs_dir) / ("0" * 12), ""))
     return prepared
@@ -186,7 +193,7 @@ def _spec(project: Project, prepared: PreparedLaunch, run_id: str, run_dir: Path
         nproc=prepared.nproc, precision=prepared.precision, project_root=str(project.root),
         index=str(project.index_path), code_dir=str(run_dir / "code"), name=prepared.name or "",
         tags=list(prepared.tags), profile=prepared.profile, snapshot=snapshot,
-        max_log_bytes=project.max_log_bytes,
+        max_log_bytes=project.max_log_bytes, deterministic=prepared.deterministic,
     )
 
 

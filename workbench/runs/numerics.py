@@ -37,7 +37,9 @@ __all__ = [
     "numerics_changes",
     "numerics_path",
     "numerics_summary",
+    "numerics_to_reuse",
     "read_numerics",
+    "record_numerics",
     "reused_settings",
     "training_env",
     "write_numerics",
@@ -212,6 +214,19 @@ def latest_numerics(run_dir: Path, before: int | None = None) -> dict[str, Any] 
     return None
 
 
+def numerics_to_reuse(run_dir: Path, attempt: int, parent_run_dir: str | Path | None = None,
+                      parent_id: str = "") -> dict[str, Any] | None:
+    """The record a new attempt reuses: the run's latest earlier attempt's, else (a fork's
+    first attempt) its parent run's latest; None for a fresh run.
+    """
+    record = latest_numerics(run_dir, before=attempt)
+    if record is None and parent_run_dir:
+        record = latest_numerics(Path(parent_run_dir))
+        if record is not None:
+            record["source"] = f"run {parent_id or Path(parent_run_dir).name} {record['source']}"
+    return record
+
+
 #: What must match between two records for their runs to compute alike (dotted paths).
 _COMPARED = ("threads", "interop_threads", "deterministic", "cpu_capability", "float32_matmul_precision",
              "parallel.backend", "parallel.mkl", "parallel.onednn", "parallel.openmp",
@@ -258,3 +273,50 @@ def numerics_summary(record: Mapping[str, Any]) -> str:
     if record.get("cpu_capability"):
         build.append(str(record["cpu_capability"]))
     return ", ".join(parts) + ("; " + ", ".join(build) if build else "")
+
+
+def record_numerics(index: Any, run_id: str, run_dir: Path, attempt: int,
+                    record: Mapping[str, Any]) -> list[str]:
+    """Keep an attempt's numerics: ``attempts/<n>/numerics.json`` and a ``numerics`` event.
+
+    A resumed attempt (or a fork's first) is compared with the record it took its settings
+    from; what differs is said in a ``numerics-changed`` event and on stderr (the run goes
+    on: it may no longer match an uninterrupted run bit for bit).
+
+    Args:
+        index: The run index (``workbench.store.RunIndex``).
+        run_id: The run.
+        run_dir: Its folder.
+        attempt: This attempt.
+        record: ``workbench.core.numerics.describe_numerics()`` with this attempt's settings.
+
+    Returns:
+        The differences found (empty for a first attempt, or when nothing differs).
+    """
+    import sys
+
+    record = dict(record)
+    write_numerics(run_dir, attempt, record)
+    index.add_event(run_id, "numerics", numerics_summary(record), record)
+    previous = latest_numerics(run_dir, before=attempt)
+    if previous is None:
+        run = index.get_run(run_id)
+        parent = index.get_run(run.parent_id) if run is not None and run.parent_id else None
+        if parent is not None and parent.run_dir:
+            previous = numerics_to_reuse(run_dir, attempt, parent.run_dir, parent.id)
+    if previous is None:
+        return []
+    changes = numerics_changes(previous, record)
+    machine = [f"{key} {_get(previous, 'cpu.' + key)} -> {_get(record, 'cpu.' + key)}"
+               for key in ("logical", "usable") if _get(previous, "cpu." + key) != _get(record, "cpu." + key)]
+    if changes or machine:
+        source = previous.get("source", "the earlier attempt")
+        message = (f"numerics differ from {source}: " + "; ".join(changes) if changes else
+                   f"same numerics settings as {source} on other hardware")
+        if machine:
+            message += f" (CPUs {', '.join(machine)}; threads kept at {record.get('threads')})"
+        message += "; the weights may not match an uninterrupted run bit for bit" if changes else ""
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+        index.add_event(run_id, "numerics-changed", message,
+                        {"source": source, "changes": changes, "machine": machine})
+    return changes

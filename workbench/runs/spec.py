@@ -60,6 +60,9 @@ class RunSpec:
         snapshot: The code snapshot's commit, if any.
         resume_from: A checkpoint to start from (resume and fork), if any.
         max_log_bytes: ``output.log`` is rotated past this size (0: never).
+        deterministic: Deterministic mode (``workbench.runs.numerics``): the training process
+            starts with MKL's reproducible mode and fixed thread teams, and uses deterministic
+            kernels. A ``run.toml`` without it (written before it existed) ran without it.
     """
 
     id: str
@@ -80,6 +83,7 @@ class RunSpec:
     snapshot: str = ""
     resume_from: str = ""
     max_log_bytes: int = 0
+    deterministic: bool = False
 
 
 def _strip_none(value: Any, path: tuple[str, ...], unset: list[list[str]]) -> Any:

@@ -30,6 +30,7 @@ from typing import Any
 from workbench.errors import WorkbenchError
 from workbench.runs.control import STOP_GRACE
 from workbench.runs.locks import trainer_alive
+from workbench.runs.numerics import numerics_to_reuse, training_env
 from workbench.runs.outcome import Outcome, write_outcome
 from workbench.runs.spec import RunSpec, read_spec
 from workbench.store import Run, RunIndex, RunStatus, StopMode
@@ -130,12 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         current = index.get_run(spec.id)
         return current if current is not None and current.stop_requested_at is not None else None
 
-    env = dict(os.environ)
+    # Numerics variables (MKL_CBWR, OMP_NUM_THREADS for DDP …) must be there before torch
+    # loads; a resume or a fork takes over what its earlier attempt (or its parent) recorded.
+    parent = index.get_run(row.parent_id) if row is not None and row.parent_id else None
+    env = training_env(os.environ, deterministic=spec.deterministic, backend=spec.backend,
+                       record=numerics_to_reuse(run_dir, attempt, parent.run_dir if parent else None,
+                                                parent.id if parent else ""))
     env["PYTHONUNBUFFERED"] = "1"
     env["WORKBENCH_RUN_DIR"] = str(run_dir)
     env["WORKBENCH_ATTEMPT"] = str(attempt)  # every rank must know it (only rank 0 reads the index)
-    if spec.backend == "ddp":
-        env.setdefault("OMP_NUM_THREADS", "1")  # N processes on few cores: no oversubscription
     with log_path.open("ab") as log:
         log.write(f"\n=== attempt {attempt} · {time.strftime('%Y-%m-%d %H:%M:%S')} · "
                   f"{spec.task} on {spec.device}/{spec.backend} ===\n".encode())

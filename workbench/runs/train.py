@@ -143,6 +143,21 @@ def _check_replay(index: Any, run_id: str, attempt: int) -> None:
     index.add_event(run_id, "replay", replay_summary(result), result)
 
 
+def _numerics(spec: Any, run_dir: Path, attempt: int, index: Any) -> None:
+    """Apply deterministic mode and the thread counts the supervisor handed over (before the
+    task builds anything); rank 0 records them (``workbench.runs.numerics``)."""
+    from dataclasses import asdict
+
+    from workbench.core.numerics import apply_numerics, describe_numerics
+    from workbench.runs.numerics import NumericsSettings, record_numerics
+
+    settings = NumericsSettings.from_env(os.environ, default_deterministic=spec.deterministic)
+    notes = apply_numerics(settings.deterministic, settings.threads, settings.interop_threads)
+    if index is not None:
+        record = {**describe_numerics(), "attempt": attempt, "settings": asdict(settings), "notes": notes}
+        record_numerics(index, spec.id, run_dir, attempt, record)
+
+
 def _one_line(exc: BaseException) -> str:
     from workbench.errors import WorkbenchError
 
@@ -202,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     writer = None
     backend = None
     try:
+        _numerics(spec, run_dir, attempt, index)
         from workbench.core.backends import make_backend
         from workbench.extensions import assemble_task
 
