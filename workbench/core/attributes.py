@@ -177,15 +177,23 @@ class _Covered:
 
 
 COVERED = _Covered()
-_OPAQUE = ("opaque",)
 
 
 class _Fingerprinter:
-    """Cheap fingerprints of values: identity, tensors' storage, version and (small ones') contents."""
+    """Cheap fingerprints of values, comparable between setup and a checkpoint.
+
+    Plain values (numbers, strings, None) and containers are fingerprinted by what they hold;
+    a tensor by its identity, storage, version counter and (up to a million elements) a
+    content hash; a module by its parameters and buffers (those the checkpoint does not
+    hold); generators and objects with ``state_dict()`` by their state; anything else by
+    identity alone. Every object whose identity goes into a fingerprint is kept in
+    :attr:`kept`, so that a later object cannot reuse its id while the snapshot lives.
+    """
 
     def __init__(self, storages: set[int], objects: set[int]) -> None:
         self.storages = storages
         self.objects = objects
+        self.kept: list[Any] = []
         self.leaves = 0
         self.hashed = 0
 
@@ -193,51 +201,57 @@ class _Fingerprinter:
         """The fingerprint of one attribute's value (COVERED if the checkpoint holds it)."""
         self.leaves = 0
         self.hashed = 0
-        return self._fp(value, 0)
+        return self._fp(value, 0, False)
 
-    def _fp(self, value: Any, depth: int) -> Hashable:
+    def _identity(self, kind: str, value: Any) -> Hashable:
+        self.kept.append(value)
+        return (kind, id(value))
+
+    def _fp(self, value: Any, depth: int, by_content: bool) -> Hashable:
         self.leaves += 1
         if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
             return ("value", type(value).__name__, repr(value))
         if id(value) in self.objects:
             return COVERED
         if isinstance(value, torch.Tensor):
-            return self._tensor(value)
+            return self._tensor(value, by_content)
         if isinstance(value, nn.Module):
-            tensors = [(name, self._tensor(t)) for name, t in _module_tensors(value)]
+            tensors = [(name, self._tensor(t, by_content)) for name, t in _module_tensors(value)]
             tensors = [(name, fp) for name, fp in tensors if fp is not COVERED]
             return ("module", tuple(tensors)) if tensors else COVERED
         if self.leaves > _MAX_LEAVES or depth > _MAX_DEPTH:
-            return ("big", id(value))
+            return self._identity("big", value)
         if isinstance(value, (list, tuple)):
             kind = "list" if isinstance(value, list) else "tuple"
-            items = tuple(self._fp(v, depth + 1) for v in value)
+            items = tuple(self._fp(v, depth + 1, by_content) for v in value)
             return COVERED if items and all(i is COVERED for i in items) else (kind, items)
         if isinstance(value, dict):
-            pairs = tuple((repr(k), self._fp(v, depth + 1)) for k, v in list(value.items()))
+            pairs = tuple((repr(k), self._fp(v, depth + 1, by_content)) for k, v in list(value.items()))
             return COVERED if pairs and all(fp is COVERED for _, fp in pairs) else ("dict", pairs)
         if isinstance(value, (set, frozenset)):
             return ("set", len(value), hash(frozenset(value)))
         if isinstance(value, numpy.ndarray):
-            return self._array(value)
+            if value.nbytes > _HASH_ELEMENTS * 8 or value.dtype.hasobject:
+                return self._identity("array", value)
+            return ("array", value.shape, value.dtype.str, _digest(value.tobytes()))
         if isinstance(value, torch.Generator):
-            return ("torch-generator", self._tensor(value.get_state()))
+            return ("torch-generator", _digest(value.get_state().numpy().tobytes()))
         if isinstance(value, random.Random):
             return ("random", hash(value.getstate()))
         if isinstance(value, numpy.random.Generator):
             return ("numpy-generator", repr(value.bit_generator.state))
         if callable(getattr(value, "state_dict", None)):
-            try:
-                return ("state_dict", self._fp(value.state_dict(), depth + 1))
+            try:  # its state, by content: a state_dict() may hand out new tensors each call
+                return ("state_dict", self._fp(value.state_dict(), depth + 1, True))
             except Exception:  # noqa: BLE001 - an object that cannot say its state: identity only
-                return _OPAQUE
-        return _OPAQUE
+                pass
+        return self._identity("opaque", value)
 
-    def _tensor(self, t: torch.Tensor) -> Hashable:
+    def _tensor(self, t: torch.Tensor, by_content: bool) -> Hashable:
         try:
             storage = t.untyped_storage().data_ptr()
         except (RuntimeError, NotImplementedError):  # sparse, meta …: identity only
-            return ("tensor", id(t))
+            return self._identity("tensor", t)
         if storage and storage in self.storages:
             return COVERED
         try:
@@ -251,13 +265,15 @@ class _Fingerprinter:
                 content = int(torch.hash_tensor(t.detach()))
             except (RuntimeError, TypeError):  # a dtype hash_tensor does not take
                 content = None
-        return ("tensor", storage, t.storage_offset(), tuple(t.shape), str(t.dtype), str(t.device),
-                version, content)
+        shape = (tuple(t.shape), str(t.dtype), str(t.device))
+        if by_content:
+            return ("tensor", shape, content if content is not None else version)
+        self.kept.append(t)
+        return ("tensor", id(t), storage, t.storage_offset(), shape, version, content)
 
-    def _array(self, a: numpy.ndarray) -> Hashable:
-        if a.nbytes > _HASH_ELEMENTS * 8 or a.dtype.hasobject:
-            return ("array", id(a), a.shape)
-        return ("array", a.shape, a.dtype.str, hashlib.blake2b(a.tobytes(), digest_size=16).digest())
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def _module_tensors(module: nn.Module) -> Iterable[tuple[str, torch.Tensor]]:
@@ -307,11 +323,12 @@ def _covered_sets(task: Task, saved: Mapping[str, Any] | None) -> tuple[set[int]
 class AttributeAudit:
     """Which of a task's own attributes change during training without being checkpointed.
 
-    Made at the end of ``Task.setup()``: it records, for each attribute of the task that the
-    framework does not own, its identity and a cheap fingerprint (for tensors, and the
-    parameters and buffers of modules that the model does not hold: storage, version
-    counter, and a content hash of those up to a million elements). :meth:`check` compares
-    at checkpoint time; nothing is looked at per batch.
+    Made at the end of ``Task.setup()``: it records a cheap fingerprint of each attribute of
+    the task that the framework does not own (see :class:`_Fingerprinter`: for a module,
+    the parameters and buffers that the model does not hold; for a tensor, its identity,
+    version counter and, up to a million elements, a content hash). :meth:`check` compares
+    at checkpoint time; nothing is looked at per batch. The snapshot keeps the setup-time
+    objects it names alive (a tensor rebound since setup is held once more).
 
     Args:
         task: The task, set up.
@@ -321,9 +338,8 @@ class AttributeAudit:
         self.reported: set[str] = set()
         storages, objects = _covered_sets(task, None)
         fingerprint = _Fingerprinter(storages, objects)
-        self.snapshot: dict[str, tuple[int, Hashable]] = {
-            name: (id(value), fingerprint.of(value)) for name, value in self._candidates(task)
-        }
+        self.snapshot: dict[str, Hashable] = {name: fingerprint.of(value) for name, value in self._candidates(task)}
+        self._kept = fingerprint.kept
 
     @staticmethod
     def _candidates(task: Task) -> list[tuple[str, Any]]:
@@ -348,13 +364,10 @@ class AttributeAudit:
             now = fingerprint.of(value)
             if now is COVERED:
                 continue
-            before = self.snapshot.get(name)
-            if before is None:  # made after setup: state if it holds any we can see
-                if now != _OPAQUE:
+            if name not in self.snapshot:  # made after setup: state, unless it is opaque
+                if not (isinstance(now, tuple) and now[0] == "opaque"):
                     found.append(name)
-                continue
-            old_id, old = before
-            if now != old or (old_id != id(value) and _has_opaque(now)):
+            elif now != self.snapshot[name]:
                 found.append(name)
         return found
 
@@ -363,19 +376,6 @@ class AttributeAudit:
         new = [name for name in self.changed(task, saved) if name not in self.reported]
         self.reported.update(new)
         return new
-
-
-def _has_opaque(fp: Hashable) -> bool:
-    """Whether a fingerprint has parts known only by identity (a rebinding is then a change).
-
-    Everything else is compared by what it holds: plain values by value, tensors by storage,
-    version and contents — so setting an attribute again to an equal value is no change.
-    """
-    if fp == _OPAQUE or (isinstance(fp, tuple) and fp and fp[0] == "big"):
-        return True
-    if isinstance(fp, tuple) and len(fp) == 2 and fp[0] in ("list", "tuple", "dict", "module"):
-        return any(_has_opaque(part[1] if fp[0] in ("dict", "module") else part) for part in fp[1])
-    return False
 
 
 def describe_uncovered(names: Iterable[str]) -> str:
