@@ -207,6 +207,8 @@ class SetOnce(Small):
         self.vocab = {"a": 1, "b": 2}
         self.name = "small"
         self.weights_view = model[0].weight  # the model's own tensor
+        self.with_nan = torch.tensor([float("nan"), 1.0])  # NaN equals itself here
+        self.codes = torch.tensor([-1, 2**62, 2**62 + 7])  # an integer digest past 2**63
         return model
 
     def training_step(self, batch, batch_idx):
@@ -233,6 +235,7 @@ class Changes(Small):
         self.counter = 0
         self.buffer = torch.zeros(3)
         self.sneaky = torch.zeros(3)
+        self.sneaky_codes = torch.tensor([1, 2, 3])
         self.running = []
         self.avg = nn.Linear(3, 1)
         self.helper = object()
@@ -243,6 +246,7 @@ class Changes(Small):
         self.counter += 1  # rebound
         self.buffer.add_(1.0)  # in place: its version moves
         self.sneaky.data.add_(1.0)  # in place past the version counter: its contents change
+        self.sneaky_codes.data.mul_(2)
         self.running.append(1.0)  # a container mutated
         with torch.no_grad():
             self.avg.bias.mul_(0.5)  # a module's parameter the model does not hold
@@ -256,8 +260,9 @@ class Changes(Small):
 def test_attributes_changed_during_training_are_reported() -> None:
     task = Changes(device="cpu")
     task.fit()
-    assert task.unsaved_attributes() == ["counter", "buffer", "sneaky", "running", "avg", "helper",
-                                         "made_later"]
+    assert task.unsaved_attributes() == ["counter", "buffer", "sneaky", "sneaky_codes", "running", "avg",
+                                         "helper", "made_later"]
+    assert task.buffer._version > 0 and task.sneaky._version == 0  # both ways were tried
 
 
 def test_the_audit_reports_each_attribute_once() -> None:

@@ -47,8 +47,8 @@ FRAMEWORK_ATTRIBUTES = frozenset({
 _TAG = "__workbench__"  # marks a packed module, generator or state_dict owner
 _MAX_DEPTH = 8
 _MAX_LEAVES = 10_000  # values looked at per attribute; a bigger container is compared by identity
-_HASH_ELEMENTS = 1 << 20  # tensors up to this size get a content hash; bigger: version and pointer
-_HASH_BUDGET = 1 << 24  # elements hashed per attribute (an EMA of a big model: the first 16M)
+_HASH_ELEMENTS = 1 << 20  # tensors up to this size get a content digest; bigger: identity and version
+_HASH_BUDGET = 1 << 22  # elements digested per attribute (an EMA of a big model: the first 4M)
 
 
 # -- saving and restoring declared attributes ------------------------------------------------
@@ -184,7 +184,7 @@ class _Fingerprinter:
 
     Plain values (numbers, strings, None) and containers are fingerprinted by what they hold;
     a tensor by its identity, storage, version counter and (up to a million elements) a
-    content hash; a module by its parameters and buffers (those the checkpoint does not
+    digest of its contents; a module by its parameters and buffers (those the checkpoint does not
     hold); generators and objects with ``state_dict()`` by their state; anything else by
     identity alone. Every object whose identity goes into a fingerprint is kept in
     :attr:`kept`, so that a later object cannot reuse its id while the snapshot lives.
@@ -261,15 +261,25 @@ class _Fingerprinter:
         content = None
         if 0 < t.numel() <= _HASH_ELEMENTS and t.layout == torch.strided and self.hashed < _HASH_BUDGET:
             self.hashed += t.numel()
-            try:
-                content = int(torch.hash_tensor(t.detach()))
-            except (RuntimeError, TypeError):  # a dtype hash_tensor does not take
-                content = None
+            content = _contents(t.detach())
         shape = (tuple(t.shape), str(t.dtype), str(t.device))
         if by_content:
             return ("tensor", shape, content if content is not None else version)
         self.kept.append(t)
         return ("tensor", id(t), storage, t.storage_offset(), shape, version, content)
+
+
+def _contents(t: torch.Tensor) -> Hashable:
+    """A cheap digest of a tensor's contents: sums of the values and of their magnitudes
+    (a few milliseconds per million elements; a NaN compares equal to itself here)."""
+    try:
+        if t.is_floating_point() or t.is_complex():
+            return (t.sum().item().hex() if not t.is_complex() else repr(t.sum().item()),
+                    t.abs().sum().item().hex())
+        # Integers and booleans: an xor of their bits, and their sum (which wraps around).
+        return (int(torch.hash_tensor(t).item()), int(t.sum().item()))
+    except (RuntimeError, TypeError):  # a dtype these do not take
+        return None
 
 
 def _digest(data: bytes) -> bytes:
@@ -326,7 +336,7 @@ class AttributeAudit:
     Made at the end of ``Task.setup()``: it records a cheap fingerprint of each attribute of
     the task that the framework does not own (see :class:`_Fingerprinter`: for a module,
     the parameters and buffers that the model does not hold; for a tensor, its identity,
-    version counter and, up to a million elements, a content hash). :meth:`check` compares
+    version counter and, up to a million elements, a digest of its contents). :meth:`check` compares
     at checkpoint time; nothing is looked at per batch. The snapshot keeps the setup-time
     objects it names alive (a tensor rebound since setup is held once more).
 
