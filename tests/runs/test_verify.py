@@ -26,7 +26,7 @@ class Jittery(SineRegression):
 
     def compute_loss(self, outputs, batch):
         noise = torch.randn((), generator=torch.Generator().manual_seed(time.time_ns() % 2**31))
-        return super().compute_loss(outputs, batch) + 1e-3 * noise
+        return super().compute_loss(outputs, batch) * (1 + 1e-3 * noise)
 '''
 
 PROJECT_FILES = {"tasks/jittery.py": JITTERY_TASK}

@@ -11,6 +11,7 @@ points in the index are never written. The result is ``SCRATCH/result.json``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -62,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.sinks import JsonlSink
 
         spec = read_spec(run_dir)
+        from workbench.core.numerics import apply_numerics
+        from workbench.runs.numerics import NumericsSettings
+
+        settings = NumericsSettings.from_env(os.environ, default_deterministic=spec.deterministic)
+        apply_numerics(settings.deterministic, settings.threads, settings.interop_threads)
         task_cls = import_task(Path(spec.code_dir), spec.task_file, spec.task_module, spec.task)
         sink = JsonlSink(scratch / "metrics.jsonl")
         task = assemble_task(task_cls, spec.config, device=spec.device, precision=spec.precision,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.checkpoint_names import checkpoint_folder, step_files
 from workbench.errors import WorkbenchError
 from workbench.runs.locks import trainer_alive
+from workbench.runs.numerics import latest_numerics, training_env
 from workbench.runs.resume import NONDETERMINISTIC_SUFFIXES
 from workbench.runs.spec import read_spec, run_dir_of
 from workbench.store import Run, RunIndex
@@ -181,7 +182,11 @@ def verify_run(project: Project, index: RunIndex, run: Run, *, from_step: int | 
     scratch = scratch_root / time.strftime("%Y%m%d-%H%M%S")
     scratch.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+    # The numerics the run trained with (threads, MKL_CBWR, deterministic mode), as a resume
+    # would reuse them; without them a replay on this CPU may differ in the last bits.
+    env = training_env(os.environ, deterministic=spec.deterministic, backend=spec.backend,
+                       record=latest_numerics(run_dir))
+    env.update(PYTHONUNBUFFERED="1", PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0"))
     with (scratch / "output.log").open("wb") as log:
         done = subprocess.run([sys.executable, "-m", "workbench.runs.train_verify", str(run_dir), str(scratch),
                                str(start), str(final)], cwd=spec.project_root, stdin=subprocess.DEVNULL,
