@@ -188,7 +188,7 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
             lines.append(("replay", replay.message))
         incomplete = last_event(index, r.id, INCOMPLETE_CHECKPOINT)
         if incomplete:
-            lines.append(("warning", click.style(f"resume may diverge: {incomplete.message}", fg="yellow")))
+            lines.append(("warning", click.style(incomplete.message, fg="yellow")))
         artifacts = index.artifacts(r.id)
         lines.append(("folder", f"{r.run_dir} ({len(artifacts)} artifact(s))"))
         if r.tags:
