@@ -8,7 +8,7 @@ import pytest
 from textual.binding import Binding
 
 from workbench.tui.app import WorkbenchApp
-from workbench.tui.screens.compare import CompareScreen
+from workbench.tui.screens.compare import CompareScreen, CompareTable
 from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.launch import LaunchForm
 from workbench.tui.screens.main import MainScreen
@@ -17,7 +17,8 @@ from workbench.tui.widgets.chart import MetricChart
 from workbench.tui.widgets.run_table import RunTable
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "tui.md").read_text()
-OWNERS = [WorkbenchApp, MainScreen, RunScreen, CompareScreen, LaunchForm, ConfirmScreen, RunTable, MetricChart]
+OWNERS = [WorkbenchApp, MainScreen, RunScreen, CompareScreen, LaunchForm, ConfirmScreen, RunTable, MetricChart,
+          CompareTable]
 SHOWN = {
     "question_mark": "?", "slash": "/", "enter": "Enter", "escape": "Esc", "space": "space",
     "left_square_bracket": "[", "right_square_bracket": "]", "pageup": "PgUp", "pagedown": "PgDn",

@@ -51,7 +51,14 @@ async def test_a_deleted_index_is_noticed_and_a_launch_lands_in_the_new_one(fill
             for name, value in (("epochs", "1"), ("samples", "200")):
                 form.query_one(f"#cfg-{[f.name for f in form.fields].index(name)}").value = value
             await settle(pilot, ticks=1)
-            await pilot.press("ctrl+l")
+            # Enter on the device choice launches (it used to toggle the choice instead).
+            device = form.query_one("#device")
+            for _ in range(30):
+                if device.has_focus:
+                    break
+                await pilot.press("tab")
+            assert device.has_focus
+            await pilot.press("enter")
             await wait_until(pilot, lambda: any(isinstance(m, RunLaunched) for m in posted), timeout=30)
             run_id = [m for m in unique(posted) if isinstance(m, RunLaunched)][0].row.id
             await wait_until(pilot, lambda: app.runs.rows[run_id].status != "queued", timeout=90)

@@ -17,6 +17,7 @@ from workbench.runs import present
 from workbench.runs.filter import RunFilter, parse_filter
 from workbench.store import Run
 from workbench.store import downsample
+from workbench.tui._timing import Span, ran_seconds
 from workbench.tui._watcher import LogChunk, SeriesKey, SeriesLoad, SeriesTail
 
 __all__ = ["SORT_COLUMNS", "Changes", "LogCache", "RunCache", "SeriesCache", "SeriesData"]
@@ -53,6 +54,7 @@ class RunCache:
         self.clock = clock
         self.rows: dict[str, Run] = {}
         self.last: dict[str, dict[str, float]] = {}
+        self.spans: dict[str, list[Span]] = {}  # attempts of runs resumed at least once
         self.since = 0.0  # the largest updated_at a tick has read (rows applied otherwise do not count)
         self.complete = False
         self.filter: RunFilter = parse_filter("")
@@ -76,6 +78,19 @@ class RunCache:
             return None, None
         key = present.headline_key(list(last))
         return key, last.get(key) if key else None
+
+    def ran(self, row: Run, now: float) -> float | None:
+        """Seconds the run actually ran: its attempts added up, not the time it sat stopped."""
+        return ran_seconds(row, self.spans.get(row.id) if row.attempt > 1 else None, now)
+
+    def set_spans(self, spans: dict[str, list[Span]]) -> None:
+        """Record runs' attempts (read from their events)."""
+        if spans:
+            self.spans.update(spans)
+            if self.sort == "duration":
+                self.rebuild()
+            else:
+                self.version += 1
 
     def counts(self) -> dict[str, int]:
         """How many runs have each status (kept up to date as rows change)."""
@@ -127,6 +142,7 @@ class RunCache:
         if old is not None:
             self._count(old, -1)
             self.last.pop(run_id, None)
+            self.spans.pop(run_id, None)
             self.rebuild()
 
     def clear(self) -> set[str]:
@@ -138,6 +154,7 @@ class RunCache:
         gone = set(self.rows)
         self.rows.clear()
         self.last.clear()
+        self.spans.clear()
         self.since = 0.0
         self.complete = False
         self._counts.clear()
@@ -190,7 +207,7 @@ class RunCache:
             return lambda r: _none_last(present.percent(r))
         if column == "duration":
             now = self.clock()
-            return lambda r: ((r.ended_at or now) - r.started_at) if r.started_at else -1.0
+            return lambda r: _none_last(self.ran(r, now))
         if column == "metric":
             return lambda r: _none_last(self.headline(r.id)[1])
         if column == "device":

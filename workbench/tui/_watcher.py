@@ -19,6 +19,7 @@ from pathlib import Path
 
 from workbench.runs import reconcile
 from workbench.store import Run, RunIndex
+from workbench.tui._timing import Span, attempt_spans
 
 __all__ = ["LogChunk", "PollRequest", "PollResult", "SeriesKey", "SeriesLoad", "SeriesTail", "Watcher"]
 
@@ -79,6 +80,7 @@ class PollRequest:
         last_of: Runs whose last metric values (and keys) to read.
         logs: Logs to read: ``(run_id, path, offset)``; offset -1 for a first look.
         reconcile: Mark runs whose processes are gone as interrupted first.
+        spans_of: Runs of more than one attempt whose attempts' spans to read (events).
     """
 
     since: float = 0.0
@@ -87,6 +89,7 @@ class PollRequest:
     last_of: list[str] = field(default_factory=list)
     logs: list[tuple[str, str, int]] = field(default_factory=list)
     reconcile: bool = False
+    spans_of: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +102,7 @@ class PollResult:
     loads: list[SeriesLoad] = field(default_factory=list)
     tails: list[SeriesTail] = field(default_factory=list)
     logs: list[LogChunk] = field(default_factory=list)
+    spans: dict[str, list[Span]] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -129,6 +133,8 @@ class Watcher:
             result.since = max(request.since, max(r.updated_at for r in result.runs))
         for run_id in dict.fromkeys(request.last_of):
             result.last[run_id] = index.last_metrics(run_id)
+        for run_id in dict.fromkeys(request.spans_of):
+            result.spans[run_id] = attempt_spans(index.events(run_id))
         for series, width in request.loads:
             points = index.series(series.run_id, series.key, max_points=max(3, width), x=series.x)
             if series.x == "step":

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -74,7 +75,8 @@ class WorkbenchApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="Quit (runs keep running)"),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+p", "command_palette", "Commands", show=False),
+        # Priority: the palette opens from any screen and field (the launch form's inputs too).
+        Binding("ctrl+p", "command_palette", "Commands", show=False, priority=True),
     ]
 
     def __init__(self, project: Any, *, clock: Callable[[], float] = time.time,
@@ -104,6 +106,7 @@ class WorkbenchApp(App[None]):
         self._in_flight = False
         self._again = False
         self._want_last: set[str] = set()
+        self._want_spans: set[str] = set()
         self._recent: set[str] = set()
         self._last_reconcile = 0.0
         self._started = False
@@ -204,6 +207,7 @@ class WorkbenchApp(App[None]):
     def on_first_page_read(self, message: FirstPageRead) -> None:
         self.runs.apply(message.rows)
         self._want_last.update(r.id for r in message.rows[:60])
+        self._want_spans.update(r.id for r in message.rows if r.attempt > 1)
         self._hand_down(Changes(runs={r.id for r in message.rows}))
         self.call_after_refresh(self._after_first_paint)
 
@@ -243,7 +247,7 @@ class WorkbenchApp(App[None]):
             self._last_reconcile = now
         last_of = sorted(self._want_last | live | self._recent)[:200]
         return PollRequest(since=self.runs.since, loads=loads, tails=tails, last_of=last_of,
-                           logs=self.logs.plan(), reconcile=reconcile)
+                           logs=self.logs.plan(), reconcile=reconcile, spans_of=sorted(self._want_spans)[:100])
 
     def tick(self) -> None:
         """Start a refresh tick unless one is in flight."""
@@ -282,6 +286,7 @@ class WorkbenchApp(App[None]):
             self.selection.forget(run_id)
             self.series.forget_run(run_id)
         self._want_last.clear()
+        self._want_spans.clear()
         self._recent.clear()
         self._hand_down(Changes(removed=gone))
         where = present.tilde(message.path)
@@ -303,6 +308,10 @@ class WorkbenchApp(App[None]):
             self.call_later(self.tick)
             return changes
         changes.runs = self.runs.apply(result.runs)
+        self._want_spans -= set(result.spans)
+        self.runs.set_spans(result.spans)
+        # A resumed run's attempts come from its events: read them again when its row changes.
+        self._want_spans.update(r.id for r in result.runs if r.attempt > 1)
         self.runs.complete = True
         self.runs.since = max(self.runs.since, result.since)
         self.runs.set_last(result.last)
@@ -516,9 +525,39 @@ class WorkbenchApp(App[None]):
                 yield SystemCommand(title, f"{_doc(owner, binding.action)} (key: {key})",
                                     partial(owner.run_action, binding.action))
 
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Save an SVG screenshot, by default into the project's ``.workbench/screenshots/``.
+
+        (Textual's default, ``~/Downloads``, is often missing on a server: the save failed
+        without saying where it tried.) The notification names the file.
+        """
+        if path is None:
+            folder = Path(self.project.state_dir) / "screenshots"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.notify(f"cannot make {present.tilde(str(folder))}: {exc.strerror or exc}",
+                            title="Screenshot", severity="error")
+                return None
+            path = str(folder)
+        return super().deliver_screenshot(filename, path, time_format)
+
     async def action_quit(self) -> None:
         """Quit. Runs keep running; reopening the app shows them as they are."""
-        self.exit()
+        self.exit(message=self.goodbye())
+
+    def goodbye(self) -> Text | None:
+        """What quitting prints when runs are still going: they keep running, and how to come back."""
+        live = [self.runs.rows[i] for i in self.runs.live_ids() if i in self.runs.rows]
+        if not live:
+            return None
+        live.sort(key=lambda r: r.started_at or r.created_at, reverse=True)
+        names = ", ".join(r.label for r in live[:3]) + (f" and {len(live) - 3} more" if len(live) > 3 else "")
+        where = present.tilde(str(self.project.root))
+        count = f"{len(live)} run{'s' if len(live) != 1 else ''}"
+        return Text(f"{count} still going ({names}): they keep running without the app. Reopen it with "
+                    f"`workbench` in {where} (or `workbench ls`); stop one with `workbench stop NAME`.")
 
     def on_unmount(self) -> None:
         # Runs keep their colours across restarts; deleted runs are forgotten (once the whole

@@ -113,6 +113,7 @@ class LaunchChecked(Message):
         config: The resolved config.
         profile: The profile the form named.
         profile_values: The profile's values over the defaults (dotted keys), when read.
+        warnings: What the launch check would let through but warns about, one line each.
     """
 
     serial: int
@@ -122,6 +123,7 @@ class LaunchChecked(Message):
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
     profile: str | None = None
     profile_values: dict[str, Any] | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, LaunchChecked)

@@ -28,12 +28,30 @@ from workbench.runs import present
 from workbench.store import Run, RunStatus
 from workbench.tui._state import Changes
 from workbench.tui.colors import theme_color
+from workbench.tui.screens._footer import fit_footer
 from workbench.tui.messages import CodeDiffRead, CompareValuesRead
 from workbench.tui.widgets.chart import MetricChart
 
-__all__ = ["CompareScreen"]
+__all__ = ["CompareScreen", "CompareTable"]
 
 _VALUES_EVERY = 2.0
+
+
+class CompareTable(DataTable[Any]):
+    """The compare table: a DataTable that also moves with ``j`` and ``k``, like the run table."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "next_row", "Down", show=False),
+        Binding("k", "previous_row", "Up", show=False),
+    ]
+
+    def action_next_row(self) -> None:
+        """Move down a row."""
+        self.action_cursor_down()
+
+    def action_previous_row(self) -> None:
+        """Move up a row."""
+        self.action_cursor_up()
 
 
 class CompareScreen(Screen[None]):
@@ -46,10 +64,10 @@ class CompareScreen(Screen[None]):
         Binding("escape", "back", "Back"),
         Binding("h", "only_diffs", "Only diffs"),
         Binding("p", "pin", "Pin next"),
-        Binding("slash", "filter", "Filter charts", key_display="/"),
-        Binding("left_square_bracket", "page(-1)", "Prev charts", key_display="["),
-        Binding("right_square_bracket", "page(1)", "Next charts", key_display="]"),
-        Binding("v", "next_diff", "Diff with next"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="["),
+        Binding("right_square_bracket", "page(1)", "Next page", key_display="]"),
+        Binding("v", "next_diff", "Next diff"),
         Binding("l", "log_scale", "Log scale", show=False),
         Binding("x", "x_axis", "Step/time", show=False),
     ]
@@ -85,7 +103,7 @@ class CompareScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="compare-header")
-        yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=False)
+        yield CompareTable(id="compare-table", cursor_type="row", zebra_stripes=False)
         with Horizontal(id="charts-bar"):
             yield Static(id="charts-title")
             yield Input(placeholder="metric keys: loss  val/*  acc", id="chart-filter")
@@ -112,6 +130,8 @@ class CompareScreen(Screen[None]):
         shape = (2 if width >= 100 else 1, 2 if height >= 48 else 1)
         self.set_class(width < 100, "narrow")
         self.set_class(height < 30, "short")
+        fit_footer(self, {"page", "next_diff"}, width < 110)
+        fit_footer(self.app, {"quit"}, width < 110)
         if shape != self._grid_shape:
             self._grid_shape = shape
             self._show_charts()

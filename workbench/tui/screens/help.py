@@ -39,6 +39,7 @@ def _describe(owner: Any, binding: Binding) -> str:
 
 def key_sections(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
     """``[(section, [(keys, what it does), ...]), ...]`` for a screen and the app."""
+    from workbench.tui.screens.compare import CompareTable
     from workbench.tui.widgets.chart import MetricChart
     from workbench.tui.widgets.run_table import RunTable
 
@@ -46,7 +47,7 @@ def key_sections(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
     own = [(_keys(b), _describe(screen, b)) for b in screen.BINDINGS if isinstance(b, Binding)]
     sections.append((getattr(screen, "HELP_TITLE", type(screen).__name__), own))
     widgets = {type(w) for w in screen.query("*")}
-    for cls, title in ((RunTable, "Run table"), (MetricChart, "Chart")):
+    for cls, title in ((RunTable, "Run table"), (CompareTable, "Compare table"), (MetricChart, "Chart")):
         if cls in widgets:
             sections.append((title, [(_keys(b), _describe(cls, b)) for b in cls.BINDINGS
                                      if isinstance(b, Binding)]))

@@ -44,6 +44,16 @@ def _text(value: Any) -> str:
     return present.value_text(value)
 
 
+class Choices(RadioSet, inherit_bindings=False):
+    """A radio set whose Enter is the form's (launch), not a toggle: arrows move, space picks."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down,right", "next_button", "Next option", show=False),
+        Binding("space", "toggle_button", "Choose", show=False),
+        Binding("up,left", "previous_button", "Previous option", show=False),
+    ]
+
+
 class LaunchForm(ModalScreen[str | None]):
     """New run of ``task`` (or a fork of ``fork_of``, a run row)."""
 
@@ -53,6 +63,8 @@ class LaunchForm(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+l", "launch", "Launch"),
+        # Enter in a field submits it (and launches); on a choice (device, backend) it reaches here.
+        Binding("enter", "launch", "Launch", show=False),
         # Priority: the focus moves when the key is read, in order with the keys around it.
         # Otherwise Tab is first offered to the focused input, and characters typed right
         # after it (a fast typist, a laggy SSH link) land in the field being left.
@@ -70,6 +82,7 @@ class LaunchForm(ModalScreen[str | None]):
         self.serial = 0
         self.checked_serial = -1
         self.check_error = ""
+        self.check_warnings: list[str] = []
         self.field_errors: dict[str, str] = {}
         self.launching = False
         self._timer: Timer | None = None
@@ -151,7 +164,7 @@ class LaunchForm(ModalScreen[str | None]):
             yield self._device_set()
         with Horizontal(classes="field-row"):
             yield Label("backend", classes="field-name")
-            with RadioSet(id="backend", classes="choices"):
+            with Choices(id="backend", classes="choices"):
                 for backend in ("single", "ddp"):
                     yield RadioButton(backend, value=backend == defaults.backend, name=backend)
             yield Label("processes", classes="field-name short")
@@ -178,12 +191,12 @@ class LaunchForm(ModalScreen[str | None]):
             devices.append("cpu")
         return tuple(devices)
 
-    def _device_set(self) -> RadioSet:
+    def _device_set(self) -> Choices:
         app: Any = self.app
         self._devices_shown = self._devices()
         chosen = app.project.defaults.device
         buttons = [RadioButton(d, value=d == chosen, name=d) for d in self._devices_shown]
-        return RadioSet(*buttons, id="device", classes="choices")
+        return Choices(*buttons, id="device", classes="choices")
 
     def on_mount(self) -> None:
         self._ready = True
@@ -325,7 +338,8 @@ class LaunchForm(ModalScreen[str | None]):
             self.post_message(LaunchChecked(serial, f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(LaunchChecked(serial, "", None, prepared.name, prepared.config,
-                                        profile=request.profile, profile_values=profile_values))
+                                        profile=request.profile, profile_values=profile_values,
+                                        warnings=list(prepared.warnings)))
 
     @work(thread=True, exclusive=True, group="launch-check")
     def _check_fork(self, serial: int, overrides: list[str]) -> None:
@@ -352,6 +366,7 @@ class LaunchForm(ModalScreen[str | None]):
             return
         self.checked_serial = message.serial
         self.check_error = message.error
+        self.check_warnings = list(message.warnings)
         if message.profile != self._profile_base and (message.profile_values is not None or not message.profile):
             self._apply_profile(message.profile, message.profile_values or {})
         self._update_status()
@@ -384,7 +399,10 @@ class LaunchForm(ModalScreen[str | None]):
             status.update(Content.from_markup("[$error]✗ $e", e=error))
         elif current:
             what = "fork" if self.fork_of else "launch"
-            status.update(Content.from_markup(f"[$success]✓ ready[/] [dim]— Enter to {what}, Esc to cancel"))
+            ready = Content.from_markup(f"[$success]✓ ready[/] [dim]— Enter or Ctrl+L to {what}, Esc to cancel")
+            for warning in self.check_warnings:
+                ready = Content.assemble(ready, "\n", Content.from_markup("[$warning]⚠ $w", w=warning))
+            status.update(ready)
         else:
             app: Any = self.app
             waiting = " (waiting for the device probe)" if app.probe is None and not app.probe_error else ""

@@ -5,18 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Log, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, RichLog, Static
 
 from workbench.runs import present
 from workbench.tui._state import Changes
 from workbench.tui.messages import RunHighlighted, RunOpenRequested, TaskLaunchRequested
 from workbench.tui.screens._actions import RunActions
+from workbench.tui.screens._footer import fit_footer
 from workbench.tui.widgets.chart import MetricChart
 from workbench.tui.widgets.run_table import RunTable
 from workbench.tui.widgets.task_list import TaskList
@@ -75,7 +77,7 @@ class MainScreen(RunActions, Screen[None]):
                               pinned=lambda: app.selection.pinned, id="chart")
             with Vertical(id="log-panel"):
                 yield Static("output.log", id="log-title", classes="panel-title")
-                yield Log(id="log", max_lines=500, auto_scroll=True)
+                yield RichLog(id="log", max_lines=500, wrap=True, markup=False, highlight=False, auto_scroll=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -87,8 +89,11 @@ class MainScreen(RunActions, Screen[None]):
         self.apply_changes(Changes())
 
     def on_resize(self, event: events.Resize) -> None:
-        self.set_class(event.size.width < 100, "narrow")
+        narrow = event.size.width < 100
+        self.set_class(narrow, "narrow")
         self.set_class(event.size.height < 30, "short")
+        fit_footer(self, {"fork", "delete"}, narrow)
+        fit_footer(self.app, {"quit"}, narrow)
 
     # -- live data -------------------------------------------------------------------
 
@@ -182,7 +187,7 @@ class MainScreen(RunActions, Screen[None]):
                 app.request_tick()
 
     def _reset_log(self, run_id: str | None) -> None:
-        log = self.query_one("#log", Log)
+        log = self.query_one("#log", RichLog)
         log.clear()
         self._log_run = run_id
         self._log_seen = 0
@@ -197,8 +202,8 @@ class MainScreen(RunActions, Screen[None]):
             return
         lines, total = app.logs.new_lines(self._log_run, self._log_seen)
         self._log_seen = total
-        if lines:
-            self.query_one("#log", Log).write_lines(lines)
+        if lines:  # long lines wrap; the colours a run printed are kept
+            self.query_one("#log", RichLog).write(Text.from_ansi("\n".join(lines)))
 
     def current_run_id(self) -> str | None:
         """The run under the table's cursor."""

@@ -13,15 +13,17 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Log, SelectionList, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, RichLog, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.selection_list import Selection
 
 from workbench.runs import present
 from workbench.store import Run, RunEvent
 from workbench.tui._state import Changes
+from workbench.tui._timing import attempt_spans, ran_text
 from workbench.tui._watcher import SeriesKey
 from workbench.tui.messages import CodeDiffRead, RunDetailsRead
 from workbench.tui.screens._actions import RunActions
+from workbench.tui.screens._footer import fit_footer
 from workbench.tui.widgets.chart import MetricChart
 
 __all__ = ["RunScreen", "TABS"]
@@ -91,7 +93,8 @@ class RunScreen(RunActions, Screen[None]):
                         yield DataTable(id="metric-summary", cursor_type="none", show_cursor=False)
                     yield VerticalScroll(id="metric-charts")
             with TabPane("Output", id="output"):
-                yield Log(id="run-log", max_lines=5000, auto_scroll=True)
+                yield RichLog(id="run-log", max_lines=5000, wrap=True, markup=False, highlight=False,
+                              auto_scroll=True)
             with TabPane("Artifacts", id="artifacts"):
                 yield DataTable(id="artifact-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Code", id="code"):
@@ -115,13 +118,17 @@ class RunScreen(RunActions, Screen[None]):
             self._read_diff(row.git_head, row.snapshot_commit)
         self._fill_config()
         self.apply_changes(Changes(runs={self.run_id}))
+        self._append_log()  # what the app has read of the log already (it may never change again)
 
     def on_unmount(self) -> None:
         self.app.logs.drop(self)  # type: ignore[attr-defined]
         self.app.series.drop(self)  # type: ignore[attr-defined]
 
     def on_resize(self, event: events.Resize) -> None:
-        self.set_class(event.size.width < 100, "narrow")
+        narrow = event.size.width < 100
+        self.set_class(narrow, "narrow")
+        fit_footer(self, {"fork", "delete"}, narrow)
+        fit_footer(self.app, {"quit"}, narrow)
 
     # -- live data -------------------------------------------------------------------
 
@@ -162,7 +169,7 @@ class RunScreen(RunActions, Screen[None]):
             (f"{present.STATUS_GLYPHS.get(status, '?')} {row.name or self.run_id}", f"bold {colour}"),
             (f"  {self.run_id}", "dim"), f"  {row.task or ''}  ",
             (status.value, _STATUS_STYLE.get(status, "")), f"  {progress}  {where}",
-            (f"  {present.duration(row, app.clock())}", "dim"), (pinned, "$accent"),
+            (f"  {present.seconds(app.runs.ran(row, app.clock()))}", "dim"), (pinned, "$accent"),
         ))
 
     def _show_overview(self) -> None:
@@ -187,8 +194,9 @@ class RunScreen(RunActions, Screen[None]):
         if row.epoch is not None:
             progress += f" · epoch {row.epoch}"
         lines.append(("progress", Content(f"{present.progress_bar(row, 10)}  {progress}")))
+        spans = attempt_spans(self.events) if self.events else app.runs.spans.get(self.run_id)
         times = (f"created {present.when(row.created_at)} · started {present.when(row.started_at)}"
-                 f" · ended {present.when(row.ended_at)} · ran {present.duration(row, now)}")
+                 f" · ended {present.when(row.ended_at)} · {ran_text(row, spans, now)}")
         if status.is_live and row.heartbeat_at:
             times += f" · heartbeat {present.age(row.heartbeat_at, now)}"
         lines.append(("times", Content(times)))
@@ -311,8 +319,8 @@ class RunScreen(RunActions, Screen[None]):
         app: Any = self.app
         lines, total = app.logs.new_lines(self.run_id, self._log_seen)
         self._log_seen = total
-        if lines:
-            self.query_one("#run-log", Log).write_lines(lines)
+        if lines:  # long lines wrap; the colours a run printed are kept
+            self.query_one("#run-log", RichLog).write(Text.from_ansi("\n".join(lines)))
 
     # -- slow reads ------------------------------------------------------------------
 
@@ -339,6 +347,10 @@ class RunScreen(RunActions, Screen[None]):
         self.events = message.events
         self.artifacts = message.artifacts
         app.runs.set_last({message.run_id: message.last})
+        row = self.row
+        if row is not None and row.attempt > 1:
+            app.runs.set_spans({self.run_id: attempt_spans(self.events)})
+            self._show_header()
         self._show_overview()
         self._show_keys()
         table = self.query_one("#artifact-table", DataTable)

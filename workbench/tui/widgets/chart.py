@@ -77,8 +77,9 @@ class MetricChart(Vertical, can_focus=True):
         Binding("shift+left", "move(-10)", "Cursor far left", show=False),
         Binding("shift+right", "move(10)", "Cursor far right", show=False),
         Binding("escape", "clear_cursor", "Hide cursor", show=False),
-        Binding("l", "toggle_log", "Log scale"),
-        Binding("x", "toggle_x", "Step/time"),
+        # Not in the footer: the line under a focused chart names them (the footer has no room).
+        Binding("l", "toggle_log", "Log scale", show=False),
+        Binding("x", "toggle_x", "Step/time", show=False),
     ]
 
     def __init__(self, series: SeriesCache, colors: RunColors, names: Callable[[str], str],
@@ -112,8 +113,9 @@ class MetricChart(Vertical, can_focus=True):
         """Show ``key`` for these runs."""
         if (key, run_ids, title_prefix) == (self.key, self.run_ids, self.title_prefix):
             return
-        if key != self.key:
+        if key != self.key and self.cursor is not None:
             self.cursor = None
+            self.refresh_bindings()
         self.key, self.run_ids, self.title_prefix = key, list(run_ids), title_prefix
         self._want()
         self.data_changed(None)
@@ -227,11 +229,12 @@ class MetricChart(Vertical, can_focus=True):
         return Content.assemble(*parts)
 
     def values_at(self, x: float) -> dict[str, float]:
-        """Each run's value at ``x`` (its last point at or before ``x``)."""
+        """Each run's value at ``x``: its last point at or before ``x``, for the runs whose
+        curve reaches ``x`` (a run that ended earlier has no value past its last point)."""
         out = {}
         for run_id, cx, cy in self._curves():
             i = bisect_right(cx, x) - 1
-            if i >= 0:
+            if i >= 0 and x <= cx[-1]:
                 out[run_id] = cy[i]
         return out
 
@@ -256,6 +259,7 @@ class MetricChart(Vertical, can_focus=True):
         self._xs = sorted(xs)
 
     def _cursor_moved(self) -> None:
+        self.refresh_bindings()
         x = self._xs[self.cursor] if self.cursor is not None and self._xs else None
         self.post_message(ChartCursorMoved(x, self.values_at(x) if x is not None else {}))
         self.data_changed(None)
@@ -265,6 +269,13 @@ class MetricChart(Vertical, can_focus=True):
         if self.cursor is not None:
             self.cursor = None
             self._cursor_moved()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Esc hides a cursor that is shown; otherwise it is the screen's (Back), in the
+        # footer too.
+        if action == "clear_cursor":
+            return self.cursor is not None
+        return True
 
     def click_at(self, x: int, width: int) -> None:
         """Put the cursor near the clicked column (the plot's left margin is estimated)."""
@@ -285,7 +296,9 @@ class MetricChart(Vertical, can_focus=True):
     def action_toggle_x(self) -> None:
         """Switch the x axis between step and wall time."""
         self.x_axis = "time" if self.x_axis == "step" else "step"
-        self.cursor = None
+        if self.cursor is not None:
+            self.cursor = None
+            self.refresh_bindings()
         self._want()
         self.data_changed(None)
 

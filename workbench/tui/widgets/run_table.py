@@ -311,8 +311,8 @@ class RunTable(ScrollView, can_focus=True):
             return device, None
         if key == "started":
             return present.age(row.started_at or row.created_at, now), dim
-        if key == "duration":
-            return present.duration(row, now), None
+        if key == "duration":  # the time it ran, not the pauses between its attempts
+            return present.seconds(self.runs.ran(row, now)), None
         if key == "metric":
             return present.metric(self.runs.headline(row.id)[1]), None
         if key == "git":

@@ -1,0 +1,34 @@
+"""A footer that fits: on a narrow terminal some keys leave the footer (they still work).
+
+Textual's footer clips what does not fit, and glues the last key to the command palette's
+label (``/ Fi^p Commands``). A screen names the actions its footer can do without when the
+terminal is narrower than its ``FOOTER_WIDTH``; ``?`` and Ctrl+P still list every key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from typing import Any
+
+__all__ = ["fit_footer"]
+
+
+def fit_footer(node: Any, hidden: Collection[str], narrow: bool) -> None:
+    """Leave the ``hidden`` actions of ``node`` (a screen or the app) out of the footer while
+    ``narrow``; show them again otherwise. Their keys keep working either way."""
+    bindings = node._bindings.key_to_bindings
+    shown: dict[tuple[str, str], bool] = node.__dict__.setdefault("_footer_shown", {})
+    changed = False
+    for key, found in bindings.items():
+        fitted = []
+        for binding in found:
+            want = shown.setdefault((key, binding.action), binding.show) and not (
+                narrow and binding.action.split("(", 1)[0] in hidden)
+            if binding.show != want:
+                binding = dataclasses.replace(binding, show=want)
+                changed = True
+            fitted.append(binding)
+        bindings[key] = fitted
+    if changed:
+        node.refresh_bindings()
