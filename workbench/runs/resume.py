@@ -21,6 +21,7 @@ from workbench.runs.liveness import owner_alive, reconcile
 from workbench.runs.locks import trainer_alive
 from workbench.runs.present import flatten_config
 from workbench.runs.locks import launch_lock
+from workbench.runs.sampler import is_system_key
 from workbench.runs.spec import RunSpec, read_spec, run_dir_of, toml_literal, write_spec
 from workbench.store import Run, RunIndex, RunStatus, new_run_id
 
@@ -187,7 +188,7 @@ def _create_fork_row(index: RunIndex, parent: Run, spec: RunSpec, run_dir: Path,
 
 
 def _deterministic(key: str) -> bool:
-    return not key.endswith(NONDETERMINISTIC_SUFFIXES)
+    return not key.endswith(NONDETERMINISTIC_SUFFIXES) and not is_system_key(key)
 
 
 def compare_replay(index: RunIndex, run_id: str, attempt: int) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ from workbench.runs.control import STOP_GRACE
 from workbench.runs.locks import trainer_alive
 from workbench.runs.numerics import numerics_to_reuse, training_env
 from workbench.runs.outcome import Outcome, write_outcome
+from workbench.runs.sampler import SystemSampler
 from workbench.runs.spec import RunSpec, read_spec
 from workbench.store import Run, RunIndex, RunStatus, StopMode
 
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             _finish(index, spec.id, RunStatus.FAILED, None, None, f"could not start training: {exc}", "")
             return 1
         index.update_run(spec.id, pid=child.pid, pgid=os.getpgid(0))
+        sampler = _sampler(child.pid)
         killed = False
         while True:
             request = stop_request()
@@ -176,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 if spec.max_log_bytes:
                     rotate_log(log_path, spec.max_log_bytes)
+                if sampler is not None and sampler.due():
+                    _record_sample(index, spec.id, attempt, sampler)
+        if sampler is not None:
+            sampler.close()
     if trainer_alive(run_dir):
         # Our child exited but another process trains this run (it was adopted or started
         # meanwhile): the row and the outcome are that trainer's to write.
@@ -190,6 +196,21 @@ def main(argv: list[str] | None = None) -> int:
     record_artifacts(index, spec.id, run_dir)
     index.close()
     return 0
+
+
+def _sampler(pid: int) -> SystemSampler | None:
+    """The run's system-metrics sampler (None when it cannot sample here)."""
+    try:
+        return SystemSampler(pid, every=float(os.environ.get("WORKBENCH_SYS_EVERY", "5")))
+    except Exception:  # noqa: BLE001 - system metrics are a convenience, never a failure
+        return None
+
+
+def _record_sample(index: RunIndex, run_id: str, attempt: int, sampler: SystemSampler) -> None:
+    try:
+        index.add_metrics(run_id, sampler.sample(), attempt=attempt)
+    except Exception:  # noqa: BLE001 - a busy index or a vanished process: skip this sample
+        pass
 
 
 def rotate_log(path: Path, max_bytes: int) -> bool:

@@ -25,6 +25,7 @@ from workbench.errors import WorkbenchError
 from workbench.runs.locks import trainer_alive
 from workbench.runs.numerics import latest_numerics, training_env
 from workbench.runs.resume import NONDETERMINISTIC_SUFFIXES
+from workbench.runs.sampler import is_system_key
 from workbench.runs.spec import read_spec, run_dir_of
 from workbench.store import Run, RunIndex
 
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Verification", "verify_run"]
 
-#: Keys never compared: they measure time or the machine, not training.
-_SKIPPED_PREFIXES = ("sys/",)
 
 
 @dataclass
@@ -133,7 +132,7 @@ def _refusals(run: Run, spec: Any, probe: dict[str, Any] | None) -> None:
 def _recorded(index: RunIndex, run_id: str, after: int) -> dict[tuple[str, int], float]:
     out = {}
     for key in index.metric_keys(run_id):
-        if key.endswith(NONDETERMINISTIC_SUFFIXES) or key.startswith(_SKIPPED_PREFIXES):
+        if key.endswith(NONDETERMINISTIC_SUFFIXES) or is_system_key(key):
             continue
         for step, value, _ in index.metrics_after(run_id, after, [key]).get(key, []):
             out[(key, step)] = value

@@ -7,6 +7,7 @@ processes alike, so it never imports torch or textual.
 from __future__ import annotations
 
 from workbench.store._db import BUSY_TIMEOUT_S
+from workbench.store._metrics import TIME_KEYED_PREFIX
 from workbench.store._rollup import downsample
 from workbench.store._schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, STATUSES
 from workbench.store.errors import (
@@ -29,6 +30,7 @@ __all__ = [
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
     "STATUSES",
+    "TIME_KEYED_PREFIX",
     "AmbiguousRun",
     "InvalidValue",
     "MetricWriter",

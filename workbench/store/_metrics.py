@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     import contextlib
     import threading
 
-__all__ = ["MetricsTable"]
+__all__ = ["TIME_KEYED_PREFIX", "MetricsTable"]
+
+#: Keys stored against time (their step is milliseconds), not a training step: system
+#: metrics sampled by a run's supervisor. Resuming never sets them aside.
+TIME_KEYED_PREFIX = "sys/"
 
 _LOWEST_STEP = -(2**63)
 _ASIDE_FIELDS = ("key", "step", "value", "wall_time", "attempt", "set_aside_at")
@@ -210,10 +214,12 @@ class MetricsTable:
                 "INSERT OR REPLACE INTO metrics_aside"
                 " (run_id, key, step, value, wall_time, attempt, set_aside_at)"
                 " SELECT run_id, key, step, value, wall_time, attempt, ? FROM metrics"
-                " WHERE run_id = ? AND step = ?",
-                (now, run_id, step),
+                " WHERE run_id = ? AND step = ? AND key NOT LIKE ?",
+                (now, run_id, step, TIME_KEYED_PREFIX + "%"),
             )
             for key in self.metric_keys(run_id):
+                if key.startswith(TIME_KEYED_PREFIX):
+                    continue  # system metrics are keyed by time, not by a training step
                 (last,) = conn.execute(
                     "SELECT max(step) FROM metrics WHERE run_id = ? AND key = ?", (run_id, key)
                 ).fetchone()
