@@ -16,6 +16,10 @@ deterministic = true              # runs that repeat bit for bit; default: on fo
 [snapshot]
 max_file_size_mb = 10             # untracked files larger than this are left out
 exclude = []                      # extra glob patterns left out of snapshots
+
+[data]
+paths = ["data/", "/datasets/wikitext-2"]  # what runs read: fingerprinted at launch
+hash_below_mb = 8                 # files smaller than this are content-hashed
 ```
 
 Every key is optional; an empty file is a valid project. Unknown keys are errors, so a typo
@@ -23,11 +27,15 @@ never passes silently. ``state_dir`` is either a folder inside the project (give
 to the root; ``..`` that leaves the root is refused) or an absolute path anywhere (for a
 scratch disk); ``~`` is expanded. ``nproc`` is not checked against ``backend``: the
 launcher decides what ``nproc > 1`` with the single backend means (an error there).
+``[data] paths`` are relative to the root or absolute (``~`` expanded); a path that does
+not exist is allowed (the launch warns); the project folder itself, or a folder above it,
+is refused. Data paths inside the project are added to the snapshot's ``exclude`` patterns.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +49,7 @@ __all__ = [
     "BACKENDS",
     "PRECISIONS",
     "PROJECT_FILE",
+    "DataSettings",
     "LaunchDefaults",
     "Project",
     "SnapshotSettings",
@@ -62,6 +71,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "project": ("name", "tasks", "state_dir", "max_log_size_mb"),
     "defaults": ("device", "backend", "nproc", "precision", "deterministic"),
     "snapshot": ("max_file_size_mb", "exclude"),
+    "data": ("paths", "hash_below_mb"),
 }
 
 
@@ -170,6 +180,38 @@ class SnapshotSettings:
 
 
 @dataclass(frozen=True)
+class DataSettings:
+    """The data runs read (``[data]``): fingerprinted at launch, never snapshotted.
+
+    Attributes:
+        paths: The data paths as written in ``workbench.toml`` (shown to the user).
+        hash_below_bytes: Files smaller than this many bytes are content-hashed; larger
+            ones are known by size and modification time (``hash_below_mb``, default 8).
+    """
+
+    paths: tuple[str, ...] = ()
+    hash_below_bytes: int = 8 * _MIB
+
+    def resolved(self, root: Path) -> tuple[Path, ...]:
+        """The paths made absolute: ``~`` expanded, relative ones taken from ``root``.
+
+        Symbolic links are kept (a ``data`` link inside the project stays a path inside
+        it); ``..`` is folded lexically.
+        """
+        return tuple(Path(os.path.normpath(Path(root) / Path(p).expanduser())) for p in self.paths)
+
+    def snapshot_excludes(self, root: Path) -> tuple[str, ...]:
+        """Anchored ``exclude`` patterns for the data paths inside ``root`` (``/data``)."""
+        root = Path(root)
+        patterns = []
+        for path in self.resolved(root):
+            if path != root and root in path.parents:
+                rel = path.relative_to(root).as_posix()
+                patterns.append("/" + "".join(f"[{c}]" if c in "*?[" else c for c in rel))
+        return tuple(patterns)
+
+
+@dataclass(frozen=True)
 class Project:
     """A loaded, checked ``workbench.toml``.
 
@@ -179,7 +221,9 @@ class Project:
         task_globs: Globs, relative to ``root``, of the files that define tasks.
         state_dir: Absolute folder for run data (``index.db``, ``runs/``).
         defaults: Launch defaults.
-        snapshot: Snapshot settings.
+        snapshot: Snapshot settings (its ``exclude`` holds the data paths inside the
+            project too, anchored: ``/data``).
+        data: The data runs read (``[data]``).
         file: The ``workbench.toml`` that was read.
         max_log_bytes: A run's ``output.log`` is rotated past this size (``[project]
             max_log_size_mb``, default 100): the file is copied to ``output.log.1`` and
@@ -194,6 +238,7 @@ class Project:
     snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
     file: Path = field(default=Path(PROJECT_FILE))
     max_log_bytes: int = 100 * _MIB
+    data: DataSettings = field(default_factory=DataSettings)
 
     def __post_init__(self) -> None:
         # A Project built by hand (in a test) gets the same absolute paths as a loaded one.
@@ -202,6 +247,15 @@ class Project:
         object.__setattr__(self, "state_dir", root / self.state_dir)
         object.__setattr__(self, "file", root / self.file)
         object.__setattr__(self, "task_globs", tuple(self.task_globs))
+        # Data is read from the project folder, never recorded with the code.
+        exclude = tuple(dict.fromkeys((*self.snapshot.exclude, *self.data.snapshot_excludes(root))))
+        if exclude != self.snapshot.exclude:
+            object.__setattr__(self, "snapshot", SnapshotSettings(self.snapshot.max_file_bytes, exclude))
+
+    @property
+    def data_paths(self) -> tuple[Path, ...]:
+        """The ``[data]`` paths, absolute (see :meth:`DataSettings.resolved`)."""
+        return self.data.resolved(self.root)
 
     @property
     def index_path(self) -> Path:
@@ -243,6 +297,11 @@ class Project:
                 "exclude": list(self.snapshot.exclude),
             },
             "max_log_bytes": self.max_log_bytes,
+            "data": {
+                "paths": list(self.data.paths),
+                "resolved": [str(p) for p in self.data_paths],
+                "hash_below_bytes": self.data.hash_below_bytes,
+            },
         }
 
 
@@ -355,6 +414,21 @@ def _patterns(value: object) -> tuple[str, ...]:
     raise ValueError(f"must be a list of glob patterns, e.g. [\"data/**\"]; got {value!r}")
 
 
+def _data_paths(root: Path) -> Callable[[object], tuple[str, ...]]:
+    def check(value: object) -> tuple[str, ...]:
+        items = [value] if isinstance(value, str) else value
+        hint = 'must be a list of paths (relative to the project folder, or absolute), e.g. ["data/"]'
+        if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
+            raise ValueError(f"{hint}; got {value!r}")
+        paths = tuple(dict.fromkeys(v.strip() for v in items))
+        for text, path in zip(paths, DataSettings(paths).resolved(root)):
+            if path == root or path in root.parents:
+                raise ValueError(f"must not hold the project folder itself (the code is in it); got {text!r}")
+        return paths
+
+    return check
+
+
 def load_project(root: Path) -> Project:
     """Read and check ``<root>/workbench.toml``.
 
@@ -415,6 +489,7 @@ def load_project(root: Path) -> Project:
     project = sections.get("project", {})
     defaults = sections.get("defaults", {})
     snapshot = sections.get("snapshot", {})
+    data_table = sections.get("data", {})
 
     def get(section: str, table: dict[str, Any], key: str, check: Callable[[Any], Any], default: Any) -> Any:
         if key not in table:
@@ -439,4 +514,8 @@ def load_project(root: Path) -> Project:
         ),
         file=path,
         max_log_bytes=get("project", project, "max_log_size_mb", _size_mb, 100 * _MIB),
+        data=DataSettings(
+            paths=get("data", data_table, "paths", _data_paths(root), ()),
+            hash_below_bytes=get("data", data_table, "hash_below_mb", _size_mb, 8 * _MIB),
+        ),
     )
