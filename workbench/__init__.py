@@ -3,14 +3,14 @@
 ``import workbench`` stays light (no torch, no textual): the names of the training core
 (``workbench.Task``, ``workbench.DataModule``) are loaded on first use, so the CLI and the
 TUI can import the package without paying for torch. ``workbench.Range`` (a config field's
-allowed values) loads no torch at all.
+allowed values) and ``workbench.init`` (a plain script reporting as a run) load no torch at all.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DataModule", "Range", "Task", "TrainState", "__version__"]
+__all__ = ["DataModule", "Range", "Task", "TrainState", "__version__", "init"]
 
 __version__ = "0.1.0"
 
@@ -19,6 +19,7 @@ _LAZY = {
     "TrainState": "workbench.core.task",
     "DataModule": "workbench.core.data",
     "Range": "workbench.project.ranges",  # torch-free: a Config's Annotated[int, Range(1, None)]
+    "init": "workbench.attach",  # torch-free: track a plain script as a run
 }
 
 

@@ -24,7 +24,7 @@ from workbench.store import Run, RunIndex
 
 RECORD_KEYS = {"id", "name", "task", "status", "device", "backend", "nproc", "precision", "config", "tags",
                "profile", "created_at", "started_at", "ended_at", "duration_s", "attempt", "run_dir",
-               "exit_code", "signal", "error", "progress", "git", "parent", "stop", "metrics"}
+               "exit_code", "signal", "error", "progress", "git", "parent", "stop", "metrics", "kind", "command"}
 
 
 def invoke(project: Path | None, *args: str, env: dict[str, str] | None = None) -> Result:

@@ -164,7 +164,11 @@ def test_set_aside_moves_later_points_and_their_spikes(memory_index: RunIndex, r
     assert moved == 2_000 + 20
     assert memory_index.points(run_id, "loss")[-1][0] == 2_999
     aside = memory_index.aside_points(run_id, "loss")
-    assert len(aside) == 2_000 and {row["attempt"] for row in aside} == {1}
+    later = [row for row in aside if row["step"] > 2_999]
+    assert len(later) == 2_000 and {row["attempt"] for row in aside} == {1}
+    # The point at the checkpoint's own step stays on the curve, and a copy is kept aside
+    # (a resumed attempt that logs it again is compared with it).
+    assert [row["step"] for row in aside if row["step"] <= 2_999] == [2_999]
     assert any(row["step"] == 4_321 and row["value"] == 1e6 for row in aside)
     assert all(row["set_aside_at"] > 0 for row in aside)
     # The resumed attempt logs the steps again; the old spike is not in the chart.

@@ -168,7 +168,7 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
         name = f"  ({r.name})" if r.name else ""
         click.echo(f"run {click.style(r.id, bold=True)}{name}  {status_text(r.status)}")
         lines = [
-            ("task", r.task or "—"),
+            ("task", (r.task or "—") + ("" if r.kind == "task" else f"  ({r.kind}: {' '.join(r.command[1:])})")),
             ("where", f"{r.device} / {r.backend} x{r.nproc or 1}, precision {r.precision}"),
             ("times", f"created {when(r.created_at)}, started {when(r.started_at)}, "
                       f"ended {when(r.ended_at)} ({duration(r)})"),

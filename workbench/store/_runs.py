@@ -43,6 +43,8 @@ def _encode_run_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         out["tags"] = json.dumps([tags] if isinstance(tags, str) else list(tags))
     if out.get("git_dirty") is not None:
         out["git_dirty"] = int(bool(out["git_dirty"]))
+    if out.get("command") is not None:
+        out["command"] = json.dumps([str(part) for part in out["command"]])
     return out
 
 

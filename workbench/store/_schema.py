@@ -59,15 +59,24 @@ _V1_COLUMNS: dict[str, str] = {
     "traceback": "TEXT",
 }
 
-#: The columns of ``runs``, in table order, with their SQL types.
-RUN_COLUMNS: dict[str, str] = {
+# Schema 2 (frozen): why a run is in its status (``queued``: waiting for what; a final
+# status: the outcome's reason), and the stop request that the run's owner delivers.
+_V2_COLUMNS: dict[str, str] = {
     **_V1_COLUMNS,
-    # Schema 2: why a run is in its status (``queued``: waiting for what; a final status:
-    # the outcome's reason), and the stop request that the run's owner delivers.
     "status_reason": "TEXT",
     "stop_requested_at": "REAL",
     "stop_mode": "TEXT",
     "stop_reason": "TEXT",
+}
+_V2_STATUSES = (*_V1_STATUSES, "pruned")
+
+#: The columns of ``runs``, in table order, with their SQL types.
+RUN_COLUMNS: dict[str, str] = {
+    **_V2_COLUMNS,
+    # Schema 3: how the run came in (task, script, attached) and, for a script or an
+    # attached process, its command line (JSON list; secrets masked).
+    "kind": "TEXT NOT NULL DEFAULT 'task'",
+    "command": "TEXT",
 }
 
 # One row per summary block of a series; see workbench/store/_rollup.py.
@@ -131,8 +140,8 @@ def stop_requests_and_pruned(conn: sqlite3.Connection) -> None:
     SQLite cannot change a CHECK constraint in place, so ``runs`` is rebuilt (inside the
     migration's transaction: all or nothing).
     """
-    columns = ", ".join(f"{name} {kind}" for name, kind in RUN_COLUMNS.items())
-    statuses = ", ".join(f"'{status}'" for status in STATUSES)
+    columns = ", ".join(f"{name} {kind}" for name, kind in _V2_COLUMNS.items())
+    statuses = ", ".join(f"'{status}'" for status in _V2_STATUSES)
     old = ", ".join(_V1_COLUMNS)
     conn.execute(f"CREATE TABLE runs_v2 ({columns}, CHECK (status IN ({statuses})))")
     conn.execute(f"INSERT INTO runs_v2 ({old}) SELECT {old} FROM runs")
@@ -140,6 +149,13 @@ def stop_requests_and_pruned(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs_v2 RENAME TO runs")
     for statement in _RUN_INDEXES:
         conn.execute(statement)
+
+
+@MIGRATIONS(3)
+def run_kind_and_command(conn: sqlite3.Connection) -> None:
+    """Add ``kind`` (task, script, attached) and ``command`` to ``runs``."""
+    conn.execute("ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'task'")
+    conn.execute("ALTER TABLE runs ADD COLUMN command TEXT")
 
 
 #: The newest schema version this code knows.

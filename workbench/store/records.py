@@ -92,7 +92,9 @@ class Run:
 
     Attributes mirror the ``runs`` table (see ``docs/run-index.md``). ``config`` is a
     plain mapping (treat it as read-only), ``tags`` a tuple, ``status`` a
-    :class:`RunStatus`, ``git_dirty`` a bool or ``None``.
+    :class:`RunStatus`, ``git_dirty`` a bool or ``None``, ``kind`` how the run came in
+    (``task``, ``script`` or ``attached``) and ``command`` its command line (attached and
+    script runs).
     """
 
     id: str
@@ -135,6 +137,8 @@ class Run:
     stop_requested_at: float | None = None
     stop_mode: StopMode | None = None
     stop_reason: str | None = None
+    kind: str = "task"
+    command: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
@@ -152,6 +156,11 @@ class Run:
         values["tags"] = tuple(tags or ())
         if values.get("git_dirty") is not None:
             values["git_dirty"] = bool(values["git_dirty"])
+        command = values.get("command")
+        if isinstance(command, str):
+            command = json.loads(command)
+        values["command"] = tuple(command or ())
+        values["kind"] = values.get("kind") or "task"
         if values.get("stop_mode") is not None:
             values["stop_mode"] = StopMode(values["stop_mode"])
         return cls(**values)
