@@ -87,29 +87,39 @@ async def test_compare_table_keys_and_the_chart_cursor_at_the_end(filled_project
         assert not isinstance(app.screen, CompareScreen)
 
 
-async def test_a_resumed_run_shows_the_time_it_ran_and_its_wall_span(filled_project: Path) -> None:
+async def test_a_resumed_run_shows_time_ran_device_chosen_and_epochs(filled_project: Path) -> None:
     start = NOW - 7200
+    run_dir = filled_project / ".workbench" / "runs" / "2n0000000009"
+    (run_dir / "artifacts").mkdir(parents=True)
+    (run_dir / "artifacts" / "reproducibility.json").write_text('{"device": "cpu", "seed": 0}')
     with RunIndex(filled_project / ".workbench" / "index.db") as index:
         index.create_run(id="2n0000000009", name="twice-run-9", task="SineRegression", status="completed",
                          created_at=start - 5, started_at=start, ended_at=start + 3660, attempt=2,
-                         host=OTHER_HOST, step=120, total_steps=120)
+                         host=OTHER_HOST, device="auto", backend="single", run_dir=str(run_dir),
+                         config={"epochs": 2}, step=120, total_steps=120, epoch=2)
         conn = index.connection
         with index.write():  # two attempts of a minute each, an hour apart
-            for offset, kind in ((0, "started"), (60, "stopped"), (3590, "resumed"), (3600, "started"),
-                                 (3660, "completed")):
+            for offset, kind, message in ((0, "started", ""), (60, "stopped", ""), (3590, "resumed", ""),
+                                          (3600, "started", ""),
+                                          (3659, "checkpoint", "saved at step 120 (epoch 3, batch 0; end)"),
+                                          (3660, "completed", "")):
                 conn.execute("INSERT INTO events (run_id, time, kind, message) VALUES (?, ?, ?, ?)",
-                             ("2n0000000009", start + offset, kind, ""))
+                             ("2n0000000009", start + offset, kind, message))
     app = make_test_app(filled_project)
     async with app.run_test(size=(140, 36)) as pilot:
         await settle(pilot)
         table = app.screen.query_one(RunTable)
         line = table.render_line(1 + app.runs.view.index("2n0000000009")).text
         assert "twice-run-9" in line and "2m00s" in line and "1h01m" not in line
+        assert " cpu " in line and "auto" not in line  # the device it chose, not "auto"
         table.select("2n0000000009")
         await pilot.press("enter")
         await settle(pilot, ticks=1)
         overview = str(app.screen.query_one("#overview-text").render())
         assert "ran 2m00s · wall 1h01m over 2 attempts" in overview
+        assert "auto → cpu / single" in overview
+        # One way of counting epochs: the row's "2 of 2" and the checkpoint "after epoch 2".
+        assert "epoch 2 of 2" in overview and "(after epoch 2; end)" in overview and "epoch 3" not in overview
 
 
 async def test_launch_form_enter_on_a_choice_launches_and_ctrl_p_opens_the_palette(project: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from workbench.runs import present
 from workbench.runs.filter import RunFilter, parse_filter
-from workbench.store import Run
+from workbench.store import Run, RunStatus
 from workbench.store import downsample
 from workbench.tui._timing import Span, ran_seconds
 from workbench.tui._watcher import LogChunk, SeriesKey, SeriesLoad, SeriesTail
@@ -55,6 +55,7 @@ class RunCache:
         self.rows: dict[str, Run] = {}
         self.last: dict[str, dict[str, float]] = {}
         self.spans: dict[str, list[Span]] = {}  # attempts of runs resumed at least once
+        self.devices: dict[str, tuple[int, str | None]] = {}  # auto runs: (attempt, device it chose)
         self.since = 0.0  # the largest updated_at a tick has read (rows applied otherwise do not count)
         self.complete = False
         self.filter: RunFilter = parse_filter("")
@@ -82,6 +83,32 @@ class RunCache:
     def ran(self, row: Run, now: float) -> float | None:
         """Seconds the run actually ran: its attempts added up, not the time it sat stopped."""
         return ran_seconds(row, self.spans.get(row.id) if row.attempt > 1 else None, now)
+
+    def device(self, row: Run) -> str | None:
+        """The device the run trains on: for ``auto``, the one it chose, once known."""
+        found = self.devices.get(row.id)
+        if row.device == "auto" and found is not None and found[0] == row.attempt and found[1]:
+            return found[1]
+        return row.device
+
+    def wants_device(self, row: Run) -> bool:
+        """Whether the device an ``auto`` run chose is still to be read."""
+        if row.device != "auto" or not row.run_dir or row.status is RunStatus.QUEUED:
+            return False
+        found = self.devices.get(row.id)
+        return found is None or found[0] != row.attempt
+
+    def set_devices(self, devices: dict[str, tuple[int, str | None]]) -> None:
+        """Record the devices ``auto`` runs chose (a live run not set up yet is asked again)."""
+        changed = False
+        for run_id, (attempt, device) in devices.items():
+            row = self.rows.get(run_id)
+            if device is None and row is not None and row.status.is_live:
+                continue
+            self.devices[run_id] = (attempt, device)
+            changed = True
+        if changed:
+            self.version += 1
 
     def set_spans(self, spans: dict[str, list[Span]]) -> None:
         """Record runs' attempts (read from their events)."""
@@ -155,6 +182,7 @@ class RunCache:
         self.rows.clear()
         self.last.clear()
         self.spans.clear()
+        self.devices.clear()
         self.since = 0.0
         self.complete = False
         self._counts.clear()
@@ -211,7 +239,7 @@ class RunCache:
         if column == "metric":
             return lambda r: _none_last(self.headline(r.id)[1])
         if column == "device":
-            return lambda r: (r.device or "", r.backend or "")
+            return lambda r: (self.device(r) or "", r.backend or "")
         if column == "git":
             return lambda r: r.git_head or ""
         return lambda r: str(getattr(r, column, None) or "").lower()

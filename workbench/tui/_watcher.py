@@ -12,6 +12,7 @@ This module imports neither textual nor torch: the benchmark and the tests drive
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ class PollRequest:
         logs: Logs to read: ``(run_id, path, offset)``; offset -1 for a first look.
         reconcile: Mark runs whose processes are gone as interrupted first.
         spans_of: Runs of more than one attempt whose attempts' spans to read (events).
+        devices_of: Runs launched on ``auto`` whose resolved device to read:
+            ``(run_id, run_dir, attempt)``.
     """
 
     since: float = 0.0
@@ -90,6 +93,7 @@ class PollRequest:
     logs: list[tuple[str, str, int]] = field(default_factory=list)
     reconcile: bool = False
     spans_of: list[str] = field(default_factory=list)
+    devices_of: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -103,6 +107,7 @@ class PollResult:
     tails: list[SeriesTail] = field(default_factory=list)
     logs: list[LogChunk] = field(default_factory=list)
     spans: dict[str, list[Span]] = field(default_factory=dict)
+    devices: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -135,6 +140,8 @@ class Watcher:
             result.last[run_id] = index.last_metrics(run_id)
         for run_id in dict.fromkeys(request.spans_of):
             result.spans[run_id] = attempt_spans(index.events(run_id))
+        for run_id, run_dir, attempt in request.devices_of:
+            result.devices[run_id] = (attempt, resolved_device(Path(run_dir)))
         for series, width in request.loads:
             points = index.series(series.run_id, series.key, max_points=max(3, width), x=series.x)
             if series.x == "step":
@@ -164,6 +171,17 @@ class Watcher:
                 result.logs.append(chunk)
         result.seconds = time.perf_counter() - began
         return result
+
+
+def resolved_device(run_dir: Path) -> str | None:
+    """The device a run's training process chose for ``auto``: the reproducibility record's
+    (``artifacts/reproducibility.json``, written when the task is set up), or None."""
+    try:
+        with open(run_dir / "artifacts" / "reproducibility.json", encoding="utf-8") as fh:
+            device = json.load(fh).get("device")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return device if isinstance(device, str) and device else None
 
 
 def read_log(run_id: str, path: Path, offset: int) -> LogChunk | None:

@@ -246,8 +246,20 @@ class WorkbenchApp(App[None]):
         if reconcile:
             self._last_reconcile = now
         last_of = sorted(self._want_last | live | self._recent)[:200]
+        rows = [self.runs.rows[i] for i in [*last_of, *self._shown_ids()] if i in self.runs.rows]
+        devices_of = list({r.id: (r.id, r.run_dir, r.attempt) for r in rows if self.runs.wants_device(r)}.values())
         return PollRequest(since=self.runs.since, loads=loads, tails=tails, last_of=last_of,
-                           logs=self.logs.plan(), reconcile=reconcile, spans_of=sorted(self._want_spans)[:100])
+                           logs=self.logs.plan(), reconcile=reconcile, spans_of=sorted(self._want_spans)[:100],
+                           devices_of=devices_of[:100])
+
+    def _shown_ids(self) -> list[str]:
+        """The runs on screen in the main screen's table."""
+        from workbench.tui.widgets.run_table import RunTable
+
+        for screen in self.screen_stack:
+            for table in screen.query(RunTable):
+                return table.visible_ids()
+        return []
 
     def tick(self) -> None:
         """Start a refresh tick unless one is in flight."""
@@ -310,6 +322,7 @@ class WorkbenchApp(App[None]):
         changes.runs = self.runs.apply(result.runs)
         self._want_spans -= set(result.spans)
         self.runs.set_spans(result.spans)
+        self.runs.set_devices(result.devices)
         # A resumed run's attempts come from its events: read them again when its row changes.
         self._want_spans.update(r.id for r in result.runs if r.attempt > 1)
         self.runs.complete = True
@@ -555,9 +568,11 @@ class WorkbenchApp(App[None]):
         live.sort(key=lambda r: r.started_at or r.created_at, reverse=True)
         names = ", ".join(r.label for r in live[:3]) + (f" and {len(live) - 3} more" if len(live) > 3 else "")
         where = present.tilde(str(self.project.root))
-        count = f"{len(live)} run{'s' if len(live) != 1 else ''}"
-        return Text(f"{count} still going ({names}): they keep running without the app. Reopen it with "
-                    f"`workbench` in {where} (or `workbench ls`); stop one with `workbench stop NAME`.")
+        one = len(live) == 1
+        count = "1 run" if one else f"{len(live)} runs"
+        return Text(f"{count} still going ({names}): {'it keeps' if one else 'they keep'} running without the "
+                    f"app. Reopen it with `workbench` in {where} (or `workbench ls`); stop "
+                    f"{'it' if one else 'one'} with `workbench stop NAME`.")
 
     def on_unmount(self) -> None:
         # Runs keep their colours across restarts; deleted runs are forgotten (once the whole

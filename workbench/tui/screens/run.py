@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +27,7 @@ from workbench.tui.screens._actions import RunActions
 from workbench.tui.screens._footer import fit_footer
 from workbench.tui.widgets.chart import MetricChart
 
-__all__ = ["RunScreen", "TABS"]
+__all__ = ["RunScreen", "TABS", "event_text"]
 
 #: The tabs, in order (keys 1-6 switch to them).
 TABS = ("overview", "config", "metrics", "output", "artifacts", "code")
@@ -163,7 +164,7 @@ class RunScreen(RunActions, Screen[None]):
         colour = app.run_colors.hex(self.run_id)
         status = row.status
         progress = present.progress_bar(row, 6)
-        where = f"{row.device or '—'}/{row.backend or '—'}"
+        where = f"{app.runs.device(row) or '—'}/{row.backend or '—'}"
         pinned = "  ⚑ pinned" if app.selection.pinned == self.run_id else ""
         self.query_one("#run-header", Static).update(Content.assemble(
             (f"{present.STATUS_GLYPHS.get(status, '?')} {row.name or self.run_id}", f"bold {colour}"),
@@ -192,7 +193,9 @@ class RunScreen(RunActions, Screen[None]):
         if row.total_steps:
             progress += f" of {row.total_steps}"
         if row.epoch is not None:
-            progress += f" · epoch {row.epoch}"
+            epochs = row.config.get("epochs")
+            of = f" of {epochs}" if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0 else ""
+            progress += f" · epoch {row.epoch}{of}"
         lines.append(("progress", Content(f"{present.progress_bar(row, 10)}  {progress}")))
         spans = attempt_spans(self.events) if self.events else app.runs.spans.get(self.run_id)
         times = (f"created {present.when(row.created_at)} · started {present.when(row.started_at)}"
@@ -202,7 +205,9 @@ class RunScreen(RunActions, Screen[None]):
         lines.append(("times", Content(times)))
         lines.append(("attempt", Content(str(row.attempt or 1))))
         nproc = f" ×{row.nproc}" if (row.nproc or 1) > 1 else ""
-        lines.append(("device", Content(f"{row.device or '—'} / {row.backend or '—'}{nproc} · "
+        chose = app.runs.device(row)
+        device = f"auto → {chose}" if row.device == "auto" and chose != "auto" else (row.device or "—")
+        lines.append(("device", Content(f"{device} / {row.backend or '—'}{nproc} · "
                                         f"precision {row.precision or '—'} · host {row.host or '—'}")))
         head = (row.git_head or "—")[:10]
         branch = row.git_branch or "detached HEAD"
@@ -224,7 +229,7 @@ class RunScreen(RunActions, Screen[None]):
             for event in self.events:
                 stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
                 parts += [(f"  {stamp}  ", "dim"), (f"{event.kind:<16}", _EVENT_STYLE.get(event.kind, "")),
-                          f"{event.message}\n"]
+                          f"{event_text(event)}\n"]
         if row.traceback:
             parts += [("\ntraceback\n", "bold $error"), (row.traceback.rstrip() + "\n", "$text-muted")]
         self.query_one("#overview-text", Static).update(Content.assemble(*parts))
@@ -408,6 +413,22 @@ class RunScreen(RunActions, Screen[None]):
     def select_run(self, run_id: str) -> None:
         """A fork of this run was started: open it."""
         self.app.switch_screen(RunScreen(run_id))
+
+
+_EPOCH_START = re.compile(r"\bepoch (\d+), batch 0\b")
+
+
+def event_text(event: RunEvent) -> str:
+    """An event's message, with a checkpoint's position said the way the run's row counts
+    epochs: "epoch 3, batch 0" (the next batch to run) reads "after epoch 2"."""
+    if event.kind not in ("checkpoint", "restored"):
+        return event.message
+
+    def after(match: re.Match[str]) -> str:
+        done = int(match.group(1)) - 1
+        return f"after epoch {done}" if done > 0 else "at the start"
+
+    return _EPOCH_START.sub(after, event.message)
 
 
 _STATUS_STYLE = {"queued": "$text-muted", "running": "bold $primary", "completed": "$success",

@@ -304,8 +304,8 @@ class RunTable(ScrollView, can_focus=True):
             return row.status.value, self._style(row.status.value)
         if key == "progress":
             return present.progress_bar(row), None
-        if key == "device":
-            device = (row.device or "—").replace("cuda:", "cuda")
+        if key == "device":  # for auto, the device the run chose once it has set up
+            device = (self.runs.device(row) or "—").replace("cuda:", "cuda")
             if row.backend == "ddp":
                 device += f" ddp×{row.nproc or 1}"
             return device, None
