@@ -4,6 +4,10 @@ This is what ``Task.main()`` calls. It resolves the config the way a workbench r
 (defaults < ``--profile`` < ``-s KEY=VALUE``), attaches the default extensions with a
 console progress bar, trains, and prints where its output went. It needs no run index
 and no git: the output goes to ``<state_dir>/local/<task>-<time>/``.
+
+A task file imports the same modules on its own as in a tracked run: the project root (the
+folder of ``workbench.toml``, found upwards from the task file) and the task file's folder
+are on ``sys.path``, as ``workbench.runs.train.import_task`` puts the snapshot's.
 """
 
 from __future__ import annotations
@@ -18,7 +22,60 @@ from typing import Any, Sequence
 
 from workbench.errors import WorkbenchError
 
-__all__ = ["main"]
+__all__ = ["add_import_roots", "add_main_script_roots", "import_roots", "main"]
+
+
+def import_roots(script: Path) -> list[Path]:
+    """The folders a task file imports from, first first: the project root, its own folder.
+
+    Args:
+        script: The task file.
+
+    Returns:
+        The project root (the nearest folder holding ``workbench.toml``, from the task
+        file's folder upwards; left out when there is none) and the task file's folder.
+    """
+    from workbench.project.errors import ProjectNotFound
+    from workbench.project.settings import find_project_root
+
+    folder = Path(script).resolve().parent
+    try:
+        return list(dict.fromkeys([find_project_root(folder), folder]))
+    except ProjectNotFound:
+        return [folder]
+
+
+def add_import_roots(script: Path) -> None:
+    """Put :func:`import_roots` at the front of ``sys.path`` (each once, in that order).
+
+    A folder already on ``sys.path`` (Python puts a script's own folder first) is not
+    added again.
+    """
+    present = set()
+    for entry in sys.path:
+        try:
+            present.add(Path(entry or ".").resolve())
+        except (OSError, RuntimeError):
+            continue
+    missing = [folder for folder in import_roots(script) if folder not in present]
+    sys.path[0:0] = [str(folder) for folder in missing]
+
+
+def add_main_script_roots() -> None:
+    """When a ``.py`` file runs as the main script, add its :func:`import_roots`.
+
+    For ``python tasks/x.py fit``, this must happen before the file's own imports of
+    modules at the project root: the training core calls it when it is first imported
+    (by the task file's ``from workbench import Task``). Nothing happens under
+    ``python -m`` (the run processes, which import from the snapshot), in an interactive
+    session, or under an entry-point script.
+    """
+    main_module = sys.modules.get("__main__")
+    if main_module is None or getattr(main_module, "__spec__", None) is not None:
+        return
+    file = getattr(main_module, "__file__", None)
+    if isinstance(file, str) and file.endswith(".py") and os.path.isfile(file):
+        add_import_roots(Path(file))
 
 
 def _parser(task_cls: type, prog: str) -> argparse.ArgumentParser:
@@ -83,6 +140,8 @@ def _run(task_cls: type, args: argparse.Namespace, script: Path) -> int:
         missing = ", ".join(sorted(getattr(task_cls, "__abstractmethods__", ()))) or "abstract = True"
         raise WorkbenchError(f"{task_cls.__name__} is a framework task and cannot run by itself "
                              f"({missing}); run a task that builds on it")
+    if script.is_file():
+        add_import_roots(script)  # for the imports a task makes when it builds its parts
     root, project = _project(script.resolve().parent)
     profile = find_profile(root, args.profile) if args.profile else None
     values = resolve_config(fields_of(task_cls.Config), profile=profile,

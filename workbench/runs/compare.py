@@ -3,9 +3,10 @@
 A :class:`Comparison` holds, for two or more runs, every config key with each run's value,
 three rows per metric key (the ``last`` value, the ``best`` value, and the value at the
 largest step every run reached), each with its delta against a baseline run, and the code
-each run used (snapshot commit, dirty flag, and whether its code is the baseline's). The
-CLI renders it as a table or as JSON (:meth:`Comparison.to_json`, documented in
-docs/cli.md); nothing here prints.
+each run used (snapshot commit, dirty flag, and whether its code is the baseline's), and
+the data each run saw at launch (the digest of its ``[data]`` fingerprint, and whether it
+is the baseline's). The CLI renders it as a table or as JSON (:meth:`Comparison.to_json`,
+documented in docs/cli.md); nothing here prints.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "CodeCell",
     "Comparison",
     "ConfigRow",
+    "DataCell",
     "MetricCell",
     "MetricRow",
     "compare_runs",
@@ -123,6 +125,34 @@ class CodeCell:
 
 
 @dataclass(frozen=True)
+class DataCell:
+    """The data a run saw at launch (its ``data`` event: see ``workbench.runs.fingerprint``).
+
+    Attributes:
+        digest: The fingerprint's digest; None for a run launched without ``[data]`` paths.
+        files: How many files the fingerprint holds.
+        bytes: Their total size.
+        same_data: Whether the digest is the baseline's: None for the baseline itself, or
+            when either run has no fingerprint.
+    """
+
+    digest: str | None
+    files: int | None
+    bytes: int | None
+    same_data: bool | None
+
+    @property
+    def short(self) -> str:
+        """The digest's first 12 hex digits, or ``—``."""
+        return self.digest[:12] if self.digest else "—"
+
+    @property
+    def text(self) -> str:
+        """``1a2b3c4d5e6f``, with `` other data`` when it is not the baseline's."""
+        return self.short + (" other data" if self.same_data is False else "")
+
+
+@dataclass(frozen=True)
 class Comparison:
     """Two or more runs compared (see the module docstring).
 
@@ -133,6 +163,7 @@ class Comparison:
         metrics: For each metric key of any run (sorted): its ``last``, ``best`` and
             ``at`` rows.
         code: Each run's code, in run order.
+        data: Each run's data, in run order.
     """
 
     runs: tuple[Run, ...]
@@ -140,6 +171,12 @@ class Comparison:
     config: tuple[ConfigRow, ...]
     metrics: tuple[MetricRow, ...]
     code: tuple[CodeCell, ...]
+    data: tuple[DataCell, ...] = ()
+
+    @property
+    def data_differs(self) -> bool:
+        """Whether some run saw other data than the baseline (as far as fingerprints tell)."""
+        return any(cell.same_data is False for cell in self.data)
 
     @property
     def baseline_run(self) -> Run:
@@ -243,6 +280,7 @@ def compare_runs(
         metrics=tuple(row for key in wanted
                       for row in _metric_rows(index, chosen, run_keys, base, key, step)),
         code=tuple(_code_cells(chosen, base, same_code)),
+        data=tuple(_data_cells(index, chosen, base)),
     )
 
 
@@ -337,6 +375,18 @@ def _code_cells(runs: Sequence[Run], base: int, same_code: SameCode | None) -> l
                 same = same_code(reference, run.snapshot_commit)
         cells.append(CodeCell(run.snapshot_commit, run.git_head, run.git_branch, run.git_dirty, same))
     return cells
+
+
+def _data_cells(index: RunIndex, runs: Sequence[Run], base: int) -> list[DataCell]:
+    found = []
+    for run in runs:
+        event = next((e for e in reversed(index.events(run.id)) if e.kind == "data"), None)
+        data = event.data if event is not None and isinstance(event.data, dict) else {}
+        found.append((data.get("digest"), data.get("files"), data.get("bytes")))
+    reference = found[base][0]
+    return [DataCell(digest, files, size,
+                     None if i == base or not (digest and reference) else digest == reference)
+            for i, (digest, files, size) in enumerate(found)]
 
 
 def snapshot_comparer(root: Path, state_dir: Path) -> SameCode:

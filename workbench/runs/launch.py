@@ -28,6 +28,8 @@ from workbench.store import InvalidValue, Run, RunIndex, RunStatus, new_run_id
 
 if TYPE_CHECKING:
     from workbench.project import Project, TaskInfo
+    from workbench.runs.fingerprint import DataFingerprint
+    from workbench.snapshot import Snapshot
 
 __all__ = ["LaunchRequest", "PreparedLaunch", "launch", "prepare", "start_supervisor"]
 
@@ -204,6 +206,7 @@ def _create(project: Project, index: RunIndex, prepared: PreparedLaunch, run_id:
     run_dir.mkdir(parents=True)
     # gc and `index rebuild` leave a folder whose launch lock is held: until its row exists.
     with launch_lock(run_dir):
+        data = _fingerprint_data(project, run_dir)
         snap = take_snapshot(project.root, run_id, state_dir=project.state_dir,
                              max_file_bytes=project.snapshot.max_file_bytes,
                              exclude=project.snapshot.exclude)
@@ -217,12 +220,14 @@ def _create(project: Project, index: RunIndex, prepared: PreparedLaunch, run_id:
             id=run_id, name=prepared.name, task=task.name, status=RunStatus.QUEUED, device=prepared.device,
             backend=prepared.backend, nproc=prepared.nproc, precision=prepared.precision,
             config=prepared.config, tags=list(prepared.tags), profile=prepared.profile or None,
-            run_dir=str(run_dir), git_head=snap.head, git_branch=snap.branch, git_dirty=snap.dirty,
-            snapshot_commit=snap.commit,
+            run_dir=str(run_dir), git_head=snap.head, git_branch=snap.branch,
+            git_dirty=_code_dirty(project, snap), snapshot_commit=snap.commit,
         )
-    for warning in prepared.warnings:
+    for warning in [*prepared.warnings, *(data.warnings if data else ())]:
         index.add_event(run_id, "warning", warning)
-    excluded = [f"{path} ({why})" for path, why in snap.excluded]
+    if data is not None:
+        index.add_event(run_id, "data", data.summary, data.event_data())
+    excluded = [f"{path} ({why})" for path, why in _excluded(project, snap)]
     index.add_event(run_id, "launched", f"{task.name} on {prepared.device}/{prepared.backend}",
                     {"snapshot": snap.commit, "excluded": excluded[:200]})
     if excluded:
@@ -230,6 +235,46 @@ def _create(project: Project, index: RunIndex, prepared: PreparedLaunch, run_id:
                         f"{len(excluded)} file(s) left out of the code snapshot",
                         {"files": excluded[:200]})
     return row
+
+
+def _fingerprint_data(project: Project, run_dir: Path) -> DataFingerprint | None:
+    """Fingerprint the ``[data]`` paths into ``data.json`` (None when there are none)."""
+    from workbench.runs.fingerprint import ManifestCache, fingerprint_data, write_data_record
+
+    if not project.data.paths:
+        return None
+    data = fingerprint_data(project.data_paths, root=project.root, labels=project.data.paths,
+                            hash_below_bytes=project.data.hash_below_bytes,
+                            cache=ManifestCache.for_state_dir(project.state_dir))
+    write_data_record(run_dir, data)
+    return data
+
+
+def _excluded(project: Project, snap: Snapshot) -> list[tuple[str, str]]:
+    """What the snapshot left out and why; a ``[data]`` path is named as such."""
+    if not project.data.paths:
+        return list(snap.excluded)
+    inside = {p.relative_to(project.root).as_posix() for p in project.data_paths
+              if project.root in p.parents}
+    named = {f"{snap.prefix}/{rel}" if snap.prefix else rel for rel in inside}
+    return [(path, "a [data] path: fingerprinted, read from the project folder")
+            if path.rstrip("/") in named else (path, why) for path, why in snap.excluded]
+
+
+def _code_dirty(project: Project, snap: Snapshot) -> bool:
+    """Whether the recorded code differs from HEAD.
+
+    The snapshot layer also calls a tree dirty when the only difference is untracked files
+    it left out (a data folder): the code the run got is then HEAD's, so it is not dirty.
+    """
+    if not snap.dirty or snap.private or not snap.head or not snap.excluded:
+        return snap.dirty
+    from workbench.snapshot import SnapshotError, diff
+
+    try:
+        return bool(diff(project.root, snap.head, snap.commit, state_dir=project.state_dir, stat=True).strip())
+    except SnapshotError:
+        return snap.dirty
 
 
 def _create_row(index: RunIndex, pick_name: bool, **fields: Any) -> Run:

@@ -5,6 +5,8 @@ snapshot, restores one of its checkpoints and trains to the end with the run's c
 device and precision; every point it logs and its final weights are compared bit for bit
 with what the run recorded. The run's own points, checkpoints and status are never
 touched; the verdict is an event on the run (``verified``), shown by ``show`` and the app.
+The replay reads the data from where the run read it (the ``[data]`` paths): when their
+fingerprint is no longer the one recorded at launch, the verdict carries a warning.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from workbench.store import Run, RunIndex
 if TYPE_CHECKING:
     from workbench.project import Project
 
-__all__ = ["Verification", "verify_run"]
+__all__ = ["Verification", "data_changes", "verify_run"]
 
 
 
@@ -48,6 +50,8 @@ class Verification:
         weights: ``equal``, or where the final weights first differ.
         missing: Recorded points after the checkpoint that the replay never logged.
         error: Why the replay could not finish, if it could not.
+        warnings: What may explain a difference without being one (the data changed
+            since the run).
     """
 
     from_step: int
@@ -59,6 +63,7 @@ class Verification:
     error: str = ""
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exact(self) -> bool:
@@ -68,7 +73,11 @@ class Verification:
 
     @property
     def summary(self) -> str:
-        """One line: ``verified: exact from step 700 (1,200 points, final weights equal)``."""
+        """One line: ``verified: exact from step 700 (1,200 points, final weights equal)``,
+        followed by ``; warning: …`` for each warning."""
+        return "; ".join([self._verdict(), *(f"warning: {w}" for w in self.warnings)])
+
+    def _verdict(self) -> str:
         if self.error:
             return f"verify from step {self.from_step} could not finish: {self.error}"
         if self.exact:
@@ -91,7 +100,7 @@ class Verification:
         return {"exact": self.exact, "from_step": self.from_step, "compared": self.compared,
                 "matched": self.matched, "first_divergence": self.first_divergence,
                 "weights": self.weights, "missing": self.missing, "error": self.error,
-                "seconds": round(self.seconds, 3), "summary": self.summary}
+                "seconds": round(self.seconds, 3), "warnings": list(self.warnings), "summary": self.summary}
 
 
 def _checkpoint(run: Run, run_dir: Path, from_step: int | None) -> tuple[int, Path, Path]:
@@ -154,6 +163,35 @@ def _replayed(path: Path, after: int) -> dict[tuple[str, int], float]:
     return out
 
 
+def data_changes(run_dir: Path, project_root: Path, state_dir: Path) -> str | None:
+    """Whether the run's ``[data]`` paths hold other data now than at launch.
+
+    The fingerprint is taken again over the paths and with the hashing size the run
+    recorded (the project's ``[data]`` may have changed since), through the hash cache.
+
+    Returns:
+        One line (``the data changed since the run: 3 files differ (data/a.csv, …)``), or
+        None when the data is the same, or the run recorded no fingerprint.
+    """
+    from workbench.runs.fingerprint import ManifestCache, changed_files, fingerprint_data, read_data_record
+
+    try:
+        recorded = read_data_record(run_dir)
+    except ValueError as exc:
+        return f"the run's data fingerprint cannot be read ({exc}); the data is not checked"
+    if recorded is None:
+        return None
+    now = fingerprint_data([Path(p) for p in recorded.paths], root=project_root, labels=recorded.labels,
+                           hash_below_bytes=recorded.hash_below_bytes,
+                           cache=ManifestCache.for_state_dir(state_dir))
+    if now.digest == recorded.digest:
+        return None
+    changed = changed_files(recorded, now)
+    shown = ", ".join(changed[:3]) + (", …" if len(changed) > 3 else "")
+    return (f"the data changed since the run: {len(changed):,} file(s) differ ({shown}); "
+            f"a difference may come from the data, not the code")
+
+
 def _same(a: float, b: float) -> bool:
     return a == b or (a != a and b != b)
 
@@ -177,6 +215,7 @@ def verify_run(project: Project, index: RunIndex, run: Run, *, from_step: int | 
     spec = read_spec(run_dir)
     _refusals(run, spec, probe)
     step, start, final = _checkpoint(run, run_dir, from_step)
+    changed = data_changes(run_dir, Path(spec.project_root), project.state_dir)
     scratch_root = run_dir / "verify"
     scratch = scratch_root / time.strftime("%Y%m%d-%H%M%S")
     scratch.mkdir(parents=True, exist_ok=True)
@@ -196,7 +235,7 @@ def verify_run(project: Project, index: RunIndex, run: Run, *, from_step: int | 
     except (OSError, ValueError):
         result = {"ok": False, "error": f"the replay process exited with {done.returncode}; see "
                                         f"{scratch / 'output.log'}"}
-    verdict = Verification(from_step=step, seconds=time.monotonic() - began)
+    verdict = Verification(from_step=step, seconds=time.monotonic() - began, warnings=[changed] if changed else [])
     if not result.get("ok"):
         verdict.error = result.get("error") or "the replay failed"
         keep_scratch = True
