@@ -22,7 +22,7 @@ from workbench.checkpoint_names import checkpoint_folder, step_files
 from workbench.runs.locks import trainer_alive
 from workbench.runs.outcome import read_outcome
 from workbench.runs.resume import NONDETERMINISTIC_SUFFIXES
-from workbench.store import RunIndex, RunStatus
+from workbench.store import TIME_KEYED_PREFIX, RunIndex, RunStatus
 
 __all__ = ["GitState", "Series", "check_run", "final_state", "git_state", "leftover_processes", "series_of"]
 
@@ -63,8 +63,10 @@ Series = dict[str, list[tuple[int, float]]]
 
 
 def series_of(index: RunIndex, run_id: str) -> Series:
-    """Every curve of a run, as the index holds it now."""
-    return {key: [(step, value) for step, value, _ in index.points(run_id, key)] for key in index.metric_keys(run_id)}
+    """Every per-step curve of a run, as the index holds it now (``sys/*`` is sampled against
+    time beside the processes: outside every per-step promise, DESIGN.md "Who owns a run")."""
+    return {key: [(step, value) for step, value, _ in index.points(run_id, key)]
+            for key in index.metric_keys(run_id) if not key.startswith(TIME_KEYED_PREFIX)}
 
 
 def final_state(run_dir: str | Path) -> tuple[str, dict[str, Any]]:
@@ -125,7 +127,7 @@ def _check_curves(series: Series, base: Series, total: int) -> tuple[list[str], 
 
 
 def _check_history(index: RunIndex, run_id: str, attempt: int, resumes: int) -> list[str]:
-    """Set-aside points belong to earlier attempts and lie after a restored checkpoint;
+    """Set-aside points belong to earlier attempts and lie at or after a restored checkpoint;
     every replay matched; no point went missing before a checkpoint; one ``resumed`` event
     per resume."""
     problems = []
@@ -137,11 +139,13 @@ def _check_history(index: RunIndex, run_id: str, attempt: int, resumes: int) -> 
     if len(restored) > resumes:
         problems.append(f"{len(restored)} 'restored' event(s) for {resumes} resume(s)")
     for point in index.aside_points(run_id):
+        if point["key"].startswith(TIME_KEYED_PREFIX):
+            continue
         if point["attempt"] >= attempt:
             problems.append(f"set aside: {point['key']} step {point['step']} of attempt {point['attempt']}"
                             f" (the run ended in attempt {attempt})")
-        if not any(step < point["step"] for step in restored):
-            problems.append(f"set aside: {point['key']} step {point['step']}, after no restored checkpoint")
+        if not any(step <= point["step"] for step in restored):  # at its step: a copy, kept for the replay
+            problems.append(f"set aside: {point['key']} step {point['step']}, before every restored checkpoint")
     for event in events:
         if event.kind == "points-missing":
             problems.append(f"points-missing event: {event.message}")

@@ -26,6 +26,7 @@ replays the same plan, not the same microseconds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -45,6 +46,8 @@ from support.projects import PATIENCE, clean_env, kill_run_processes, make_proje
 
 from workbench.checkpoint_names import checkpoint_folder, step_files, step_of
 from workbench.runs.liveness import STALE_AFTER_ENV
+from workbench.runs.locks import trainer_alive
+from workbench.runs.outcome import read_outcome
 from workbench.store import Run, RunIndex
 
 __all__ = ["MOMENTS", "TARGETS", "TASK_FILE", "Report", "Settings", "probe_cache", "run_chaos"]
@@ -54,8 +57,11 @@ TASK = "Chaos"
 VALIDATING = "validating"  # chaos_task.VALIDATING (that module imports torch)
 TARGETS = ("trainer", "supervisor", "both")
 MOMENTS = ("random", "checkpoint", "validation", "startup")
-#: Seconds between looks at a run folder while waiting for a checkpoint or a validation.
-WATCH = 0.002
+#: Seconds between looks at a run folder while waiting for a checkpoint or a validation
+#: (a kill follows within a few milliseconds; whether the trainer still lives is asked
+#: every ``ALIVE_EVERY`` looks, which cost more).
+WATCH = 0.003
+ALIVE_EVERY = 16
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class Settings:
 
     seed: int
     runs: int = 3
-    kills_per_run: int = 3
+    kills_per_run: int = 2
     min_kills: int = 0
     parallel: int = 3
     samples: int = 512
@@ -93,10 +99,13 @@ class Settings:
         return self.epochs * self.steps_per_epoch
 
     @property
-    def overrides(self) -> list[str]:
+    def launch_args(self) -> list[str]:
+        """``workbench run`` arguments of every run (deterministic mode: the default on a
+        CPU, said anyway; ``OMP_NUM_THREADS=1`` comes with the environment)."""
         values = {"samples": self.samples, "batch_size": self.batch_size, "epochs": self.epochs,
                   "every": self.every, "step_sleep": self.step_sleep, "val_sleep": self.val_sleep}
-        return [a for k, v in values.items() for a in ("-s", f"{k}={v}")]
+        return [TASK, "--device", "cpu", "--deterministic", "--json",
+                *(a for k, v in values.items() for a in ("-s", f"{k}={v}"))]
 
 
 @dataclass
@@ -221,6 +230,7 @@ class _Driver:
         self.run_dir = Path()
         self.resumes = 0
         self.history: list[str] = []
+        self.problems: list[str] = []  # broken promises seen while driving (the run goes on)
         self.index: RunIndex | None = None
 
     # -- reading the run --------------------------------------------------------------
@@ -304,7 +314,9 @@ class _Driver:
         nth = self.rng.randint(1, max(1, round(2 * self._spread(att.start_step, kills_left) / self.settings.every)))
         seen = self._checkpoints()
         new: list[str] = []
-        while _lives(att.trainer):
+        for look in itertools.count():
+            if look % ALIVE_EVERY == 0 and not _lives(att.trainer):
+                break
             now = self._checkpoints()
             new += sorted(now - seen)
             seen = now
@@ -320,9 +332,11 @@ class _Driver:
     def _at_validation(self, att: _Attempt) -> _Spot | None:
         delay = self.rng.uniform(0, 0.5 * self.settings.val_sleep)
         marker = self.run_dir / VALIDATING
-        while not marker.exists():
-            if not _lives(att.trainer):
+        for look in itertools.count():
+            if look % ALIVE_EVERY == 0 and not _lives(att.trainer):
                 return None
+            if marker.exists():
+                break
             time.sleep(WATCH)
         time.sleep(delay)
         try:
@@ -363,10 +377,22 @@ class _Driver:
         and resume. Returns the attempt to drive next, or None when the run completed."""
         if att.supervisor is not None and target == "trainer":
             _wait_gone([att.supervisor])  # it writes the outcome, then exits
+        if target == "supervisor" and _lives(att.trainer) and not trainer_alive(self.run_dir):
+            # Killed while its trainer was starting, before it took trainer.lock: until it
+            # does, nothing shows that it lives (a queued run with a dead owner).
+            self.history.append(f"attempt {att.number}: the orphan had not taken its lock yet")
+            self._wait(lambda: not _lives(att.trainer) or trainer_alive(self.run_dir),
+                       f"the orphan of run {self.run_id} to take its lock")
         if _lives(att.trainer):
             self._check_orphan_refusal()
             return _Attempt(att.number, att.trainer, None, self.row().step or att.start_step, False)
         row = self.row()
+        if target == "trainer" and att.supervisor is not None:  # its supervisor said how it ended
+            outcome = read_outcome(self.run_dir, att.number)
+            if row.status != "interrupted" or outcome is None or outcome.status != row.status \
+                    or outcome.signal != signal.SIGKILL:
+                self.problems.append(f"attempt {att.number}, trainer SIGKILLed under a live supervisor: row "
+                                     f"{row.status} (signal {row.signal}), attempts/{att.number}/outcome.json {outcome}")
         if row.status == "completed":
             self.history.append(f"attempt {att.number}: had completed already")
             return None
@@ -422,7 +448,7 @@ class _Driver:
         Args:
             first: The target and moment of the first kill.
         """
-        result = wb(self.root, "run", TASK, "--device", "cpu", *self.settings.overrides, "--json", env=self.env)
+        result = wb(self.root, "run", *self.settings.launch_args, env=self.env)
         if result.returncode != 0:
             raise AssertionError(f"workbench run exited {result.returncode}: {result.stderr.strip()}")
         record = json.loads(result.stdout)
@@ -479,7 +505,7 @@ class _Driver:
 def _baseline(base: Path, probe: Path, settings: Settings) -> tuple[Path, str]:
     """Launch the uninterrupted run (in its own project); return the project and run id."""
     root = make_project(base, probe, {"tasks/chaos.py": TASK_FILE.read_text()})
-    result = wb(root, "run", TASK, "--device", "cpu", *settings.overrides, "--json", env=clean_env(base))
+    result = wb(root, "run", *settings.launch_args, env=clean_env(base))
     assert result.returncode == 0, f"the uninterrupted run did not launch: {result.stderr}"
     return root, json.loads(result.stdout)["id"]
 
@@ -564,6 +590,7 @@ def _check_all(report: Report, settings: Settings, drivers: list[_Driver], base_
         if not driver.run_id:
             continue
         name = f"run {driver.number} {driver.run_id}"
+        report.failures += [f"{name}: {p}" for p in driver.problems]
         if base:
             with RunIndex(driver.root / ".workbench" / "index.db") as index:
                 problems, checked = check_run(index, driver.run_id, driver.resumes, base, base_end, settings.total)

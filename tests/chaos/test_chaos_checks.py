@@ -73,7 +73,7 @@ def test_a_set_aside_point_of_the_final_attempt_is_a_problem(tmp_path: Path) -> 
         index.add_event(run_id, "resumed", "attempt 2")
         problems, _ = check_run(index, run_id, 1, series_of(index, base_id), final_state(tmp_path / "base"), TOTAL)
     assert any("of attempt 2 (the run ended in attempt 2)" in p for p in problems), problems
-    assert any("after no restored checkpoint" in p for p in problems), problems
+    assert any("before every restored checkpoint" in p for p in problems), problems
 
 
 def test_a_process_left_behind_is_found(tmp_path: Path) -> None:
