@@ -126,18 +126,7 @@ async def test_the_cursor_row_stays_legible_in_every_theme(filled_project: Path)
         assert worst[0] >= LEGIBLE, worst[1]
 
 
-async def test_the_app_recolours_runs_with_the_theme(filled_project: Path) -> None:
-    app = make_test_app(filled_project)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
-        app.theme = "catppuccin-latte"
-        await pilot.pause()
-        variables = BUILTIN_THEMES["catppuccin-latte"].to_color_system().generate()
-        assert app.run_colors.cursor() == cursor_colors(variables, False)[0]
-        assert app.run_colors.colours == palette(variables, False)
-
-
-async def test_runs_keep_their_colours_when_the_app_reopens(filled_project: Path) -> None:
+async def test_runs_keep_their_colours_across_restarts_and_themes(filled_project: Path) -> None:
     app = make_test_app(filled_project)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, ticks=1)
@@ -151,4 +140,11 @@ async def test_runs_keep_their_colours_when_the_app_reopens(filled_project: Path
         await settle(pilot, ticks=1)
         assert app.runs.view[0] == "2n0000000009"  # seen first now, yet it does not take slot 0
         assert {run_id: app.run_colors.slot(run_id) for run_id in before} == before
+        assert app.run_colors.slot("2n0000000009") == len(before)
+        # A theme change recolours every run at once (slots stay).
+        app.theme = "catppuccin-latte"
+        await pilot.pause()
+        variables = BUILTIN_THEMES["catppuccin-latte"].to_color_system().generate()
+        assert app.run_colors.cursor() == cursor_colors(variables, False)[0]
+        assert app.run_colors.colours == palette(variables, False)
         assert app.run_colors.slot("2n0000000009") == len(before)

@@ -105,6 +105,9 @@ async def test_a_resumed_run_shows_time_ran_device_chosen_and_epochs(filled_proj
                                           (3660, "completed", "")):
                 conn.execute("INSERT INTO events (run_id, time, kind, message) VALUES (?, ?, ?, ?)",
                              ("2n0000000009", start + offset, kind, message))
+        index.create_run(id="2n0000000008", name="odd-total-8", task="SineRegression", status="completed",
+                         created_at=start - 10, started_at=start - 9, ended_at=start - 1, host=OTHER_HOST,
+                         step=5, total_steps=-1)
     app = make_test_app(filled_project)
     async with app.run_test(size=(140, 36)) as pilot:
         await settle(pilot)
@@ -112,6 +115,8 @@ async def test_a_resumed_run_shows_time_ran_device_chosen_and_epochs(filled_proj
         line = table.render_line(1 + app.runs.view.index("2n0000000009")).text
         assert "twice-run-9" in line and "2m00s" in line and "1h01m" not in line
         assert " cpu " in line and "auto" not in line  # the device it chose, not "auto"
+        odd = table.render_line(1 + app.runs.view.index("2n0000000008")).text
+        assert "step 5" in odd and "0%" not in odd  # a negative total is no percentage
         table.select("2n0000000009")
         await pilot.press("enter")
         await settle(pilot, ticks=1)
@@ -175,7 +180,8 @@ async def test_launch_form_shows_what_the_launch_check_refuses_or_warns(project:
         assert "precision '16-mixed' needs a CUDA GPU" in str(status.render())
 
 
-async def test_screenshot_from_the_palette_goes_to_the_project(filled_project: Path, tmp_path: Path) -> None:
+async def test_screenshot_goes_to_the_project_and_quitting_says_runs_keep_going(
+        filled_project: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "Downloads").exists()  # HOME is tmp_path
     app = make_test_app(filled_project)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -187,16 +193,10 @@ async def test_screenshot_from_the_palette_goes_to_the_project(filled_project: P
         await wait_until(pilot, lambda: folder.is_dir() and any(folder.glob("*.svg")), timeout=30, tick=False)
         await wait_until(pilot, lambda: any("screenshots" in str(n.message) for n in app._notifications),
                          timeout=10, tick=False)
-
-
-async def test_quitting_with_live_runs_says_they_keep_running(filled_project: Path) -> None:
-    app = make_test_app(filled_project)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot, ticks=1)
         await pilot.press("q")
         said = " ".join(str(r) for r in app._exit_renderables)  # printed once the app has closed
     assert "2 runs still going (brisk-otter-6, calm-heron-5)" in said
-    assert "keep running" in said and "workbench" in said
+    assert "they keep running" in said and "`workbench`" in said
 
 
 async def test_the_footer_fits_a_small_terminal(filled_project: Path) -> None:
