@@ -105,7 +105,7 @@ async def test_a_resumed_run_shows_time_ran_device_chosen_and_epochs(filled_proj
                                           (3660, "completed", "")):
                 conn.execute("INSERT INTO events (run_id, time, kind, message) VALUES (?, ?, ?, ?)",
                              ("2n0000000009", start + offset, kind, message))
-        index.create_run(id="2n0000000008", name="odd-total-8", task="SineRegression", status="completed",
+        index.create_run(id="2n0000000008", name="odd-total-8", task="SineRegression", status="failed",
                          created_at=start - 10, started_at=start - 9, ended_at=start - 1, host=OTHER_HOST,
                          step=5, total_steps=-1)
     app = make_test_app(filled_project)
