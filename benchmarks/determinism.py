@@ -7,6 +7,7 @@ removed, then these set):
 * ``omp1``             ``OMP_NUM_THREADS=1``;
 * ``no-dynamic``       ``OMP_DYNAMIC=FALSE MKL_DYNAMIC=FALSE``;
 * ``cbwr-auto``        ``MKL_CBWR=AUTO`` (MKL's reproducible mode, best code path);
+* ``cbwr-strict``      ``MKL_CBWR=AUTO,STRICT`` (also independent of thread count, for gemm);
 * ``cbwr-compatible``  ``MKL_CBWR=COMPATIBLE`` (MKL's reproducible mode, SSE2 code path);
 * ``deterministic``    workbench's deterministic mode: ``workbench.runs.numerics.DETERMINISTIC_ENV``
   in the environment and ``workbench.core.numerics.apply_numerics(True)`` in the process.
@@ -17,10 +18,12 @@ weight set (``6`` is all equal, ``4 + 2`` two sets), the fit time (median, wall 
 seconds, the model's fit only: imports and data excluded) and the median of the per-round
 ratios to ``default``. With ``--ops`` each process also hashes a set of single operations
 (the matrix products and reductions of this model's forward and backward passes, on fixed
-inputs), which shows which operation differs between processes.
+inputs), which shows which operation differs between processes. With ``--gemm`` each
+process also times a large matrix product (256x1024 @ 1024x1024, float32): the cost of a
+setting for a model whose time goes into BLAS, which this small model's does not.
 
     .venv/bin/python benchmarks/determinism.py [--runs 6] [--samples 8000] [--epochs 2]
-        [--settings default,deterministic] [--ops]
+        [--settings default,deterministic] [--ops] [--gemm]
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ SETTINGS: dict[str, dict[str, str]] = {
     "omp1": {"OMP_NUM_THREADS": "1"},
     "no-dynamic": {"OMP_DYNAMIC": "FALSE", "MKL_DYNAMIC": "FALSE"},
     "cbwr-auto": {"MKL_CBWR": "AUTO"},
+    "cbwr-strict": {"MKL_CBWR": "AUTO,STRICT"},
     "cbwr-compatible": {"MKL_CBWR": "COMPATIBLE"},
     "deterministic": dict(DETERMINISTIC_ENV),
 }
@@ -90,7 +94,23 @@ def _op_hashes() -> dict[str, str]:
     return out
 
 
-def child(samples: int, epochs: int, deterministic: bool, ops: bool) -> None:
+def _gemm_seconds(reps: int = 40) -> float:
+    """CPU seconds per 256x1024 @ 1024x1024 product (best of three batches of ``reps``)."""
+    import torch
+
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(256, 1024, generator=g), torch.randn(1024, 1024, generator=g)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        for _ in range(reps):
+            a @ b
+        best = min(best, (time.process_time() - start) / reps)
+    return best
+
+
+def child(samples: int, epochs: int, deterministic: bool, ops: bool, gemm: bool = False) -> None:
     """Train once in this process and print one JSON line."""
     import torch
 
@@ -109,7 +129,7 @@ def child(samples: int, epochs: int, deterministic: bool, ops: bool) -> None:
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     weights = _hash_tensors(list(task.raw_model.state_dict().values()))
     print(json.dumps({"weights": weights, "wall": wall, "cpu": cpu, "threads": torch.get_num_threads(),
-                      "ops": _op_hashes() if ops else {}}))
+                      "ops": _op_hashes() if ops else {}, "gemm": _gemm_seconds() if gemm else None}))
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -125,6 +145,8 @@ def run_one(setting: str, args: argparse.Namespace) -> dict:
         command.append("--apply")
     if args.ops:
         command.append("--ops")
+    if args.gemm:
+        command.append("--gemm")
     done = subprocess.run(command, env=_env(SETTINGS[setting]), capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"{setting}: the training process failed:\n{done.stderr[-2000:]}")
@@ -143,11 +165,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated, from: " + ", ".join(SETTINGS))
     parser.add_argument("--ops", action="store_true", help="also hash single operations in each process")
+    parser.add_argument("--gemm", action="store_true", help="also time a large matrix product in each process")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--apply", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.samples, args.epochs, args.apply, args.ops)
+        child(args.samples, args.epochs, args.apply, args.ops, args.gemm)
         return
     names = [s.strip() for s in args.settings.split(",") if s.strip()]
     unknown = [n for n in names if n not in SETTINGS]
@@ -178,6 +201,12 @@ def main() -> None:
             cpu_ratio = statistics.median(r["cpu"] / b["cpu"] for r, b in zip(rows, base))
         print(f"  {name:16} {rows[0]['threads']:>7}  {wall:7.2f} {cpu:7.2f}  {ratio:8.2f} {cpu_ratio:8.2f}  "
               f"{_sets([r['weights'] for r in rows])}")
+    if args.gemm:
+        print("  256x1024 @ 1024x1024, CPU ms per product (median), ratio to default (median of per-round ratios):")
+        for name in names:
+            rows = results[name]
+            ratio = statistics.median(r["gemm"] / b["gemm"] for r, b in zip(rows, base)) if base else float("nan")
+            print(f"    {name:16} {statistics.median(r['gemm'] for r in rows) * 1e3:7.2f}  {ratio:5.2f}")
     if args.ops:
         print("  single operations whose result differed between processes of one setting:")
         for name in names:
