@@ -182,7 +182,11 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
             head = (r.git_head or "none")[:10]
             branch = r.git_branch or "detached HEAD"
             dirty = click.style(" (uncommitted changes)", fg="yellow") if r.git_dirty else ""
-            lines.append(("git", f"HEAD {head} on {branch}{dirty}; snapshot {r.snapshot_commit[:10]}"))
+            lines.append(("git", f"HEAD {head} on {branch}{dirty}"))
+            lines.append(("snapshot", _snapshot_line(index, r)))
+        data = last_event(index, r.id, "data")
+        if data:
+            lines.append(("data", data.message))
         replay = last_event(index, r.id, "replay")
         if replay:
             lines.append(("replay", replay.message))
@@ -210,6 +214,17 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
             click.echo("  events")
             for event in events[-12:]:
                 click.echo(f"    {when(event.time)}  {event.kind:<16} {event.message}")
+
+
+def _snapshot_line(index: RunIndex, run: Run) -> str:
+    """What the code snapshot holds, and what it left out and why (``snapshot-excluded``)."""
+    held = f"{run.snapshot_commit[:10]}: tracked files and untracked ones git does not ignore"
+    event = last_event(index, run.id, "snapshot-excluded")
+    files = list((event.data or {}).get("files") or []) if event else []
+    if not files:
+        return held + "; nothing left out"
+    shown = ", ".join(files[:3]) + (f", … {len(files) - 3} more (show --json lists them)" if len(files) > 3 else "")
+    return f"{held}; left out: {shown}"
 
 
 @click.command("metrics")

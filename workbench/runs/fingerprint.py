@@ -9,11 +9,14 @@ its contents. One digest over the manifest names the data as a whole: a hashed f
 counts by its size and contents, a larger one by its size and modification time (a
 ``touch`` changes the digest only for files too large to hash).
 
-Hashes are cached in ``<state_dir>/cache/data-manifest.json`` by (path, size, mtime_ns),
-so launching many runs over the same data reads each file once. The cache is written
+Hashes are cached in ``<state_dir>/cache/data-manifest.json`` by (path, size, mtime_ns,
+ctime_ns), so launching many runs over the same data reads each file once. The change time
+is part of the key because tools that copy data (``tar``, ``rsync -t``, ``cp -p``) set a
+file's modification time back to the original's, while no program can set the change time:
+a file rewritten with its old size and mtime is still read again. The cache is written
 under a lock, through a temporary file and a rename: concurrent launches never leave it
-half-written. A file whose modification time is within two seconds of the moment it is
-hashed is not cached (it may still be being written, within one clock tick).
+half-written. A file changed within two seconds of the moment it is hashed is not cached
+(it may change again within the same timestamp).
 
 Torch-free: the workbench process fingerprints at launch and in ``verify``.
 """
@@ -51,6 +54,7 @@ DATA_RECORD = "data.json"
 CACHE_FILE = "data-manifest.json"
 
 _VERSION = 1
+_CACHE_VERSION = 2  # entries: [size, mtime_ns, ctime_ns, hash]
 _ALGO = "blake2b-128"
 _CHUNK = 1 << 20
 #: Files modified this recently may still be written within the same mtime: not cached.
@@ -197,51 +201,55 @@ def _digest(files: Sequence[DataFile]) -> str:
 
 @dataclass
 class ManifestCache:
-    """Content hashes by (absolute path, size, mtime_ns), kept across launches.
+    """Content hashes by (absolute path, size, mtime_ns, ctime_ns), kept across launches.
 
     Args:
         path: The cache file (None: a cache in memory only).
+        racy_ns: A file changed (mtime or ctime) less than this long before it is hashed is
+            not cached: it may change again within the same timestamp (default two
+            seconds, for filesystems with coarse timestamps).
     """
 
     path: Path | None = None
-    _entries: dict[str, tuple[int, int, str]] | None = field(default=None, repr=False)
-    _new: dict[str, tuple[int, int, str]] = field(default_factory=dict, repr=False)
+    racy_ns: int = _RACY_NS
+    _entries: dict[str, tuple[int, int, int, str]] | None = field(default=None, repr=False)
+    _new: dict[str, tuple[int, int, int, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_state_dir(cls, state_dir: Path) -> ManifestCache:
         """The project's cache, ``<state_dir>/cache/data-manifest.json``."""
         return cls(Path(state_dir) / "cache" / CACHE_FILE)
 
-    def _read(self) -> dict[str, tuple[int, int, str]]:
+    def _read(self) -> dict[str, tuple[int, int, int, str]]:
         if self.path is None:
             return {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}  # absent or damaged: a cache starts again
-        if not isinstance(data, dict) or data.get("version") != _VERSION or data.get("algorithm") != _ALGO:
+        if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION or data.get("algorithm") != _ALGO:
             return {}
         entries = data.get("entries")
         if not isinstance(entries, dict):
             return {}
         out = {}
         for key, value in entries.items():
-            if isinstance(value, list) and len(value) == 3:
-                out[key] = (value[0], value[1], value[2])
+            if isinstance(value, list) and len(value) == 4:
+                out[key] = (value[0], value[1], value[2], value[3])
         return out
 
-    def lookup(self, path: str, size: int, mtime_ns: int) -> str | None:
-        """The cached hash of ``path`` at this size and mtime, or None."""
+    def lookup(self, path: str, size: int, mtime_ns: int, ctime_ns: int) -> str | None:
+        """The cached hash of ``path`` at this size, mtime and ctime, or None."""
         if self._entries is None:
             self._entries = self._read()
         hit = self._new.get(path) or self._entries.get(path)
-        if hit is not None and hit[0] == size and hit[1] == mtime_ns:
-            return hit[2]
+        if hit is not None and hit[:3] == (size, mtime_ns, ctime_ns):
+            return hit[3]
         return None
 
-    def store(self, path: str, size: int, mtime_ns: int, digest: str) -> None:
+    def store(self, path: str, size: int, mtime_ns: int, ctime_ns: int, digest: str) -> None:
         """Remember a hash (written by :meth:`save`)."""
-        self._new[path] = (size, mtime_ns, digest)
+        self._new[path] = (size, mtime_ns, ctime_ns, digest)
 
     def save(self) -> None:
         """Merge the new hashes into the file: under a lock, then temp file and rename.
@@ -259,7 +267,7 @@ class ManifestCache:
                 fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
                 try:
                     with os.fdopen(fd, "w", encoding="utf-8") as out:
-                        json.dump({"version": _VERSION, "algorithm": _ALGO,
+                        json.dump({"version": _CACHE_VERSION, "algorithm": _ALGO,
                                    "entries": {k: list(v) for k, v in entries.items()}}, out,
                                   separators=(",", ":"))
                     os.replace(tmp, self.path)
@@ -358,7 +366,8 @@ def fingerprint_data(paths: Sequence[Path | str], *, root: Path, hash_below_byte
                 continue  # data paths that overlap
             digest = None
             if st.st_size < hash_below_bytes:
-                digest = cache.lookup(path, st.st_size, st.st_mtime_ns) if cache is not None else None
+                key = (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                digest = cache.lookup(*key) if cache is not None else None
                 if digest is None:
                     try:
                         digest = _hash_file(path)
@@ -366,8 +375,8 @@ def fingerprint_data(paths: Sequence[Path | str], *, root: Path, hash_below_byte
                         unreadable.append(f"{path}: {exc.strerror or exc}")
                         continue
                     hashed += 1
-                    if cache is not None and now_ns - st.st_mtime_ns > _RACY_NS:
-                        cache.store(path, st.st_size, st.st_mtime_ns, digest)
+                    if cache is not None and now_ns - max(st.st_mtime_ns, st.st_ctime_ns) > cache.racy_ns:
+                        cache.store(*key, digest)
             files[name] = DataFile(name, st.st_size, st.st_mtime_ns, digest)
     if cache is not None:
         cache.save()

@@ -257,7 +257,7 @@ def _excluded(project: Project, snap: Snapshot) -> list[tuple[str, str]]:
     inside = {p.relative_to(project.root).as_posix() for p in project.data_paths
               if project.root in p.parents}
     named = {f"{snap.prefix}/{rel}" if snap.prefix else rel for rel in inside}
-    return [(path, "a [data] path: fingerprinted, read from the project folder")
+    return [(path, "a [data] path: fingerprinted, not snapshotted")
             if path.rstrip("/") in named else (path, why) for path, why in snap.excluded]
 
 
