@@ -27,25 +27,15 @@ from textual.screen import Screen
 
 from workbench.errors import WorkbenchError
 from workbench.runs import present, probe_devices
+from workbench.tui._run_actions import RunActionsMixin
 from workbench.tui._state import Changes, LogCache, RunCache, SeriesCache
 from workbench.tui._watcher import PollRequest, Watcher
 from workbench.tui.colors import RunColors
 from workbench.tui.messages import (
-    ActionRefused,
-    DeleteRequested,
     DevicesProbed,
     FirstPageRead,
-    ForkRequested,
     IndexPolled,
     IndexReplaced,
-    LaunchFailed,
-    LaunchRequested,
-    ResumeRequested,
-    RunDeleted,
-    RunLaunched,
-    RunResumed,
-    RunStopped,
-    StopRequested,
     TasksDiscovered,
 )
 from workbench.tui.widgets.run_table import Selection
@@ -60,7 +50,7 @@ POLL_INTERVAL = 0.5
 RECONCILE_INTERVAL = 5.0
 
 
-class WorkbenchApp(App[None]):
+class WorkbenchApp(RunActionsMixin, App[None]):
     """The Workbench terminal app for one project.
 
     Args:
@@ -354,154 +344,6 @@ class WorkbenchApp(App[None]):
         """A run's name (its id when it has none)."""
         row = self.runs.rows.get(run_id)
         return (row.name or run_id) if row else run_id
-
-    # -- actions on runs (requests posted by screens) ---------------------------------
-
-    def on_launch_requested(self, message: LaunchRequested) -> None:
-        self._launch(message.request)
-
-    @work(thread=True, group="launch")
-    def _launch(self, request: Any) -> None:
-        from workbench.runs import launch
-
-        try:
-            probe = self.probe or probe_devices(self.project.state_dir)
-            row = launch(self.project, request, index=self.index, probe=probe)
-        except WorkbenchError as exc:
-            self.post_message(LaunchFailed(str(exc)))
-            return
-        except Exception as exc:  # a launch must never take the app down
-            self.post_message(LaunchFailed(f"{type(exc).__name__}: {exc}"))
-            return
-        self.post_message(RunLaunched(row))
-
-    def on_run_launched(self, message: RunLaunched) -> None:
-        self.runs.apply([message.row])
-        self._hand_down(Changes(runs={message.row.id}))
-        from workbench.tui.screens.launch import LaunchForm
-
-        if isinstance(self.screen, LaunchForm):
-            self.screen.dismiss(message.row.id)
-        self._select(message.row.id)
-        self.notify(f"launched {message.row.name or message.row.id} ({message.row.task})")
-        self.request_tick()
-
-    def on_launch_failed(self, message: LaunchFailed) -> None:
-        from workbench.tui.screens.launch import LaunchForm
-
-        if isinstance(self.screen, LaunchForm):
-            self.screen.show_failure(message.message)
-        else:
-            self.notify(message.message, title="Launch failed", severity="error")
-
-    def _select(self, run_id: str) -> None:
-        select = getattr(self.screen, "select_run", None)
-        if select is not None:
-            select(run_id)
-
-    def on_stop_requested(self, message: StopRequested) -> None:
-        self._stop(message.run_id)
-
-    @work(thread=True, group="actions")
-    def _stop(self, run_id: str) -> None:
-        from workbench.runs import stop_run
-
-        row = self.index.get_run(run_id)
-        if row is None:
-            self.post_message(ActionRefused("stop", f"run {run_id} is gone"))
-            return
-        try:
-            result = stop_run(self.index, row)
-        except WorkbenchError as exc:
-            self.post_message(ActionRefused("stop", str(exc)))
-            return
-        self.post_message(RunStopped(run_id, result.outcome, result.message))
-
-    def on_run_stopped(self, message: RunStopped) -> None:
-        self.notify(message.text, severity="information" if message.outcome == "requested" else "warning")
-        self.request_tick()
-
-    def on_resume_requested(self, message: ResumeRequested) -> None:
-        self._resume(message.run_id)
-
-    @work(thread=True, group="actions")
-    def _resume(self, run_id: str) -> None:
-        from workbench.runs import resume_run
-
-        row = self.index.get_run(run_id)
-        if row is None:
-            self.post_message(ActionRefused("resume", f"run {run_id} is gone"))
-            return
-        try:
-            new = resume_run(self.project, self.index, row)
-        except WorkbenchError as exc:
-            self.post_message(ActionRefused("resume", str(exc)))
-            return
-        except Exception as exc:
-            self.post_message(ActionRefused("resume", f"{type(exc).__name__}: {exc}"))
-            return
-        self.post_message(RunResumed(new))
-
-    def on_fork_requested(self, message: ForkRequested) -> None:
-        self._fork(message.run_id, message.overrides, message.checkpoint)
-
-    @work(thread=True, group="actions")
-    def _fork(self, run_id: str, overrides: list[str], checkpoint: str | None) -> None:
-        from workbench.runs import fork_run
-
-        row = self.index.get_run(run_id)
-        if row is None:
-            self.post_message(ActionRefused("fork", f"run {run_id} is gone"))
-            return
-        try:
-            new = fork_run(self.project, self.index, row, overrides=tuple(overrides), checkpoint=checkpoint)
-        except WorkbenchError as exc:
-            self.post_message(ActionRefused("fork", str(exc)))
-            return
-        except Exception as exc:
-            self.post_message(ActionRefused("fork", f"{type(exc).__name__}: {exc}"))
-            return
-        self.post_message(RunResumed(new, forked_from=run_id))
-
-    def on_run_resumed(self, message: RunResumed) -> None:
-        self.runs.apply([message.row])
-        self._hand_down(Changes(runs={message.row.id}))
-        name = message.row.name or message.row.id
-        if message.forked_from:
-            self.notify(f"forked {self.run_name(message.forked_from)} as {name}")
-            self._select(message.row.id)
-        else:
-            self.notify(f"resumed {name} (attempt {message.row.attempt})")
-        self.request_tick()
-
-    def on_delete_requested(self, message: DeleteRequested) -> None:
-        self._delete(message.run_id)
-
-    @work(thread=True, group="actions")
-    def _delete(self, run_id: str) -> None:
-        from workbench.runs import remove_run
-
-        row = self.index.get_run(run_id)
-        if row is None:
-            self.post_message(RunDeleted(run_id))
-            return
-        try:
-            remove_run(self.project, self.index, row)
-        except WorkbenchError as exc:
-            self.post_message(ActionRefused("delete", str(exc)))
-            return
-        self.post_message(RunDeleted(run_id))
-
-    def on_run_deleted(self, message: RunDeleted) -> None:
-        name = self.run_name(message.run_id)
-        self.runs.remove(message.run_id)
-        self.selection.forget(message.run_id)
-        self.series.forget_run(message.run_id)
-        self._hand_down(Changes(removed={message.run_id}))
-        self.notify(f"deleted {name}")
-
-    def on_action_refused(self, message: ActionRefused) -> None:
-        self.notify(message.reason, title=f"Cannot {message.action}", severity="warning")
 
     # -- help and the command palette ------------------------------------------------
 

@@ -1,0 +1,196 @@
+"""The app's actions on runs: launch, stop, resume, fork and delete, each in a thread.
+
+Screens post requests (``LaunchRequested``, ``StopRequested``, ...); these handlers do the
+work in thread workers, never on the event loop, and answer with a fact (``RunLaunched``,
+``RunStopped``, ...) or a one-line refusal (``ActionRefused``), shown as a notification. A
+mixin of :class:`~workbench.tui.app.WorkbenchApp`, kept apart to keep the app's module short.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+
+from workbench.errors import WorkbenchError
+from workbench.runs import probe_devices
+from workbench.tui._state import Changes
+from workbench.tui.messages import (
+    ActionRefused,
+    DeleteRequested,
+    ForkRequested,
+    LaunchFailed,
+    LaunchRequested,
+    ResumeRequested,
+    RunDeleted,
+    RunLaunched,
+    RunResumed,
+    RunStopped,
+    StopRequested,
+)
+
+__all__ = ["RunActionsMixin"]
+
+
+class RunActionsMixin:
+    """Handlers of the requests screens post about runs (mixed into the app)."""
+
+    # Provided by the app.
+    project: Any
+    probe: Any
+    runs: Any
+    selection: Any
+    series: Any
+    index: Any
+    screen: Any
+    post_message: Any
+    notify: Any
+    request_tick: Any
+    run_name: Any
+    _hand_down: Any
+
+    def on_launch_requested(self, message: LaunchRequested) -> None:
+        self._launch(message.request)
+
+    @work(thread=True, group="launch")
+    def _launch(self, request: Any) -> None:
+        from workbench.runs import launch
+
+        try:
+            probe = self.probe or probe_devices(self.project.state_dir)
+            row = launch(self.project, request, index=self.index, probe=probe)
+        except WorkbenchError as exc:
+            self.post_message(LaunchFailed(str(exc)))
+            return
+        except Exception as exc:  # a launch must never take the app down
+            self.post_message(LaunchFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RunLaunched(row))
+
+    def on_run_launched(self, message: RunLaunched) -> None:
+        self.runs.apply([message.row])
+        self._hand_down(Changes(runs={message.row.id}))
+        from workbench.tui.screens.launch import LaunchForm
+
+        if isinstance(self.screen, LaunchForm):
+            self.screen.dismiss(message.row.id)
+        self._select(message.row.id)
+        self.notify(f"launched {message.row.name or message.row.id} ({message.row.task})")
+        self.request_tick()
+
+    def on_launch_failed(self, message: LaunchFailed) -> None:
+        from workbench.tui.screens.launch import LaunchForm
+
+        if isinstance(self.screen, LaunchForm):
+            self.screen.show_failure(message.message)
+        else:
+            self.notify(message.message, title="Launch failed", severity="error")
+
+    def _select(self, run_id: str) -> None:
+        select = getattr(self.screen, "select_run", None)
+        if select is not None:
+            select(run_id)
+
+    def on_stop_requested(self, message: StopRequested) -> None:
+        self._stop(message.run_id)
+
+    @work(thread=True, group="actions")
+    def _stop(self, run_id: str) -> None:
+        from workbench.runs import stop_run
+
+        row = self.index.get_run(run_id)
+        if row is None:
+            self.post_message(ActionRefused("stop", f"run {run_id} is gone"))
+            return
+        try:
+            result = stop_run(self.index, row)
+        except WorkbenchError as exc:
+            self.post_message(ActionRefused("stop", str(exc)))
+            return
+        self.post_message(RunStopped(run_id, result.outcome, result.message))
+
+    def on_run_stopped(self, message: RunStopped) -> None:
+        self.notify(message.text, severity="information" if message.outcome == "requested" else "warning")
+        self.request_tick()
+
+    def on_resume_requested(self, message: ResumeRequested) -> None:
+        self._resume(message.run_id)
+
+    @work(thread=True, group="actions")
+    def _resume(self, run_id: str) -> None:
+        from workbench.runs import resume_run
+
+        row = self.index.get_run(run_id)
+        if row is None:
+            self.post_message(ActionRefused("resume", f"run {run_id} is gone"))
+            return
+        try:
+            new = resume_run(self.project, self.index, row)
+        except WorkbenchError as exc:
+            self.post_message(ActionRefused("resume", str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(ActionRefused("resume", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RunResumed(new))
+
+    def on_fork_requested(self, message: ForkRequested) -> None:
+        self._fork(message.run_id, message.overrides, message.checkpoint)
+
+    @work(thread=True, group="actions")
+    def _fork(self, run_id: str, overrides: list[str], checkpoint: str | None) -> None:
+        from workbench.runs import fork_run
+
+        row = self.index.get_run(run_id)
+        if row is None:
+            self.post_message(ActionRefused("fork", f"run {run_id} is gone"))
+            return
+        try:
+            new = fork_run(self.project, self.index, row, overrides=tuple(overrides), checkpoint=checkpoint)
+        except WorkbenchError as exc:
+            self.post_message(ActionRefused("fork", str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(ActionRefused("fork", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RunResumed(new, forked_from=run_id))
+
+    def on_run_resumed(self, message: RunResumed) -> None:
+        self.runs.apply([message.row])
+        self._hand_down(Changes(runs={message.row.id}))
+        name = message.row.name or message.row.id
+        if message.forked_from:
+            self.notify(f"forked {self.run_name(message.forked_from)} as {name}")
+            self._select(message.row.id)
+        else:
+            self.notify(f"resumed {name} (attempt {message.row.attempt})")
+        self.request_tick()
+
+    def on_delete_requested(self, message: DeleteRequested) -> None:
+        self._delete(message.run_id)
+
+    @work(thread=True, group="actions")
+    def _delete(self, run_id: str) -> None:
+        from workbench.runs import remove_run
+
+        row = self.index.get_run(run_id)
+        if row is None:
+            self.post_message(RunDeleted(run_id))
+            return
+        try:
+            remove_run(self.project, self.index, row)
+        except WorkbenchError as exc:
+            self.post_message(ActionRefused("delete", str(exc)))
+            return
+        self.post_message(RunDeleted(run_id))
+
+    def on_run_deleted(self, message: RunDeleted) -> None:
+        name = self.run_name(message.run_id)
+        self.runs.remove(message.run_id)
+        self.selection.forget(message.run_id)
+        self.series.forget_run(message.run_id)
+        self._hand_down(Changes(removed={message.run_id}))
+        self.notify(f"deleted {name}")
+
+    def on_action_refused(self, message: ActionRefused) -> None:
+        self.notify(message.reason, title=f"Cannot {message.action}", severity="warning")
