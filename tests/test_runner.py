@@ -218,8 +218,6 @@ def test_import_roots_are_the_project_root_then_the_task_folder(rooted: Path, tm
     assert import_roots(lone) == [lone.parent.resolve()]
 
 
-@pytest.mark.xfail(strict=True, reason="needs workbench.core.task to call "
-                   "workbench.runner.add_main_script_roots() on import (see the issue 11 report)")
 def test_a_task_importing_a_root_module_at_its_top_runs_standalone(rooted: Path, tmp_path: Path) -> None:
     result = run(tmp_path, rooted / "tasks" / "top_rooted.py", "fit", *SMALL, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr

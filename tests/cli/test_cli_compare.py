@@ -105,7 +105,8 @@ def test_compare_json_config_metrics_and_code(compared: tuple[Path, dict[str, Ru
     assert set(data) == {"baseline", "runs", "config", "metrics"}
     assert data["baseline"] == runs["base"].id
     assert [r["name"] for r in data["runs"]] == ["base", "other", "edited"]
-    assert set(data["runs"][0]) == {"id", "name", "task", "status", "created_at", "git"}
+    assert set(data["runs"][0]) == {"id", "name", "task", "status", "created_at", "git", "data"}
+    assert data["runs"][0]["data"] == {"digest": None, "files": None, "bytes": None, "same_data": None}
     assert [r["status"] for r in data["runs"]] == ["completed", "failed", "completed"]
     config = {row["key"]: row for row in data["config"]}
     assert config["lr"]["values"] == [0.01, 0.02, 0.01] and config["lr"]["differs"] is True

@@ -72,6 +72,9 @@ def _table(comparison: Comparison, show_all: bool) -> Any:
     table.add_row("dirty", *("—" if c.dirty is None else ("yes" if c.dirty else "no") for c in comparison.code))
     table.add_row("snapshot", *(_snapshot_text(c.snapshot, c.same_code, i == base)
                                 for i, c in enumerate(comparison.code)))
+    if any(d.digest for d in comparison.data):
+        table.add_row("data", *(Text(d.text, style="yellow" if d.same_data is False else "")
+                                for d in comparison.data))
 
     table.add_section()
     rows = [row for row in comparison.config if show_all or row.differs]

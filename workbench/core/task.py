@@ -29,8 +29,13 @@ from workbench.core.devices import Precision
 from workbench.core.errors import TaskError
 from workbench.core.stages import DEFAULT_STAGES, Hooks
 from workbench.core.state import TrainState, checkpoint_of, restore_checkpoint, seed_everything
+from workbench.runner import add_main_script_roots
 
 __all__ = ["MetricSink", "Task", "TaskError", "TrainState", "seed_everything"]
+
+# ``python tasks/x.py fit``: the task file's own imports of modules at the project root
+# work as in a tracked run (its ``from workbench import Task`` lands here first).
+add_main_script_roots()
 
 
 @runtime_checkable

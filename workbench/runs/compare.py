@@ -186,12 +186,14 @@ class Comparison:
     def to_json(self) -> dict[str, Any]:
         """The stable JSON shape of ``workbench compare --json`` (docs/cli.md)."""
         runs = []
-        for run, code in zip(self.runs, self.code):
+        for run, code, data in zip(self.runs, self.code, self.data):
             runs.append({
                 "id": run.id, "name": run.name, "task": run.task, "status": run.status.value,
                 "created_at": iso(run.created_at),
                 "git": {"head": code.head, "branch": code.branch, "dirty": code.dirty,
                         "snapshot": code.snapshot, "same_code": code.same_code},
+                "data": {"digest": data.digest, "files": data.files, "bytes": data.bytes,
+                         "same_data": data.same_data},
             })
         metrics: dict[str, dict[str, Any]] = {}
         for row in self.metrics:

@@ -21,7 +21,7 @@ from typing import Any
 
 from workbench.runs.locks import TRAINER_LOCK, FileLock, LockHeld
 from workbench.runs.outcome import Outcome, write_outcome
-from workbench.store import RunStatus
+from workbench.store import RunStatus, StopMode
 
 __all__ = ["IndexReporter", "import_task", "main"]
 
@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         task.fit()
         stopped = bool(requested) and task.state.stopped_early
         if writer is not None:
-            writer.progress(task.state.step, task.state.total_steps, task.state.epoch)
+            state = task.state  # the epoch shown is 1-based, as the progress reports are
+            writer.progress(state.step, state.total_steps, min(state.epoch + 1, max(state.max_epochs, 1)))
             writer.close()
         if index is not None:
             record_artifacts(index, spec.id, run_dir)
@@ -313,7 +314,7 @@ def _watch_stop_requests(index_path: str, run_id: str, stop: Any, every: float =
                 run = index.get_run(run_id)
                 if run is None or not run.status.is_live:
                     return
-                if run.stop_requested_at is not None:
+                if run.stop_requested_at is not None and run.stop_mode is not StopMode.KILL:
                     stop(f"stop requested ({run.stop_reason or 'user'})")
                     return
         except Exception:  # noqa: BLE001 - the watch is a convenience; training goes on

@@ -8,7 +8,7 @@ mixin of :class:`~workbench.tui.app.WorkbenchApp`, kept apart to keep the app's 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 
@@ -29,6 +29,12 @@ from workbench.tui.messages import (
     StopRequested,
 )
 
+if TYPE_CHECKING:
+    from workbench.project import Project
+    from workbench.store import RunIndex
+    from workbench.tui._state import RunCache, SeriesCache
+    from workbench.tui.widgets.run_table import Selection
+
 __all__ = ["RunActionsMixin"]
 
 
@@ -36,12 +42,12 @@ class RunActionsMixin:
     """Handlers of the requests screens post about runs (mixed into the app)."""
 
     # Provided by the app.
-    project: Any
-    probe: Any
-    runs: Any
-    selection: Any
-    series: Any
-    index: Any
+    project: Project
+    probe: dict[str, Any] | None
+    runs: RunCache
+    selection: Selection
+    series: SeriesCache
+    index: RunIndex
     screen: Any
     post_message: Any
     notify: Any

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -39,6 +39,10 @@ from workbench.tui.messages import (
     TasksDiscovered,
 )
 from workbench.tui.widgets.run_table import Selection
+
+if TYPE_CHECKING:
+    from workbench.project import Discovery, Project
+    from workbench.store import RunIndex
 
 __all__ = ["WorkbenchApp", "make_app"]
 
@@ -69,7 +73,7 @@ class WorkbenchApp(RunActionsMixin, App[None]):
         Binding("ctrl+p", "command_palette", "Commands", show=False, priority=True),
     ]
 
-    def __init__(self, project: Any, *, clock: Callable[[], float] = time.time,
+    def __init__(self, project: Project, *, clock: Callable[[], float] = time.time,
                  probe: dict[str, Any] | None = None, poll_interval: float = POLL_INTERVAL) -> None:
         super().__init__()
         self.project = project
@@ -82,11 +86,11 @@ class WorkbenchApp(RunActionsMixin, App[None]):
         self.logs = LogCache()
         self.run_colors = RunColors(Path(project.state_dir) / "run-colors.json")
         self.selection = Selection()
-        self.discovery: Any = None
+        self.discovery: Discovery | None = None
         self.profiles: list[str] = []
         self.discovery_error = ""
         self.ticks = 0
-        self._index: Any = None
+        self._index: RunIndex | None = None
         self._index_lock = threading.Lock()
         self._index_file: tuple[int, int] | None = None
         self._retired: list[Any] = []  # replaced indexes, closed at exit (a worker may still read one)

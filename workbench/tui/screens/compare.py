@@ -31,6 +31,7 @@ from workbench.tui.colors import theme_color
 from workbench.tui.screens._footer import fit_footer
 from workbench.tui.messages import CodeDiffRead, CompareValuesRead
 from workbench.tui.widgets.chart import MetricChart
+from workbench.tui._typed import workbench_app
 
 __all__ = ["CompareScreen", "CompareTable"]
 
@@ -115,7 +116,7 @@ class CompareScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._ready = True
-        app: Any = self.app
+        app = workbench_app(self)
         self.query_one("#chart-filter", Input).display = False
         app.want_last(self.run_ids)
         app.request_tick()
@@ -156,7 +157,7 @@ class CompareScreen(Screen[None]):
     # -- the table -------------------------------------------------------------------
 
     def _show_header(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         box = "[x]" if self.only_diffs else "[ ]"
         pinned = app.selection.pinned if app.selection.pinned in self.run_ids else None
         base = f"pinned: {app.run_name(pinned)}" if pinned else f"baseline: {app.run_name(self.baseline)}"
@@ -165,7 +166,7 @@ class CompareScreen(Screen[None]):
             "   ", (f"{base} (p)", "dim")))
 
     def _fill_table(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         table = self.query_one("#compare-table", DataTable)
         cursor = table.cursor_row
         table.clear(columns=True)
@@ -257,7 +258,7 @@ class CompareScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="compare-values")
     def _read_values(self, run_ids: list[str]) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         self._values_read = time.monotonic()
         index = app.index
         values: dict[str, dict[str, dict[str, Any]]] = {}
@@ -293,7 +294,7 @@ class CompareScreen(Screen[None]):
     # -- charts ----------------------------------------------------------------------
 
     def _keys(self) -> list[str]:
-        app: Any = self.app
+        app = workbench_app(self)
         # Losses first (validation before training), then the rest by name.
         keys = sorted({k for r in self.run_ids for k in app.runs.last.get(r, {})},
                       key=lambda k: ("loss" not in k, not k.startswith("val"), k))
@@ -304,7 +305,7 @@ class CompareScreen(Screen[None]):
         return keys
 
     def _show_charts(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         grid = self.query_one("#charts", Grid)
         columns, rows = self._grid_shape
         per_page = columns * rows

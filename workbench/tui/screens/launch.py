@@ -26,6 +26,7 @@ from workbench.runs import present
 from workbench.store import Run
 from workbench.tui._state import Changes
 from workbench.tui.messages import ForkRequested, LaunchChecked, LaunchRequested
+from workbench.tui._typed import workbench_app
 
 __all__ = ["LaunchForm"]
 
@@ -107,7 +108,7 @@ class LaunchForm(ModalScreen[str | None]):
             return None
 
     def compose(self) -> ComposeResult:
-        app: Any = self.app
+        app = workbench_app(self)
         task = self._task_info()
         self.fields = list(task.config) if task is not None else []
         if task is not None:
@@ -157,7 +158,7 @@ class LaunchForm(ModalScreen[str | None]):
         return Content.from_markup("[b]New run: $task[/b][dim]$summary", task=self.task_name, summary=summary)
 
     def _launch_rows(self) -> ComposeResult:
-        app: Any = self.app
+        app = workbench_app(self)
         defaults = app.project.defaults
         with Horizontal(classes="field-row tall"):
             yield Label("device", classes="field-name")
@@ -181,7 +182,7 @@ class LaunchForm(ModalScreen[str | None]):
             yield Input(placeholder="comma-separated", id="tags", compact=True, classes="field-input")
 
     def _devices(self) -> tuple[str, ...]:
-        app: Any = self.app
+        app = workbench_app(self)
         found = list((app.probe or {}).get("devices", []))
         default = app.project.defaults.device
         devices = ["auto"] + [d for d in found if d != "auto"]
@@ -192,7 +193,7 @@ class LaunchForm(ModalScreen[str | None]):
         return tuple(devices)
 
     def _device_set(self) -> Choices:
-        app: Any = self.app
+        app = workbench_app(self)
         self._devices_shown = self._devices()
         chosen = app.project.defaults.device
         buttons = [RadioButton(d, value=d == chosen, name=d) for d in self._devices_shown]
@@ -208,7 +209,7 @@ class LaunchForm(ModalScreen[str | None]):
 
     def apply_changes(self, changes: Changes) -> None:
         """The device probe may have answered since the form opened: offer what exists."""
-        app: Any = self.app
+        app = workbench_app(self)
         if self._ready and app.probe is not self._probe_checked:
             self._probe_checked = app.probe
             self._schedule_check()
@@ -310,7 +311,7 @@ class LaunchForm(ModalScreen[str | None]):
         self._timer = self.set_timer(_DEBOUNCE, self._start_check)
 
     def _start_check(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         if self.fork_of is not None:
             self._check_fork(self.serial, self.overrides())
         else:
@@ -321,7 +322,7 @@ class LaunchForm(ModalScreen[str | None]):
         from workbench.project import find_profile, resolve_config
         from workbench.runs import prepare
 
-        app: Any = self.app
+        app = workbench_app(self)
         if probe is None:  # not probed yet (or the probe failed): check against the CPU for now
             probe = {"devices": ["cpu"], "default": "cpu"}
         profile_values = None
@@ -404,7 +405,7 @@ class LaunchForm(ModalScreen[str | None]):
                 ready = Content.assemble(ready, "\n", Content.from_markup("[$warning]⚠ $w", w=warning))
             status.update(ready)
         else:
-            app: Any = self.app
+            app = workbench_app(self)
             waiting = " (waiting for the device probe)" if app.probe is None and not app.probe_error else ""
             status.update(Content.from_markup("[dim]checking…$w", w=waiting))
         button.disabled = bool(error) or self.launching

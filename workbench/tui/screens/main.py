@@ -22,6 +22,7 @@ from workbench.tui.screens._footer import fit_footer
 from workbench.tui.widgets.chart import MetricChart
 from workbench.tui.widgets.run_table import RunTable
 from workbench.tui.widgets.task_list import TaskList
+from workbench.tui._typed import workbench_app
 
 __all__ = ["MainScreen"]
 
@@ -59,7 +60,7 @@ class MainScreen(RunActions, Screen[None]):
         self._shown: dict[str, tuple[Any, ...]] = {}
 
     def compose(self) -> ComposeResult:
-        app: Any = self.app
+        app = workbench_app(self)
         with Horizontal(id="topbar"):
             yield Static(id="title")
             yield Static(id="summary")
@@ -99,7 +100,7 @@ class MainScreen(RunActions, Screen[None]):
 
     def apply_changes(self, changes: Changes) -> None:
         """Show what the last tick changed."""
-        app: Any = self.app
+        app = workbench_app(self)
         if not self._ready:
             return
         table = self.query_one(RunTable)
@@ -122,7 +123,7 @@ class MainScreen(RunActions, Screen[None]):
             self._append_log()
 
     def _update_title(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         project = app.project
         where = present.tilde(str(project.root))
         self._set("#title", Content.from_markup("[b]Workbench[/b] — $name [dim]($where)", name=project.name,
@@ -137,7 +138,7 @@ class MainScreen(RunActions, Screen[None]):
                                                        loading=loading, devices=devices))
 
     def _update_runs_title(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         runs = app.runs
         parts: list[Any] = [("Runs", "bold")]
         if runs.filter.text:
@@ -165,7 +166,7 @@ class MainScreen(RunActions, Screen[None]):
         self._show_run(message.run_id)
 
     def _show_run(self, run_id: str | None) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         chart = self.query_one(MetricChart)
         self._run_id = run_id
         row = app.runs.get(run_id)
@@ -197,7 +198,7 @@ class MainScreen(RunActions, Screen[None]):
             self._append_log()
 
     def _append_log(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         if self._log_run is None:
             return
         lines, total = app.logs.new_lines(self._log_run, self._log_seen)
@@ -224,7 +225,7 @@ class MainScreen(RunActions, Screen[None]):
 
     def action_new_run(self) -> None:
         """Open the launch form for the highlighted task (or the selected run's task)."""
-        app: Any = self.app
+        app = workbench_app(self)
         if app.discovery is None:
             self.app.notify("still discovering tasks…" if not app.discovery_error else app.discovery_error,
                             severity="warning")
@@ -274,7 +275,7 @@ class MainScreen(RunActions, Screen[None]):
 
     def action_compare(self) -> None:
         """Compare the marked runs (at least two; mark with space)."""
-        app: Any = self.app
+        app = workbench_app(self)
         marked = [i for i in app.selection.marked if i in app.runs.rows]
         if len(marked) < 2:
             current = self.current_run_id()
@@ -315,7 +316,7 @@ class MainScreen(RunActions, Screen[None]):
         self.query_one(RunTable).focus()
 
     def _set_filter(self, text: str) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         app.runs.set_filter(text)
         self.query_one(RunTable).data_changed(force=True)
         self._update_runs_title()
@@ -328,7 +329,7 @@ class MainScreen(RunActions, Screen[None]):
 
     def action_next_metric(self) -> None:
         """Show the selected run's next metric in the chart."""
-        app: Any = self.app
+        app = workbench_app(self)
         run_id = self._run_id
         keys = sorted(app.runs.last.get(run_id, {})) if run_id else []
         if not keys:

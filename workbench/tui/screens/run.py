@@ -26,6 +26,7 @@ from workbench.tui.messages import CodeDiffRead, RunDetailsRead
 from workbench.tui.screens._actions import RunActions
 from workbench.tui.screens._footer import fit_footer
 from workbench.tui.widgets.chart import MetricChart
+from workbench.tui._typed import workbench_app
 
 __all__ = ["RunScreen", "TABS", "event_text"]
 
@@ -105,7 +106,7 @@ class RunScreen(RunActions, Screen[None]):
 
     def on_mount(self) -> None:
         self._ready = True
-        app: Any = self.app
+        app = workbench_app(self)
         self.query_one("#config-table", DataTable).add_columns("key", "value", "default", "")
         self.query_one("#artifact-table", DataTable).add_columns("kind", "size", "path", "written")
         self.query_one("#metric-summary", DataTable).add_columns("key", "last", "min", "max")
@@ -155,7 +156,7 @@ class RunScreen(RunActions, Screen[None]):
             self._append_log()
 
     def _show_header(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         row = self.row
         if not row:
             self.query_one("#run-header", Static).update(
@@ -174,7 +175,7 @@ class RunScreen(RunActions, Screen[None]):
         ))
 
     def _show_overview(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         row = self.row
         if not row:
             return
@@ -235,7 +236,7 @@ class RunScreen(RunActions, Screen[None]):
         self.query_one("#overview-text", Static).update(Content.assemble(*parts))
 
     def _fill_config(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         table = self.query_one("#config-table", DataTable)
         table.clear()
         row = self.row
@@ -257,7 +258,7 @@ class RunScreen(RunActions, Screen[None]):
     # -- metrics ---------------------------------------------------------------------
 
     def _show_keys(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         keys = tuple(sorted(app.runs.last.get(self.run_id, {})))
         if keys == self._keys_shown:
             return
@@ -281,7 +282,7 @@ class RunScreen(RunActions, Screen[None]):
         self._show_charts()
 
     def _show_charts(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         holder = self.query_one("#metric-charts", VerticalScroll)
         charts = list(self.query(MetricChart))
         wanted = self._chosen or []
@@ -297,7 +298,7 @@ class RunScreen(RunActions, Screen[None]):
         self._show_summary()
 
     def _show_summary(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         table = self.query_one("#metric-summary", DataTable)
         last = app.runs.last.get(self.run_id, {})
         table.clear()
@@ -321,7 +322,7 @@ class RunScreen(RunActions, Screen[None]):
     # -- output ----------------------------------------------------------------------
 
     def _append_log(self) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         lines, total = app.logs.new_lines(self.run_id, self._log_seen)
         self._log_seen = total
         if lines:  # long lines wrap; the colours a run printed are kept
@@ -333,7 +334,7 @@ class RunScreen(RunActions, Screen[None]):
     def _read_details(self) -> None:
         from workbench.runs.artifacts import record_artifacts
 
-        app: Any = self.app
+        app = workbench_app(self)
         self.details_read = time.monotonic()
         index = app.index
         row = index.get_run(self.run_id)
@@ -348,7 +349,7 @@ class RunScreen(RunActions, Screen[None]):
                                          index.last_metrics(self.run_id)))
 
     def on_run_details_read(self, message: RunDetailsRead) -> None:
-        app: Any = self.app
+        app = workbench_app(self)
         self.events = message.events
         self.artifacts = message.artifacts
         app.runs.set_last({message.run_id: message.last})
@@ -371,7 +372,7 @@ class RunScreen(RunActions, Screen[None]):
     def _read_diff(self, head: str | None, snapshot: str | None) -> None:
         from workbench.snapshot import SnapshotError, diff
 
-        app: Any = self.app
+        app = workbench_app(self)
         key = ("run", self.run_id)
         if not snapshot:
             self.post_message(CodeDiffRead(key, "", "this run has no code snapshot"))
