@@ -164,5 +164,16 @@ async def test_launch_watch_stop_and_resume_real_runs(project: Path) -> None:
             assert [m.run_id for m in unique(posted) if isinstance(m, ResumeRequested)] == [run_id]
             await wait_until(pilot, lambda: app.runs.rows[run_id].attempt == 2
                              and app.runs.rows[run_id].status in ("queued", "running"), timeout=30)
+            # 3. Kill it: its own key and its own confirmation; it ends at once, interrupted.
+            resumed_at = app.runs.rows[run_id].step or 0
+            await wait_until(pilot, lambda: app.runs.rows[run_id].status == "running"
+                             and (app.runs.rows[run_id].step or 0) > resumed_at + 2, timeout=90, tick=False)
+            await pilot.press("K")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_until(pilot, lambda: app.runs.rows[run_id].status == "interrupted", timeout=60, tick=False)
+            kills = [m for m in unique(posted) if isinstance(m, StopRequested) and m.kill]
+            assert [m.run_id for m in kills] == [run_id]
+            assert "--kill" in (app.runs.rows[run_id].error or "")
     finally:
         stop_live_runs(project)

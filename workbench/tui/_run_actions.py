@@ -98,10 +98,10 @@ class RunActionsMixin:
             select(run_id)
 
     def on_stop_requested(self, message: StopRequested) -> None:
-        self._stop(message.run_id)
+        self._stop(message.run_id, message.kill)
 
     @work(thread=True, group="actions")
-    def _stop(self, run_id: str) -> None:
+    def _stop(self, run_id: str, kill: bool = False) -> None:
         from workbench.runs import stop_run
 
         row = self.index.get_run(run_id)
@@ -109,7 +109,7 @@ class RunActionsMixin:
             self.post_message(ActionRefused("stop", f"run {run_id} is gone"))
             return
         try:
-            result = stop_run(self.index, row)
+            result = stop_run(self.index, row, kill=kill)
         except WorkbenchError as exc:
             self.post_message(ActionRefused("stop", str(exc)))
             return

@@ -238,9 +238,10 @@ class LaunchRequested(Message):
 
 @dataclass
 class StopRequested(Message):
-    """The user confirmed stopping a run."""
+    """The user confirmed stopping a run (``kill``: at once, without a checkpoint)."""
 
     run_id: str
+    kill: bool = False
 
 
 @dataclass

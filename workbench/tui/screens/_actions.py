@@ -58,6 +58,26 @@ class RunActions:
             f"Stop {name}?", "It finishes its batch, saves a checkpoint and ends as 'stopped'; "
             "resume it later with r.", yes="Stop"), answered)
 
+    def action_kill(self) -> None:
+        """End the run at once, without a checkpoint (asks first; a stop is the gentle way)."""
+        row = self._current("kill")
+        if row is None:
+            return
+        name = row.name or row.id
+        if not row.status.is_live:
+            self._refuse("kill", f"{name} is {row.status}; only a queued or running run can be killed")
+            return
+        from workbench.tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(StopRequested(row.id, kill=True))  # type: ignore[attr-defined]
+
+        self.app.push_screen(ConfirmScreen(
+            f"Kill {name} now?", "It ends at once, without a checkpoint: the work since its last "
+            "checkpoint is lost. It can be resumed from that checkpoint. (s stops it gently.)",
+            yes="Kill"), answered)
+
     def action_resume(self) -> None:
         """Resume a stopped, interrupted or failed run from its last checkpoint."""
         row = self._current("resume")

@@ -43,6 +43,7 @@ class MainScreen(RunActions, Screen[None]):
         Binding("c", "compare", "Compare"),
         Binding("p", "pin", "Pin", show=False),
         Binding("s", "stop", "Stop"),
+        Binding("K", "kill", "Kill", show=False),
         Binding("r", "resume", "Resume"),
         Binding("f", "fork", "Fork"),
         Binding("d", "delete", "Delete"),

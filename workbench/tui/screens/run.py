@@ -51,6 +51,7 @@ class RunScreen(RunActions, Screen[None]):
         Binding("5", "tab('artifacts')", "Artifacts", show=False),
         Binding("6", "tab('code')", "Code", show=False),
         Binding("s", "stop", "Stop"),
+        Binding("K", "kill", "Kill", show=False),
         Binding("r", "resume", "Resume"),
         Binding("f", "fork", "Fork"),
         Binding("d", "delete", "Delete"),
