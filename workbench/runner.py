@@ -193,5 +193,5 @@ def _run(task_cls: type, args: argparse.Namespace, script: Path) -> int:
     print(f"{args.command} done: {shown}" if shown else f"{args.command} done")
     print(f"output: {out}")
     if args.command == "fit":
-        print(f"  metrics.jsonl, artifacts/model.pt, artifacts/reproducibility.json")
+        print("  metrics.jsonl, artifacts/model.pt, artifacts/reproducibility.json")
     return 0

@@ -114,7 +114,7 @@ def test_a_private_repository_is_made_in_a_polluted_environment(
     assert snap.private is True
     assert decoy_state(decoy) == decoy_before
     gd = f"--git-dir={snap.git_dir}"
-    assert git(project, gd, "show", f"refs/workbench/runs/q1:t.py") == "T = 1\n"
+    assert git(project, gd, "show", "refs/workbench/runs/q1:t.py") == "T = 1\n"
     assert git(project, gd, "config", "core.bare") == "true\n"
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Group",
     "State",
+    "console",
     "json_option",
     "last_event",
     "open_index",
@@ -121,6 +122,13 @@ def status_text(status: object) -> str:
     """A status, coloured for the terminal."""
     text = str(status)
     return click.style(text, fg=STATUS_COLOURS.get(text), bold=text in ("failed", "running"))
+
+
+def console() -> Any:
+    """A rich console for tables on stdout; a pipe gets full rows (rich would wrap at 80)."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 250, soft_wrap=False, highlight=False)
 
 
 def last_event(index: RunIndex, run_id: str, kind: str) -> RunEvent | None:

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from workbench.cli._base import STATUS_COLOURS, State, json_option, open_index, pass_state, print_json, resolve
+from workbench.cli._base import (
+    STATUS_COLOURS,
+    State,
+    console,
+    json_option,
+    open_index,
+    pass_state,
+    print_json,
+    resolve,
+)
 
 if TYPE_CHECKING:
     from workbench.runs.compare import Comparison, MetricCell, MetricRow
 
 __all__ = ["COMMANDS"]
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    # A pipe gets full rows (rich would wrap them at 80 columns).
-    return Console(width=None if sys.stdout.isatty() else 250, soft_wrap=False, highlight=False)
 
 
 @click.command("compare")
@@ -44,7 +45,7 @@ def compare_cmd(state: State, runs: tuple[str, ...], pin: str | None, show_all: 
     if as_json:
         print_json(comparison.to_json())
         return
-    _console().print(_table(comparison, show_all))
+    console().print(_table(comparison, show_all))
 
 
 # -- the table ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import click
 from workbench.cli._base import (
     STATUS_COLOURS,
     State,
+    console,
     exit_unless_completed,
     json_option,
     last_event,
@@ -98,12 +99,6 @@ def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | 
         exit_unless_completed(run)
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    # A pipe gets full rows (rich would wrap them at 80 columns).
-    return Console(width=None if sys.stdout.isatty() else 250, soft_wrap=False, highlight=False)
-
 
 @click.command("ls")
 @click.option("--status", type=click.Choice(list(STATUS_COLOURS)), help="Only runs with this status.")
@@ -145,7 +140,7 @@ def ls_cmd(state: State, status: str | None, task: str | None, limit: int, as_js
             stopping += " [yellow]⚠ resume may diverge[/]" if r.id in diverging else ""
             table.add_row(r.id, r.name or "—", r.task or "—", f"[{colour}]{r.status}[/]{stopping}",
                           progress_text(r), device, when(r.started_at), duration(r))
-        _console().print(table)
+        console().print(table)
 
 
 @click.command("show")

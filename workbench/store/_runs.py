@@ -340,7 +340,7 @@ class RunsTable:
             RunNotFound: No run has this id.
         """
         mode = StopMode(mode)
-        with self.write() as conn:
+        with self.write():
             before = self.get_run(run_id)
             if before is None:
                 raise RunNotFound(run_id)
