@@ -170,19 +170,20 @@ class AttachedRun:
         except Exception as exc:  # noqa: BLE001 - the outcome still gets written
             status, error = "failed", error or f"metric writer: {exc}"
         if self._owns:
+            from workbench.runs.outcome import Outcome, write_outcome
+            from workbench.store import RunStatus
+
+            ended = time.time()  # the outcome file first; the index mirrors it
+            write_outcome(self.run_dir, Outcome(1, RunStatus(status), ended, reason=error or "",
+                                                last_step=self._step))
             with RunIndex(self._index_path) as index:
-                fields: dict[str, Any] = {"status": status, "ended_at": time.time(), "step": self._step}
+                fields: dict[str, Any] = {"status": status, "ended_at": ended, "step": self._step}
                 if error:
                     fields["error"] = error
                 if tb:
                     fields["traceback"] = tb
                 index.update_run(self.id, **fields)
                 index.add_event(self.id, status, error or f"after step {self._step}")
-            from workbench.runs.outcome import Outcome, write_outcome
-            from workbench.store import RunStatus
-
-            write_outcome(self.run_dir, Outcome(1, RunStatus(status), time.time(), reason=error or "",
-                                                last_step=self._step))
         if self._lock is not None:
             self._lock.release()
 

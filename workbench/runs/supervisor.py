@@ -262,18 +262,31 @@ def _kill(child: subprocess.Popen[bytes], backend: str, sig: int, children_only:
 
 def _finish(index: RunIndex, run_id: str, status: RunStatus, code: int | None, sig: int | None,
             error: str, tb: str) -> None:
-    fields: dict[str, Any] = {"status": status, "ended_at": time.time(), "exit_code": code, "signal": sig}
+    fields: dict[str, Any] = {"exit_code": code, "signal": sig}
     if error:
         fields["error"] = error
     if tb:
         fields["traceback"] = tb
-    index.update_run(run_id, **fields)
-    index.add_event(run_id, status.value, error)
+    _end(index, run_id, status, error, fields)
 
 
 def _stopped(index: RunIndex, run_id: str, code: int | None, sig: int | None, message: str) -> None:
-    index.update_run(run_id, status=RunStatus.STOPPED, ended_at=time.time(), exit_code=code, signal=sig)
-    index.add_event(run_id, "stopped", message)
+    _end(index, run_id, RunStatus.STOPPED, message, {"exit_code": code, "signal": sig})
+
+
+def _end(index: RunIndex, run_id: str, status: RunStatus, message: str, fields: dict[str, Any]) -> None:
+    """Conclude the attempt: its outcome file first (durable), then the index mirrors it."""
+    ended = time.time()
+    run = index.get_run(run_id)
+    if run is not None and run.run_dir:
+        try:
+            write_outcome(Path(run.run_dir), Outcome(run.attempt, status, ended, fields.get("exit_code"),
+                                                     fields.get("signal"), fields.get("error") or message,
+                                                     run.step, run.started_at))
+        except OSError:
+            pass  # the index still says how it ended
+    index.update_run(run_id, status=status, ended_at=ended, **fields)
+    index.add_event(run_id, status.value, message)
 
 
 def _signal_name(sig: int) -> str:
