@@ -10,7 +10,8 @@ removed, then these set):
 * ``cbwr-strict``      ``MKL_CBWR=AUTO,STRICT`` (also independent of thread count, for gemm);
 * ``cbwr-compatible``  ``MKL_CBWR=COMPATIBLE`` (MKL's reproducible mode, SSE2 code path);
 * ``deterministic``    workbench's deterministic mode: ``workbench.runs.numerics.DETERMINISTIC_ENV``
-  in the environment and ``workbench.core.numerics.apply_numerics(True)`` in the process.
+  in the environment and ``workbench.core.numerics.apply_numerics(True)`` in the process;
+* ``deterministic-compatible``  the same with ``MKL_CBWR=COMPATIBLE``.
 
 Rounds go through the settings in turn (a rotating order), so the machine's load drifts
 over all of them alike. For each setting it prints how many runs ended with each distinct
@@ -53,6 +54,7 @@ SETTINGS: dict[str, dict[str, str]] = {
     "cbwr-strict": {"MKL_CBWR": "AUTO,STRICT"},
     "cbwr-compatible": {"MKL_CBWR": "COMPATIBLE"},
     "deterministic": dict(DETERMINISTIC_ENV),
+    "deterministic-compatible": {**DETERMINISTIC_ENV, "MKL_CBWR": "COMPATIBLE"},
 }
 
 
@@ -141,7 +143,7 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 
 def run_one(setting: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--child", "--samples", str(args.samples), "--epochs", str(args.epochs)]
-    if setting == "deterministic":
+    if setting.startswith("deterministic"):
         command.append("--apply")
     if args.ops:
         command.append("--ops")
@@ -190,7 +192,7 @@ def main() -> None:
           f"processes per setting, {os.cpu_count()} CPUs; load average {load_before[0]:.1f} before, "
           f"{load_after[0]:.1f} after ({time.time() - started:.0f} s)")
     base = results.get("default")
-    print(f"  {'setting':16} {'threads':>7}  {'wall s':>7} {'cpu s':>7}  {'wall/def':>8} {'cpu/def':>8}  weight sets")
+    print(f"  {'setting':24} {'threads':>7}  {'wall s':>7} {'cpu s':>7}  {'wall/def':>8} {'cpu/def':>8}  weight sets")
     for name in names:
         rows = results[name]
         wall = statistics.median(r["wall"] for r in rows)
@@ -199,20 +201,20 @@ def main() -> None:
         if base:
             ratio = statistics.median(r["wall"] / b["wall"] for r, b in zip(rows, base))
             cpu_ratio = statistics.median(r["cpu"] / b["cpu"] for r, b in zip(rows, base))
-        print(f"  {name:16} {rows[0]['threads']:>7}  {wall:7.2f} {cpu:7.2f}  {ratio:8.2f} {cpu_ratio:8.2f}  "
+        print(f"  {name:24} {rows[0]['threads']:>7}  {wall:7.2f} {cpu:7.2f}  {ratio:8.2f} {cpu_ratio:8.2f}  "
               f"{_sets([r['weights'] for r in rows])}")
     if args.gemm:
         print("  256x1024 @ 1024x1024, CPU ms per product (median), ratio to default (median of per-round ratios):")
         for name in names:
             rows = results[name]
             ratio = statistics.median(r["gemm"] / b["gemm"] for r, b in zip(rows, base)) if base else float("nan")
-            print(f"    {name:16} {statistics.median(r['gemm'] for r in rows) * 1e3:7.2f}  {ratio:5.2f}")
+            print(f"    {name:24} {statistics.median(r['gemm'] for r in rows) * 1e3:7.2f}  {ratio:5.2f}")
     if args.ops:
         print("  single operations whose result differed between processes of one setting:")
         for name in names:
             rows = results[name]
             varied = [op for op in rows[0]["ops"] if len({r["ops"][op] for r in rows}) > 1]
-            print(f"    {name:16} {', '.join(varied) if varied else 'none'}")
+            print(f"    {name:24} {', '.join(varied) if varied else 'none'}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from runs_helpers import index_of, launch, make_project, kill_run_processes, wait_ended, wb
+from runs_helpers import git_env, index_of, kill_run_processes, make_project, wait_ended, wb
 
 from workbench.checkpoint_names import checkpoint_folder, step_files
 from workbench.errors import WorkbenchError
@@ -47,6 +47,20 @@ def _burner() -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", code])
 
 
+def _threads_env(root: Path) -> dict[str, str]:
+    """The tests' environment without its ``OMP_NUM_THREADS=1``: torch's own thread count
+    (two on a 2-core machine), where runs did not repeat before deterministic mode."""
+    env = git_env(root.parent)
+    env.pop("OMP_NUM_THREADS", None)
+    return env
+
+
+def _launch(root: Path, *args: str) -> str:
+    done = wb(root, "run", "SineRegression", *SMALL, *args, "--json", env=_threads_env(root))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["id"]
+
+
 def _final_weights(run_dir: str) -> dict[str, torch.Tensor]:
     files = step_files(checkpoint_folder(run_dir))
     assert files, f"no step checkpoint in {run_dir}"
@@ -60,7 +74,7 @@ def repeated(tmp_path_factory: pytest.TempPathFactory, probe_cache: Path) -> Ite
     root = make_project(tmp_path_factory.mktemp("determinism"), probe_cache)
     burner = _burner()
     try:
-        ids = [launch(root, "SineRegression", *SMALL, "--deterministic")["id"] for _ in range(3)]
+        ids = [_launch(root, "--deterministic") for _ in range(3)]
         rows = wait_ended(root, ids)
     finally:
         burner.kill()
@@ -85,6 +99,7 @@ def test_a_run_records_its_numerics(repeated: tuple[Path, list]) -> None:
     record = json.loads(numerics_path(rows[0].run_dir, 1).read_text())
     assert record["deterministic"] is True and record["settings"]["deterministic"] is True
     assert record["threads"] >= 1 and record["interop_threads"] >= 1
+    assert "OMP_NUM_THREADS" not in record["env"]
     for key, value in DETERMINISTIC_ENV.items():
         assert record["env"][key] == value
     assert record["build"]["blas_info"] and record["parallel"]["backend"]
@@ -92,7 +107,7 @@ def test_a_run_records_its_numerics(repeated: tuple[Path, list]) -> None:
         events = [e for e in index.events(rows[0].id) if e.kind == "numerics"]
     assert len(events) == 1 and events[0].data["threads"] == record["threads"]
     assert events[0].message == numerics_summary(record)
-    assert "deterministic" in events[0].message and "MKL_CBWR=COMPATIBLE" in events[0].message
+    assert "deterministic" in events[0].message and f"MKL_CBWR={DETERMINISTIC_ENV['MKL_CBWR']}" in events[0].message
 
 
 def test_a_fork_reuses_the_recorded_numerics_and_says_what_differs(repeated: tuple[Path, list]) -> None:
@@ -104,7 +119,7 @@ def test_a_fork_reuses_the_recorded_numerics_and_says_what_differs(repeated: tup
     record.update(threads=1, cpu_capability="SSE42")
     record["env"]["MKL_CBWR"] = "AUTO"
     path.write_text(json.dumps(record))
-    done = wb(root, "fork", parent.id, "-s", "epochs=3", "--json")
+    done = wb(root, "fork", parent.id, "-s", "epochs=3", "--json", env=_threads_env(root))
     assert done.returncode == 0, done.stderr
     fork = wait_ended(root, [json.loads(done.stdout)["id"]]).popitem()[1]
     assert fork.status.value == "completed", fork.error

@@ -50,13 +50,15 @@ NUMERICS_FILE = "numerics.json"
 #: The variable through which the supervisor hands :class:`NumericsSettings` to training.
 NUMERICS_ENV_VAR = "WORKBENCH_NUMERICS"
 #: What deterministic mode puts in the training process's environment (a value the user
-#: exported already wins, and is recorded). ``MKL_CBWR=COMPATIBLE``: MKL runs the same
-#: code path in every process instead of dispatching per process (measured: without it,
-#: 2-thread runs here ended with two distinct weight sets in ten); the ``*_DYNAMIC``
-#: switches keep OpenMP and MKL from shrinking a thread team under load;
+#: exported already wins, and is recorded). ``MKL_CBWR=AUTO,STRICT`` is MKL's conditional
+#: numerical reproducibility: one code path, fixed for the process, instead of a choice per
+#: call, and (STRICT) matrix products that do not depend on the thread count; it costs
+#: about nothing here, where ``COMPATIBLE`` (the same SSE2 path on every CPU) costs 2-3x
+#: (benchmarks/determinism.py). The ``*_DYNAMIC`` switches keep OpenMP and MKL from
+#: changing a thread team's size (MKL's reproducibility conditions);
 #: ``CUBLAS_WORKSPACE_CONFIG`` is what deterministic cuBLAS needs on CUDA.
 DETERMINISTIC_ENV: dict[str, str] = {
-    "MKL_CBWR": "COMPATIBLE",
+    "MKL_CBWR": "AUTO,STRICT",
     "MKL_DYNAMIC": "FALSE",
     "OMP_DYNAMIC": "FALSE",
     "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
