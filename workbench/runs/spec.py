@@ -63,6 +63,11 @@ class RunSpec:
         deterministic: Deterministic mode (``workbench.runs.numerics``): the training process
             starts with MKL's reproducible mode and fixed thread teams, and uses deterministic
             kernels. A ``run.toml`` without it (written before it existed) ran without it.
+        steps: The pipeline's steps in order (``fit``, ``test``, ``evaluate``); empty means
+            ``["fit"]``. A resumed run continues at the first step not completed.
+        weights: A checkpoint (or weights file) whose weights are loaded before the first
+            step: what an evaluation tests.
+        evaluation_of: For an evaluation, the id of the run whose checkpoint it tests.
     """
 
     id: str
@@ -84,6 +89,9 @@ class RunSpec:
     resume_from: str = ""
     max_log_bytes: int = 0
     deterministic: bool = False
+    steps: list[str] = field(default_factory=list)
+    weights: str = ""
+    evaluation_of: str = ""
 
 
 def _strip_none(value: Any, path: tuple[str, ...], unset: list[list[str]]) -> Any:

@@ -21,11 +21,12 @@ from workbench.store.errors import (
 )
 from workbench.store.ids import current_host, new_run_id
 from workbench.store.index import RunIndex
-from workbench.store.records import Run, RunEvent, RunStatus, StopMode
+from workbench.store.records import EVALUATION, Run, RunEvent, RunStatus, RunStep, StepStatus, StopMode
 from workbench.store.writer import MetricWriter
 
 __all__ = [
     "BUSY_TIMEOUT_S",
+    "EVALUATION",
     "MIGRATIONS",
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
@@ -40,7 +41,9 @@ __all__ = [
     "RunIndex",
     "RunNotFound",
     "RunStatus",
+    "RunStep",
     "SchemaTooNew",
+    "StepStatus",
     "StopMode",
     "StoreError",
     "UnknownField",

@@ -12,7 +12,7 @@ from workbench.store._db import update_time
 from workbench.store._schema import RUN_COLUMNS
 from workbench.store.errors import AmbiguousRun, InvalidValue, RunNotFound, UnknownField
 from workbench.store.ids import current_host, new_run_id
-from workbench.store.records import Run, RunStatus, StopMode
+from workbench.store.records import EVALUATION, Run, RunStatus, StopMode
 
 if TYPE_CHECKING:
     import contextlib
@@ -45,6 +45,8 @@ def _encode_run_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         out["git_dirty"] = int(bool(out["git_dirty"]))
     if out.get("command") is not None:
         out["command"] = json.dumps([str(part) for part in out["command"]])
+    if out.get("overrides") is not None:
+        out["overrides"] = json.dumps(dict(out["overrides"]))
     return out
 
 
@@ -63,6 +65,7 @@ class RunsTable:
         def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
         def _read(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
         def add_event(self, run_id: str, kind: str, message: str = "", data: Any = None) -> int: ...
+        def end_open_steps(self, run_id: str, status: str, error: str | None = None) -> int: ...
 
     def create_run(self, **fields: Any) -> Run:
         """Add a run.
@@ -194,6 +197,8 @@ class RunsTable:
         status: str | RunStatus | Iterable[str | RunStatus] | None = None,
         task: str | None = None,
         limit: int | None = None,
+        *,
+        evaluations: bool = False,
     ) -> list[Run]:
         """List runs, newest first.
 
@@ -201,6 +206,8 @@ class RunsTable:
             status: Keep runs with this status (or any of these statuses).
             task: Keep runs of this task.
             limit: At most this many.
+            evaluations: Include evaluations (runs of kind ``evaluation``, listed under
+                their run by :meth:`evaluations_of`).
 
         Returns:
             The runs.
@@ -213,6 +220,9 @@ class RunsTable:
         if task is not None:
             clauses.append("task = ?")
             params.append(task)
+        if not evaluations:
+            clauses.append("kind != ?")
+            params.append(EVALUATION)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT * FROM runs{where} ORDER BY created_at DESC, id DESC"
         if limit is not None:
@@ -220,6 +230,14 @@ class RunsTable:
             params.append(int(limit))
         with self._lock:
             return _runs(self._conn.execute(sql, params))
+
+    def evaluations_of(self, run_id: str) -> list[Run]:
+        """The evaluations (tests and evaluations of a checkpoint) of a run, oldest first."""
+        with self._lock:
+            return _runs(self._conn.execute(
+                "SELECT * FROM runs WHERE parent_id = ? AND kind = ? ORDER BY created_at, id",
+                (run_id, EVALUATION),
+            ))
 
     def run_names(self) -> set[str]:
         """The names every run has, read without decoding whole rows (launches check them)."""
@@ -267,7 +285,7 @@ class RunsTable:
             Whether the run existed.
         """
         with self.write() as conn:
-            for table in ("metrics", "metrics_aside", "metrics_rollup", "events", "artifacts"):
+            for table in ("metrics", "metrics_aside", "metrics_rollup", "events", "artifacts", "run_steps"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             return conn.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
 
@@ -314,6 +332,7 @@ class RunsTable:
             )
             if not cursor.rowcount:
                 return False
+            self.end_open_steps(run_id, "interrupted", error)
             self.add_event(run_id, "interrupted", error)
         return True
 

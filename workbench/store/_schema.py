@@ -77,6 +77,9 @@ RUN_COLUMNS: dict[str, str] = {
     # attached process, its command line (JSON list; secrets masked).
     "kind": "TEXT NOT NULL DEFAULT 'task'",
     "command": "TEXT",
+    # Schema 4: the ``-s KEY=VALUE`` overrides as given (JSON object); an evaluation's
+    # eval-time overrides.
+    "overrides": "TEXT",
 }
 
 # One row per summary block of a series; see workbench/store/_rollup.py.
@@ -156,6 +159,20 @@ def run_kind_and_command(conn: sqlite3.Connection) -> None:
     """Add ``kind`` (task, script, attached) and ``command`` to ``runs``."""
     conn.execute("ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'task'")
     conn.execute("ALTER TABLE runs ADD COLUMN command TEXT")
+
+
+@MIGRATIONS(4)
+def steps_and_evaluations(conn: sqlite3.Connection) -> None:
+    """Add ``run_steps`` (a pipeline's atomic steps), ``runs.overrides`` and an index on
+    ``parent_id`` (a run's evaluations and forks)."""
+    conn.execute("ALTER TABLE runs ADD COLUMN overrides TEXT")
+    conn.execute("CREATE INDEX runs_parent ON runs (parent_id)")
+    conn.execute(
+        "CREATE TABLE run_steps (run_id TEXT NOT NULL, position INTEGER NOT NULL,"
+        " name TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"
+        " attempt INTEGER, started_at REAL, ended_at REAL, error TEXT,"
+        " PRIMARY KEY (run_id, position)) WITHOUT ROWID"
+    )
 
 
 #: The newest schema version this code knows.

@@ -14,7 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Run", "RunEvent", "RunStatus", "StopMode"]
+__all__ = ["EVALUATION", "Run", "RunEvent", "RunStatus", "RunStep", "StepStatus", "StopMode"]
+
+#: The ``kind`` of a run that tests or evaluates another run's checkpoint (its ``parent_id``).
+EVALUATION = "evaluation"
 
 
 class RunStatus(str, enum.Enum):
@@ -93,8 +96,9 @@ class Run:
     Attributes mirror the ``runs`` table (see ``docs/run-index.md``). ``config`` is a
     plain mapping (treat it as read-only), ``tags`` a tuple, ``status`` a
     :class:`RunStatus`, ``git_dirty`` a bool or ``None``, ``kind`` how the run came in
-    (``task``, ``script`` or ``attached``) and ``command`` its command line (attached and
-    script runs).
+    (``task``, ``script``, ``attached`` or ``evaluation``), ``command`` its command line
+    (attached and script runs) and ``overrides`` the ``-s KEY=VALUE`` overrides as given
+    (an evaluation's eval-time overrides).
     """
 
     id: str
@@ -139,6 +143,7 @@ class Run:
     stop_reason: str | None = None
     kind: str = "task"
     command: tuple[str, ...] = ()
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
@@ -161,6 +166,8 @@ class Run:
             command = json.loads(command)
         values["command"] = tuple(command or ())
         values["kind"] = values.get("kind") or "task"
+        overrides = values.get("overrides")
+        values["overrides"] = json.loads(overrides) if isinstance(overrides, str) else dict(overrides or {})
         if values.get("stop_mode") is not None:
             values["stop_mode"] = StopMode(values["stop_mode"])
         return cls(**values)
@@ -171,6 +178,11 @@ class Run:
     def label(self) -> str:
         """The name people know the run by (its name, else its id)."""
         return self.name or self.id
+
+    @property
+    def is_evaluation(self) -> bool:
+        """Whether the run tests or evaluates another run's checkpoint (``parent_id``)."""
+        return self.kind == EVALUATION
 
     @property
     def is_live(self) -> bool:
@@ -209,3 +221,43 @@ class RunEvent:
     kind: str
     message: str = ""
     data: Any = None
+
+
+class StepStatus(str, enum.Enum):
+    """Where one step of a run's pipeline is: ``pending -> running -> completed | failed |
+    stopped | interrupted``."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class RunStep:
+    """One atomic step of a run's pipeline (``fit``, ``test``, ``evaluate``).
+
+    Attributes:
+        run_id: The run.
+        position: Its place in the pipeline (0 first).
+        name: The step's name.
+        status: A :class:`StepStatus`.
+        attempt: The attempt that last ran it (None: not run yet).
+        started_at: When that attempt started it.
+        ended_at: When it ended.
+        error: Why it failed, if it did.
+    """
+
+    run_id: str
+    position: int
+    name: str
+    status: StepStatus = StepStatus.PENDING
+    attempt: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    error: str | None = None
