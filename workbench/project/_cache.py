@@ -132,7 +132,7 @@ def clear_cache() -> None:
 # ----------------------------------------------------------------------- the disk cache
 
 CACHE_FILE = "discovery-v1.json"
-_SCHEMA = 2  # 2: fields carry their line, Range and problems
+_SCHEMA = 3  # 2: fields carry their line, Range and problems; 3: eval_fields and steps
 
 # What this process last read or wrote in each cache file: the file's own stamp and the
 # stamps of its entries, so that an unchanged discovery neither reads nor writes it.

@@ -15,7 +15,7 @@ from typing import Any
 from workbench.project._summary import ClassInfo, FileInfo, RawField
 from workbench.project.config import ConfigField, with_trainer_ranges
 from workbench.project.ranges import range_problem
-from workbench.project.taskinfo import Discovery, DiscoveryError, TaskInfo
+from workbench.project.taskinfo import PIPELINE_STEPS, Discovery, DiscoveryError, TaskInfo
 
 __all__ = ["link"]
 
@@ -195,6 +195,46 @@ class _Linker:
                 left.append(name)
         return left
 
+    # -- declared names (eval_fields, steps) ----------------------------------------------
+    def declared(self, ref: _Ref, attribute: str) -> tuple[tuple[str, ...], _Ref | None]:
+        """The nearest declaration of ``attribute`` along the MRO (its problems reported)."""
+        for klass in self.mro(ref):
+            names = getattr(klass.cls, attribute)
+            if names is not None:
+                for line, message in klass.cls.declare_problems:
+                    if message.startswith(attribute + ":"):
+                        self.problems[(klass.file.rel, line, message)] = None
+                return names, klass
+        return (), None
+
+    def eval_fields(self, ref: _Ref, config: Sequence[ConfigField]) -> tuple[str, ...]:
+        """The task's eval-time fields: those that name a config field or a group of them."""
+        names, owner = self.declared(ref, "eval_fields")
+        known = {f.name for f in config}
+        kept = []
+        for name in names:
+            if name in known or any(k.startswith(name + ".") for k in known):
+                kept.append(name)
+            elif owner is not None:
+                listing = ", ".join(sorted(known)) or "none"
+                self.problems[(owner.file.rel, owner.cls.line,
+                               f"eval_fields of {owner.cls.name}: {name!r} is not a config field "
+                               f"(fields: {listing})")] = None
+        return tuple(dict.fromkeys(kept))
+
+    def steps(self, ref: _Ref) -> tuple[str, ...]:
+        """The task's declared pipeline steps (unknown names reported, kept as declared)."""
+        names, owner = self.declared(ref, "steps")
+        unknown = [n for n in names if n not in PIPELINE_STEPS]
+        if owner is not None and unknown:
+            self.problems[(owner.file.rel, owner.cls.line,
+                           f"steps of {owner.cls.name}: unknown step {unknown[0]!r}; steps are "
+                           f"{', '.join(PIPELINE_STEPS)}")] = None
+        if owner is not None and len(set(names)) != len(names):
+            self.problems[(owner.file.rel, owner.cls.line,
+                           f"steps of {owner.cls.name}: a step is named twice in {names!r}")] = None
+        return names
+
     # -- config --------------------------------------------------------------------------
     def task_config(self, ref: _Ref) -> list[ConfigField | _Group] | None:
         for klass in self.mro(ref):
@@ -338,6 +378,7 @@ def link(root: Path, files: Sequence[FileInfo], framework: FileInfo | None) -> D
                 continue
             config = linker.task_config(ref)
             missing = linker.abstract_methods(ref)
+            flat_config = tuple(with_trainer_ranges(_flatten(config, "", flat))) if config else ()
             doc = cls.doc or ""
             tasks.append(
                 TaskInfo(
@@ -351,8 +392,10 @@ def link(root: Path, files: Sequence[FileInfo], framework: FileInfo | None) -> D
                     bases=cls.base_texts,
                     abstract=cls.abstract_flag is True or bool(missing),
                     abstract_methods=tuple(missing),
-                    config=tuple(with_trainer_ranges(_flatten(config, "", flat))) if config else (),
+                    config=flat_config,
                     has_config=config is not None,
+                    eval_fields=linker.eval_fields(ref, flat_config),
+                    steps=linker.steps(ref),
                 )
             )
     first: dict[str, TaskInfo] = {}

@@ -161,6 +161,11 @@ class _FileScanner:
                 info.abstract_flag = value.value  # type: ignore[attr-defined]
         elif name == "Config":
             info.config_alias = _dotted(value)
+        elif name in _NAME_TUPLES and not info.is_dataclass and info.name != "Config":
+            names, problem = _name_tuple(value)
+            setattr(info, name, names)
+            if problem:
+                info.declare_problems += ((value.lineno, f"{name}: {problem}"),)
 
     # -- dataclass fields ----------------------------------------------------------------
     def field(self, stmt: ast.AnnAssign, after: ast.stmt | None) -> RawField | None:
@@ -291,6 +296,24 @@ class _FileScanner:
                     self.visit_body(handler.body)
                 self.visit_body(stmt.orelse)  # type: ignore[attr-defined]
                 self.visit_body(stmt.finalbody)  # type: ignore[attr-defined]
+
+
+#: Class attributes read as literal tuples of names: the eval-time config fields a task lets
+#: ``workbench test``/``eval`` change, and the steps of its pipeline.
+_NAME_TUPLES = ("eval_fields", "steps")
+
+
+def _name_tuple(value: ast.expr) -> tuple[tuple[str, ...], str]:
+    """A literal tuple (or list) of strings; else ``()`` and why it was not read."""
+    try:
+        found = ast.literal_eval(value)
+    except _LITERAL_ERRORS:
+        return (), f"cannot read {ast.unparse(value)[:60]}: write a literal tuple of names, e.g. (\"lr\", \"seed\")"
+    if isinstance(found, str):
+        return (), f"{found!r} is one string, not a tuple of names: write ({found!r},)"
+    if not isinstance(found, (tuple, list)) or not all(isinstance(item, str) for item in found):
+        return (), f"cannot read {ast.unparse(value)[:60]}: write a literal tuple of names"
+    return tuple(found), ""
 
 
 _RANGE_KEYWORDS = ("low", "high", "low_open", "high_open", "finite")

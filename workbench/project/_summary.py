@@ -68,6 +68,10 @@ class ClassInfo:
     fields: tuple[RawField, ...] = ()
     config: ClassInfo | None = None  # the nested `class Config`
     config_alias: str | None = None  # `Config = SomeDataclass`
+    # Declared names, as literal tuples (None: not declared in this class's body):
+    eval_fields: tuple[str, ...] | None = None  # `eval_fields = ("threshold",)`
+    steps: tuple[str, ...] | None = None  # `steps = ("fit", "test")`
+    declare_problems: tuple[tuple[int, str], ...] = ()  # (line, message) of a declaration refused
 
 
 @dataclass(eq=False)
@@ -228,11 +232,15 @@ def _encode_class(cls: ClassInfo) -> list[Any]:
         [_encode_field(f) for f in cls.fields],
         _encode_class(cls.config) if cls.config is not None else None,
         cls.config_alias,
+        list(cls.eval_fields) if cls.eval_fields is not None else None,
+        list(cls.steps) if cls.steps is not None else None,
+        [list(p) for p in cls.declare_problems],
     ]
 
 
 def _decode_class(raw: Any) -> ClassInfo:
-    (name, qualname, line, bases, base_texts, doc, flag, defined, abstract, is_dc, fields, config, alias) = raw
+    (name, qualname, line, bases, base_texts, doc, flag, defined, abstract, is_dc, fields, config, alias,
+     eval_fields, steps, problems) = raw
     if (
         type(name) is not str
         or type(qualname) is not str
@@ -258,7 +266,17 @@ def _decode_class(raw: Any) -> ClassInfo:
         tuple([_decode_field(f) for f in _list(fields)]),
         _decode_class(config) if config is not None else None,
         alias,
+        tuple(_strs(eval_fields)) if eval_fields is not None else None,
+        tuple(_strs(steps)) if steps is not None else None,
+        tuple(_problem(p) for p in _list(problems)),
     )
+
+
+def _problem(raw: Any) -> tuple[int, str]:
+    line, message = _list(raw)
+    if type(line) is not int or type(message) is not str:
+        raise BadSummary
+    return line, message
 
 
 def _encode_range(found: Range) -> list[Any]:

@@ -14,7 +14,10 @@ from typing import Any
 from workbench.project.config import ConfigField
 from workbench.project.errors import TaskNotFound
 
-__all__ = ["Discovery", "DiscoveryError", "TaskInfo"]
+__all__ = ["PIPELINE_STEPS", "Discovery", "DiscoveryError", "TaskInfo"]
+
+#: The steps a task's pipeline may name (``steps = ("fit", "test")``): its meta-algorithms.
+PIPELINE_STEPS = ("fit", "test", "evaluate")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ class TaskInfo:
         abstract_methods: Abstract methods still not overridden.
         config: The config fields, nested dataclasses flattened with dotted names.
         has_config: Whether the task (or a task base) defines a ``Config``.
+        eval_fields: The config fields ``workbench test``/``eval`` may change (a
+            ``eval_fields = ("threshold", "batch_size")`` class attribute, inherited;
+            dotted names for nested fields, a group's name for all its fields).
+        steps: The pipeline's steps (a ``steps = ("fit", "test")`` class attribute,
+            inherited); empty when the task declares none (the launch's default).
     """
 
     name: str
@@ -74,6 +82,8 @@ class TaskInfo:
     abstract_methods: tuple[str, ...] = ()
     config: tuple[ConfigField, ...] = ()
     has_config: bool = False
+    eval_fields: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
 
     @property
     def location(self) -> str:
@@ -100,6 +110,8 @@ class TaskInfo:
             "abstract_methods": list(self.abstract_methods),
             "has_config": self.has_config,
             "config": [f.to_dict() for f in self.config],
+            "eval_fields": list(self.eval_fields),
+            "steps": list(self.steps),
         }
 
 
