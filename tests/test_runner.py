@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +85,53 @@ def test_test_with_the_fitted_weights_uses_them(project: Path, fitted) -> None:
     assert float(match.group(1)) != pytest.approx(task.test()["loss"], rel=1e-3)
     task.load_weights(weights)
     assert float(match.group(1)) == pytest.approx(task.test()["loss"], rel=1e-3)
+
+
+def test_test_accepts_a_workbench_checkpoint_and_tests_at_its_step(project: Path, tmp_path: Path) -> None:
+    sys.path.insert(0, str(project / "tasks"))
+    try:
+        import sine
+    finally:
+        sys.path.remove(str(project / "tasks"))
+    trained = sine.SineRegression({"samples": 2000, "epochs": 1}, device="cpu")
+    trained.fit()
+    checkpoint = tmp_path / "step-000000063.pt"
+    torch.save(trained.checkpoint_state(), checkpoint)  # what a tracked run's checkpoints hold
+    expected = trained.test()["loss"]
+
+    result = run(project, "tasks/sine.py", "test", "-s", "samples=2000", "-q", "--weights", checkpoint,
+                 "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"^test done: loss (\S+)$", result.stdout, re.M)
+    assert match and float(match.group(1)) == pytest.approx(expected, rel=1e-3)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert {r["step"] for r in rows if r["key"].startswith("test/")} == {63}  # the checkpoint's step
+
+    fresh = sine.SineRegression({"samples": 2000}, device="cpu")
+    fresh.load_weights(checkpoint)
+    assert fresh.state.step == 63 and fresh.weights_loaded == str(checkpoint)
+    assert fresh.test()["loss"] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("command", ["test", "eval"])
+def test_test_without_weights_refuses_instead_of_testing_random_weights(project: Path, tmp_path: Path,
+                                                                         command: str) -> None:
+    result = run(project, "tasks/sine.py", command, "-q", "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "needs the weights" in result.stderr
+    assert "random weights" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    untrained = run(project, "tasks/sine.py", command, "-q", "-s", "samples=500", "--untrained",
+                    "--out", tmp_path / "out")
+    assert untrained.returncode == 0, untrained.stderr
+
+
+def test_a_file_that_is_not_weights_is_one_line(project: Path, tmp_path: Path) -> None:
+    bogus = tmp_path / "model.pt"
+    bogus.write_bytes(b"not a checkpoint")
+    result = run(project, "tasks/sine.py", "test", "-q", "--weights", bogus, "--out", tmp_path / "out")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "not a weights file" in result.stderr
 
 
 def test_a_value_of_the_wrong_type_is_one_line_on_stderr(project: Path, tmp_path: Path) -> None:

@@ -94,7 +94,12 @@ def _parser(task_cls: type, prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: workbench.toml's, else auto)")
     parser.add_argument("--precision", help="32, bf16-mixed or 16-mixed")
     parser.add_argument("--out", type=Path, help="the output folder (default: <state_dir>/local/<task>-<time>)")
-    parser.add_argument("--weights", type=Path, help="load these weights before running (a model.pt from a fit)")
+    parser.add_argument("--weights", type=Path,
+                        help="load these weights before running: a model.pt from a fit, or a workbench "
+                             "run's checkpoint (.workbench/runs/<id>/checkpoints/step-N.pt or best.pt)")
+    parser.add_argument("--untrained", action="store_true",
+                        help="test/eval the model as build_model() makes it (a model that loads its own "
+                             "pretrained weights); without it, test and eval need --weights")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or epoch lines")
     return parser
 
@@ -140,6 +145,13 @@ def _run(task_cls: type, args: argparse.Namespace, script: Path) -> int:
         missing = ", ".join(sorted(getattr(task_cls, "__abstractmethods__", ()))) or "abstract = True"
         raise WorkbenchError(f"{task_cls.__name__} is a framework task and cannot run by itself "
                              f"({missing}); run a task that builds on it")
+    if args.command != "fit" and not args.weights and not args.untrained:
+        raise WorkbenchError(f"{args.command} needs the weights to {args.command}: --weights PATH (a model.pt "
+                             "from a fit, or a run's checkpoint: workbench test RUN does this for a tracked "
+                             "run); a freshly built model has random weights (--untrained to "
+                             f"{args.command} it anyway)")
+    if args.weights and args.untrained:
+        raise WorkbenchError("--weights and --untrained exclude each other")
     if script.is_file():
         add_import_roots(script)  # for the imports a task makes when it builds its parts
     root, project = _project(script.resolve().parent)

@@ -41,7 +41,7 @@ __all__ = [
 FRAMEWORK_ATTRIBUTES = frozenset({
     "config", "device_spec", "precision_name", "backend", "run_dir", "sink", "state", "hooks",
     "metrics", "model_spec", "device", "precision", "data", "loaders", "model", "optimizer",
-    "scheduler", "_clip", "_built", "_audit",
+    "scheduler", "_clip", "_built", "_audit", "weights_loaded",
 })
 
 _TAG = "__workbench__"  # marks a packed module, generator or state_dict owner

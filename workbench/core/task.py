@@ -153,6 +153,8 @@ class Task(abc.ABC):
         self.hooks = Hooks(DEFAULT_STAGES)
         self.metrics: dict[str, float] = {}
         self.model_spec: dict[str, Any] | None = None
+        self.weights_loaded: str | None = None
+        """The weights file or checkpoint :meth:`load_weights` loaded last, if any."""
         self._clip = self.gradient_clip_val
         self._built = False
         for ext in extensions:
@@ -464,21 +466,36 @@ class Task(abc.ABC):
         return path
 
     def load_weights(self, path: str | Path) -> list[str]:
-        """Load weights saved by :meth:`save_weights` (safely: ``weights_only=True``).
+        """Load weights saved by :meth:`save_weights`, or a workbench checkpoint's weights.
 
-        A partial file (trainable parameters only) leaves the other weights as built.
+        Loaded safely (``weights_only=True``). A partial file (trainable parameters only)
+        leaves the other weights as built. A checkpoint (``checkpoints/step-N.pt`` or
+        ``best.pt`` of a run) gives its model's weights, and the task's position moves to the
+        checkpoint's step and epoch, so that what :meth:`test` logs lands at the step whose
+        weights it tested; the optimiser and the RNGs are left alone (to continue training,
+        use :meth:`restore`).
 
         Returns:
             The names of the model's weights the file did not hold.
 
         Raises:
-            TaskError: The file is missing, or holds weights this model does not have, or
-                of other shapes.
+            TaskError: The file is missing or unreadable, or holds weights this model does
+                not have, or of other shapes.
         """
         self.setup()
         if not Path(path).is_file():
             raise TaskError(f"{path}: no such weights file")
-        state = torch.load(Path(path), map_location=self.device, weights_only=True)
+        try:
+            state = torch.load(Path(path), map_location=self.device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: one line
+            raise TaskError(f"{path}: not a weights file or checkpoint torch can read safely: "
+                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+        position = None
+        if isinstance(state, Mapping) and "format" in state and isinstance(state.get("model"), Mapping):
+            position = state.get("state") if isinstance(state.get("state"), Mapping) else None
+            state = state["model"]
+        if not isinstance(state, Mapping):
+            raise TaskError(f"{path}: holds a {type(state).__name__}, not a model's weights")
         try:
             result = self.raw_model.load_state_dict(state, strict=False)
         except RuntimeError as exc:
@@ -487,6 +504,10 @@ class Task(abc.ABC):
         if result.unexpected_keys:
             raise TaskError(f"{path}: weights for parameters the model does not have: "
                             f"{', '.join(result.unexpected_keys[:5])}")
+        if position is not None:
+            self.state.step = int(position.get("step", self.state.step))
+            self.state.epoch = int(position.get("epoch", self.state.epoch))
+        self.weights_loaded = str(path)
         return list(result.missing_keys)
 
     # -- running a task file on its own ------------------------------------------------
