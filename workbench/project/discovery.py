@@ -150,7 +150,8 @@ _linked_lock = threading.Lock()
 
 
 def discover(project: Project) -> Discovery:
-    """Discover the tasks of a project (its ``tasks`` globs, minus its state folder).
+    """Discover the tasks of a project (its ``tasks`` globs, minus its state folder), and
+    its ``[scripts.NAME]`` tables as tasks of kind ``script`` after them.
 
     Args:
         project: The loaded project.
@@ -159,9 +160,34 @@ def discover(project: Project) -> Discovery:
         The tasks and the problems found. Unchanged files are not parsed again: their
         summaries are kept in memory and in ``<state_dir>/cache/discovery-v1.json``.
     """
-    return discover_paths(
+    found = discover_paths(
         project.root, project.task_globs, skip=(project.state_dir,), cache_dir=project.state_dir / "cache"
     )
+    return with_scripts(found, project) if project.scripts else found
+
+
+def with_scripts(discovery: Discovery, project: Project) -> Discovery:
+    """``discovery`` with the project's scripts appended as tasks of kind ``script``.
+
+    A script named like a task hides that task from ``workbench run`` (the script is what
+    the name launches): listed as a problem, so the clash is seen.
+    """
+    from dataclasses import replace
+
+    file = project.file.name
+    tasks = {t.name: t for t in discovery.tasks}
+    errors = list(discovery.errors)
+    scripts = []
+    for script in project.scripts:
+        scripts.append(TaskInfo(
+            name=script.name, qualname=f"scripts.{script.name}", module="", file=file, line=script.line,
+            summary=script.summary, doc=" ".join(script.command), config=script.fields,
+            has_config=bool(script.params), kind="script"))
+        if script.name in tasks:
+            errors.append(DiscoveryError(file, script.line, f"script '{script.name}' has the name of the task at "
+                                         f"{tasks[script.name].location}; `workbench run {script.name}` launches "
+                                         "the script: rename one", kind="name"))
+    return replace(discovery, tasks=(*discovery.tasks, *scripts), errors=tuple(errors))
 
 
 def clear_discovery_cache() -> None:

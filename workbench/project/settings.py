@@ -20,7 +20,15 @@ exclude = []                      # extra glob patterns left out of snapshots
 [data]
 paths = ["data/", "/datasets/wikitext-2"]  # what runs read: fingerprinted at launch
 hash_below_mb = 8                 # files smaller than this are content-hashed
+
+[scripts.wordlm]                  # a script launched as a run (see workbench.project.scripts)
+command = ["python", "scripts/wordlm.py", "--lr", "{lr}"]
+[scripts.wordlm.params]
+lr = 20.0
 ```
+
+``[project] python`` is the interpreter a script's ``python`` means (default: the one the
+workbench runs under); a relative path is taken from the project folder.
 
 Every key is optional; an empty file is a valid project. Unknown keys are errors, so a typo
 never passes silently. ``state_dir`` is either a folder inside the project (given relative
@@ -44,6 +52,7 @@ from typing import Any
 
 from workbench.project._toml import display_path, find_key_line, load_toml_text, read_text
 from workbench.project.errors import ProjectError, ProjectNotFound
+from workbench.project.scripts import Script, parse_scripts
 
 __all__ = [
     "BACKENDS",
@@ -68,10 +77,11 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda|mps|cuda:\d+)$")
 _MIB = 1024 * 1024
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "project": ("name", "tasks", "state_dir", "max_log_size_mb"),
+    "project": ("name", "tasks", "state_dir", "max_log_size_mb", "python"),
     "defaults": ("device", "backend", "nproc", "precision", "deterministic"),
     "snapshot": ("max_file_size_mb", "exclude"),
     "data": ("paths", "hash_below_mb"),
+    "scripts": (),  # tables named by the user, checked by workbench.project.scripts
 }
 
 
@@ -224,6 +234,9 @@ class Project:
         snapshot: Snapshot settings (its ``exclude`` holds the data paths inside the
             project too, anchored: ``/data``).
         data: The data runs read (``[data]``).
+        scripts: The ``[scripts.NAME]`` tables (``workbench.project.scripts``).
+        python: ``[project] python``: what a script's ``python`` means ("": the
+            interpreter the workbench runs under).
         file: The ``workbench.toml`` that was read.
         max_log_bytes: A run's ``output.log`` is rotated past this size (``[project]
             max_log_size_mb``, default 100): the file is copied to ``output.log.1`` and
@@ -239,6 +252,12 @@ class Project:
     file: Path = field(default=Path(PROJECT_FILE))
     max_log_bytes: int = 100 * _MIB
     data: DataSettings = field(default_factory=DataSettings)
+    scripts: tuple[Script, ...] = ()
+    python: str = ""
+
+    def script(self, name: str) -> Script | None:
+        """The ``[scripts.NAME]`` table called ``name``, if there is one."""
+        return next((s for s in self.scripts if s.name == name), None)
 
     def __post_init__(self) -> None:
         # A Project built by hand (in a test) gets the same absolute paths as a loaded one.
@@ -343,6 +362,15 @@ class _Checker:
         line = find_key_line(self.text, key)
         location = f"{self.where}:{line}" if line else self.where
         return ProjectError(f"{location}: {message}")
+
+    def fail_raw(self, key: tuple[str, ...], message: str) -> ProjectError:
+        """Like :meth:`fail`, for a message that names its key itself; the line is that of the
+        deepest part of ``key`` the scanner finds (a key, else its table)."""
+        for depth in range(len(key), 0, -1):
+            line = find_key_line(self.text, key[:depth])
+            if line:
+                return ProjectError(f"{self.where}:{line}: {message}")
+        return ProjectError(f"{self.where}: {message}")
 
     def check(self, key: tuple[str, ...], value: Any, normalize: Callable[[Any], Any]) -> Any:
         try:
@@ -476,7 +504,7 @@ def load_project(root: Path) -> Project:
             )
         if not isinstance(value, dict):
             raise checker.fail((name,), f"[{name}] must be a table; got {value!r}")
-        for key in value:
+        for key in value if name != "scripts" else ():
             if key not in _SECTIONS[name]:
                 valid_keys = _SECTIONS[name]
                 raise checker.fail(
@@ -518,4 +546,7 @@ def load_project(root: Path) -> Project:
             paths=get("data", data_table, "paths", _data_paths(root), ()),
             hash_below_bytes=get("data", data_table, "hash_below_mb", _size_mb, 8 * _MIB),
         ),
+        scripts=parse_scripts(sections.get("scripts", {}), checker.fail_raw,
+                              lambda key: find_key_line(text, key)),
+        python=get("project", project, "python", _string, ""),
     )

@@ -82,6 +82,7 @@ class TaskInfo:
     abstract_methods: tuple[str, ...] = ()
     config: tuple[ConfigField, ...] = ()
     has_config: bool = False
+    kind: str = "task"
     eval_fields: tuple[str, ...] = ()
     steps: tuple[str, ...] = ()
 
