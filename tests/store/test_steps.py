@@ -66,3 +66,13 @@ def test_evaluations_are_listed_under_their_run_not_among_runs(index: RunIndex) 
     assert found.id == evaluation.id and found.is_evaluation and not fork.is_evaluation
     assert found.overrides == {"threshold": 0.7}
     assert index.get_run(run.id).overrides == {}
+
+
+def test_a_run_that_ends_failed_or_stopped_ends_its_running_step_the_same_way(index: RunIndex) -> None:
+    for status, expected in (("failed", StepStatus.FAILED), ("stopped", StepStatus.STOPPED)):
+        run = index.create_run(task="T", status=RunStatus.RUNNING)
+        index.plan_steps(run.id, ["fit", "test"])
+        index.start_step(run.id, "fit", attempt=1)
+        index.update_run(run.id, status=status, error="boom" if status == "failed" else None)
+        fit, test = index.run_steps(run.id)
+        assert fit.status is expected and test.status is StepStatus.PENDING

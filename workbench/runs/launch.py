@@ -22,7 +22,7 @@ from workbench.errors import WorkbenchError
 from workbench.runs.liveness import process_create_time
 from workbench.runs.names import check_run_name
 from workbench.runs.locks import launch_lock
-from workbench.runs.spec import RunSpec, check_round_trip, run_dir_of, write_spec
+from workbench.runs.spec import STEPS, RunSpec, check_round_trip, run_dir_of, write_spec
 from workbench.store import InvalidValue, Run, RunIndex, RunStatus, new_run_id
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from workbench.runs.fingerprint import DataFingerprint
     from workbench.snapshot import Snapshot
 
-__all__ = ["LaunchRequest", "PreparedLaunch", "launch", "prepare", "start_supervisor"]
+__all__ = ["STEPS", "LaunchRequest", "PreparedLaunch", "check_steps", "launch", "prepare", "start_supervisor"]
 
 BACKENDS = ("single", "ddp")
 
@@ -54,6 +54,8 @@ class LaunchRequest:
         tags: Free-form tags.
         deterministic: Deterministic mode (runs that repeat bit for bit); None: the
             project's ``[defaults] deterministic``, else on for CPU runs.
+        steps: The pipeline's steps in order (``fit``, ``test``, ``evaluate``); empty: the
+            task's ``steps``, else ``fit`` alone.
     """
 
     task: str
@@ -66,6 +68,7 @@ class LaunchRequest:
     name: str | None = None
     tags: Sequence[str] = ()
     deterministic: bool | None = None
+    steps: Sequence[str] = ()
 
 
 @dataclass
@@ -83,6 +86,7 @@ class PreparedLaunch:
     profile: str = ""
     warnings: list[str] = field(default_factory=list)
     deterministic: bool = True
+    steps: list[str] = field(default_factory=lambda: ["fit"])
 
 
 def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None = None,
@@ -126,11 +130,38 @@ def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None 
     deterministic = request.deterministic if request.deterministic is not None else defaults.deterministic
     if deterministic is None:  # the docs promise bit-identical runs on the CPU
         deterministic = (probe.get("default", "cpu") if device == "auto" else device) == "cpu"
+    steps = check_steps(request.steps or getattr(task, "steps", ()) or ("fit",), task.name)
     prepared = PreparedLaunch(task, config, device, backend, nproc, precision, name,
-                              [t for t in request.tags if t], profile, warnings, bool(deterministic))
+                              [t for t in request.tags if t], profile, warnings, bool(deterministic), steps)
     # The spec must read back as written: refuse now, before a folder or a ref exists.
     check_round_trip(_spec(project, prepared, "0" * 12, Path(project.runs_dir) / ("0" * 12), ""))
     return prepared
+
+
+def check_steps(steps: Sequence[str], task: str = "") -> list[str]:
+    """A pipeline's steps, checked: known names, each once, and ``fit`` first if present.
+
+    A pipeline without ``fit`` would test a freshly built model: refused (``workbench test
+    RUN`` tests a run's checkpoint).
+
+    Raises:
+        WorkbenchError: One line saying what is wrong and what would be right.
+    """
+    names = [str(step).strip() for step in steps]
+    where = f" of {task}" if task else ""
+    for name in names:
+        if name not in STEPS:
+            raise WorkbenchError(f"unknown step {name!r} in the steps{where}; steps are {', '.join(STEPS)}"
+                                 " (e.g. --steps fit,test)")
+    if len(set(names)) != len(names) or not names:
+        raise WorkbenchError(f"the steps{where} must name each step once: {','.join(names) or '(none)'}")
+    if "fit" not in names:
+        raise WorkbenchError(f"the steps{where} ({','.join(names)}) have no fit: they would test a freshly "
+                             "built model; to test a run's checkpoint use: workbench test RUN")
+    if names[0] != "fit":
+        raise WorkbenchError(f"the steps{where} ({','.join(names)}) must start with fit: a test before it "
+                             "would test a freshly built model")
+    return names
 
 
 def _checked(normalize: Any, value: Any, default: Any, what: str) -> Any:
@@ -195,6 +226,7 @@ def _spec(project: Project, prepared: PreparedLaunch, run_id: str, run_dir: Path
         index=str(project.index_path), code_dir=str(run_dir / "code"), name=prepared.name or "",
         tags=list(prepared.tags), profile=prepared.profile, snapshot=snapshot,
         max_log_bytes=project.max_log_bytes, deterministic=prepared.deterministic,
+        steps=list(prepared.steps),
     )
 
 

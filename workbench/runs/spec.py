@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SPEC_FORMAT",
+    "STEPS",
     "RunSpec",
     "check_round_trip",
     "dump_spec",
@@ -34,6 +35,11 @@ __all__ = [
 
 #: The layout version this code writes (files without ``format`` are version 1).
 SPEC_FORMAT = 2
+
+#: The steps a run's pipeline may hold, in the order they may come (``workbench.runs.train``
+#: runs them: ``fit()``, ``test()``, ``evaluate()``).
+STEPS = ("fit", "test", "evaluate")
+
 _HEADER = "# The launch spec of this run, written by workbench. Do not edit.\n"
 
 

@@ -1,6 +1,7 @@
 """A run's training process: ``python -m workbench.runs.train RUN_DIR``.
 
-Imports the task from the run's code snapshot, builds the backend, runs ``fit()``, and
+Imports the task from the run's code snapshot, builds the backend, runs the run's steps
+(``fit()``, then ``test()`` / ``evaluate()`` where the run asks for them), and
 writes metrics (through ``MetricWriter``), progress and heartbeats to the run index —
 rank 0 only under DDP. SIGINT or SIGTERM finish the current batch, flush the metrics,
 mark the run ``stopped`` and exit 0.
@@ -143,6 +144,109 @@ def _check_replay(index: Any, run_id: str, attempt: int) -> None:
     index.add_event(run_id, "replay", replay_summary(result), result)
 
 
+class _Pipeline:
+    """The run's steps in order (``spec.steps``, else ``fit``): each recorded in the index as
+    it starts and ends; a resumed run skips the steps an earlier attempt completed and
+    continues at the first one that is not, as mml's scheduler does.
+    """
+
+    def __init__(self, spec: Any, attempt: int, run_dir: Path, index: Any, on_event: Any) -> None:
+        from workbench.errors import WorkbenchError
+        from workbench.runs.spec import STEPS
+
+        self.spec, self.attempt, self.run_dir, self.index, self.on_event = spec, attempt, run_dir, index, on_event
+        self.steps = list(spec.steps) or ["fit"]
+        unknown = [name for name in self.steps if name not in STEPS]
+        if unknown:
+            raise WorkbenchError(f"run.toml: unknown step {unknown[0]!r}; steps are {', '.join(STEPS)}")
+        self.done = self._plan()
+        self.resumed_at: str | None = None
+        self.results: dict[str, dict[str, float]] = {}
+
+    def _plan(self) -> set[str]:
+        """Record the plan (rank 0) and read which steps earlier attempts completed (every rank)."""
+        from workbench.store import RunIndex, StepStatus
+
+        if self.index is not None:
+            recorded = self.index.plan_steps(self.spec.id, self.steps)
+        else:  # another DDP rank: read what rank 0 recorded
+            with RunIndex(self.spec.index) as index:
+                recorded = index.run_steps(self.spec.id)
+        return {s.name for s in recorded if s.status is StepStatus.COMPLETED} if self.attempt > 1 else set()
+
+    def run(self, task: Any, requested: list[str]) -> tuple[bool, bool]:
+        """Perform the steps not done yet. Returns (stopped, whether fit ran in this attempt)."""
+        fit_ran = False
+        weights_ready = False
+        for name in self.steps:
+            if name in self.done:
+                continue
+            if self.resumed_at is None and self.done:
+                self.resumed_at = name
+            if requested or task.state.stop_requested:
+                return True, fit_ran
+            self._mark(name, None)
+            try:
+                if name == "fit":
+                    _restore(task, self.spec, self.attempt, self.run_dir, self.index, self.on_event)
+                    task.fit()
+                    fit_ran = weights_ready = True
+                    if task.state.stopped_early and requested:  # (an early stop of the task's own completes fit)
+                        self._mark(name, "stopped", task.state.stop_reason)
+                        return True, fit_ran
+                else:
+                    if not weights_ready:
+                        self._load_weights(task)
+                        weights_ready = True
+                    self.results[name] = task.test() if name == "test" else task.evaluate()
+            except BaseException as exc:
+                self._mark(name, "failed", _one_line(exc))
+                raise
+            self._mark(name, "completed")
+        return False, fit_ran
+
+    def _load_weights(self, task: Any) -> None:
+        """The weights a test or evaluate step needs when fit did not run in this attempt: the
+        end-of-fit checkpoint when an earlier attempt completed fit, else ``spec.weights``."""
+        from workbench.checkpoint_names import checkpoint_folder
+        from workbench.errors import WorkbenchError
+        from workbench.extensions.checkpoint import load_latest
+
+        if "fit" in self.done:
+            found = load_latest(checkpoint_folder(self.run_dir), self.on_event)
+            if found is None:
+                raise WorkbenchError("fit was completed but none of its checkpoints loads; launch the run again")
+            path, checkpoint = found
+            task.restore(checkpoint)
+            if self.index is not None:
+                self.index.add_event(self.spec.id, "restored", f"weights of {path.name} (fit was complete): "
+                                     f"step {task.state.step}", {"checkpoint": path.name, "step": task.state.step})
+        elif self.spec.weights:
+            task.load_weights(self.spec.weights)
+            if self.index is not None:
+                self.index.add_event(self.spec.id, "weights", f"loaded {Path(self.spec.weights).name}: "
+                                     f"step {task.state.step}", {"path": self.spec.weights, "step": task.state.step})
+        else:
+            raise WorkbenchError("nothing to test: the run has no fit step and no weights (workbench test RUN "
+                                 "tests a run's checkpoint)")
+
+    def _mark(self, name: str, status: str | None, error: str | None = None) -> None:
+        if self.index is None:
+            return
+        if status is None:
+            self.index.start_step(self.spec.id, name, self.attempt)
+        else:
+            self.index.end_step(self.spec.id, name, status, error)
+
+    def summary(self, task: Any) -> str:
+        """One line for the run's final event."""
+        parts = [f"after {task.state.step} steps"] if "fit" in self.steps else []
+        for name, metrics in self.results.items():
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())[:4])
+            parts.append(f"{name}: {shown}" if shown else name)
+        return "; ".join(parts) or "done"
+
+
 def _numerics(spec: Any, run_dir: Path, attempt: int, index: Any) -> None:
     """Apply deterministic mode and the thread counts the supervisor handed over (before the
     task builds anything); rank 0 records them (``workbench.runs.numerics``)."""
@@ -232,9 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                              checkpoints=True, on_event=on_event)
         if requested:
             task.request_stop(requested[0])
-        _restore(task, spec, attempt, run_dir, index, on_event)
-        task.fit()
-        stopped = bool(requested) and task.state.stopped_early
+        pipeline = _Pipeline(spec, attempt, run_dir, index, on_event)
+        stopped, fit_ran = pipeline.run(task, requested)
         if writer is not None:
             state = task.state  # the epoch shown is 1-based, as the progress reports are
             writer.progress(state.step, state.total_steps, min(state.epoch + 1, max(state.max_epochs, 1)))
@@ -242,14 +345,19 @@ def main(argv: list[str] | None = None) -> int:
         if index is not None:
             record_artifacts(index, spec.id, run_dir)
             status = "stopped" if stopped else "completed"
-            message = task.state.stop_reason if task.state.stopped_early else ""
+            message = task.state.stop_reason if task.state.stopped_early else (requested[0] if stopped else "")
             ended = time.time()
             write_outcome(run_dir, Outcome(attempt, RunStatus(status), ended, 0, None, message,
                                            task.state.step, started_at))
             index.update_run(spec.id, status=status, ended_at=ended, exit_code=0,
                              step=task.state.step, total_steps=task.state.total_steps)
-            index.add_event(spec.id, status, message or f"after {task.state.step} steps")
-            _check_replay(index, spec.id, attempt)
+            index.add_event(spec.id, status, message or pipeline.summary(task))
+            if fit_ran:
+                _check_replay(index, spec.id, attempt)
+            elif attempt > 1:
+                index.add_event(spec.id, "replay", f"nothing to replay: fit was complete, attempt {attempt} "
+                                f"resumed at step {pipeline.resumed_at or '-'}",
+                                {"matched": 0, "compared": 0, "first_divergence": None})
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure is reported, then re-raised as exit 1
         tb = traceback.format_exc()

@@ -22,6 +22,10 @@ __all__ = ["RunsTable"]
 
 _ENUM_COLUMNS = {"status": RunStatus.parse, "stop_mode": StopMode}
 
+# A run that ends with one of these statuses ends its running pipeline step with the second
+# (a completed run's steps were each ended by the trainer already).
+_STEP_END = {"failed": "failed", "stopped": "stopped", "interrupted": "interrupted", "pruned": "stopped"}
+
 
 def _encode_run_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(fields) - set(RUN_COLUMNS))
@@ -136,6 +140,9 @@ class RunsTable:
                 raise InvalidValue(f"cannot update run {run_id}: {exc}") from exc
             if cursor.rowcount == 0:
                 raise RunNotFound(run_id)
+            status = values.get("status")
+            if status in _STEP_END:  # the run's attempt ended: so did the step it was in
+                self.end_open_steps(run_id, _STEP_END[status], values.get("error"))
 
     def get_run(self, run_id: str) -> Run | None:
         """Read one run by its exact id.
