@@ -123,7 +123,7 @@ def _text(value: Any) -> str:
 
 
 def render(args: Sequence[str], values: Mapping[str, Any], keep: Sequence[str] = (),
-           mask: Sequence[str] = ()) -> list[str]:
+           mask: Sequence[str] = (), template: bool = False) -> list[str]:
     """Substitute placeholders into an argument list (never a shell string).
 
     An argument that is exactly ``{name}`` of a list param becomes one argument per item;
@@ -134,28 +134,33 @@ def render(args: Sequence[str], values: Mapping[str, Any], keep: Sequence[str] =
         values: The values to substitute.
         keep: Names left as ``{name}`` (filled in later, e.g. secrets by the supervisor).
         mask: Names replaced by ``***``.
+        template: Return a template again: literal braces stay doubled and braces in the
+            values are doubled, so that a second ``render`` (of the kept names) is exact.
 
     Returns:
         The arguments.
     """
+    def esc(text: str) -> str:
+        return text.replace("{", "{{").replace("}", "}}") if template else text
+
     out: list[str] = []
     for arg in args:
         names = placeholders(arg)
         if len(names) == 1 and arg == "{" + names[0] + "}" and names[0] not in keep \
                 and names[0] not in mask and isinstance(values.get(names[0]), list):
-            out.extend(_text(v) for v in values[names[0]])
+            out.extend(esc(_text(v)) for v in values[names[0]])
             continue
 
         def one(match: re.Match[str]) -> str:
             name = match.group(1)
             if name is None:
-                return match.group(0)[0]
+                return match.group(0) if template else match.group(0)[0]
             if name in keep:
                 return "{" + name + "}"
             if name in mask:
                 return "***"
             value = values[name]
-            return ",".join(_text(v) for v in value) if isinstance(value, list) else _text(value)
+            return esc(",".join(_text(v) for v in value) if isinstance(value, list) else _text(value))
 
         out.append(_TOKEN.sub(one, arg))
     return out

@@ -101,6 +101,10 @@ def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None 
     from workbench.project.settings import normalize_backend, normalize_device, normalize_precision
     from workbench.runs.probe import check_resources, probe_devices
 
+    if project.script(request.task) is not None:  # a [scripts.NAME] table: workbench.runs.launch_script
+        from workbench.runs.launch_script import prepare_script
+
+        return prepare_script(project, request, index=index, probe=probe)
     task = discover(project).get(request.task, launchable=True)
     profile_path = find_profile(project.root, request.profile) if request.profile else None
     config = resolve_config(task.config, profile=profile_path, overrides=list(request.overrides),
@@ -187,6 +191,10 @@ def launch(project: Project, request: LaunchRequest, *, index: RunIndex | None =
     Returns:
         The new run (status ``queued``).
     """
+    if project.script(request.task) is not None:  # a [scripts.NAME] table: workbench.runs.launch_script
+        from workbench.runs.launch_script import launch_script
+
+        return launch_script(project, request, index=index, probe=probe, start=start)
     own_index = index is None
     index = index if index is not None else RunIndex(project.index_path)
     try:

@@ -50,6 +50,11 @@ def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | Non
                start: bool = True) -> Run:
     """Start a new attempt of a stopped, interrupted or failed run from its latest checkpoint.
 
+    A script run (``[scripts.NAME]``) is restarted instead: a new attempt with the same
+    snapshot and params that starts over, or is given the script's newest checkpoint when
+    its table declares ``resume`` and ``checkpoints``
+    (:func:`workbench.runs.launch_script.restart_script`).
+
     The attempt uses the run's own code snapshot and config, on the same device and backend
     unless ``device`` says otherwise.
 
@@ -76,6 +81,10 @@ def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | Non
         raise WorkbenchError(f"run {run.id} is {status}; only stopped, interrupted or failed runs resume")
     run_dir = Path(run.run_dir or run_dir_of(project, run.id))
     spec = read_spec(run_dir)
+    if spec.kind == "script":  # restarted (or given its own latest checkpoint): launch_script
+        from workbench.runs.launch_script import restart_script
+
+        return restart_script(project, index, run, spec, status, start=start)
     # A fork that ended before its own first checkpoint starts again from its parent's.
     fork_start = bool(spec.resume_from) and Path(spec.resume_from).is_file()
     if not step_checkpoints(run_dir) and not fork_start:

@@ -74,6 +74,13 @@ class RunSpec:
         weights: A checkpoint (or weights file) whose weights are loaded before the first
             step: what an evaluation tests.
         evaluation_of: For an evaluation, the id of the run whose checkpoint it tests.
+        kind: ``task``, or ``script`` for a ``[scripts.NAME]`` launch (then ``command`` is
+            what the supervisor runs, and ``task`` the script's name).
+        command: A script run's argument list: interpreter resolved, script argument
+            pointing into ``code_dir``, params substituted, except secret params, which stay
+            ``{name}`` placeholders that the supervisor fills from its environment.
+        script: A script run's table as launched (``Script.to_dict``: capture pattern and
+            step, resume arguments, checkpoints glob, secret names, module after ``-m``).
     """
 
     id: str
@@ -98,6 +105,9 @@ class RunSpec:
     steps: list[str] = field(default_factory=list)
     weights: str = ""
     evaluation_of: str = ""
+    kind: str = "task"
+    command: list[str] = field(default_factory=list)
+    script: dict[str, Any] = field(default_factory=dict)
 
 
 def _strip_none(value: Any, path: tuple[str, ...], unset: list[list[str]]) -> Any:

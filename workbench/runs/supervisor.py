@@ -9,6 +9,13 @@ a kill, or when the grace period is over), waits, and writes the outcome: exit c
 signal, ended time, final status. SIGTERM or SIGINT sent to the supervisor itself are
 recorded as a graceful stop request in the row, then handled the same way.
 
+A script run (``[scripts.NAME]``, ``spec.kind == "script"``) is supervised the same way
+with its command in place of the training process: in its own process group (a stop is
+SIGINT to the group, then SIGKILL after the grace period), holding the run's trainer lock
+through an inherited file descriptor, while a thread reads its lines back from
+``output.log`` (never a pipe: the script must not depend on its supervisor) and records the
+scalars they hold (``workbench.runs.capture``); see ``workbench.runs.script_supervisor``.
+
 Usage: ``python -m workbench.runs.supervisor RUN_DIR [--index PATH --run-id ID]``. The
 index and id are given by the launcher so that even a run whose ``run.toml`` cannot be
 read is marked ``failed`` with the reason.
@@ -123,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     row = index.get_run(spec.id)
     attempt = row.attempt if row else 1
     log_path = run_dir / "output.log"
+    if spec.kind == "script":
+        from workbench.runs.script_supervisor import supervise_script
+
+        return supervise_script(spec, run_dir, index, row, attempt, signalled)
 
     def stop_request() -> Run | None:
         """The run's row when a stop is requested (by the row, or by a signal to us)."""
