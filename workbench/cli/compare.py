@@ -98,6 +98,10 @@ def _table(comparison: Comparison, show_all: bool) -> Any:
         label = {"last": "last", "best": "best " + ("↑" if row.higher_is_better else "↓"),
                  "at": f"@{row.step}"}[row.kind]
         table.add_row(f"{row.key} {label}", *(_cell_text(c, row, metric) for c in row.cells))
+    if comparison.evaluations:  # workbench test / eval of each run's checkpoints
+        table.add_section()
+    for evaluation in comparison.evaluations:
+        table.add_row(evaluation.label, *(_cell_text(c, evaluation, metric) for c in evaluation.cells))
     return table
 
 

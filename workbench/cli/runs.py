@@ -149,21 +149,25 @@ def ls_cmd(state: State, status: str | None, task: str | None, limit: int, as_js
 @pass_state
 def show_cmd(state: State, run: str, as_json: bool) -> None:
     """Show one run: status, config, git, metrics, events (RUN: id, id prefix or name)."""
+    from workbench.runs.evaluate import evaluation_records
     from workbench.runs.present import duration, flatten_config, iso, progress_text, when
 
     with open_index(state.project) as index:
         r = resolve(index, run)
+        evaluations = evaluation_records(index, r)
         if as_json:
             record = _record(index, r, artifacts=True)
             record["events"] = [{"time": iso(e.time), "kind": e.kind, "message": e.message, "data": e.data}
                                 for e in index.events(r.id)]
             record["traceback"] = r.traceback
+            record["evaluations"] = evaluations
             print_json(record)
             return
         name = f"  ({r.name})" if r.name else ""
         click.echo(f"run {click.style(r.id, bold=True)}{name}  {status_text(r.status)}")
+        kind = "" if r.kind in ("task", "evaluation") else f"  ({r.kind}: {' '.join(r.command[1:])})"
         lines = [
-            ("task", (r.task or "—") + ("" if r.kind == "task" else f"  ({r.kind}: {' '.join(r.command[1:])})")),
+            ("task", (r.task or "—") + kind),
             ("where", f"{r.device} / {r.backend} x{r.nproc or 1}, precision {r.precision}"),
             ("times", f"created {when(r.created_at)}, started {when(r.started_at)}, "
                       f"ended {when(r.ended_at)} ({duration(r)})"),
@@ -192,7 +196,9 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
         lines.append(("folder", f"{r.run_dir} ({len(artifacts)} artifact(s))"))
         if r.tags:
             lines.append(("tags", ", ".join(r.tags)))
-        if r.parent_id:
+        if r.is_evaluation:
+            lines.append(("evaluates", _evaluates_line(index, r)))
+        elif r.parent_id:
             lines.append(("parent", r.parent_id))
         lines.append(("config", " ".join(f"{k}={v}" for k, v in flatten_config(r.config).items())))
         for label, value in lines:
@@ -202,6 +208,10 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
             click.echo("  metrics")
             for key, value in sorted(metrics.items()):
                 click.echo(f"    {key:<28} {value:.6g}")
+        if evaluations:
+            click.echo("  evaluations")
+            for line in _evaluation_lines(evaluations):
+                click.echo(f"    {line}")
         if r.error:
             click.echo(click.style(f"  error    {r.error}", fg="red"))
         events = index.events(r.id)
@@ -209,6 +219,30 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
             click.echo("  events")
             for event in events[-12:]:
                 click.echo(f"    {when(event.time)}  {event.kind:<16} {event.message}")
+
+
+def _evaluates_line(index: RunIndex, evaluation: Run) -> str:
+    """What an evaluation tests: ``test of run 2mzej5 (brisk-otter-41) at step 120, with threshold=0.7``."""
+    from workbench.runs.evaluate import checkpoint_label, evaluation_verb
+
+    parent = index.get_run(evaluation.parent_id or "")
+    who = f"run {evaluation.parent_id}" + (f" ({parent.name})" if parent is not None and parent.name else "")
+    changed = ", ".join(f"{k}={v}" for k, v in evaluation.overrides.items())
+    return (f"{evaluation_verb(index, evaluation)} of {who} at {checkpoint_label(evaluation, parent)} "
+            f"({evaluation.parent_checkpoint})" + (f", with {changed}" if changed else ", with the run's config"))
+
+
+def _evaluation_lines(records: list[dict[str, Any]]) -> list[str]:
+    """One line per evaluation: id, what, checkpoint, overrides, status, metrics."""
+    rows = []
+    for e in records:
+        changed = " ".join(f"{k}={v}" for k, v in e["overrides"].items()) or "—"
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in sorted(e["metrics"].items())
+                          if k.startswith(("test/", "val/")) or "/" not in k)
+        rows.append((e["id"], e["verb"], e["checkpoint"], changed, status_text(e["status"]), shown))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
+    return ["  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths)) + f"  {row[4]}" + (f"  {row[5]}" if row[5] else "")
+            for row in rows]
 
 
 def _snapshot_line(index: RunIndex, run: Run) -> str:
@@ -343,7 +377,9 @@ def resume_cmd(state: State, run: str, device: str | None, follow: bool, wait: b
     project = state.project
     with open_index(project) as index:
         r = resume_run(project, index, resolve(index, run), device=device)
-        _after_start(index, r, follow, wait, as_json, "resumed")
+        event = last_event(index, r.id, "restarted") if r.kind == "script" else None
+        restarted = event is not None and (event.data or {}).get("attempt") == r.attempt
+        _after_start(index, r, follow, wait, as_json, "restarted (scripts start over)" if restarted else "resumed")
 
 
 @click.command("fork")

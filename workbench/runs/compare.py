@@ -29,6 +29,7 @@ __all__ = [
     "Comparison",
     "ConfigRow",
     "DataCell",
+    "EvaluationRow",
     "MetricCell",
     "MetricRow",
     "compare_runs",
@@ -105,6 +106,42 @@ class MetricRow:
 
 
 @dataclass(frozen=True)
+class EvaluationRow:
+    """One metric of the runs' evaluations that ran alike: the same step (``test`` or
+    ``evaluate``), checkpoint choice (``last``, ``best``, ``step N``) and overrides.
+
+    Attributes:
+        key: The metric key the evaluations logged (``test/acc``).
+        verb: ``test`` or ``evaluate``.
+        checkpoint: ``last`` (the run's final step), ``best`` or ``step N``.
+        overrides: The eval-time overrides, as ``(field, value)`` pairs.
+        higher_is_better: Whether a larger value is better for this key.
+        cells: Each run's value (its newest such evaluation), in run order; None where a
+            run has none. Deltas are against the baseline's cell.
+        evaluations: Each run's evaluation id, in run order; None where it has none.
+    """
+
+    key: str
+    verb: str
+    checkpoint: str
+    overrides: tuple[tuple[str, Any], ...]
+    higher_is_better: bool
+    cells: tuple[MetricCell | None, ...]
+    evaluations: tuple[str | None, ...]
+
+    @property
+    def kind(self) -> str:
+        """``eval`` (a :class:`MetricRow` has ``last``, ``best`` or ``at``)."""
+        return "eval"
+
+    @property
+    def label(self) -> str:
+        """``test/acc (test last, threshold=0.7)``."""
+        changed = "".join(f", {k}={v}" for k, v in self.overrides)
+        return f"{self.key} ({self.verb} {self.checkpoint}{changed})"
+
+
+@dataclass(frozen=True)
 class CodeCell:
     """The code a run used.
 
@@ -164,6 +201,8 @@ class Comparison:
             ``at`` rows.
         code: Each run's code, in run order.
         data: Each run's data, in run order.
+        evaluations: The metrics of the runs' evaluations (``workbench test``/``eval``),
+            one row per metric key and kind of evaluation.
     """
 
     runs: tuple[Run, ...]
@@ -172,6 +211,7 @@ class Comparison:
     metrics: tuple[MetricRow, ...]
     code: tuple[CodeCell, ...]
     data: tuple[DataCell, ...] = ()
+    evaluations: tuple[EvaluationRow, ...] = ()
 
     @property
     def data_differs(self) -> bool:
@@ -212,6 +252,13 @@ class Comparison:
                         "values": [None if v is MISSING else v for v in row.values],
                         "missing": [v is MISSING for v in row.values]} for row in self.config],
             "metrics": list(metrics.values()),
+            "evaluations": [{
+                "key": row.key, "verb": row.verb, "checkpoint": row.checkpoint,
+                "overrides": dict(row.overrides), "better": "higher" if row.higher_is_better else "lower",
+                "cells": [None if c is None else {"value": _json_number(c.value), "step": c.step,
+                                                  "delta": _json_number(c.delta), "evaluation": e}
+                          for c, e in zip(row.cells, row.evaluations)],
+            } for row in self.evaluations],
         }
 
 
@@ -269,11 +316,12 @@ def compare_runs(
     base = 0 if baseline is None else next(i for i, r in enumerate(chosen) if r.id == baseline.id)
 
     run_keys = [index.metric_keys(r.id) for r in chosen]
+    evaluated = _evaluation_points(index, chosen)
     known = sorted({k for ks in run_keys for k in ks})
-    unknown = [k for k in keys if k not in known]
+    unknown = [k for k in keys if k not in known and all(k != label[0] for label in evaluated)]
     if unknown:
         raise WorkbenchError(f"no run compared has metric {unknown[0]!r}; they have: {', '.join(known) or 'none'}")
-    wanted = list(dict.fromkeys(keys)) or known
+    wanted = [k for k in dict.fromkeys(keys) if k in known] if keys else known
 
     return Comparison(
         runs=tuple(chosen),
@@ -283,7 +331,44 @@ def compare_runs(
                       for row in _metric_rows(index, chosen, run_keys, base, key, step)),
         code=tuple(_code_cells(chosen, base, same_code)),
         data=tuple(_data_cells(index, chosen, base)),
+        evaluations=tuple(_evaluation_rows(evaluated, base, keys)),
     )
+
+
+_Label = tuple[str, str, str, tuple[tuple[str, Any], ...]]  # key, verb, checkpoint, overrides
+
+
+def _evaluation_points(index: RunIndex, runs: Sequence[Run]) -> dict[_Label, list[tuple[int, float, str] | None]]:
+    """Each run's evaluations' metrics, grouped by how they ran: ``{(key, verb, checkpoint,
+    overrides): [(step, value, evaluation id) or None per run]}`` (a run's newest wins)."""
+    from workbench.runs.evaluate import evaluation_records
+
+    found: dict[_Label, list[tuple[int, float, str] | None]] = {}
+    for i, run in enumerate(runs):
+        if run.is_evaluation:
+            continue
+        for record in evaluation_records(index, run):  # oldest first: a newer one replaces it
+            checkpoint = record["checkpoint"].split(" (")[0]  # "last (step 120)" -> "last"
+            overrides = tuple(sorted((k, v) for k, v in record["overrides"].items()))
+            for key, value in record["metrics"].items():
+                label = (key, record["verb"], checkpoint, overrides)
+                cells = found.setdefault(label, [None] * len(runs))
+                cells[i] = (record["at_step"] or 0, value, record["id"])
+    return found
+
+
+def _evaluation_rows(found: dict[_Label, list[tuple[int, float, str] | None]], base: int,
+                     keys: Sequence[str]) -> list[EvaluationRow]:
+    rows = []
+    for label in sorted(found, key=lambda lb: (lb[0], lb[1], lb[2], repr(lb[3]))):
+        key, verb, checkpoint, overrides = label
+        if keys and key not in keys:
+            continue
+        points = found[label]
+        cells = _cells([None if p is None else (p[0], p[1]) for p in points], base)
+        rows.append(EvaluationRow(key, verb, checkpoint, overrides, better_is_higher(key), cells,
+                                  tuple(None if p is None else p[2] for p in points)))
+    return rows
 
 
 def _config_rows(runs: Sequence[Run]) -> list[ConfigRow]:

@@ -126,15 +126,26 @@ def _mark_gone(index: RunIndex, run: Run) -> None:
 
 
 def remove_run(project: Project, index: RunIndex, run: Run) -> None:
-    """Delete a run: its rows, its folder and its snapshot ref.
+    """Delete a run: its rows, its folder and its snapshot ref, and its evaluations.
 
     Raises:
-        WorkbenchError: The run is still live (stop it first).
+        WorkbenchError: The run, or one of its evaluations, is still live (stop it first).
     """
-    from workbench.snapshot import SnapshotError, delete_ref
-
     if run_alive(run):
         raise WorkbenchError(f"run {run.id} is still running; stop it first (workbench stop {run.id})")
+    evaluations = [] if run.is_evaluation else index.evaluations_of(run.id)
+    for evaluation in evaluations:
+        if run_alive(evaluation):
+            raise WorkbenchError(f"run {run.id}'s evaluation {evaluation.id} is still running; wait for it or "
+                                 f"stop it first (workbench stop {evaluation.id})")
+    for evaluation in evaluations:  # they share the run's snapshot: no ref of their own
+        _remove_one(project, index, evaluation)
+    _remove_one(project, index, run)
+
+
+def _remove_one(project: Project, index: RunIndex, run: Run) -> None:
+    from workbench.snapshot import SnapshotError, delete_ref
+
     run_dir = run_dir_of(project, run.id)
     index.delete_run(run.id)
     if run_dir.is_dir():

@@ -22,6 +22,7 @@ __all__ = [
     "better_is_higher",
     "duration",
     "duration_s",
+    "evaluation_record",
     "flatten_config",
     "git_short",
     "headline_key",
@@ -76,6 +77,8 @@ def run_record(run: Run, metrics: Mapping[str, float] | None = None,
         "git": {"head": run.git_head, "branch": run.git_branch,
                 "dirty": run.git_dirty, "snapshot": run.snapshot_commit},
         "parent": run.parent_id,
+        "checkpoint": run.parent_checkpoint,
+        "overrides": dict(run.overrides),
         "stop": None if run.stop_requested_at is None else {
             "requested_at": iso(run.stop_requested_at),
             "mode": None if run.stop_mode is None else run.stop_mode.value,
@@ -86,6 +89,31 @@ def run_record(run: Run, metrics: Mapping[str, float] | None = None,
     if artifacts is not None:
         record["artifacts"] = artifacts
     return record
+
+
+def evaluation_record(evaluation: Run, verb: str, checkpoint: str,
+                      metrics: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """An evaluation as it is listed under its run (``show --json``'s ``evaluations``).
+
+    Args:
+        evaluation: The evaluation (a run of kind ``evaluation``).
+        verb: What it ran: ``test`` or ``evaluate``.
+        checkpoint: The checkpoint as people name it (``last (step 120)``, ``best``, ``step 60``).
+        metrics: Its last metric values (``sys/*`` are left out).
+    """
+    return {
+        "id": evaluation.id,
+        "name": evaluation.name,
+        "verb": verb,
+        "checkpoint": checkpoint,
+        "checkpoint_path": evaluation.parent_checkpoint,
+        "at_step": evaluation.step,
+        "overrides": dict(evaluation.overrides),
+        "status": evaluation.status.value,
+        "created_at": iso(evaluation.created_at),
+        "error": evaluation.error,
+        "metrics": {k: v for k, v in (metrics or {}).items() if not k.startswith("sys/")},
+    }
 
 
 #: One glyph per status, shown before the name in every table.
