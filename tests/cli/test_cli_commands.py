@@ -24,7 +24,8 @@ from workbench.store import Run, RunIndex
 
 RECORD_KEYS = {"id", "name", "task", "status", "device", "backend", "nproc", "precision", "config", "tags",
                "profile", "created_at", "started_at", "ended_at", "duration_s", "attempt", "run_dir",
-               "exit_code", "signal", "error", "progress", "git", "parent", "stop", "metrics", "kind", "command"}
+               "exit_code", "signal", "error", "progress", "git", "parent", "stop", "metrics", "kind", "command",
+               "checkpoint", "overrides"}
 
 
 def invoke(project: Path | None, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -206,7 +207,7 @@ def test_show_json_is_the_record_plus_events_traceback_and_artifacts(
     first = json.loads(invoke(project, "show", "first", "--json").stdout)
     second = json.loads(invoke(project, "show", runs["second"].id[:-1], "--json").stdout)
 
-    assert set(first) == RECORD_KEYS | {"artifacts", "events", "traceback"}
+    assert set(first) == RECORD_KEYS | {"artifacts", "events", "traceback", "evaluations"}
     assert first["id"] == runs["first"].id and first["status"] == "completed"
     assert first["config"]["epochs"] == 1 and first["config"]["lr"] == 0.01
     assert first["tags"] == ["baseline"]

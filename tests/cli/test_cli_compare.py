@@ -102,7 +102,7 @@ def test_compare_json_config_metrics_and_code(compared: tuple[Path, dict[str, Ru
 
     data = _json(project, "base", "other", runs["edited"].id[:8])
 
-    assert set(data) == {"baseline", "runs", "config", "metrics"}
+    assert set(data) == {"baseline", "runs", "config", "metrics", "evaluations"}
     assert data["baseline"] == runs["base"].id
     assert [r["name"] for r in data["runs"]] == ["base", "other", "edited"]
     assert set(data["runs"][0]) == {"id", "name", "task", "status", "created_at", "git", "data"}

@@ -135,6 +135,9 @@ def remove_run(project: Project, index: RunIndex, run: Run) -> None:
         raise WorkbenchError(f"run {run.id} is still running; stop it first (workbench stop {run.id})")
     evaluations = [] if run.is_evaluation else index.evaluations_of(run.id)
     for evaluation in evaluations:
+        deadline = time.monotonic() + (15 if evaluation.status.is_final else 0)
+        while run_alive(evaluation) and time.monotonic() < deadline:
+            time.sleep(0.1)  # it has ended; its supervisor is writing its last words
         if run_alive(evaluation):
             raise WorkbenchError(f"run {run.id}'s evaluation {evaluation.id} is still running; wait for it or "
                                  f"stop it first (workbench stop {evaluation.id})")
