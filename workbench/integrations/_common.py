@@ -43,7 +43,20 @@ class RunHandle:
             import workbench
 
             self._run = workbench.init(**self._kwargs)
+            # init returns the process's run when there is one already (created by another
+            # handle, or launched): this handle's config and tags are added to it.
+            self._add(self._kwargs["config"], self._kwargs["tags"])
         return self._run
+
+    def _add(self, config: Any, tags: tuple[str, ...]) -> None:
+        if config is not None:
+            self.record_config(config)
+        if tags:
+            with self._index() as index:
+                current = index.get_run(self.run.id)
+                have = tuple(current.tags) if current is not None else ()
+                if set(tags) - set(have):
+                    index.update_run(self.run.id, tags=[*have, *(t for t in tags if t not in have)])
 
     @property
     def started(self) -> bool:
