@@ -8,10 +8,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from runs_helpers import index_of, invoke, poll, run_row, wait_ended
+from runs_helpers import index_of, invoke, launch, poll, run_row, wait_ended
 
-from workbench.project import load_project
-from workbench.runs.launch import LaunchRequest, check_steps, launch
+from workbench.runs.launch import check_steps
 from workbench.store import RunStatus, StepStatus
 from workbench.errors import WorkbenchError
 
@@ -39,13 +38,14 @@ PROJECT_FILES = {"tasks/piped.py": PIPED_TASK}
 SMALL = ["epochs=1", "samples=400"]
 
 
-def _launch(project: Path, steps: tuple[str, ...]) -> str:
-    run = launch(load_project(project), LaunchRequest("Piped", overrides=SMALL, steps=steps))
-    return run.id
+def _launch(project: Path, *steps: str) -> str:
+    """``workbench run Piped`` (the task's own steps) or with ``--steps``."""
+    args = [arg for pair in SMALL for arg in ("-s", pair)]
+    return launch(project, "Piped", *args, *(["--steps", ",".join(steps)] if steps else []))["id"]
 
 
 def test_a_pipeline_killed_in_its_second_step_resumes_there(module_project: Path) -> None:
-    run_id = _launch(module_project, ("fit", "test", "evaluate"))
+    run_id = _launch(module_project)  # Piped declares steps = ("fit", "test", "evaluate")
 
     def in_test() -> int | None:
         with index_of(module_project) as index:
@@ -90,7 +90,7 @@ def test_a_pipeline_killed_in_its_second_step_resumes_there(module_project: Path
 
 
 def test_a_pipeline_that_completes_records_each_step(module_project: Path) -> None:
-    run_id = _launch(module_project, ("fit", "test"))
+    run_id = _launch(module_project, "fit", "test")
     done = wait_ended(module_project, [run_id])[run_id]
     assert done.status is RunStatus.COMPLETED, done.error
     with index_of(module_project) as index:
@@ -111,3 +111,13 @@ def test_a_pipeline_that_completes_records_each_step(module_project: Path) -> No
 def test_bad_steps_are_one_line(steps: tuple[str, ...], complaint: str) -> None:
     with pytest.raises(WorkbenchError, match=complaint):
         check_steps(steps, "Piped")
+
+
+def test_bad_steps_on_the_command_line_change_nothing(module_project: Path) -> None:
+    with index_of(module_project) as index:
+        before = index.count_runs()
+    result = invoke(module_project, "run", "Piped", "--steps", "test,fit")
+    assert result.exit_code == 2 and "must start with fit" in result.output
+    assert result.output.count("\n") == 1
+    with index_of(module_project) as index:
+        assert index.count_runs() == before

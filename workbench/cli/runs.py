@@ -66,21 +66,25 @@ def _finish_start(index: RunIndex, run: Run, follow: bool, wait: bool, as_json: 
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
 @click.option("--deterministic/--no-deterministic", default=None,
               help="Runs that repeat bit for bit (default from workbench.toml, else on for CPU runs).")
+@click.option("--steps", metavar="STEP,...",
+              help="The pipeline's steps in order: fit,test,evaluate (default: the task's steps, else fit).")
 @click.option("--follow", is_flag=True, help="Show progress until the run ends (Ctrl-C detaches).")
 @click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if it completed.")
 @json_option
 @pass_state
 def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | None,
             device: str | None, backend: str | None, nproc: int | None, precision: str | None,
-            name: str | None, tags: tuple[str, ...], deterministic: bool | None, follow: bool, wait: bool,
-            as_json: bool) -> None:
+            name: str | None, tags: tuple[str, ...], deterministic: bool | None, steps: str | None,
+            follow: bool, wait: bool, as_json: bool) -> None:
     """Launch TASK as a background run."""
     from workbench.runs import LaunchRequest, launch
 
     project = state.project
     with open_index(project) as index:
         run = launch(project, LaunchRequest(task, overrides, profile, device, backend, nproc, precision,
-                                            name, tags, deterministic), index=index)
+                                            name, tags, deterministic,
+                                            [part for part in (steps or "").split(",") if part.strip()]),
+                           index=index)
         label = run.id + (f" ({run.name})" if run.name else "")
         if not as_json:
             click.echo(f"launched run {label}: {run.task} on {run.device}/{run.backend}", err=follow)
