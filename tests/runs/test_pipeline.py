@@ -3,7 +3,9 @@ was in (mml's atomic steps). Real processes, a real index."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -100,6 +102,13 @@ def test_a_pipeline_that_completes_records_each_step(module_project: Path) -> No
     assert [(s.name, s.status) for s in steps] == [("fit", StepStatus.COMPLETED), ("test", StepStatus.COMPLETED)]
     assert all(s.started_at <= s.ended_at for s in steps) and steps[0].ended_at <= steps[1].started_at
     assert len(test_points) == 1 and "test: " in last.message
+
+    shown = invoke(module_project, "show", run_id)
+    assert re.search(r"steps +fit ✓ \S+ → test ✓ \S+$", shown.output, re.M), shown.output
+    record = json.loads(invoke(module_project, "show", run_id, "--json").output)
+    assert [(s["name"], s["status"], s["attempt"]) for s in record["steps"]] == [
+        ("fit", "completed", 1), ("test", "completed", 1)]
+    assert all(s["duration_s"] >= 0 for s in record["steps"])
 
 
 @pytest.mark.parametrize("steps, complaint", [

@@ -76,3 +76,16 @@ def test_a_run_that_ends_failed_or_stopped_ends_its_running_step_the_same_way(in
         index.update_run(run.id, status=status, error="boom" if status == "failed" else None)
         fit, test = index.run_steps(run.id)
         assert fit.status is expected and test.status is StepStatus.PENDING
+
+
+def test_a_pipeline_reads_in_one_line() -> None:
+    from workbench.runs.present import step_record, steps_text
+    from workbench.store import RunStep
+
+    steps = [
+        RunStep("r", 0, "fit", StepStatus.COMPLETED, 1, 100.0, 162.0),
+        RunStep("r", 1, "test", StepStatus.RUNNING, 2, 200.0),
+        RunStep("r", 2, "evaluate"),
+    ]
+    assert steps_text(steps, now=205.0) == "fit ✓ 1m02s → test ● running 5s (attempt 2) → evaluate · pending"
+    assert step_record(steps[0])["duration_s"] == 62.0 and step_record(steps[2])["started_at"] is None

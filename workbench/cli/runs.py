@@ -154,7 +154,7 @@ def ls_cmd(state: State, status: str | None, task: str | None, limit: int, as_js
 def show_cmd(state: State, run: str, as_json: bool) -> None:
     """Show one run: status, config, git, metrics, events (RUN: id, id prefix or name)."""
     from workbench.runs.evaluate import evaluation_records
-    from workbench.runs.present import duration, flatten_config, iso, progress_text, when
+    from workbench.runs.present import duration, flatten_config, iso, progress_text, step_record, steps_text, when
 
     with open_index(state.project) as index:
         r = resolve(index, run)
@@ -165,6 +165,7 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
                                 for e in index.events(r.id)]
             record["traceback"] = r.traceback
             record["evaluations"] = evaluations
+            record["steps"] = [step_record(step) for step in index.run_steps(r.id)]
             print_json(record)
             return
         name = f"  ({r.name})" if r.name else ""
@@ -178,6 +179,9 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
             ("attempt", str(r.attempt)),
             ("progress", f"{progress_text(r)}, epoch {r.epoch or '—'}"),
         ]
+        steps = index.run_steps(r.id)
+        if len(steps) > 1 or any(step.name != "fit" for step in steps):
+            lines.append(("steps", steps_text(steps)))
         if r.stop_requested:
             lines.append(("stop", f"{r.stop_mode} stop requested at {when(r.stop_requested_at)} "
                                   f"({r.stop_reason or 'user'})"))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workbench.store import Run, RunStatus
+from workbench.store import Run, RunStatus, RunStep
 
 __all__ = [
     "HEADLINE_KEYS",
@@ -34,6 +34,8 @@ __all__ = [
     "progress_text",
     "run_record",
     "seconds",
+    "step_record",
+    "steps_text",
     "tilde",
     "value_text",
     "when",
@@ -132,6 +134,43 @@ HEADLINE_KEYS = ("val/loss", "valid/loss", "validation/loss", "loss", "train/los
 
 _HIGHER_IS_BETTER = ("acc", "accuracy", "f1", "auc", "precision", "recall", "iou", "dice",
                      "bleu", "score", "reward", "r2", "samples_per_s", "map")
+
+
+def step_record(step: RunStep) -> dict[str, Any]:
+    """One pipeline step as ``show --json`` lists it under ``steps``."""
+    return {
+        "name": step.name,
+        "status": step.status.value,
+        "attempt": step.attempt,
+        "started_at": iso(step.started_at),
+        "ended_at": iso(step.ended_at),
+        "duration_s": None if step.started_at is None or step.ended_at is None
+        else round(step.ended_at - step.started_at, 3),
+        "error": step.error,
+    }
+
+
+#: How a step's status reads in one line of text.
+_STEP_MARKS = {"completed": "✓", "running": "●", "pending": "·", "failed": "✗", "stopped": "■",
+               "interrupted": "!"}
+
+
+def steps_text(steps: Sequence[RunStep], now: float | None = None) -> str:
+    """A pipeline in one line: ``fit ✓ 1m02s (attempt 1) → test ● running → evaluate · pending``."""
+    now = time.time() if now is None else now
+    parts = []
+    for step in steps:
+        status = step.status.value
+        text = f"{step.name} {_STEP_MARKS.get(status, '?')} "
+        if step.started_at is not None and status != "pending":
+            took = seconds((step.ended_at or now) - step.started_at)
+            text += took if status == "completed" else f"{status} {took}"
+        else:
+            text += status
+        if step.attempt and step.attempt > 1:
+            text += f" (attempt {step.attempt})"
+        parts.append(text)
+    return " → ".join(parts)
 
 
 def headline_key(keys: list[str] | tuple[str, ...] | set[str]) -> str | None:
