@@ -1,4 +1,4 @@
-"""The app's actions on runs: launch, stop, resume, fork and delete, each in a thread.
+"""The app's actions on runs: launch, stop, resume, fork, delete and verify, each in a thread.
 
 Screens post requests (``LaunchRequested``, ``StopRequested``, ...); these handlers do the
 work in thread workers, never on the event loop, and answer with a fact (``RunLaunched``,
@@ -26,7 +26,9 @@ from workbench.tui.messages import (
     RunLaunched,
     RunResumed,
     RunStopped,
+    RunVerified,
     StopRequested,
+    VerifyRequested,
 )
 
 if TYPE_CHECKING:
@@ -197,6 +199,49 @@ class RunActionsMixin:
         self.series.forget_run(message.run_id)
         self._hand_down(Changes(removed={message.run_id}))
         self.notify(f"deleted {name}")
+
+    def on_verify_requested(self, message: VerifyRequested) -> None:
+        self._verify(message.run_id)
+
+    @work(thread=True, group="verify")
+    def _verify(self, run_id: str) -> None:
+        """Run ``workbench verify RUN`` as its own process (in its own session: quitting the
+        app does not end it, and its verdict still lands in the run's history); wait for it
+        here and report its verdict."""
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        row = self.index.get_run(run_id)
+        if row is None:
+            self.post_message(ActionRefused("verify", f"run {run_id} is gone"))
+            return
+        folder = Path(row.run_dir) if row.run_dir else self.project.runs_dir / run_id
+        log_path = folder / "verify.log"
+        try:
+            with log_path.open("wb") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "workbench.cli", "--project", str(self.project.root), "verify", run_id],
+                    cwd=str(self.project.root), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True)
+        except OSError as exc:
+            self.post_message(ActionRefused("verify", f"cannot start workbench verify: {exc}"))
+            return
+        code = proc.wait()
+        try:
+            lines = [line.strip() for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+                     if line.strip()]
+        except OSError:
+            lines = []
+        text = lines[-1] if lines else f"workbench verify exited with {code}"
+        verdict = next((line for line in lines if line.startswith("verified")), None)
+        self.post_message(RunVerified(run_id, code == 0, verdict or text))
+
+    def on_run_verified(self, message: RunVerified) -> None:
+        name = self.run_name(message.run_id)
+        self.notify(message.text, title=f"Verify {name}", severity="information" if message.ok else "warning",
+                    timeout=12)
+        self.request_tick()
 
     def on_action_refused(self, message: ActionRefused) -> None:
         self.notify(message.reason, title=f"Cannot {message.action}", severity="warning")

@@ -133,9 +133,17 @@ class Watcher:
         index = self.index
         if request.reconcile:
             reconcile(index)  # the CLI's rule ($WORKBENCH_STALE_AFTER)
-        result.runs = index.runs_changed_since(request.since)
-        if result.runs:
-            result.since = max(request.since, max(r.updated_at for r in result.runs))
+        changed = index.runs_changed_since(request.since)
+        if changed:
+            result.since = max(request.since, max(r.updated_at for r in changed))
+        # Evaluations are shown under their run, not in the run list: a change to one is a
+        # change of its run (whose screen lists it).
+        result.runs = [r for r in changed if not r.is_evaluation]
+        seen = {r.id for r in result.runs}
+        for parent_id in dict.fromkeys(r.parent_id for r in changed if r.is_evaluation and r.parent_id):
+            parent = index.get_run(parent_id) if parent_id not in seen else None
+            if parent is not None:
+                result.runs.append(parent)
         for run_id in dict.fromkeys(request.last_of):
             result.last[run_id] = index.last_metrics(run_id)
         for run_id in dict.fromkeys(request.spans_of):

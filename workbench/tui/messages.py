@@ -8,7 +8,7 @@ define ``can_replace`` so that a newer one replaces an older one still in the qu
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from textual.message import Message
@@ -38,9 +38,11 @@ __all__ = [
     "RunOpenRequested",
     "RunResumed",
     "RunStopped",
+    "RunVerified",
     "StopRequested",
     "TaskLaunchRequested",
     "TasksDiscovered",
+    "VerifyRequested",
 ]
 
 
@@ -183,6 +185,8 @@ class RunDetailsRead(Message):
     events: list[RunEvent]
     artifacts: list[dict[str, Any]]
     last: dict[str, float]
+    steps: list[Any] = field(default_factory=list)
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -242,6 +246,22 @@ class StopRequested(Message):
 
     run_id: str
     kill: bool = False
+
+
+@dataclass
+class VerifyRequested(Message):
+    """The user asked to verify that a run resumes exactly (``workbench verify``)."""
+
+    run_id: str
+
+
+@dataclass
+class RunVerified(Message):
+    """A verification ended: ``text`` is its verdict (or why it could not run)."""
+
+    run_id: str
+    ok: bool
+    text: str
 
 
 @dataclass

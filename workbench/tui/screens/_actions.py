@@ -1,4 +1,4 @@
-"""Stop, resume, fork, delete and pin: the actions on "the run this screen points at".
+"""Stop, resume, fork, delete, verify and pin: the actions on "the run this screen points at".
 
 Shared by the main screen (the run under the table's cursor) and the run screen (its run).
 Each action checks what it can at once and says why it refuses (an ``ActionRefused``
@@ -15,6 +15,7 @@ from workbench.tui.messages import (
     DeleteRequested,
     ResumeRequested,
     StopRequested,
+    VerifyRequested,
 )
 
 __all__ = ["RunActions"]
@@ -90,6 +91,32 @@ class RunActions:
                          "failed run can be resumed — fork it with f instead")
             return
         self.post_message(ResumeRequested(row.id))  # type: ignore[attr-defined]
+
+    def action_verify(self) -> None:
+        """Prove the run resumes exactly: replay it from a checkpoint and compare (asks first)."""
+        row = self._current("verify")
+        if row is None:
+            return
+        name = row.name or row.id
+        if row.status.is_live:
+            self._refuse("verify", f"{name} is {row.status}; verify replays a run that has ended")
+            return
+        if row.kind != "task":
+            self._refuse("verify", f"{name} is a {row.kind} run; verify replays task runs from their checkpoints")
+            return
+        from workbench.tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(VerifyRequested(row.id))  # type: ignore[attr-defined]
+                self.app.notify(f"verifying {name}: replaying it from its oldest checkpoint in the "
+                                "background; the verdict appears in its history", timeout=6)
+
+        self.app.push_screen(ConfirmScreen(
+            f"Verify {name}?", "A scratch attempt replays it from its oldest checkpoint with the same code, "
+            "config and numerics, and compares every point and the final weights bit for bit. The run's "
+            "own points are not touched. It takes about as long as the training after that checkpoint.",
+            yes="Verify"), answered)
 
     def action_fork(self) -> None:
         """Start a new run from this run's checkpoint with edited config."""

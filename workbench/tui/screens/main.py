@@ -46,6 +46,7 @@ class MainScreen(RunActions, Screen[None]):
         Binding("K", "kill", "Kill", show=False),
         Binding("r", "resume", "Resume"),
         Binding("f", "fork", "Fork"),
+        Binding("v", "verify", "Verify", show=False),
         Binding("d", "delete", "Delete"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("m", "next_metric", "Next metric", show=False),

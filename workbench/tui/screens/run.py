@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, RichLog, SelectionList, Static, T
 from textual.widgets.selection_list import Selection
 
 from workbench.runs import present
-from workbench.store import Run, RunEvent
+from workbench.store import Run, RunEvent, RunStep
 from workbench.tui._state import Changes
 from workbench.tui._timing import attempt_spans, ran_text
 from workbench.tui._watcher import SeriesKey
@@ -54,6 +54,7 @@ class RunScreen(RunActions, Screen[None]):
         Binding("K", "kill", "Kill", show=False),
         Binding("r", "resume", "Resume"),
         Binding("f", "fork", "Fork"),
+        Binding("v", "verify", "Verify", show=False),
         Binding("d", "delete", "Delete"),
         Binding("p", "pin", "Pin", show=False),
         Binding("l", "log_scale", "Log scale", show=False),
@@ -65,6 +66,8 @@ class RunScreen(RunActions, Screen[None]):
         self.run_id = run_id
         self.events: list[RunEvent] = []
         self.artifacts: list[dict[str, Any]] = []
+        self.steps: list[RunStep] = []
+        self.evaluations: list[dict[str, Any]] = []
         self.details_read = 0.0
         self.diff_text: str | None = None
         self._chosen: list[str] | None = None
@@ -206,6 +209,8 @@ class RunScreen(RunActions, Screen[None]):
             times += f" · heartbeat {present.age(row.heartbeat_at, now)}"
         lines.append(("times", Content(times)))
         lines.append(("attempt", Content(str(row.attempt or 1))))
+        if len(self.steps) > 1 or any(step.name != "fit" for step in self.steps):
+            lines.append(("steps", Content(present.steps_text(self.steps, now))))
         nproc = f" ×{row.nproc}" if (row.nproc or 1) > 1 else ""
         chose = app.runs.device(row)
         device = f"auto → {chose}" if row.device == "auto" and chose != "auto" else (row.device or "—")
@@ -217,7 +222,11 @@ class RunScreen(RunActions, Screen[None]):
         lines.append(("git", Content.assemble(f"HEAD {head} on {branch} ·", dirty,
                                               f" · snapshot {(row.snapshot_commit or '—')[:10]}")))
         lines.append(("folder", Content(present.tilde(row.run_dir))))
-        if row.parent_id:
+        if row.is_evaluation:
+            changed = ", ".join(f"{k}={present.value_text(v)}" for k, v in row.overrides.items())
+            lines.append(("evaluates", Content(f"{app.run_name(row.parent_id)} at {row.parent_checkpoint or '—'}"
+                                               + (f" with {changed}" if changed else " with its own config"))))
+        elif row.parent_id:
             lines.append(("forked from", Content(f"{app.run_name(row.parent_id)} at "
                                                  f"{row.parent_checkpoint or 'its checkpoint'}")))
         if row.tags or row.profile:
@@ -226,6 +235,15 @@ class RunScreen(RunActions, Screen[None]):
         parts: list[Any] = []
         for label, value in lines:
             parts += [(f"{label:<12}", "bold"), value, "\n"]
+        if self.evaluations:
+            parts.append(("\nevaluations\n", "bold"))
+            for item in self.evaluations:
+                status = item["status"]
+                changed = " ".join(f"{k}={present.value_text(v)}" for k, v in item["overrides"].items()) or "—"
+                shown = "  ".join(f"{k} {present.metric(v)}" for k, v in sorted(item["metrics"].items())
+                                  if k.startswith(("test/", "val/")))
+                parts += [f"  {item['name'] or item['id']:<22} {item['verb']:<9} {item['checkpoint']:<16} {changed}  ",
+                          (status, _STATUS_STYLE.get(status, "")), f"  {shown}\n"]
         if self.events:
             parts.append(("\nhistory\n", "bold"))
             for event in self.events:
@@ -346,13 +364,18 @@ class RunScreen(RunActions, Screen[None]):
                 record_artifacts(index, self.run_id, Path(row.run_dir))
             except Exception:  # a file vanishing mid-scan: the next read catches up
                 pass
+        from workbench.runs.evaluate import evaluation_records
+
         self.post_message(RunDetailsRead(self.run_id, index.events(self.run_id), index.artifacts(self.run_id),
-                                         index.last_metrics(self.run_id)))
+                                         index.last_metrics(self.run_id), index.run_steps(self.run_id),
+                                         evaluation_records(index, row)))
 
     def on_run_details_read(self, message: RunDetailsRead) -> None:
         app = workbench_app(self)
         self.events = message.events
         self.artifacts = message.artifacts
+        self.steps = message.steps
+        self.evaluations = message.evaluations
         app.runs.set_last({message.run_id: message.last})
         row = self.row
         if row is not None and row.attempt > 1:
