@@ -8,13 +8,11 @@ they were.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,72 +20,26 @@ from workbench.errors import WorkbenchError
 from workbench.runs.liveness import process_create_time
 from workbench.runs.names import check_run_name
 from workbench.runs.locks import launch_lock
+from workbench.runs._launching import (
+    STOP_SIGNALS,
+    LaunchRequest,
+    PreparedLaunch,
+    _code_dirty,
+    _create_row,
+    _drop_ref,
+    _env,
+    _excluded,
+    _fingerprint_data,
+)
 from workbench.runs.spec import STEPS, RunSpec, check_round_trip, run_dir_of, write_spec
-from workbench.store import InvalidValue, Run, RunIndex, RunStatus, new_run_id
+from workbench.store import Run, RunIndex, RunStatus, new_run_id
 
 if TYPE_CHECKING:
-    from workbench.project import Project, TaskInfo
-    from workbench.runs.fingerprint import DataFingerprint
-    from workbench.snapshot import Snapshot
+    from workbench.project import Project
 
-__all__ = ["STEPS", "LaunchRequest", "PreparedLaunch", "check_steps", "launch", "prepare", "start_supervisor"]
+__all__ = ["STEPS", "STOP_SIGNALS", "LaunchRequest", "PreparedLaunch", "check_steps", "launch", "prepare", "start_supervisor"]
 
 BACKENDS = ("single", "ddp")
-
-#: Signals that ask a run to stop (see ``workbench.runs.supervisor``).
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
-
-
-@dataclass
-class LaunchRequest:
-    """What the user asked for. ``None`` means the project's default.
-
-    Attributes:
-        task: The task's name.
-        overrides: ``KEY=VALUE`` config overrides.
-        profile: A config profile name (in ``configs/``) or path.
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        backend: ``single`` or ``ddp``.
-        nproc: Training processes for ``ddp``.
-        precision: ``32``, ``bf16-mixed`` or ``16-mixed``.
-        name: A unique human name for the run.
-        tags: Free-form tags.
-        deterministic: Deterministic mode (runs that repeat bit for bit); None: the
-            project's ``[defaults] deterministic``, else on for CPU runs.
-        steps: The pipeline's steps in order (``fit``, ``test``, ``evaluate``); empty: the
-            task's ``steps``, else ``fit`` alone.
-    """
-
-    task: str
-    overrides: Sequence[str] = ()
-    profile: str | None = None
-    device: str | None = None
-    backend: str | None = None
-    nproc: int | None = None
-    precision: str | None = None
-    name: str | None = None
-    tags: Sequence[str] = ()
-    deterministic: bool | None = None
-    steps: Sequence[str] = ()
-
-
-@dataclass
-class PreparedLaunch:
-    """A checked launch: the task, its resolved config and where it will run."""
-
-    task: TaskInfo
-    config: dict[str, Any]
-    device: str
-    backend: str
-    nproc: int
-    precision: str
-    name: str | None
-    tags: list[str] = field(default_factory=list)
-    profile: str = ""
-    warnings: list[str] = field(default_factory=list)
-    deterministic: bool = True
-    steps: list[str] = field(default_factory=lambda: ["fit"])
-
 
 def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None = None,
             probe: dict[str, Any] | None = None) -> PreparedLaunch:
@@ -216,15 +168,6 @@ def launch(project: Project, request: LaunchRequest, *, index: RunIndex | None =
             index.close()
 
 
-def _drop_ref(project: Project, run_id: str) -> None:
-    from workbench.snapshot import SnapshotError, delete_ref
-
-    try:
-        delete_ref(project.root, run_id, state_dir=project.state_dir)
-    except SnapshotError:
-        pass
-
-
 def _spec(project: Project, prepared: PreparedLaunch, run_id: str, run_dir: Path, snapshot: str) -> RunSpec:
     task = prepared.task
     return RunSpec(
@@ -276,62 +219,6 @@ def _create(project: Project, index: RunIndex, prepared: PreparedLaunch, run_id:
     return row
 
 
-def _fingerprint_data(project: Project, run_dir: Path) -> DataFingerprint | None:
-    """Fingerprint the ``[data]`` paths into ``data.json`` (None when there are none)."""
-    from workbench.runs.fingerprint import ManifestCache, fingerprint_data, write_data_record
-
-    if not project.data.paths:
-        return None
-    data = fingerprint_data(project.data_paths, root=project.root, labels=project.data.paths,
-                            hash_below_bytes=project.data.hash_below_bytes,
-                            cache=ManifestCache.for_state_dir(project.state_dir))
-    write_data_record(run_dir, data)
-    return data
-
-
-def _excluded(project: Project, snap: Snapshot) -> list[tuple[str, str]]:
-    """What the snapshot left out and why; a ``[data]`` path is named as such."""
-    if not project.data.paths:
-        return list(snap.excluded)
-    inside = {p.relative_to(project.root).as_posix() for p in project.data_paths
-              if project.root in p.parents}
-    named = {f"{snap.prefix}/{rel}" if snap.prefix else rel for rel in inside}
-    return [(path, "a [data] path: fingerprinted, not snapshotted")
-            if path.rstrip("/") in named else (path, why) for path, why in snap.excluded]
-
-
-def _code_dirty(project: Project, snap: Snapshot) -> bool:
-    """Whether the recorded code differs from HEAD.
-
-    The snapshot layer also calls a tree dirty when the only difference is untracked files
-    it left out (a data folder): the code the run got is then HEAD's, so it is not dirty.
-    """
-    if not snap.dirty or snap.private or not snap.head or not snap.excluded:
-        return snap.dirty
-    from workbench.snapshot import SnapshotError, diff
-
-    try:
-        return bool(diff(project.root, snap.head, snap.commit, state_dir=project.state_dir, stat=True).strip())
-    except SnapshotError:
-        return snap.dirty
-
-
-def _create_row(index: RunIndex, pick_name: bool, **fields: Any) -> Run:
-    """Add the run's row. A friendly name picked for the run may have been taken meanwhile
-    by a launch in another process: then pick another (a name the user gave is refused)."""
-    from workbench.runs.names import friendly_name
-
-    for _ in range(20):
-        try:
-            return index.create_run(**fields)
-        except InvalidValue as exc:
-            if not pick_name or "named" not in str(exc):
-                raise
-            taken = index.run_names()
-            fields["name"] = friendly_name(len(taken) + 1, taken)
-    return index.create_run(**fields)
-
-
 def start_supervisor(project: Project, index: RunIndex, run: Run) -> int:
     """Start the run's supervisor in its own session; record its pid. Returns the pid."""
     run_dir = Path(run.run_dir or run_dir_of(project, run.id))
@@ -354,8 +241,3 @@ def start_supervisor(project: Project, index: RunIndex, run: Run) -> int:
     return proc.pid
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("PYTHONHASHSEED", "0")
-    return env

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
-from workbench.runs.launch import (
+from workbench.runs._launching import (
     STOP_SIGNALS,
     LaunchRequest,
     PreparedLaunch,

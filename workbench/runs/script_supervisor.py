@@ -24,14 +24,14 @@ from typing import Any
 
 from workbench.runs.control import STOP_GRACE
 from workbench.runs.spec import RunSpec
-from workbench.runs.supervisor import (
-    _end,
-    _finish,
-    _record_sample,
-    _sampler,
-    _signal_name,
-    _stopped,
+from workbench.runs._ending import (
+    end_attempt,
+    finish,
+    record_sample,
     rotate_log,
+    sampler_for,
+    signal_name,
+    stopped,
 )
 from workbench.store import Run, RunIndex, RunStatus, StopMode
 
@@ -149,13 +149,13 @@ def supervise_script(spec: RunSpec, run_dir: Path, index: RunIndex, row: Run | N
         offset = log_path.stat().st_size
         if stop_request() is not None:
             log.write(b"stopped before the script started\n")
-            _stopped(index, spec.id, None, None, "stopped before the script started")
+            stopped(index, spec.id, None, None, "stopped before the script started")
             index.close()
             return 0
         try:
             lock = FileLock(run_dir / TRAINER_LOCK).acquire()
         except LockHeld:
-            _finish(index, spec.id, RunStatus.FAILED, None, None,
+            finish(index, spec.id, RunStatus.FAILED, None, None,
                     "another process still runs this run (its trainer lock is held)", "")
             index.close()
             return 1
@@ -166,7 +166,7 @@ def supervise_script(spec: RunSpec, run_dir: Path, index: RunIndex, row: Run | N
                                      pass_fds=(lock._fd,) if lock._fd is not None else ())
         except OSError as exc:
             lock.release()
-            _finish(index, spec.id, RunStatus.FAILED, None, None, f"could not start the script: {exc}", "")
+            finish(index, spec.id, RunStatus.FAILED, None, None, f"could not start the script: {exc}", "")
             index.close()
             return 1
         lock.release()
@@ -180,7 +180,7 @@ def supervise_script(spec: RunSpec, run_dir: Path, index: RunIndex, row: Run | N
                         {"attempt": attempt, "pid": child.pid})
         tail = _Tail(log_path, offset, spec, attempt)
         tail.start()
-        sampler = _sampler(child.pid)
+        sampler = sampler_for(child.pid)
         stopping = killed = False
         while True:
             request = stop_request()
@@ -202,7 +202,7 @@ def supervise_script(spec: RunSpec, run_dir: Path, index: RunIndex, row: Run | N
                 if spec.max_log_bytes:
                     rotate_log(log_path, spec.max_log_bytes)
                 if sampler is not None and sampler.due():
-                    _record_sample(index, spec.id, attempt, sampler)
+                    record_sample(index, spec.id, attempt, sampler)
         _signal_group(child.pid, signal.SIGKILL)  # what the script left behind in its group
         if sampler is not None:
             sampler.close()
@@ -239,20 +239,20 @@ def _conclude_script(index: RunIndex, spec: RunSpec, code: int, stopping: bool, 
         return
     sig = -code if code < 0 else None
     if killed and run.stop_mode is StopMode.KILL:
-        _finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
+        finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
                 "killed on request (workbench stop --kill); restart it to run it again", "")
     elif stopping or killed:
         late = f"; killed {STOP_GRACE:g} s after SIGINT" if killed else ""
-        _stopped(index, spec.id, code, sig, f"stopped on request (exit {'signal ' + _signal_name(sig) if sig else code}"
+        stopped(index, spec.id, code, sig, f"stopped on request (exit {'signal ' + signal_name(sig) if sig else code}"
                                             f"{late})")
     elif code == 0:
-        _end(index, spec.id, RunStatus.COMPLETED, "the script exited with code 0", {"exit_code": 0, "signal": None})
+        end_attempt(index, spec.id, RunStatus.COMPLETED, "the script exited with code 0", {"exit_code": 0, "signal": None})
     elif sig is not None:
-        _finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
-                f"the script was killed by {_signal_name(sig)}; restart it to run it again", "")
+        finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
+                f"the script was killed by {signal_name(sig)}; restart it to run it again", "")
     else:
         last = _attempt_tail(log_path, offset, 30)
         error = f"the script exited with code {code}" + (": " + " | ".join(last[-3:]) if last else "")
-        _finish(index, spec.id, RunStatus.FAILED, code, None, error, "\n".join(last))
+        finish(index, spec.id, RunStatus.FAILED, code, None, error, "\n".join(last))
 
 

@@ -38,9 +38,16 @@ from workbench.errors import WorkbenchError
 from workbench.runs.control import STOP_GRACE
 from workbench.runs.locks import trainer_alive
 from workbench.runs.numerics import numerics_to_reuse, training_env
-from workbench.runs.outcome import Outcome, write_outcome
-from workbench.runs.sampler import SystemSampler
 from workbench.runs.spec import RunSpec, read_spec
+from workbench.runs._ending import (
+    finish,
+    record_sample,
+    rotate_log,
+    sampler_for,
+    signal_name,
+    stopped,
+    write_outcome_of,
+)
 from workbench.store import Run, RunIndex, RunStatus, StopMode
 
 __all__ = ["main", "rotate_log", "training_command"]
@@ -100,7 +107,7 @@ def _unreadable_spec(run_dir: Path, index_path: str | None, run_id: str | None, 
     index = RunIndex(path)
     try:
         if index.get_run(run_id) is not None:
-            _finish(index, run_id, RunStatus.FAILED, None, None, f"cannot start: {error}", "")
+            finish(index, run_id, RunStatus.FAILED, None, None, f"cannot start: {error}", "")
     finally:
         index.close()
     return 1
@@ -158,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         log.flush()
         if stop_request() is not None:  # asked to stop before training started: do not start it
             log.write(b"stopped before the training process started\n")
-            _stopped(index, spec.id, None, None, "stopped before training started")
-            _write_outcome(index, spec.id, run_dir, attempt)
+            stopped(index, spec.id, None, None, "stopped before training started")
+            write_outcome_of(index, spec.id, run_dir, attempt)
             index.close()
             return 0
         try:
@@ -167,10 +174,10 @@ def main(argv: list[str] | None = None) -> int:
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      env=env)
         except OSError as exc:
-            _finish(index, spec.id, RunStatus.FAILED, None, None, f"could not start training: {exc}", "")
+            finish(index, spec.id, RunStatus.FAILED, None, None, f"could not start training: {exc}", "")
             return 1
         index.update_run(spec.id, pid=child.pid, pgid=os.getpgid(0))
-        sampler = _sampler(child.pid)
+        sampler = sampler_for(child.pid)
         killed = False
         while True:
             request = stop_request()
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 if spec.max_log_bytes:
                     rotate_log(log_path, spec.max_log_bytes)
                 if sampler is not None and sampler.due():
-                    _record_sample(index, spec.id, attempt, sampler)
+                    record_sample(index, spec.id, attempt, sampler)
         if sampler is not None:
             sampler.close()
     if trainer_alive(run_dir):
@@ -201,65 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         index.close()
         return 0
     _conclude(index, spec, code, stopping.is_set(), log_path, attempt)
-    _write_outcome(index, spec.id, run_dir, attempt)
+    write_outcome_of(index, spec.id, run_dir, attempt)
     from workbench.runs.artifacts import record_artifacts
 
     record_artifacts(index, spec.id, run_dir)
     index.close()
     return 0
-
-
-def _sampler(pid: int) -> SystemSampler | None:
-    """The run's system-metrics sampler (None when it cannot sample here)."""
-    try:
-        return SystemSampler(pid, every=float(os.environ.get("WORKBENCH_SYS_EVERY", "5")))
-    except Exception:  # noqa: BLE001 - system metrics are a convenience, never a failure
-        return None
-
-
-def _record_sample(index: RunIndex, run_id: str, attempt: int, sampler: SystemSampler) -> None:
-    try:
-        index.add_metrics(run_id, sampler.sample(), attempt=attempt)
-    except Exception:  # noqa: BLE001 - a busy index or a vanished process: skip this sample
-        pass
-
-
-def rotate_log(path: Path, max_bytes: int) -> bool:
-    """Copy-truncate ``path`` once it is larger than ``max_bytes``: its content goes to
-    ``<name>.1`` (replacing the older one) and the file is emptied in place.
-
-    The training processes write through an inherited append-mode handle, so the file
-    cannot be renamed under them; with ``O_APPEND`` their next write lands at the new end.
-    A reader that tails by offset sees the file shrink and starts over (the app and
-    ``workbench logs --follow`` do). Output written between the copy and the truncate can
-    be lost: a few lines at most, once per rotation.
-
-    Returns:
-        Whether it rotated.
-    """
-    try:
-        if path.stat().st_size <= max_bytes:
-            return False
-        import shutil
-
-        older = path.with_name(path.name + ".1")
-        tmp = path.with_name(path.name + ".1.tmp")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, older)
-        with path.open("r+b") as fh:
-            fh.truncate(0)
-        return True
-    except OSError:
-        return False
-
-
-def _write_outcome(index: RunIndex, run_id: str, run_dir: Path, attempt: int) -> None:
-    """Mirror the attempt's final row into ``attempts/<n>/outcome.json``."""
-    run = index.get_run(run_id)
-    if run is None or run.attempt != attempt or not run.status.is_final:
-        return
-    write_outcome(run_dir, Outcome(attempt, run.status, run.ended_at or time.time(), run.exit_code,
-                                   run.signal, run.error or "", run.step, run.started_at))
 
 
 def _kill(child: subprocess.Popen[bytes], backend: str, sig: int, children_only: bool = False) -> None:
@@ -269,39 +223,6 @@ def _kill(child: subprocess.Popen[bytes], backend: str, sig: int, children_only:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
-
-
-def _finish(index: RunIndex, run_id: str, status: RunStatus, code: int | None, sig: int | None,
-            error: str, tb: str) -> None:
-    fields: dict[str, Any] = {"exit_code": code, "signal": sig}
-    if error:
-        fields["error"] = error
-    if tb:
-        fields["traceback"] = tb
-    _end(index, run_id, status, error, fields)
-
-
-def _stopped(index: RunIndex, run_id: str, code: int | None, sig: int | None, message: str) -> None:
-    _end(index, run_id, RunStatus.STOPPED, message, {"exit_code": code, "signal": sig})
-
-
-def _end(index: RunIndex, run_id: str, status: RunStatus, message: str, fields: dict[str, Any]) -> None:
-    """Conclude the attempt: its outcome file first (durable), then the index mirrors it."""
-    ended = time.time()
-    run = index.get_run(run_id)
-    if run is not None and run.run_dir:
-        try:
-            write_outcome(Path(run.run_dir), Outcome(run.attempt, status, ended, fields.get("exit_code"),
-                                                     fields.get("signal"), fields.get("error") or message,
-                                                     run.step, run.started_at))
-        except OSError:
-            pass  # the index still says how it ended
-    index.update_run(run_id, status=status, ended_at=ended, **fields)
-    index.add_event(run_id, status.value, message)
-
-
-def _signal_name(sig: int) -> str:
-    return signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
 
 
 _ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)\s*\(pid:\s*(\d+)\)", re.DOTALL)
@@ -335,8 +256,8 @@ def _conclude(index: RunIndex, spec: RunSpec, code: int, stop_requested: bool, l
         if killed is not None:
             # The other ranks then fail with a gloo/nccl "connection reset": not the cause.
             rank, rank_signal, pid = killed
-            name = _signal_name(rank_signal)
-            _finish(index, spec.id, RunStatus.INTERRUPTED, code, rank_signal,
+            name = signal_name(rank_signal)
+            finish(index, spec.id, RunStatus.INTERRUPTED, code, rank_signal,
                     f"rank {rank} (pid {pid}) was killed by {name}; the other ranks stopped with it; "
                     "resume it to continue", "")
             return
@@ -344,29 +265,29 @@ def _conclude(index: RunIndex, spec: RunSpec, code: int, stop_requested: bool, l
         index.update_run(spec.id, exit_code=code, signal=sig, ended_at=run.ended_at or time.time())
         return
     if run.stop_mode is StopMode.KILL and sig == signal.SIGKILL:
-        _finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
+        finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
                 "killed on request (workbench stop --kill); resume it from its last checkpoint", "")
         return
     if stop_requested and (sig == signal.SIGINT or (spec.backend == "ddp" and sig is None and code != 0)):
         # The SIGINT we forwarded reached the process before it could handle it (still
         # starting up): the user asked for a stop, and a stop it is.
-        _stopped(index, spec.id, code, sig, "stopped while training was starting")
+        stopped(index, spec.id, code, sig, "stopped while training was starting")
         return
     if sig is not None:
-        name = _signal_name(sig)
-        _finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
+        name = signal_name(sig)
+        finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
                 f"the training process was killed by {name}; resume it to continue", "")
     elif spec.backend == "ddp" and code != 0 and run.error:
-        _finish(index, spec.id, RunStatus.FAILED, code, None, run.error, run.traceback or _tail(log_path))
+        finish(index, spec.id, RunStatus.FAILED, code, None, run.error, run.traceback or _tail(log_path))
     elif spec.backend == "ddp" and code != 0:
-        _finish(index, spec.id, RunStatus.INTERRUPTED, code, None,
+        finish(index, spec.id, RunStatus.INTERRUPTED, code, None,
                 f"a training process died (torchrun exited with {code}); see output.log", _tail(log_path))
     elif code != 0:
-        _finish(index, spec.id, RunStatus.FAILED, code, None,
+        finish(index, spec.id, RunStatus.FAILED, code, None,
                 f"the training process exited with code {code} before reporting; see output.log",
                 _tail(log_path))
     else:
-        _finish(index, spec.id, RunStatus.FAILED, code, None,
+        finish(index, spec.id, RunStatus.FAILED, code, None,
                 "the training process exited without reporting an outcome", _tail(log_path))
 
 
