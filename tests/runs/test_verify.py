@@ -33,14 +33,15 @@ PROJECT_FILES = {"tasks/jittery.py": JITTERY_TASK}
 SMALL = ("-s", "epochs=3", "-s", "samples=640", "-s", "batch_size=32")
 
 
-def _finished(project: Path, task: str, name: str) -> str:
-    result = wb(project, "run", task, *SMALL, "--name", name, "--wait", "--json")
+def _finished(project: Path, task: str, name: str, *extra: str) -> str:
+    result = wb(project, "run", task, *SMALL, "--name", name, *extra, "--wait", "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["id"]
 
 
 def test_verify_reports_exact_for_a_sample_task(module_project: Path) -> None:
-    run_id = _finished(module_project, "SineRegression", "steady")
+    # A pipeline: the points its test and evaluate steps logged are replayed and compared too.
+    run_id = _finished(module_project, "SineRegression", "steady", "--steps", "fit,test,evaluate")
     # The supervisor may add a last system sample (sys/*) after --wait returns: not a point of
     # the run's training, and not one verify could touch.
     def training_points() -> dict:
@@ -54,6 +55,7 @@ def test_verify_reports_exact_for_a_sample_task(module_project: Path) -> None:
     assert result.returncode == 0, (result.stdout, result.stderr)
     verdict = json.loads(result.stdout)
     assert verdict["exact"] and verdict["weights"] == "equal" and verdict["compared"] > 10, verdict
+    assert verdict["missing"] == 0, verdict
     assert verdict["summary"].startswith(f"verified: exact from step {verdict['from_step']}")
     shown = wb(module_project, "show", run_id)
     assert "verified: exact from step" in shown.stdout

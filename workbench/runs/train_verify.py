@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                              backend=spec.backend, run_dir=scratch, sink=sink, reporter=None, checkpoints=True)
         task.restore(load_checkpoint(start))
         task.fit()
+        for step in (spec.steps or ["fit"])[1:]:  # a pipeline's later steps log points too
+            task.test() if step == "test" else task.evaluate()
         sink.close()
         result.update(ok=True, final_step=task.state.step)
         if final is not None:

@@ -171,7 +171,8 @@ class RunActionsMixin:
             self.notify(f"forked {self.run_name(message.forked_from)} as {name}")
             self._select(message.row.id)
         else:
-            self.notify(f"resumed {name} (attempt {message.row.attempt})")
+            verb = "restarted" if message.row.kind == "script" else "resumed"
+            self.notify(f"{verb} {name} (attempt {message.row.attempt})")
         self.request_tick()
 
     def on_delete_requested(self, message: DeleteRequested) -> None:

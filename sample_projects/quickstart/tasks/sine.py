@@ -38,6 +38,9 @@ class MLP(nn.Module):
 class SineRegression(Task):
     """Fit an MLP to a noisy sine wave (mean squared error)."""
 
+    # workbench test/eval RUN may change these (-s noise=0.3: how does it do on noisier data?)
+    eval_fields = ("batch_size", "noise")
+
     # epochs, lr and batch_size get the trainer's ranges (>= 1, > 0 and finite, >= 1);
     # the task declares the ranges of its own fields with Annotated[TYPE, Range(...)].
     @dataclass

@@ -90,6 +90,18 @@ class RunActions:
             self._refuse("resume", f"{name} is {row.status} ({why}); only a stopped, interrupted or "
                          "failed run can be resumed — fork it with f instead")
             return
+        if row.kind == "script":  # a script has no exact resume: say so before it starts over
+            from workbench.tui.screens.confirm import ConfirmScreen
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.post_message(ResumeRequested(row.id))  # type: ignore[attr-defined]
+
+            self.app.push_screen(ConfirmScreen(
+                f"Restart {name}?", "A script run restarts: a new attempt runs the script again from the start, "
+                "with the same code snapshot and parameters (or from its own newest checkpoint, if its "
+                "[scripts] table declares resume). This is not an exact resume.", yes="Restart"), answered)
+            return
         self.post_message(ResumeRequested(row.id))  # type: ignore[attr-defined]
 
     def action_verify(self) -> None:
@@ -122,6 +134,10 @@ class RunActions:
         """Start a new run from this run's checkpoint with edited config."""
         row = self._current("fork")
         if row is None:
+            return
+        if row.kind != "task":
+            self._refuse("fork", f"{row.name or row.id} is a {row.kind} run; forking starts from a task run's "
+                         "checkpoint — launch the script again with n")
             return
         from workbench.tui.screens.launch import LaunchForm
 

@@ -222,6 +222,8 @@ class RunScreen(RunActions, Screen[None]):
         lines.append(("git", Content.assemble(f"HEAD {head} on {branch} ·", dirty,
                                               f" · snapshot {(row.snapshot_commit or '—')[:10]}")))
         lines.append(("folder", Content(present.tilde(row.run_dir))))
+        if row.command:
+            lines.append((row.kind, Content(" ".join(row.command))))
         if row.is_evaluation:
             changed = ", ".join(f"{k}={present.value_text(v)}" for k, v in row.overrides.items())
             lines.append(("evaluates", Content(f"{app.run_name(row.parent_id)} at {row.parent_checkpoint or '—'}"
@@ -248,7 +250,7 @@ class RunScreen(RunActions, Screen[None]):
             parts.append(("\nhistory\n", "bold"))
             for event in self.events:
                 stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
-                parts += [(f"  {stamp}  ", "dim"), (f"{event.kind:<16}", _EVENT_STYLE.get(event.kind, "")),
+                parts += [(f"  {stamp}  ", "dim"), (f"{event.kind:<16} ", _EVENT_STYLE.get(event.kind, "")),
                           f"{event_text(event)}\n"]
         if row.traceback:
             parts += [("\ntraceback\n", "bold $error"), (row.traceback.rstrip() + "\n", "$text-muted")]

@@ -12,7 +12,8 @@ __all__ = ["TaskList"]
 
 
 class TaskList(OptionList):
-    """Launchable tasks (Enter opens the launch form), framework tasks dimmed, then errors."""
+    """Launchable tasks and scripts (Enter opens the launch form), framework tasks dimmed,
+    then errors."""
 
     def show(self, discovery: Any, error: str = "") -> None:
         """Fill the list from a ``Discovery`` (or show why there is none)."""
@@ -27,6 +28,8 @@ class TaskList(OptionList):
             if task.abstract:
                 options.append(Option(Content.from_markup("[dim]  $name", name=task.name),
                                       id=f"abstract:{task.name}", disabled=True))
+            elif getattr(task, "kind", "task") == "script":  # a [scripts.NAME] table of workbench.toml
+                options.append(Option(Content.assemble(task.name, ("  script", "dim")), id=task.name))
             else:
                 options.append(Option(Content(task.name), id=task.name))
         if not discovery.tasks:
