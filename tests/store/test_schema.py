@@ -15,7 +15,8 @@ from workbench.store._db import Migrations, connect
 from . import _workers
 
 EXPECTED_TABLES = {
-    "runs", "metrics", "metrics_aside", "metrics_rollup", "events", "artifacts", "run_steps", "schema_version",
+    "runs", "metrics", "metrics_aside", "metrics_rollup", "events", "artifacts", "run_steps", "sweeps",
+    "schema_version",
 }
 
 

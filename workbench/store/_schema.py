@@ -80,6 +80,12 @@ RUN_COLUMNS: dict[str, str] = {
     # Schema 4: the ``-s KEY=VALUE`` overrides as given (JSON object); an evaluation's
     # eval-time overrides.
     "overrides": "TEXT",
+    # Schema 5: the sweep a run belongs to, its place in the queue (higher priority first,
+    # then FIFO by queued_at) and the device the queue gave it (``cuda:1``).
+    "sweep_id": "TEXT",
+    "priority": "INTEGER NOT NULL DEFAULT 0",
+    "queued_at": "REAL",
+    "assigned_device": "TEXT",
 }
 
 # One row per summary block of a series; see workbench/store/_rollup.py.
@@ -172,6 +178,23 @@ def steps_and_evaluations(conn: sqlite3.Connection) -> None:
         " name TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"
         " attempt INTEGER, started_at REAL, ended_at REAL, error TEXT,"
         " PRIMARY KEY (run_id, position)) WITHOUT ROWID"
+    )
+
+
+@MIGRATIONS(5)
+def queue_and_sweeps(conn: sqlite3.Connection) -> None:
+    """Add the queue's columns and the sweep a run belongs to; create ``sweeps``."""
+    conn.execute("ALTER TABLE runs ADD COLUMN sweep_id TEXT")
+    conn.execute("ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE runs ADD COLUMN queued_at REAL")
+    conn.execute("ALTER TABLE runs ADD COLUMN assigned_device TEXT")
+    conn.execute("CREATE INDEX runs_sweep ON runs (sweep_id)")
+    conn.execute("CREATE INDEX runs_queue ON runs (status, priority, queued_at)")
+    conn.execute(
+        "CREATE TABLE sweeps (id TEXT PRIMARY KEY, name TEXT UNIQUE, task TEXT NOT NULL,"
+        " kind TEXT NOT NULL, spec TEXT NOT NULL, parallel INTEGER, metric TEXT, direction TEXT,"
+        " snapshot_commit TEXT, status TEXT NOT NULL DEFAULT 'running', created_at REAL NOT NULL,"
+        " updated_at REAL NOT NULL)"
     )
 
 

@@ -98,7 +98,9 @@ class Run:
     :class:`RunStatus`, ``git_dirty`` a bool or ``None``, ``kind`` how the run came in
     (``task``, ``script``, ``attached`` or ``evaluation``), ``command`` its command line
     (attached and script runs) and ``overrides`` the ``-s KEY=VALUE`` overrides as given
-    (an evaluation's eval-time overrides).
+    (an evaluation's eval-time overrides). ``sweep_id`` names the sweep the run belongs to;
+    ``priority``, ``queued_at`` and ``assigned_device`` are its place in the run queue and
+    the device the queue gave it.
     """
 
     id: str
@@ -144,6 +146,10 @@ class Run:
     kind: str = "task"
     command: tuple[str, ...] = ()
     overrides: dict[str, Any] = field(default_factory=dict)
+    sweep_id: str | None = None
+    priority: int = 0
+    queued_at: float | None = None
+    assigned_device: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
@@ -166,6 +172,7 @@ class Run:
             command = json.loads(command)
         values["command"] = tuple(command or ())
         values["kind"] = values.get("kind") or "task"
+        values["priority"] = int(values.get("priority") or 0)
         overrides = values.get("overrides")
         values["overrides"] = json.loads(overrides) if isinstance(overrides, str) else dict(overrides or {})
         if values.get("stop_mode") is not None:
