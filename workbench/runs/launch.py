@@ -36,6 +36,7 @@ from workbench.store import Run, RunIndex, RunStatus, new_run_id
 
 if TYPE_CHECKING:
     from workbench.project import Project
+    from workbench.snapshot import Snapshot
 
 __all__ = ["STEPS", "STOP_SIGNALS", "LaunchRequest", "PreparedLaunch", "check_steps", "launch", "prepare", "start_supervisor"]
 
@@ -130,7 +131,7 @@ def _checked(normalize: Any, value: Any, default: Any, what: str) -> Any:
 
 
 def launch(project: Project, request: LaunchRequest, *, index: RunIndex | None = None,
-           probe: dict[str, Any] | None = None, start: bool = True) -> Run:
+           probe: dict[str, Any] | None = None, start: bool = True, snapshot: Snapshot | None = None) -> Run:
     """Launch a run: prepare, snapshot the code, write ``run.toml``, start the supervisor.
 
     Args:
@@ -139,6 +140,8 @@ def launch(project: Project, request: LaunchRequest, *, index: RunIndex | None =
         index: An open ``RunIndex`` (default: the project's).
         probe: The device probe's answer (default: cached probe).
         start: Start the supervisor (tests may start it themselves).
+        snapshot: An existing code snapshot to run (a sweep's, taken once at its start):
+            the run gets its own ref at that commit instead of a new snapshot. Tasks only.
 
     Returns:
         The new run (status ``queued``).
@@ -146,6 +149,8 @@ def launch(project: Project, request: LaunchRequest, *, index: RunIndex | None =
     if project.script(request.task) is not None:  # a [scripts.NAME] table: workbench.runs.launch_script
         from workbench.runs.launch_script import launch_script
 
+        if snapshot is not None:
+            raise WorkbenchError(f"{request.task} is a script: a shared snapshot is for task runs")
         return launch_script(project, request, index=index, probe=probe, start=start)
     own_index = index is None
     index = index if index is not None else RunIndex(project.index_path)
@@ -155,7 +160,7 @@ def launch(project: Project, request: LaunchRequest, *, index: RunIndex | None =
         run_dir = run_dir_of(project, run_id)
         try:
             row = _create(project, index, prepared, run_id, run_dir,
-                          pick_name=not (request.name or "").strip())
+                          pick_name=not (request.name or "").strip(), snapshot=snapshot)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             _drop_ref(project, run_id)
@@ -182,16 +187,19 @@ def _spec(project: Project, prepared: PreparedLaunch, run_id: str, run_dir: Path
 
 
 def _create(project: Project, index: RunIndex, prepared: PreparedLaunch, run_id: str, run_dir: Path,
-            pick_name: bool = False) -> Run:
-    from workbench.snapshot import materialise, take_snapshot
+            pick_name: bool = False, snapshot: Snapshot | None = None) -> Run:
+    from workbench.snapshot import add_ref, materialise, take_snapshot
 
     run_dir.mkdir(parents=True)
     # gc and `index rebuild` leave a folder whose launch lock is held: until its row exists.
     with launch_lock(run_dir):
         data = _fingerprint_data(project, run_dir)
-        snap = take_snapshot(project.root, run_id, state_dir=project.state_dir,
-                             max_file_bytes=project.snapshot.max_file_bytes,
-                             exclude=project.snapshot.exclude)
+        if snapshot is not None:  # a sweep's, shared: this run's own ref at its commit
+            snap = add_ref(project.root, snapshot, run_id, state_dir=project.state_dir)
+        else:
+            snap = take_snapshot(project.root, run_id, state_dir=project.state_dir,
+                                 max_file_bytes=project.snapshot.max_file_bytes,
+                                 exclude=project.snapshot.exclude)
         code_dir = run_dir / "code"
         materialise(snap, snap.git_dir, code_dir)
         task = prepared.task

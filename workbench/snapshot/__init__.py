@@ -12,7 +12,7 @@ on first use: importing this package loads neither torch, textual nor GitPython.
 from __future__ import annotations
 
 from workbench.snapshot._guards import HEAVY_DIRS, HEAVY_SUFFIXES
-from workbench.snapshot.api import delete_ref, diff, gc, list_refs, take_snapshot
+from workbench.snapshot.api import add_ref, delete_ref, diff, gc, list_refs, take_snapshot
 from workbench.snapshot.files import checkout, diff_commits, materialise
 from workbench.snapshot.model import REF_PREFIX, Snapshot, SnapshotError
 from workbench.snapshot.repo import DEFAULT_MAX_FILE_BYTES, SnapshotRepo, check_run_id
@@ -25,6 +25,7 @@ __all__ = [
     "Snapshot",
     "SnapshotError",
     "SnapshotRepo",
+    "add_ref",
     "check_run_id",
     "checkout",
     "delete_ref",

@@ -9,7 +9,7 @@ from workbench.snapshot.files import diff_commits
 from workbench.snapshot.model import Snapshot
 from workbench.snapshot.repo import DEFAULT_MAX_FILE_BYTES, SnapshotRepo
 
-__all__ = ["delete_ref", "diff", "gc", "list_refs", "take_snapshot"]
+__all__ = ["add_ref", "delete_ref", "diff", "gc", "list_refs", "take_snapshot"]
 
 
 def take_snapshot(
@@ -78,6 +78,21 @@ def diff(
 def list_refs(root: Path | str, *, state_dir: Path | str) -> dict[str, str]:
     """``{run_id: commit}`` for every run with a snapshot ref in the project's repository."""
     return SnapshotRepo.open(root, state_dir).list_refs()
+
+
+def add_ref(root: Path | str, snapshot: Snapshot, run_id: str, *, state_dir: Path | str) -> Snapshot:
+    """Gives run ``run_id`` its own ref at an existing snapshot's commit (one snapshot per sweep).
+
+    Each run keeps its own ref, so ``workbench rm`` and ``gc`` work per run; the commit
+    stays while any of them names it.
+
+    Returns:
+        The snapshot, with ``run_id`` set.
+
+    Raises:
+        SnapshotError: the run already has a snapshot, or the commit is unknown.
+    """
+    return SnapshotRepo.open(root, state_dir).add_ref(snapshot, run_id)
 
 
 def delete_ref(root: Path | str, run_id: str, *, state_dir: Path | str) -> bool:

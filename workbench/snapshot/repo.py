@@ -7,7 +7,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from workbench.snapshot._access import (
@@ -334,6 +334,25 @@ class SnapshotRepo:
                 return False
             git.run(["update-ref", "-d", ref])
         return True
+
+    def add_ref(self, snapshot: Snapshot, run_id: str) -> Snapshot:
+        """Names an existing snapshot's commit for another run (the runs of a sweep share one).
+
+        Args:
+            snapshot: a snapshot taken in this repository (with or without a ref).
+            run_id: the run that gets ``refs/workbench/runs/<run_id>`` pointing at its commit.
+
+        Returns:
+            The snapshot as the run's own (``run_id`` set).
+
+        Raises:
+            SnapshotError: the run id is invalid or already has a snapshot, or the commit
+                is not in the repository.
+        """
+        check_run_id(run_id)
+        with self._open() as git:
+            _create_ref(git, run_id, snapshot.commit)
+        return replace(snapshot, run_id=run_id)
 
     def gc(self, keep: set[str] | frozenset[str]) -> list[str]:
         """Deletes the snapshot refs of every run not in ``keep``.
