@@ -18,6 +18,7 @@ from pathlib import Path
 from workbench.store._db import connect, enable_wal, immediate
 from workbench.store._events import EventsTable
 from workbench.store._metrics import MetricsTable
+from workbench.store._queue import QueueTable
 from workbench.store._runs import RunsTable
 from workbench.store._steps import StepsTable
 from workbench.store._schema import MIGRATIONS
@@ -26,7 +27,7 @@ from workbench.store.errors import StoreError, damaged_index_advice
 __all__ = ["RunIndex", "open_index"]
 
 
-class RunIndex(RunsTable, MetricsTable, EventsTable, StepsTable):
+class RunIndex(RunsTable, MetricsTable, EventsTable, StepsTable, QueueTable):
     """The run index of one project (``<project>/.workbench/index.db``).
 
     Opening applies pending migrations; a file written by a newer workbench is refused
