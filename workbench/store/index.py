@@ -21,13 +21,14 @@ from workbench.store._metrics import MetricsTable
 from workbench.store._queue import QueueTable
 from workbench.store._runs import RunsTable
 from workbench.store._steps import StepsTable
+from workbench.store._sweeps import SweepsTable
 from workbench.store._schema import MIGRATIONS
 from workbench.store.errors import StoreError, damaged_index_advice
 
 __all__ = ["RunIndex", "open_index"]
 
 
-class RunIndex(RunsTable, MetricsTable, EventsTable, StepsTable, QueueTable):
+class RunIndex(RunsTable, MetricsTable, EventsTable, StepsTable, QueueTable, SweepsTable):
     """The run index of one project (``<project>/.workbench/index.db``).
 
     Opening applies pending migrations; a file written by a newer workbench is refused
