@@ -21,6 +21,9 @@ exclude = []                      # extra glob patterns left out of snapshots
 paths = ["data/", "/datasets/wikitext-2"]  # what runs read: fingerprinted at launch
 hash_below_mb = 8                 # files smaller than this are content-hashed
 
+[queue]
+max_running = 2                   # runs of the queue at once (default: no project limit)
+
 [scripts.wordlm]                  # a script launched as a run (see workbench.project.scripts)
 command = ["python", "scripts/wordlm.py", "--lr", "{lr}"]
 [scripts.wordlm.params]
@@ -81,6 +84,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "defaults": ("device", "backend", "nproc", "precision", "deterministic"),
     "snapshot": ("max_file_size_mb", "exclude"),
     "data": ("paths", "hash_below_mb"),
+    "queue": ("max_running",),
     "scripts": (),  # tables named by the user, checked by workbench.project.scripts
 }
 
@@ -237,6 +241,10 @@ class Project:
         scripts: The ``[scripts.NAME]`` tables (``workbench.project.scripts``).
         python: ``[project] python``: what a script's ``python`` means ("": the
             interpreter the workbench runs under).
+        max_running: ``[queue] max_running``: how many runs may hold a slot at once
+            (running, or being launched) before the queue holds the next one back;
+            ``None`` (the default): no project limit. Runs on ``cuda`` are held to one
+            per GPU whatever this says.
         file: The ``workbench.toml`` that was read.
         max_log_bytes: A run's ``output.log`` is rotated past this size (``[project]
             max_log_size_mb``, default 100): the file is copied to ``output.log.1`` and
@@ -254,6 +262,7 @@ class Project:
     data: DataSettings = field(default_factory=DataSettings)
     scripts: tuple[Script, ...] = ()
     python: str = ""
+    max_running: int | None = None
 
     def script(self, name: str) -> Script | None:
         """The ``[scripts.NAME]`` table called ``name``, if there is one."""
@@ -434,6 +443,12 @@ def _size_mb(value: object) -> int:
     raise ValueError(f"must be a number of MiB >= 0; got {value!r}")
 
 
+def _max_running(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError(f"must be a whole number of runs >= 1 (leave it out for no limit); got {value!r}")
+
+
 def _patterns(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
@@ -518,6 +533,7 @@ def load_project(root: Path) -> Project:
     defaults = sections.get("defaults", {})
     snapshot = sections.get("snapshot", {})
     data_table = sections.get("data", {})
+    queue = sections.get("queue", {})
 
     def get(section: str, table: dict[str, Any], key: str, check: Callable[[Any], Any], default: Any) -> Any:
         if key not in table:
@@ -549,4 +565,5 @@ def load_project(root: Path) -> Project:
         scripts=parse_scripts(sections.get("scripts", {}), checker.fail_raw,
                               lambda key: find_key_line(text, key)),
         python=get("project", project, "python", _string, ""),
+        max_running=get("queue", queue, "max_running", _max_running, None),
     )
