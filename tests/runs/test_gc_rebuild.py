@@ -43,6 +43,7 @@ from workbench.runs.housekeeping import apply_gc, plan_gc
 from workbench.runs.locks import LAUNCH_LOCK, FileLock
 from workbench.runs.outcome import Outcome, read_outcome, write_outcome
 from workbench.runs.rebuild import NO_OUTCOME_ERROR
+from workbench.runs.spec import read_spec, write_spec
 from workbench.snapshot import list_refs
 from workbench.store import RunStatus
 
@@ -337,3 +338,22 @@ def test_rebuild_takes_the_last_attempt_from_outcomes_and_the_log(project: Path)
     assert (a.status, a.attempt, a.error, a.exit_code, a.step) == ("failed", 2, "RuntimeError: boom", 1, 12)
     assert a.started_at == pytest.approx(now - 120) and a.ended_at == pytest.approx(now - 5)
     assert (b.status, b.attempt, b.error) == ("interrupted", 2, NO_OUTCOME_ERROR)
+
+
+def test_rebuild_puts_an_evaluation_back_under_its_run(project: Path) -> None:
+    parent, child = _made(project, "parent", "child")
+    runs = project / ".workbench" / "runs"
+    spec = read_spec(runs / child)
+    spec.evaluation_of, spec.steps = parent, ["test"]
+    spec.weights = str(runs / parent / "checkpoints" / "step-000000010.pt")
+    write_spec(runs / child, spec)
+    _delete_index(project)
+
+    result = invoke(project, "index", "rebuild")
+
+    assert result.exit_code == 0, result.output
+    with index_of(project) as index:
+        (evaluation,) = index.evaluations_of(parent)
+        assert evaluation.id == child and evaluation.is_evaluation
+        assert evaluation.parent_checkpoint == spec.weights
+        assert [r.id for r in index.list_runs()] == [parent]  # listed under its run, not among runs

@@ -130,6 +130,12 @@ def _row_fields(spec: RunSpec, run_dir: Path, outcomes: list[Outcome], live: boo
         attempt=attempt, created_at=_created_at(spec.id, fallback),
         started_at=next((o.started_at for o in outcomes if o.started_at is not None), None),
     )
+    if spec.evaluation_of:  # an evaluation of another run's checkpoint, listed under that run
+        from workbench.store import EVALUATION
+
+        fields.update(kind=EVALUATION, parent_id=spec.evaluation_of, parent_checkpoint=spec.weights or None)
+    elif getattr(spec, "kind", "task") == "script":
+        fields.update(kind="script", command=list(getattr(spec, "command", []) or []))
     if live:
         fields.update(status=RunStatus.RUNNING, heartbeat_at=time.time(), pid=_trainer_pid(run_dir),
                       status_reason="rebuilt from its folder while a training process holds it")
