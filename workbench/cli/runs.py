@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,15 +71,19 @@ def _finish_start(index: RunIndex, run: Run, follow: bool, wait: bool, as_json: 
               help="The pipeline's steps in order: fit,test,evaluate (default: the task's steps, else fit).")
 @click.option("--follow", is_flag=True, help="Show progress until the run ends (Ctrl-C detaches).")
 @click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if it completed.")
+@click.option("--sink", type=click.Choice(["index", "journal"]), hidden=True,
+              help="Where the trainer records: the index, or the run's journal (docs/clusters.md).")
 @json_option
 @pass_state
 def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | None,
             device: str | None, backend: str | None, nproc: int | None, precision: str | None,
             name: str | None, tags: tuple[str, ...], deterministic: bool | None, steps: str | None,
-            follow: bool, wait: bool, as_json: bool) -> None:
+            follow: bool, wait: bool, sink: str | None, as_json: bool) -> None:
     """Launch TASK as a background run."""
     from workbench.runs import LaunchRequest, launch
 
+    if sink:  # read by RunSpec's default, inherited by the supervisor and the trainer
+        os.environ["WORKBENCH_SINK"] = sink
     project = state.project
     with open_index(project) as index:
         run = launch(project, LaunchRequest(task, overrides, profile, device, backend, nproc, precision,
