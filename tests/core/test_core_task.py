@@ -586,3 +586,21 @@ def test_a_task_built_from_a_dict_does_not_load_the_project_layer() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+class _Warmed(TinyRegression):
+    """TinyRegression whose config checks two fields together."""
+
+    @dataclass
+    class Config(TinyRegression.Config):
+        warmup: int = 1
+
+        def validate(self) -> None:
+            if self.warmup >= self.epochs:
+                raise ValueError(f"warmup ({self.warmup}) must be below epochs ({self.epochs})")
+
+
+def test_config_validate_refuses_a_bad_combination_when_the_task_is_built() -> None:
+    assert _Warmed({"warmup": 1, "epochs": 2}, device="cpu").config.warmup == 1
+    with pytest.raises(TaskError, match=r"^_Warmed.Config.validate\(\): warmup \(3\) must be below epochs \(2\)$"):
+        _Warmed({"warmup": 3, "epochs": 2}, device="cpu")

@@ -165,9 +165,16 @@ class Task(abc.ABC):
     def _make_config(self, config: Any) -> Any:
         cls = type(self).Config
         if config is None:
-            return cls()
-        if isinstance(config, Mapping):
-            return build_config(cls, dict(config))
+            config = cls()
+        elif isinstance(config, Mapping):
+            config = build_config(cls, dict(config))
+        validate = getattr(config, "validate", None)
+        if callable(validate):  # checks across fields (warmup < epochs): the Config's own
+            try:
+                validate()
+            except (ValueError, TypeError, AssertionError) as exc:
+                why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise TaskError(f"{type(self).__name__}.Config.validate(): {why}") from None
         return config
 
     @property
