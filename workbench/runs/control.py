@@ -36,7 +36,8 @@ class StopResult:
         run: The run after the request.
         outcome: ``requested`` (recorded; the owner delivers it), ``already`` (a graceful
             stop was already in progress; nothing changed), ``killing`` (a kill was
-            recorded) or ``gone`` (its processes had vanished: marked ``interrupted``).
+            recorded), ``gone`` (its processes had vanished: marked ``interrupted``) or
+            ``cancelled`` (it waited in the queue: now ``stopped``, never started).
         grace_left: For ``already``: seconds left before the owner kills the run.
     """
 
@@ -48,6 +49,8 @@ class StopResult:
     def message(self) -> str:
         """One line for people."""
         label = f"run {self.run.id}" + (f" ({self.run.name})" if self.run.name else "")
+        if self.outcome == "cancelled":
+            return f"{label} left the queue: stopped, never started"
         if self.outcome == "gone":
             return f"{label}: its processes were already gone; it is now interrupted"
         if self.outcome == "killing":
@@ -72,6 +75,9 @@ def stop_run(index: RunIndex, run: Run, *, kill: bool = False, reason: str = "us
     current = index.get_run(run.id) or run
     if not current.status.is_live:
         raise WorkbenchError(f"run {current.id} is {current.status}; only a queued or running run can be stopped")
+    if current.queued_at is not None and index.cancel_queued(current.id, reason):
+        # It waited in the queue: it ends now, never started (atomic with the queue's take).
+        return StopResult(index.get_run(run.id) or current, "cancelled")
     launching = current.status is RunStatus.QUEUED and current.supervisor_pid is None
     local = current.host in (None, _host())
     orphan = local and not launching and not owner_alive(current)

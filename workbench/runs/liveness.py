@@ -124,7 +124,10 @@ def reconcile(index: RunIndex, stale_after_s: float | None = None) -> list[str]:
     A run qualifies only when its heartbeat (or start, or creation) is older than
     ``stale_after_s`` seconds (default :func:`stale_after`) *and* its supervisor (or,
     without one, its training process) is not alive here, so a run whose supervisor is
-    alive is never marked. When nothing is stale this is one indexed query.
+    alive is never marked. When nothing is stale this is one indexed query. Runs waiting
+    in the queue have no process yet and are left alone; when some wait and no queue
+    runner runs (it died), one is started (``workbench.runs._queue_start.revive_queue``:
+    one more indexed query, and a lock test only when runs wait).
 
     Returns:
         The ids of the runs it marked.
@@ -135,4 +138,7 @@ def reconcile(index: RunIndex, stale_after_s: float | None = None) -> list[str]:
     for run in index.stale_live_runs(cutoff):
         if _gone(run) and index.mark_interrupted(run.id, INTERRUPTED_ERROR, stale_before=cutoff):
             changed.append(run.id)
+    from workbench.runs._queue_start import revive_queue  # here: it starts processes
+
+    revive_queue(index)
     return changed

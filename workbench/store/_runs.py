@@ -306,7 +306,9 @@ class RunsTable:
         with self._lock:
             return _runs(self._conn.execute(
                 "SELECT * FROM runs WHERE status IN ('running', 'queued')"
-                " AND coalesce(heartbeat_at, started_at, created_at) < ?",
+                " AND coalesce(heartbeat_at, started_at, created_at) < ?"
+                # A run waiting in the queue has no process yet: the queue owns it.
+                " AND NOT (status = 'queued' AND queued_at IS NOT NULL AND supervisor_pid IS NULL)",
                 (cutoff,),
             ))
 
