@@ -73,26 +73,34 @@ def _finish_start(index: RunIndex, run: Run, follow: bool, wait: bool, as_json: 
 @click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if it completed.")
 @click.option("--sink", type=click.Choice(["index", "journal"]), hidden=True,
               help="Where the trainer records: the index, or the run's journal (docs/clusters.md).")
+@click.option("--queue", "queued", is_flag=True,
+              help="Wait in the run queue for a free slot ([queue] max_running, one run per GPU).")
 @json_option
 @pass_state
 def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | None,
             device: str | None, backend: str | None, nproc: int | None, precision: str | None,
             name: str | None, tags: tuple[str, ...], deterministic: bool | None, steps: str | None,
-            follow: bool, wait: bool, sink: str | None, as_json: bool) -> None:
-    """Launch TASK as a background run."""
+            follow: bool, wait: bool, sink: str | None, queued: bool, as_json: bool) -> None:
+    """Launch TASK as a background run (with --queue: once the run queue has a free slot)."""
     from workbench.runs import LaunchRequest, launch
 
     if sink:  # read by RunSpec's default, inherited by the supervisor and the trainer
         os.environ["WORKBENCH_SINK"] = sink
     project = state.project
     with open_index(project) as index:
-        run = launch(project, LaunchRequest(task, overrides, profile, device, backend, nproc, precision,
-                                            name, tags, deterministic,
-                                            [part for part in (steps or "").split(",") if part.strip()]),
-                           index=index)
+        request = LaunchRequest(task, overrides, profile, device, backend, nproc, precision, name, tags,
+                                deterministic, [part for part in (steps or "").split(",") if part.strip()])
+        if queued:
+            from workbench.runs.queue import enqueue
+
+            run = enqueue(project, request, index=index)
+        else:
+            run = launch(project, request, index=index)
         label = run.id + (f" ({run.name})" if run.name else "")
         if not as_json:
-            click.echo(f"launched run {label}: {run.task} on {run.device}/{run.backend}", err=follow)
+            what = f"queued run {label}" if queued else f"launched run {label}"
+            click.echo(f"{what}: {run.task} on {run.device}/{run.backend}"
+                       + (f" ({run.status_reason})" if queued and run.status_reason else ""), err=follow)
             for event in index.events(run.id):
                 if event.kind == "warning":
                     click.echo(f"  warning: {event.message}", err=True)
