@@ -210,6 +210,7 @@ class RunColors:
         self._palette: list[Color] = palette({}, dark=True)
         self._cursor = cursor_colors({}, dark=True)
         self._foreground = Color.parse("#E0E0E0")
+        self._background = _background({}, True)[0]
         self._legible: dict[tuple[str, str], bool] = {}
         if path is not None:
             self._load(path)
@@ -218,7 +219,7 @@ class RunColors:
         """Use colours made for the current theme."""
         self._palette = palette(variables, dark) or self._palette
         self._cursor = cursor_colors(variables, dark)
-        _, dark = _background(variables, dark)
+        self._background, dark = _background(variables, dark)
         self._foreground = _parse(variables.get("foreground"), "#E0E0E0" if dark else "#1F1F1F")
         self._legible.clear()
 
@@ -235,6 +236,12 @@ class RunColors:
     def foreground(self) -> Color:
         """The theme's text colour (what replaces a colour that would not read on the cursor)."""
         return self._foreground
+
+    @property
+    def background(self) -> tuple[int, int, int]:
+        """The theme's background as an RGB tuple (what a faint curve is mixed into)."""
+        colour = self._background
+        return (colour.r, colour.g, colour.b)
 
     def legible(self, colour: str, background: Color) -> bool:
         """Whether text in ``colour`` (``#rrggbb``) reads on ``background`` (cached)."""

@@ -1,4 +1,9 @@
-"""The main screen: tasks, the live run table, and the selected run's curve and log."""
+"""The main screen: tasks, the live run table, and the selected run's curve and log.
+
+With runs marked (space), the curve and log give way to the overlay: the marked runs (and the
+pinned one, drawn on top) in a grid of charts, a key per chart, as many as the terminal holds
+(``[`` ``]`` page, ``M`` filters the keys). ``l`` ``x`` ``e`` ``y`` change every chart.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ from workbench.tui._state import Changes
 from workbench.tui.messages import RunHighlighted, RunOpenRequested, TaskLaunchRequested
 from workbench.tui.screens._actions import RunActions
 from workbench.tui.screens._footer import fit_footer
+from workbench.tui.widgets._plotting import ChartOptions, match_keys, order_keys
 from workbench.tui.widgets.chart import MetricChart
+from workbench.tui.widgets.chart_grid import ChartGrid
 from workbench.tui.widgets.run_table import RunTable
 from workbench.tui.widgets.task_list import TaskList
 from workbench.tui._typed import workbench_app
@@ -50,6 +57,13 @@ class MainScreen(RunActions, Screen[None]):
         Binding("d", "delete", "Delete"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("m", "next_metric", "Next metric", show=False),
+        Binding("M", "filter_keys", "Metric keys", show=False),
+        Binding("left_square_bracket", "page(-1)", "Previous charts", key_display="[", show=False),
+        Binding("right_square_bracket", "page(1)", "Next charts", key_display="]", show=False),
+        Binding("l", "log_scale", "Log scale", show=False),
+        Binding("x", "x_axis", "Step/time", show=False),
+        Binding("e", "smoothing", "Smoothing", show=False),
+        Binding("y", "skip_start", "Y range without the start", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -60,6 +74,9 @@ class MainScreen(RunActions, Screen[None]):
         self._log_seen = 0
         self._log_run: str | None = None
         self._shown: dict[str, tuple[Any, ...]] = {}
+        self.chart_options = ChartOptions()
+        self.key_filter = ""
+        self.overlay_ids: list[str] = []
 
     def compose(self) -> ComposeResult:
         app = workbench_app(self)
@@ -76,8 +93,12 @@ class MainScreen(RunActions, Screen[None]):
                             id="filter")
                 yield RunTable(app.runs, app.run_colors, app.selection, clock=app.clock, id="runs")
         with Horizontal(id="live"):
-            yield MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
-                              pinned=lambda: app.selection.pinned, id="chart")
+            with Vertical(id="chart-panel"):
+                yield Input(placeholder="metric keys: words or globs  loss  val/*  sys/", id="key-filter")
+                yield MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
+                                  pinned=lambda: app.selection.pinned, options=self.chart_options, id="chart")
+                yield ChartGrid(app.series, app.run_colors, app.run_name, app.request_tick,
+                                pinned=lambda: app.selection.pinned, options=self.chart_options, id="overlay")
             with Vertical(id="log-panel"):
                 yield Static("output.log", id="log-title", classes="panel-title")
                 yield RichLog(id="log", max_lines=500, wrap=True, markup=False, highlight=False, auto_scroll=True)
@@ -86,6 +107,8 @@ class MainScreen(RunActions, Screen[None]):
     def on_mount(self) -> None:
         self._ready = True
         self.query_one("#filter", Input).display = False
+        self.query_one("#key-filter", Input).display = False
+        self.query_one(ChartGrid).display = False
         self._update_title()
         self._update_runs_title()
         self.query_one(RunTable).focus()
@@ -97,6 +120,7 @@ class MainScreen(RunActions, Screen[None]):
         self.set_class(event.size.height < 30, "short")
         fit_footer(self, {"fork", "delete"}, narrow)
         fit_footer(self.app, {"quit"}, narrow)
+        self.query_one(ChartGrid).set_shape(*grid_shape(event.size.width, event.size.height))
 
     # -- live data -------------------------------------------------------------------
 
@@ -120,7 +144,11 @@ class MainScreen(RunActions, Screen[None]):
             self._update_runs_title()
         if self._run_id in changes.last or self._run_id in changes.removed:
             self._show_run(self._run_id if self._run_id in app.runs.rows else table.current)
-        self.query_one(MetricChart).data_changed(changes.series)
+        self._update_overlay()
+        if self.overlay_ids:
+            self.query_one(ChartGrid).data_changed(changes.series)
+        else:
+            self.query_one("#chart", MetricChart).data_changed(changes.series)
         if self._run_id in changes.logs:
             self._append_log()
 
@@ -169,7 +197,7 @@ class MainScreen(RunActions, Screen[None]):
 
     def _show_run(self, run_id: str | None) -> None:
         app = workbench_app(self)
-        chart = self.query_one(MetricChart)
+        chart = self.query_one("#chart", MetricChart)
         self._run_id = run_id
         row = app.runs.get(run_id)
         if row is None:
@@ -177,17 +205,53 @@ class MainScreen(RunActions, Screen[None]):
             app.logs.drop(self)
             self._reset_log(None)
             return
-        keys = list(app.runs.last.get(run_id, {}))
         if run_id not in app.runs.last:
             app.want_last([run_id])
-        key = self._metric_choice.get(run_id) or next((k for k in LIVE_KEYS if k in keys), None) \
-            or present.headline_key(keys)
-        chart.show(key, [run_id], row.name or run_id)
+        if self.overlay_ids:
+            chart.show(None, [], "")  # hidden under the overlay: it reads nothing
+        else:
+            chart.show(self._single_key(run_id), [run_id], row.name or run_id)
         if row.run_dir:
             app.logs.want(self, [run_id], {run_id: str(Path(row.run_dir) / "output.log")})
             if self._log_run != run_id:
                 self._reset_log(run_id)
                 app.request_tick()
+
+    def _single_key(self, run_id: str) -> str | None:
+        """The key the single chart shows for a run: the one chosen with ``m``, else a loss."""
+        app = workbench_app(self)
+        keys = match_keys(list(app.runs.last.get(run_id, {})), self.key_filter)
+        chosen = self._metric_choice.get(run_id)
+        if chosen in keys:
+            return chosen
+        return next((k for k in LIVE_KEYS if k in keys), None) or present.headline_key(keys) \
+            or (order_keys(keys)[0] if keys else None)
+
+    # -- the overlay -----------------------------------------------------------------
+
+    def _update_overlay(self) -> None:
+        """Overlay the marked runs (and the pinned one) when runs are marked; else the single chart."""
+        app = workbench_app(self)
+        ids = [i for i in app.selection.marked if i in app.runs.rows]
+        pinned = app.selection.pinned
+        if ids and pinned in app.runs.rows and pinned not in ids:
+            ids.append(pinned)
+        grid = self.query_one(ChartGrid)
+        was = bool(self.overlay_ids)
+        self.overlay_ids = ids
+        if ids:
+            missing = [i for i in ids if i not in app.runs.last]
+            if missing:
+                app.want_last(missing)
+            keys = order_keys(k for i in ids for k in app.runs.last.get(i, {}))
+            grid.show(ids, keys)
+        if bool(ids) != was:
+            self.set_class(bool(ids), "overlay")
+            grid.display = bool(ids)
+            self.query_one("#chart", MetricChart).display = not ids
+            if not ids:
+                grid.show([], [])  # its charts go, and with them their reads
+            self._show_run(self._run_id)
 
     def _reset_log(self, run_id: str | None) -> None:
         log = self.query_one("#log", RichLog)
@@ -221,7 +285,10 @@ class MainScreen(RunActions, Screen[None]):
 
     def pin_changed(self) -> None:
         self.query_one(RunTable).refresh()
-        self.query_one(MetricChart).data_changed(None)
+        self._update_overlay()
+        self.query_one(ChartGrid).refresh_title()
+        for chart in self.query(MetricChart):
+            chart.data_changed(None)
 
     # -- keys ------------------------------------------------------------------------
 
@@ -274,6 +341,7 @@ class MainScreen(RunActions, Screen[None]):
         table.action_cursor(1)
         table.refresh()
         self._update_runs_title()
+        self._update_overlay()
 
     def action_compare(self) -> None:
         """Compare the marked runs (at least two; mark with space)."""
@@ -324,22 +392,102 @@ class MainScreen(RunActions, Screen[None]):
         self._update_runs_title()
 
     def on_key(self, event: events.Key) -> None:
-        field = self.query_one("#filter", Input)
-        if event.key == "escape" and field.has_focus:
+        if event.key != "escape":
+            return
+        if self.query_one("#filter", Input).has_focus:
             event.stop()
             self.action_clear_filter()
+        elif self.query_one("#key-filter", Input).has_focus:
+            event.stop()
+            self._close_key_filter(clear=True)
+
+    # -- charts ----------------------------------------------------------------------
+
+    def action_filter_keys(self) -> None:
+        """Filter the charts' metric keys: words or globs (loss val/* sys/); Enter keeps, Esc clears."""
+        field = self.query_one("#key-filter", Input)
+        field.display = True
+        field.value = self.key_filter
+        field.focus()
+
+    @on(Input.Changed, "#key-filter")
+    def _key_filter_changed(self, event: Input.Changed) -> None:
+        self._set_key_filter(event.value)
+
+    @on(Input.Submitted, "#key-filter")
+    def _key_filter_done(self, event: Input.Submitted) -> None:
+        self._close_key_filter(clear=False)
+
+    def _close_key_filter(self, clear: bool) -> None:
+        field = self.query_one("#key-filter", Input)
+        if clear:
+            field.value = ""
+            self._set_key_filter("")
+        field.display = bool(self.key_filter)  # a filter in force stays in sight
+        self.query_one(RunTable).focus()
+
+    def _set_key_filter(self, text: str) -> None:
+        self.key_filter = text.strip()
+        self.query_one(ChartGrid).set_filter(self.key_filter)
+        if self._run_id is not None:
+            self._show_run(self._run_id)
+
+    def action_page(self, delta: int) -> None:
+        """The next or previous page of charts (with no marks: the next or previous metric)."""
+        if self.overlay_ids:
+            self.query_one(ChartGrid).turn(delta)
+        else:
+            self._step_metric(delta)
+
+    def action_log_scale(self) -> None:
+        """Log y axis on every chart (again: linear)."""
+        self.chart_options.log_scale = not self.chart_options.log_scale
+        self._options_changed()
+
+    def action_x_axis(self) -> None:
+        """Step or wall time on every chart's x axis (system metrics: always time)."""
+        self.chart_options.x_axis = "time" if self.chart_options.x_axis == "step" else "step"
+        self._options_changed()
+
+    def action_smoothing(self) -> None:
+        """Smoothing of every chart: an exponential moving average of 0, 0.6, 0.9 or 0.99."""
+        self.chart_options.next_smoothing()
+        self._options_changed()
+
+    def action_skip_start(self) -> None:
+        """Fit every chart's y range to the points after the first 5% of steps (again: all points)."""
+        self.chart_options.skip_start = not self.chart_options.skip_start
+        self._options_changed()
+
+    def _options_changed(self) -> None:
+        for chart in self.query(MetricChart):
+            chart.options_changed()
 
     def action_next_metric(self) -> None:
-        """Show the selected run's next metric in the chart."""
+        """Show the selected run's next metric in the chart (with runs marked: the next page)."""
+        if self.overlay_ids:
+            self.query_one(ChartGrid).turn(1)
+        else:
+            self._step_metric(1)
+
+    def _step_metric(self, delta: int) -> None:
         app = workbench_app(self)
         run_id = self._run_id
-        keys = sorted(app.runs.last.get(run_id, {})) if run_id else []
+        keys = match_keys(sorted(app.runs.last.get(run_id, {})), self.key_filter) if run_id else []
         if not keys:
             return
-        chart = self.query_one(MetricChart)
-        now = keys.index(chart.key) if chart.key in keys else -1
-        self._metric_choice[run_id] = keys[(now + 1) % len(keys)]  # type: ignore[index]
+        chart = self.query_one("#chart", MetricChart)
+        now = keys.index(chart.key) if chart.key in keys else (-1 if delta > 0 else 0)
+        self._metric_choice[run_id] = keys[(now + delta) % len(keys)]  # type: ignore[index]
         self._show_run(run_id)
 
     def on_run_table_sort_changed(self, message: RunTable.SortChanged) -> None:
         self._update_runs_title()
+
+
+def grid_shape(width: int, height: int) -> tuple[int, int]:
+    """Columns and rows of the overlay for a terminal: 1×1 at 80×24, 2×2 at 140×40, at most 3×3."""
+    columns = max(1, min(3, width // 55))
+    live = (height - 2) * 3 // 5 if height >= 30 else (height - 2) // 2  # the overlay's share (main.tcss)
+    rows = max(1, min(3, (live - 1) // 9))
+    return columns, rows

@@ -4,7 +4,11 @@ The chart asks the app's series cache for its curves at its own width (the store
 downsamples them to that many points, keeping each bucket's min and max), so drawing costs
 the same for a hundred points or ten million. Left and right move a cursor along the
 steps (shift: faster); the line under the chart shows the step and each run's value there.
-``l`` toggles a log y axis, ``x`` switches the x axis between step and time.
+``l`` toggles a log y axis, ``x`` switches the x axis between step and time, ``e`` cycles the
+smoothing (an exponential moving average, the raw curve faint behind it), ``y`` fits the y
+range to the points after the first 5% of the x span (a start spike left out). The charts
+of one screen share their :class:`ChartOptions`, so a key changes all of them. System metrics
+(``sys/*``, stored against time) are always charted against time.
 """
 
 from __future__ import annotations
@@ -27,8 +31,18 @@ from workbench.tui._state import SeriesCache
 from workbench.tui._watcher import SeriesKey
 from workbench.tui.colors import RunColors
 from workbench.tui.messages import ChartCursorMoved
+from workbench.tui.widgets._plotting import (
+    ChartOptions,
+    clock_text,
+    ema,
+    faint,
+    int_ticks,
+    time_keyed,
+    time_ticks,
+    y_range,
+)
 
-__all__ = ["MetricChart"]
+__all__ = ["ChartOptions", "MetricChart"]
 
 
 class _Plot(PlotextPlot):
@@ -59,6 +73,7 @@ class MetricChart(Vertical, can_focus=True):
         request: Called when the chart needs a read now (a new curve or a wider chart).
         pinned: Returns the pinned run (drawn last, so on top), or None.
         legend: Name the runs above the plot (off where a screen shows one legend for all).
+        options: How to draw, shared by the charts of a screen (a new one when None).
     """
 
     DEFAULT_CSS = """
@@ -80,11 +95,14 @@ class MetricChart(Vertical, can_focus=True):
         # Not in the footer: the line under a focused chart names them (the footer has no room).
         Binding("l", "toggle_log", "Log scale", show=False),
         Binding("x", "toggle_x", "Step/time", show=False),
+        Binding("e", "smoothing", "Smoothing", show=False),
+        Binding("y", "skip_start", "Y range without the start", show=False),
     ]
 
     def __init__(self, series: SeriesCache, colors: RunColors, names: Callable[[str], str],
                  request: Callable[[], None], *, pinned: Callable[[], str | None] = lambda: None,
-                 legend: bool = True, id: str | None = None, classes: str | None = None) -> None:
+                 legend: bool = True, options: ChartOptions | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.cache = series
         self.run_colors = colors
@@ -94,13 +112,28 @@ class MetricChart(Vertical, can_focus=True):
         self.legend = legend
         self.key: str | None = None
         self.run_ids: list[str] = []
-        self.x_axis = "step"
-        self.log_scale = False
+        self.options = options if options is not None else ChartOptions()
         self.cursor: int | None = None  # an index into self._xs
         self.title_prefix = ""
         self._xs: list[float] = []
         self._width = 0
         self._drawn: tuple[Any, ...] | None = None
+        self._asked_axis = self.axis
+
+    @property
+    def axis(self) -> str:
+        """This chart's x axis: time for a time-keyed metric (``sys/*``), else the options'."""
+        return "time" if self.key is not None and time_keyed(self.key) else self.options.x_axis
+
+    @property
+    def x_axis(self) -> str:
+        """The x axis the options ask for (``step`` or ``time``)."""
+        return self.options.x_axis
+
+    @property
+    def log_scale(self) -> bool:
+        """Whether the y axis is logarithmic."""
+        return self.options.log_scale
 
     def compose(self) -> ComposeResult:
         yield Static(classes="chart-legend")
@@ -125,9 +158,10 @@ class MetricChart(Vertical, can_focus=True):
         """The curves this chart draws."""
         if self.key is None:
             return []
-        return [SeriesKey(run_id, self.key, self.x_axis) for run_id in self.run_ids]
+        return [SeriesKey(run_id, self.key, self.axis) for run_id in self.run_ids]
 
     def _want(self) -> None:
+        self._asked_axis = self.axis
         if not self._ready:
             return
         width = max(16, self._width or self.size.width)
@@ -152,6 +186,8 @@ class MetricChart(Vertical, can_focus=True):
         """Repaint when one of this chart's curves changed (``None``: repaint anyway)."""
         if changed is not None and not changed.intersection(self.wanted):
             return
+        if self.axis != self._asked_axis:  # the shared options changed the x axis
+            self._want()
         self._update_labels()
         if self._ready:
             self.query_one(_Plot).refresh()
@@ -163,11 +199,11 @@ class MetricChart(Vertical, can_focus=True):
         order = sorted(self.run_ids, key=lambda r: r == pinned)  # the pinned run last: on top
         curves = []
         for run_id in order:
-            data = self.cache.data.get(SeriesKey(run_id, self.key or "", self.x_axis))
+            data = self.cache.data.get(SeriesKey(run_id, self.key or "", self.axis))
             if data is None or not data.points:
                 continue
             points = data.points
-            if self.x_axis == "time":
+            if self.axis == "time":
                 start = points[0][0]
                 points = [(x - start, y) for x, y in points]
             xs = [x for x, y in points if _finite(y) and (y > 0 or not self.log_scale)]
@@ -179,16 +215,31 @@ class MetricChart(Vertical, can_focus=True):
         """Fill the plotext figure (called by the plot area as it renders)."""
         plt.clear_figure()
         curves = self._curves()
+        options = self.options
         xs: set[float] = set()
+        smoothing = options.smoothing
+        if smoothing:  # the raw curves first, faint, so that every smoothed one is above them
+            background = self.run_colors.background
+            for run_id, cx, cy in curves:
+                if cx:
+                    plt.plot(cx, cy, color=faint(self.run_colors.rgb(run_id), background), marker="braille")
         for run_id, cx, cy in curves:
             if cx:
-                plt.plot(cx, cy, color=self.run_colors.rgb(run_id), marker="braille")
+                plt.plot(cx, ema(cy, smoothing), color=self.run_colors.rgb(run_id), marker="braille")
                 xs.update(cx)
         self._xs = sorted(xs)
-        if self._xs and self.x_axis == "step":
-            plt.xticks(*_int_ticks(self._xs[0], self._xs[-1], max(2, min(6, width // 12))))
+        if self._xs:
+            count = max(2, min(6, width // 12))
+            if self.axis == "step":
+                plt.xticks(*int_ticks(self._xs[0], self._xs[-1], count))
+            else:
+                plt.xticks(*time_ticks(self._xs[0], self._xs[-1], max(2, min(5, width // 14))))
         if self.log_scale and curves:
             plt.yscale("log")
+        if options.skip_start:
+            limits = y_range([(cx, cy) for _, cx, cy in curves], self.log_scale)
+            if limits is not None:
+                plt.ylim(*limits)
         if self.cursor is not None and self._xs:
             self.cursor = max(0, min(self.cursor, len(self._xs) - 1))
             plt.vline(self._xs[self.cursor], "gray")
@@ -207,8 +258,7 @@ class MetricChart(Vertical, can_focus=True):
         if self.title_prefix:
             parts += [(self.title_prefix, "bold"), " · "]
         parts.append((self.key or "—", "bold"))
-        flags = [self.x_axis] + (["log"] if self.log_scale else [])
-        parts.append((f"  [{' '.join(flags)}]", "dim"))
+        parts.append((f"  [{' '.join(self.options.flags(self.key))}]", "dim"))
         if self.legend and (len(self.run_ids) > 1 or not self.title_prefix):
             pinned = self.pinned()
             for run_id in self.run_ids:
@@ -218,11 +268,11 @@ class MetricChart(Vertical, can_focus=True):
 
     def _readout(self) -> Content:
         if self.cursor is None or not self._xs:
-            return Content("←/→ cursor · l log · x step/time" if self.has_focus else "")
+            return Content("←/→ cursor · l log · x step/time · e smooth · y range" if self.has_focus else "")
         x = self._xs[max(0, min(self.cursor, len(self._xs) - 1))]
-        values = self.values_at(x)
-        label = "step" if self.x_axis == "step" else "t"
-        parts: list[Any] = [(f"{label} {_x_text(x, self.x_axis)}", "bold")]
+        values = self.smoothed_at(x) if self.options.smoothing else self.values_at(x)
+        label = "step" if self.axis == "step" else "t"
+        parts: list[Any] = [(f"{label} {_x_text(x, self.axis)}", "bold")]
         for run_id in self.run_ids:
             if run_id in values:
                 parts += ["  ", (f"{self.names(run_id)} {present.metric(values[run_id])}", self.run_colors.hex(run_id))]
@@ -236,6 +286,15 @@ class MetricChart(Vertical, can_focus=True):
             i = bisect_right(cx, x) - 1
             if i >= 0 and x <= cx[-1]:
                 out[run_id] = cy[i]
+        return out
+
+    def smoothed_at(self, x: float) -> dict[str, float]:
+        """Like :meth:`values_at`, on the smoothed curves."""
+        out = {}
+        for run_id, cx, cy in self._curves():
+            i = bisect_right(cx, x) - 1
+            if i >= 0 and x <= cx[-1]:
+                out[run_id] = ema(cy[: i + 1], self.options.smoothing)[-1]
         return out
 
     # -- cursor ----------------------------------------------------------------------
@@ -290,16 +349,35 @@ class MetricChart(Vertical, can_focus=True):
 
     def action_toggle_log(self) -> None:
         """Switch the y axis between linear and log."""
-        self.log_scale = not self.log_scale
-        self.data_changed(None)
+        self.options.log_scale = not self.options.log_scale
+        self._options_changed()
 
     def action_toggle_x(self) -> None:
         """Switch the x axis between step and wall time."""
-        self.x_axis = "time" if self.x_axis == "step" else "step"
-        if self.cursor is not None:
+        self.options.x_axis = "time" if self.options.x_axis == "step" else "step"
+        self._options_changed()
+
+    def action_smoothing(self) -> None:
+        """Smoothing: an exponential moving average of 0, 0.6, 0.9 or 0.99, the raw curve faint."""
+        self.options.next_smoothing()
+        self._options_changed()
+
+    def action_skip_start(self) -> None:
+        """Fit the y range to the points after the first 5% of steps (again: to every point)."""
+        self.options.skip_start = not self.options.skip_start
+        self._options_changed()
+
+    def _options_changed(self) -> None:
+        siblings = [c for c in self.screen.query(MetricChart) if c.options is self.options] \
+            if self.is_attached else [self]
+        for chart in siblings or [self]:
+            chart.options_changed()
+
+    def options_changed(self) -> None:
+        """The shared options changed: ask for curves on the new axis, and repaint."""
+        if self.axis != self._asked_axis and self.cursor is not None:
             self.cursor = None
             self.refresh_bindings()
-        self._want()
         self.data_changed(None)
 
     def on_focus(self) -> None:
@@ -313,29 +391,7 @@ def _finite(value: float) -> bool:
     return not (math.isnan(value) or math.isinf(value))
 
 
-def _int_ticks(low: float, high: float, count: int) -> tuple[list[int], list[str]]:
-    """Whole-number ticks for a step axis (plotext would label steps 27.5)."""
-    low_i, high_i = int(math.floor(low)), int(math.ceil(high))
-    if high_i <= low_i:
-        return [low_i], [str(low_i)]
-    raw = (high_i - low_i) / max(1, count - 1)
-    magnitude = 10 ** int(math.floor(math.log10(raw))) if raw >= 1 else 1
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    step = max(1, int(step))
-    first = low_i - low_i % step
-    ticks = [t for t in range(first, high_i + step, step) if low_i <= t <= high_i]
-    return ticks, [_short_int(t) for t in ticks]
-
-
-def _short_int(value: int) -> str:
-    if abs(value) >= 1_000_000:
-        return f"{value / 1e6:g}M"
-    if abs(value) >= 10_000:
-        return f"{value / 1e3:g}k"
-    return str(value)
-
-
 def _x_text(x: float, axis: str) -> str:
     if axis == "step":
         return str(int(x))
-    return present.seconds(x)
+    return clock_text(x)

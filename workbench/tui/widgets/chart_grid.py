@@ -1,0 +1,161 @@
+"""A grid of metric charts, one key each, the same runs overlaid in every one.
+
+The main screen shows the marked runs (and the pinned one, drawn on top) this way. The grid
+has as many columns and rows as the screen gives it (``set_shape``); keys that do not fit are
+paged (``turn``), and a filter keeps the keys that match (words or globs: ``loss val/*``).
+Only the charts on the page exist, so a tick reads only the curves on screen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.content import Content
+from textual.widgets import Static
+
+from workbench.tui._state import SeriesCache
+from workbench.tui._watcher import SeriesKey
+from workbench.tui.colors import RunColors
+from workbench.tui.widgets._plotting import ChartOptions, match_keys
+from workbench.tui.widgets.chart import MetricChart
+
+__all__ = ["ChartGrid"]
+
+
+class ChartGrid(Vertical):
+    """Charts of several keys for the same runs, in a grid that pages.
+
+    Args:
+        series: The app's series cache.
+        colors: The app's run colours.
+        names: Maps a run id to its name (the legend).
+        request: Called when a chart needs a read now.
+        pinned: Returns the pinned run (drawn on top), or None.
+        options: How the charts draw (shared with the screen's other charts).
+    """
+
+    DEFAULT_CSS = """
+    ChartGrid { height: 1fr; }
+    ChartGrid > .grid-title { height: 1; }
+    ChartGrid > .grid-charts { height: 1fr; grid-gutter: 0 2; }
+    ChartGrid .grid-chart > .chart-readout { display: none; }
+    ChartGrid .grid-chart:focus > .chart-readout { display: block; }
+    """
+
+    def __init__(self, series: SeriesCache, colors: RunColors, names: Callable[[str], str],
+                 request: Callable[[], None], *, pinned: Callable[[], str | None], options: ChartOptions,
+                 id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.cache = series
+        self.run_colors = colors
+        self.names = names
+        self.request = request
+        self.pinned = pinned
+        self.options = options
+        self.run_ids: list[str] = []
+        self.keys: list[str] = []
+        self.key_filter = ""
+        self.page = 0
+        self.shape = (1, 1)
+        self._shown: tuple[Any, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="grid-title")
+        yield Grid(classes="grid-charts")
+
+    # -- what to show ----------------------------------------------------------------
+
+    @property
+    def matching(self) -> list[str]:
+        """The keys the filter keeps."""
+        return match_keys(self.keys, self.key_filter)
+
+    @property
+    def pages(self) -> int:
+        """How many pages the matching keys fill."""
+        columns, rows = self.shape
+        return max(1, math.ceil(len(self.matching) / (columns * rows)))
+
+    def show(self, run_ids: list[str], keys: list[str]) -> None:
+        """Overlay these runs in a chart per key (keys in the order given); nothing: no charts."""
+        self.run_ids, self.keys = list(run_ids), list(keys)
+        self._layout()
+
+    def set_shape(self, columns: int, rows: int) -> None:
+        """Use a grid of ``columns`` × ``rows`` charts per page."""
+        self.shape = (max(1, columns), max(1, rows))
+        self._layout()
+
+    def turn(self, delta: int) -> None:
+        """Show the next (``delta`` 1) or previous (-1) page, round the end."""
+        self.page = (self.page + delta) % self.pages
+        self._layout()
+
+    def set_filter(self, text: str) -> None:
+        """Keep the keys that match ``text`` (words or globs); back to the first page."""
+        self.key_filter = text.strip()
+        self.page = 0
+        self._layout()
+
+    def _layout(self) -> None:
+        if not self.is_mounted:
+            return
+        columns, rows = self.shape
+        per_page = columns * rows
+        keys = self.matching if self.run_ids else []
+        self.page = max(0, min(self.page, self.pages - 1))
+        shown = keys[self.page * per_page:(self.page + 1) * per_page]
+        pinned = self.pinned()
+        signature = (tuple(self.run_ids), tuple(shown), self.shape, pinned, len(keys), self.key_filter)
+        if signature == self._shown:
+            return
+        self._shown = signature
+        grid = self.query_one(".grid-charts", Grid)
+        used_columns = max(1, min(columns, len(shown)))
+        grid.styles.grid_size_columns = used_columns
+        grid.styles.grid_size_rows = max(1, min(rows, math.ceil(len(shown) / used_columns)))
+        charts = list(grid.query(MetricChart))
+        for chart in charts[len(shown):]:
+            chart.remove()  # its curves are no longer wanted (MetricChart.on_unmount)
+        for i, key in enumerate(shown):
+            if i < len(charts):
+                chart = charts[i]
+            else:
+                chart = MetricChart(self.cache, self.run_colors, self.names, self.request, pinned=self.pinned,
+                                    legend=False, options=self.options, classes="grid-chart")
+                grid.mount(chart)
+            chart.show(key, self.run_ids)
+        self._update_title(len(keys), len(shown))
+
+    def _update_title(self, matching: int, shown: int) -> None:
+        parts: list[Any] = [("overlay", "bold")]
+        if matching:
+            first = self.page * self.shape[0] * self.shape[1] + 1
+            parts.append(f" {first}–{first + shown - 1} of {matching}")
+            if self.pages > 1:
+                parts.append(("  [ ] page", "dim"))
+        else:
+            parts.append((" no metric matches" if self.key_filter else " no metrics yet", "dim"))
+        if self.key_filter:
+            parts += ["  ", (f"M {self.key_filter}", "$accent")]
+        else:
+            parts.append(("  M keys", "dim"))
+        pinned = self.pinned()
+        for run_id in self.run_ids:
+            mark = "⚑" if run_id == pinned else "──"
+            parts += ["  ", (f"{mark} {self.names(run_id)}", self.run_colors.hex(run_id))]
+        self.query_one(".grid-title", Static).update(Content.assemble(*parts))
+
+    def refresh_title(self) -> None:
+        """Redraw the legend (a run's colour or name changed, or the pin)."""
+        self._shown = None
+        self._layout()
+
+    def data_changed(self, changed: set[SeriesKey] | None) -> None:
+        """Repaint the charts whose curves changed (``None``: all)."""
+        for chart in self.query(MetricChart):
+            chart.data_changed(changed)
