@@ -12,6 +12,7 @@ supervisors, and records why the others wait. It exits when no run waits.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -83,15 +84,24 @@ class QueueRunner:
         self._project_mtime = mtime
 
     def probe(self) -> dict[str, Any] | None:
-        """The device probe's answer (cached), asked once and only if a run may need a GPU."""
+        """The device probe's answer, asked once and only if a run may need a GPU.
+
+        The answer the launch check cached moments ago (``devices.json``) is taken as it
+        is: probing again costs a torch import, and the list of GPUs is all we need.
+        """
         if not self._probed:
+            self._probed = True
+            try:
+                self._probe = json.loads((self.project.state_dir / "devices.json").read_text())["probe"]
+                return self._probe
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
             from workbench.runs.probe import ProbeError, probe_devices
 
             try:
                 self._probe = probe_devices(self.project.state_dir)
             except ProbeError as exc:
                 _log(f"device probe failed ({exc}); runs are not given GPUs")
-            self._probed = True
         return self._probe
 
     def requeue_orphans(self) -> None:
@@ -112,6 +122,7 @@ class QueueRunner:
         reconcile(self.index)
         self._refresh_project()
         self.requeue_orphans()
+        self.index.clear_launch_reasons()
         started: list[str] = []
         reasons: dict[str, str] = {}
         usage = self.index.slot_usage()

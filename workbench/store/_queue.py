@@ -27,13 +27,16 @@ if TYPE_CHECKING:
     import contextlib
     import threading
 
-__all__ = ["HOLDS_SLOT", "WAITING", "QueueTable", "SlotUsage"]
+__all__ = ["HOLDS_SLOT", "LAUNCHING", "WAITING", "QueueTable", "SlotUsage"]
 
 #: SQL condition: the run waits in the queue (no owner yet).
 WAITING = "status = 'queued' AND queued_at IS NOT NULL AND supervisor_pid IS NULL"
 #: SQL condition: the run holds a slot (running, or being launched).
 HOLDS_SLOT = ("(status = 'running' OR (status = 'queued' AND"
               " (queued_at IS NULL OR supervisor_pid IS NOT NULL)))")
+
+#: The reason a run of the queue shows from its take until it runs.
+LAUNCHING = "launching (the queue started it)"
 
 _ORDER = "ORDER BY priority DESC, queued_at ASC, id ASC"
 
@@ -191,7 +194,7 @@ class QueueTable:
             conn.execute(
                 "UPDATE runs SET supervisor_pid = ?, supervisor_create_time = ?, assigned_device = ?,"
                 " status_reason = ?, heartbeat_at = ?, updated_at = ? WHERE id = ?",
-                (owner_pid, owner_create_time, gpu, "launching (the queue started it)", time.time(),
+                (owner_pid, owner_create_time, gpu, LAUNCHING, time.time(),
                  update_time(conn), run_id),
             )
             self.add_event(run_id, "dequeued", "the queue started it" + (f" on {gpu}" if gpu else ""),
@@ -217,6 +220,20 @@ class QueueTable:
             if cursor.rowcount:
                 self.add_event(run_id, "requeued", reason)
             return bool(cursor.rowcount)
+
+    def clear_launch_reasons(self) -> int:
+        """Clear the ``launching`` reason of queue runs that are running now (one statement).
+
+        Returns:
+            How many runs changed.
+        """
+        sql = "FROM runs WHERE status = 'running' AND status_reason = ?"
+        with self._lock:  # a read first: most passes have nothing to clear (no write lock)
+            if self._conn.execute(f"SELECT 1 {sql} LIMIT 1", (LAUNCHING,)).fetchone() is None:
+                return 0
+        with self.write() as conn:
+            return conn.execute(f"UPDATE runs SET status_reason = NULL, updated_at = ? WHERE id IN"
+                                f" (SELECT id {sql})", (update_time(conn), LAUNCHING)).rowcount
 
     def launching_queue_runs(self) -> list[Run]:
         """Runs of the queue being launched (taken, their supervisor not yet running them)."""
