@@ -195,6 +195,7 @@ class CompareValuesRead(Message):
 
     values: dict[str, dict[str, dict[str, Any]]]
     at_step: dict[str, int]
+    data: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass

@@ -79,6 +79,7 @@ class CompareScreen(Screen[None]):
         self.only_diffs = False
         self.values: dict[str, dict[str, dict[str, Any]]] = {}
         self.at_step: dict[str, int] = {}
+        self.data: dict[str, str | None] = {}
         self.chart_filter = ""
         self.page = 0
         self.diff_with = 1
@@ -219,6 +220,15 @@ class CompareScreen(Screen[None]):
                                       for run_id, s in zip(self.run_ids, snaps)], len(set(snaps)) > 1))
         heads = [present.git_short(r) for r in records]
         rows.append(("git HEAD", heads, len(set(heads)) > 1))
+        if any(self.data.get(r) for r in self.run_ids):  # the [data] fingerprint each run saw
+            digests = [self.data.get(r) for r in self.run_ids]
+            base_digest = digests[self.run_ids.index(base)]
+            cells = []
+            for run_id, digest in zip(self.run_ids, digests):
+                other = run_id != base and digest is not None and base_digest is not None and digest != base_digest
+                cells.append(Text((digest or "—")[:8] + (" ◆ other data" if other else ""),
+                                  style="bold yellow" if other else ""))
+            rows.append(("data", cells, len(set(digests)) > 1))
         metric_keys = sorted({k for r in self.run_ids for k in self.values.get(r, {})})
         for key in metric_keys:
             for what in ("last", "best", "at"):
@@ -284,10 +294,14 @@ class CompareScreen(Screen[None]):
                 found = index.metrics_after(run_id, after_step={key: step - 1}, keys=[key]).get(key, [])
                 value = found[0][1] if found and found[0][0] == step else None
                 values[run_id].setdefault(key, {})["at"] = value
-        self.post_message(CompareValuesRead(values, at_step))
+        data: dict[str, str | None] = {}
+        for run_id in run_ids:
+            event = next((e for e in reversed(index.events(run_id)) if e.kind == "data"), None)
+            data[run_id] = event.data.get("digest") if event is not None and isinstance(event.data, dict) else None
+        self.post_message(CompareValuesRead(values, at_step, data))
 
     def on_compare_values_read(self, message: CompareValuesRead) -> None:
-        self.values, self.at_step = message.values, message.at_step
+        self.values, self.at_step, self.data = message.values, message.at_step, message.data
         self._fill_table()
         self._show_charts()
 

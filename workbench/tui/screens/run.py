@@ -25,13 +25,15 @@ from workbench.tui._watcher import SeriesKey
 from workbench.tui.messages import CodeDiffRead, RunDetailsRead
 from workbench.tui.screens._actions import RunActions
 from workbench.tui.screens._footer import fit_footer
+from workbench.tui.widgets._plotting import ChartOptions, time_keyed
 from workbench.tui.widgets.chart import MetricChart
+from workbench.tui.widgets.system_panel import SystemPanel
 from workbench.tui._typed import workbench_app
 
 __all__ = ["RunScreen", "TABS", "event_text"]
 
-#: The tabs, in order (keys 1-6 switch to them).
-TABS = ("overview", "config", "metrics", "output", "artifacts", "code")
+#: The tabs, in order (keys 1-7 switch to them).
+TABS = ("overview", "config", "metrics", "output", "artifacts", "code", "system")
 _DETAILS_EVERY = 2.0  # seconds between re-reads of events and artifacts while the run changes
 _MAX_CHARTS = 4
 
@@ -50,6 +52,7 @@ class RunScreen(RunActions, Screen[None]):
         Binding("4", "tab('output')", "Output", show=False),
         Binding("5", "tab('artifacts')", "Artifacts", show=False),
         Binding("6", "tab('code')", "Code", show=False),
+        Binding("7", "tab('system')", "System", show=False),
         Binding("s", "stop", "Stop"),
         Binding("K", "kill", "Kill", show=False),
         Binding("r", "resume", "Resume"),
@@ -59,6 +62,8 @@ class RunScreen(RunActions, Screen[None]):
         Binding("p", "pin", "Pin", show=False),
         Binding("l", "log_scale", "Log scale", show=False),
         Binding("x", "x_axis", "Step/time", show=False),
+        Binding("e", "smoothing", "Smoothing", show=False),
+        Binding("y", "skip_start", "Y range without the start", show=False),
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -73,6 +78,7 @@ class RunScreen(RunActions, Screen[None]):
         self._chosen: list[str] | None = None
         self._log_seen = 0
         self._keys_shown: tuple[str, ...] = ()
+        self.chart_options = ChartOptions()
 
     @property
     def row(self) -> Run | None:
@@ -84,6 +90,7 @@ class RunScreen(RunActions, Screen[None]):
         return self.run_id if self.row else None
 
     def compose(self) -> ComposeResult:
+        app = workbench_app(self)
         yield Static(id="run-header")
         with TabbedContent(initial="overview", id="run-tabs"):
             with TabPane("Overview", id="overview"):
@@ -106,6 +113,9 @@ class RunScreen(RunActions, Screen[None]):
             with TabPane("Code", id="code"):
                 with VerticalScroll(id="code-scroll"):
                     yield Static("reading the diff…", id="code-diff")
+            with TabPane("System", id="system"):
+                yield SystemPanel(self.run_id, app.series, app.run_colors, app.run_name, app.request_tick,
+                                  options=self.chart_options, id="system-panel")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -135,6 +145,7 @@ class RunScreen(RunActions, Screen[None]):
         self.set_class(narrow, "narrow")
         fit_footer(self, {"fork", "delete"}, narrow)
         fit_footer(self.app, {"quit"}, narrow)
+        self.query_one(SystemPanel).set_class(narrow, "narrow")
 
     # -- live data -------------------------------------------------------------------
 
@@ -221,6 +232,16 @@ class RunScreen(RunActions, Screen[None]):
         dirty = Content.from_markup(" [$warning]* uncommitted changes[/]") if row.git_dirty else Content(" clean")
         lines.append(("git", Content.assemble(f"HEAD {head} on {branch} ·", dirty,
                                               f" · snapshot {(row.snapshot_commit or '—')[:10]}")))
+        excluded = next((e for e in reversed(self.events) if e.kind == "snapshot-excluded"), None)
+        files = list((excluded.data or {}).get("files") or []) if excluded is not None else []
+        if row.snapshot_commit:
+            left = (", ".join(files[:3]) + (f", … {len(files) - 3} more" if len(files) > 3 else "")) if files \
+                else "nothing"
+            lines.append(("snapshot", Content(f"tracked files and untracked ones git does not ignore; "
+                                              f"left out: {left}")))
+        data = next((e for e in reversed(self.events) if e.kind == "data"), None)
+        if data is not None:
+            lines.append(("data", Content(data.message)))
         lines.append(("folder", Content(present.tilde(row.run_dir))))
         if row.command:
             lines.append((row.kind, Content(" ".join(row.command))))
@@ -280,7 +301,9 @@ class RunScreen(RunActions, Screen[None]):
 
     def _show_keys(self) -> None:
         app = workbench_app(self)
-        keys = tuple(sorted(app.runs.last.get(self.run_id, {})))
+        self._show_system()
+        # System metrics (sys/*, stored against time) have their own tab.
+        keys = tuple(sorted(k for k in app.runs.last.get(self.run_id, {}) if not time_keyed(k)))
         if keys == self._keys_shown:
             return
         self._keys_shown = keys
@@ -305,14 +328,14 @@ class RunScreen(RunActions, Screen[None]):
     def _show_charts(self) -> None:
         app = workbench_app(self)
         holder = self.query_one("#metric-charts", VerticalScroll)
-        charts = list(self.query(MetricChart))
+        charts = list(holder.query(MetricChart))
         wanted = self._chosen or []
         while len(charts) > len(wanted):
             charts.pop().remove()
         for i, key in enumerate(wanted):
             if i >= len(charts):
                 chart = MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
-                                    pinned=lambda: None, classes="run-chart")
+                                    pinned=lambda: None, options=self.chart_options, classes="run-chart")
                 holder.mount(chart)
                 charts.append(chart)
             charts[i].show(key, [self.run_id])
@@ -323,22 +346,45 @@ class RunScreen(RunActions, Screen[None]):
         table = self.query_one("#metric-summary", DataTable)
         last = app.runs.last.get(self.run_id, {})
         table.clear()
-        for key in sorted(last):
+        for key in sorted(k for k in last if not time_keyed(k)):
             data = app.series.data.get(SeriesKey(self.run_id, key, "step"))
             values = [v for _, v in data.points if v == v] if data else []
             table.add_row(Text(key), Text(present.metric(last[key])),
                           Text(present.metric(min(values)) if values else "·"),
                           Text(present.metric(max(values)) if values else "·"))
 
+    def _show_system(self) -> None:
+        app = workbench_app(self)
+        active = self.query_one(TabbedContent).active == "system"
+        self.query_one(SystemPanel).show(app.runs.last.get(self.run_id, {}), active)
+
+    @on(TabbedContent.TabActivated, "#run-tabs")
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        self._show_system()  # the System tab's charts exist (and are read) only while it is shown
+
     def action_log_scale(self) -> None:
-        """Log y axis on every chart of the Metrics tab (again: linear)."""
-        for chart in self.query(MetricChart):
-            chart.action_toggle_log()
+        """Log y axis on every chart (again: linear)."""
+        self.chart_options.log_scale = not self.chart_options.log_scale
+        self._options_changed()
 
     def action_x_axis(self) -> None:
-        """Step or wall time on the x axis of every chart."""
+        """Step or wall time on the x axis of every chart (system metrics: always time)."""
+        self.chart_options.x_axis = "time" if self.chart_options.x_axis == "step" else "step"
+        self._options_changed()
+
+    def action_smoothing(self) -> None:
+        """Smoothing of every chart: an exponential moving average of 0, 0.6, 0.9 or 0.99."""
+        self.chart_options.next_smoothing()
+        self._options_changed()
+
+    def action_skip_start(self) -> None:
+        """Fit every chart's y range to the points after the first 5% of steps (again: all points)."""
+        self.chart_options.skip_start = not self.chart_options.skip_start
+        self._options_changed()
+
+    def _options_changed(self) -> None:
         for chart in self.query(MetricChart):
-            chart.action_toggle_x()
+            chart.options_changed()
 
     # -- output ----------------------------------------------------------------------
 
