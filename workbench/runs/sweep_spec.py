@@ -15,6 +15,7 @@ field's type decides.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 import re
@@ -39,6 +40,7 @@ __all__ = [
     "parse_param",
     "random_trials",
     "split_items",
+    "toml_text",
     "trial_overrides",
 ]
 
@@ -236,8 +238,6 @@ def param_from_toml(key: str, value: Any) -> Param:
     Raises:
         SweepSpecError: A bad key or distribution, or an empty array.
     """
-    from workbench.runs.spec import toml_literal
-
     if not _KEY.match(key):
         raise SweepSpecError(f"bad sweep parameter {key!r}: not a config key")
     call = _CALL.match(value) if isinstance(value, str) else None
@@ -246,8 +246,25 @@ def param_from_toml(key: str, value: Any) -> Param:
     if isinstance(value, list):
         if not value:
             raise SweepSpecError(f"sweep parameter {key} has no values (an empty array)")
-        return Values(key, tuple(Item(v, toml_literal(v)) for v in value))
-    return Values(key, (Item(value, toml_literal(value)),))
+        return Values(key, tuple(Item(v, toml_text(v)) for v in value))
+    return Values(key, (Item(value, toml_text(value)),))
+
+
+def toml_text(value: Any) -> str:
+    """``value`` as a one-line TOML literal (``[64, 64]``, ``{a = 1}``, ``"x"``, ``1e-05``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if math.isfinite(value) else ("nan" if value != value else ("inf" if value > 0 else "-inf"))
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_text(v)}" for k, v in value.items()) + "}"
+    from workbench.runs.spec import toml_literal  # dates and times
+
+    return toml_literal(value)
 
 
 def grid_size(params: Sequence[Param]) -> int:

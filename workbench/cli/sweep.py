@@ -1,0 +1,251 @@
+"""``workbench sweep``: start a grid or random sweep; ``sweep ls``, ``show``, ``stop``, ``resume``.
+
+``workbench sweep TASK -g …`` is short for ``workbench sweep start TASK -g …``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from workbench.cli._base import State, console, json_option, open_index, pass_state, print_json, status_text
+
+if TYPE_CHECKING:
+    from workbench.store import RunIndex
+    from workbench.store._sweeps import Sweep
+
+__all__ = ["COMMANDS"]
+
+
+class _SweepGroup(click.Group):
+    """A group whose first argument, when it names no subcommand, starts a sweep (``start``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["start", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("sweep", cls=_SweepGroup)
+def sweep_cmd() -> None:
+    """Run a task over a grid or a random search: one snapshot, many queued runs.
+
+    \b
+    workbench sweep SineRegression -g lr=1e-4,1e-3,1e-2 -g hidden=32,64 --parallel 2
+    workbench sweep SineRegression --random 20 -g 'lr=loguniform(1e-5,1e-1)' --seed 0
+    workbench sweep --file sweeps/lr.toml
+    """
+
+
+@sweep_cmd.command("start")
+@click.argument("task", required=False)
+@click.option("-g", "--grid", "params", multiple=True, metavar="KEY=V1,V2|KEY=DIST(…)",
+              help="A parameter that varies: TOML values split at top-level commas (layers=[64,64],[32]), "
+                   "or uniform/loguniform/intuniform(LOW,HIGH), choice(V1,V2,…) for --random.")
+@click.option("-s", "--set", "fixed", multiple=True, metavar="KEY=VALUE", help="A config field every trial shares.")
+@click.option("--random", "random_n", type=int, metavar="N", help="A random search of N trials (default: a grid).")
+@click.option("--seed", type=int, help="The random search's seed (default: drawn, and recorded).")
+@click.option("--parallel", type=int, metavar="N", help="At most N trials at once (default: the queue's limits).")
+@click.option("--metric", help="The metric trials are ranked by (e.g. val/loss).")
+@click.option("--direction", type=click.Choice(["min", "max"]), help="Whether lower or higher is better.")
+@click.option("--name", help="A unique name for the sweep; its runs are NAME-1, NAME-2, …")
+@click.option("--file", "sweep_file", metavar="FILE", help="A sweep file (sweeps/NAME.toml); flags given win.")
+@click.option("--device", help="The device of every trial (default from workbench.toml).")
+@click.option("--profile", help="A config profile for every trial.")
+@click.option("--tag", "tags", multiple=True, help="A tag on every trial (repeatable).")
+@click.option("--yes", is_flag=True, help="Allow more than 1,000 runs.")
+@json_option
+@pass_state
+def start_cmd(state: State, task: str | None, params: tuple[str, ...], fixed: tuple[str, ...],
+              random_n: int | None, seed: int | None, parallel: int | None, metric: str | None,
+              direction: str | None, name: str | None, sweep_file: str | None, device: str | None,
+              profile: str | None, tags: tuple[str, ...], yes: bool, as_json: bool) -> None:
+    """Start a sweep of TASK: check every trial, then queue them all (nothing is written if one is bad)."""
+    from workbench.runs.sweep import SweepRequest, load_sweep_file, merge_requests, plan_sweep, start_sweep
+
+    project = state.project
+    request = SweepRequest(task, params, fixed, random_n, None, seed, parallel, metric, direction, None, name,
+                           yes, device, profile, tags)
+    if sweep_file:
+        request = merge_requests(load_sweep_file(project, sweep_file), request)
+    with open_index(project) as index:
+        plan = plan_sweep(project, request, index=index)
+        sweep, runs = start_sweep(project, plan, index=index)
+        if as_json:
+            print_json(sweep_record(index, sweep))
+            return
+        what = f"{plan.kind}, {len(runs)} run(s)" + (f", seed {plan.seed}" if plan.seed is not None else "")
+        limit = f", at most {sweep.parallel} at once" if sweep.parallel else ""
+        click.echo(f"started sweep {sweep.id}" + (f" ({sweep.name})" if sweep.name else "") +
+                   f": {sweep.task}, {what}{limit}; snapshot {(sweep.snapshot_commit or '')[:10]}")
+        click.echo(f"  watch it: workbench sweep show {sweep.name or sweep.id}")
+
+
+def _resolve(index: RunIndex, ref: str) -> Sweep:
+    from workbench.runs import reconcile
+
+    reconcile(index)
+    return index.resolve_sweep(ref)
+
+
+@sweep_cmd.command("ls")
+@json_option
+@pass_state
+def ls_cmd(state: State, as_json: bool) -> None:
+    """List sweeps, newest first, with their trials' status counts."""
+    from rich.table import Table
+
+    from workbench.runs.present import when
+
+    with open_index(state.project) as index:
+        from workbench.runs import reconcile
+
+        reconcile(index)
+        sweeps = index.list_sweeps()
+        if as_json:
+            print_json([sweep_record(index, s, trials=False) for s in sweeps])
+            return
+        if not sweeps:
+            click.echo("no sweeps yet (workbench sweep TASK -g KEY=V1,V2 starts one)")
+            return
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("ID", "NAME", "TASK", "KIND", "TRIALS", "BEST", "CREATED"):
+            table.add_column(column, no_wrap=True)
+        for s in sweeps:
+            record = sweep_record(index, s)
+            best = record["best"]
+            best_text = f"{record['metric']} {best['value']:.4g} ({best['id']})" if best else "—"
+            table.add_row(s.id, s.name or "—", s.task, s.kind, _counts_text(record["counts"]), best_text,
+                          when(s.created_at))
+        console().print(table)
+
+
+@sweep_cmd.command("show")
+@click.argument("sweep")
+@json_option
+@pass_state
+def show_cmd(state: State, sweep: str, as_json: bool) -> None:
+    """Show a sweep: its trials sorted by the metric, best first, with the varied parameters."""
+    from rich.table import Table
+
+    from workbench.runs.present import value_text, when
+
+    with open_index(state.project) as index:
+        s = _resolve(index, sweep)
+        record = sweep_record(index, s)
+        if as_json:
+            print_json(record)
+            return
+        name = f"  ({s.name})" if s.name else ""
+        click.echo(f"sweep {click.style(s.id, bold=True)}{name}  {s.status}")
+        spec = s.spec
+        lines = [("task", s.task), ("kind", s.kind + (f", seed {spec.get('seed')}" if spec.get("seed") is not None
+                                                     else "")),
+                 ("params", "  ".join(spec.get("params", []))),
+                 ("fixed", " ".join(spec.get("fixed", [])) or "—"),
+                 ("parallel", str(s.parallel or "the queue's limits")),
+                 ("snapshot", (s.snapshot_commit or "—")[:10]),
+                 ("trials", _counts_text(record["counts"])),
+                 ("created", when(s.created_at))]
+        for label, value in lines:
+            click.echo(f"  {label:<9} {value}")
+        metric = record["metric"]
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        varied = record["varied"]
+        for column in ("#", "ID", "NAME", "STATUS", *varied, metric or "METRIC"):
+            table.add_column(column, no_wrap=True)
+        for n, trial in enumerate(record["trials"], 1):
+            value = trial["metric"]
+            table.add_row(str(n), trial["id"], trial["name"] or "—", f"{status_text(trial['status'])}",
+                          *(value_text(trial["params"].get(k)) for k in varied),
+                          "—" if value is None else f"{value:.6g}")
+        click.echo()
+        console().print(table)
+
+
+@sweep_cmd.command("stop")
+@click.argument("sweep")
+@json_option
+@pass_state
+def stop_cmd(state: State, sweep: str, as_json: bool) -> None:
+    """Stop a sweep: waiting trials never start, running ones stop gracefully (a checkpoint first)."""
+    from workbench.runs.sweep import stop_sweep
+
+    project = state.project
+    with open_index(project) as index:
+        s = _resolve(index, sweep)
+        actions = stop_sweep(project, index, s)
+        if as_json:
+            print_json({"sweep": s.id, "trials": [{"id": a.run.id, "action": a.action, "message": a.message}
+                                                  for a in actions]})
+            return
+        cancelled = sum(a.action == "cancelled" for a in actions)
+        asked = sum(a.action in ("requested", "already", "killing") for a in actions)
+        click.echo(f"sweep {s.id}: {cancelled} waiting trial(s) will not start, {asked} running trial(s) asked "
+                   "to stop (each writes a checkpoint); `workbench sweep resume` continues it")
+
+
+@sweep_cmd.command("resume")
+@click.argument("sweep")
+@json_option
+@pass_state
+def resume_cmd(state: State, sweep: str, as_json: bool) -> None:
+    """Continue a sweep: completed trials stay, stopped ones resume from their checkpoints."""
+    from workbench.runs.sweep import resume_sweep
+
+    project = state.project
+    with open_index(project) as index:
+        s = _resolve(index, sweep)
+        actions = resume_sweep(project, index, s)
+        if as_json:
+            print_json({"sweep": s.id, "trials": [{"id": a.run.id, "action": a.action, "message": a.message}
+                                                  for a in actions]})
+            return
+        counts: dict[str, int] = {}
+        for a in actions:
+            counts[a.action] = counts.get(a.action, 0) + 1
+        click.echo(f"sweep {s.id}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+        for a in actions:
+            if a.action == "refused":
+                click.echo(f"  {a.run.id}: {a.message}", err=True)
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    return f"{total}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) if total else "0"
+
+
+def sweep_record(index: RunIndex, sweep: Sweep, *, trials: bool = True) -> dict[str, Any]:
+    """A sweep as ``--json`` prints it (documented in docs/cli.md)."""
+    from workbench.runs.present import flatten_config, headline_key, iso
+
+    runs = index.runs_of_sweep(sweep.id)
+    metrics = {run.id: index.last_metrics(run.id) for run in runs}
+    metric = sweep.metric or headline_key({k for m in metrics.values() for k in m})
+    varied = list(sweep.spec.get("varied") or sweep.spec.get("keys") or [])
+    rows = []
+    for run in runs:
+        flat = flatten_config(run.config)
+        rows.append({"id": run.id, "name": run.name, "status": run.status.value,
+                     "params": {k: flat.get(k) for k in sweep.spec.get("keys", [])},
+                     "metric": metrics[run.id].get(metric) if metric else None})
+    sign = -1 if sweep.direction == "max" else 1
+    rows.sort(key=lambda r: (r["metric"] is None, sign * r["metric"] if r["metric"] is not None else 0))
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status.value] = counts.get(run.status.value, 0) + 1
+    best = rows[0] if rows and rows[0]["metric"] is not None else None
+    record: dict[str, Any] = {
+        "id": sweep.id, "name": sweep.name, "task": sweep.task, "kind": sweep.kind, "status": sweep.status,
+        "parallel": sweep.parallel, "metric": metric, "direction": sweep.direction or "min",
+        "snapshot_commit": sweep.snapshot_commit, "created_at": iso(sweep.created_at), "spec": sweep.spec,
+        "varied": varied, "counts": counts, "best": best,
+    }
+    if trials:
+        record["trials"] = rows
+    return record
+
+
+COMMANDS = [sweep_cmd]
