@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="workbench")
 
 
-from workbench.cli import app, code, compare, evaluate, export, index, init, queue, runs, tasks, verify  # noqa: E402  (they register commands)
+from workbench.cli import app, code, compare, evaluate, export, index, init, queue, runs, sweep, tasks, verify  # noqa: E402  (they register commands)
 
-for _module in (tasks, app, runs, compare, export, code, index, verify, evaluate, init, queue):
+for _module in (tasks, app, runs, compare, export, code, index, verify, evaluate, init, sweep, queue):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
