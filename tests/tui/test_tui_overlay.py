@@ -116,3 +116,51 @@ async def test_smoothing_log_and_y_range_keys_change_every_chart(filled_project:
         chart.focus()
         await pilot.press("e")
         assert options.smoothing == 0.6 and "ema 0.6" in _legend(_grid_charts(app)[0])
+
+
+async def test_the_run_screen_charts_system_metrics_against_time(filled_project: Path) -> None:
+    from workbench.store import RunIndex
+    from workbench.tui.screens.run import RunScreen
+    from workbench.tui.widgets.system_panel import SystemPanel
+
+    start = 1768470000.0
+    with RunIndex(filled_project / ".workbench" / "index.db") as index:
+        # As the supervisor stores them: the step is the sample's time in milliseconds.
+        index.add_metrics(OTTER, [(key, value + n, int((start + 5 * n) * 1000), start + 5 * n)
+                                  for n in range(40)
+                                  for key, value in (("sys/cpu_percent", 90.0), ("sys/rss_mb", 300.0),
+                                                     ("sys/gpu0/util_percent", 50.0))])
+    app = make_test_app(filled_project)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter", "3")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        metric_keys = {c.key for c in screen.query("#metric-charts MetricChart")}
+        assert metric_keys and not any(k.startswith("sys/") for k in metric_keys)  # not against steps
+        panel = screen.query_one(SystemPanel)
+        assert not list(panel.query(MetricChart))  # another tab: nothing read for it
+        assert not any(s.key.startswith("sys/") for s in app.series.wanted())
+        await pilot.press("7")
+        await settle(pilot)
+        charts = list(panel.query(MetricChart))
+        assert [c.key for c in charts] == ["sys/cpu_percent", "sys/rss_mb", "sys/gpu0/util_percent"]
+        assert all(c.axis == "time" for c in charts)
+        assert "CPU %" in str(charts[0].query_one(".chart-legend").render())
+        assert "GPU 0 util %" in str(panel.query_one(".system-summary").render())
+        data = app.series.data[SeriesKey(OTTER, "sys/cpu_percent", "time")]
+        assert data.points[0][0] == start and data.points[-1] == (start + 195, 129.0)
+        # x switches the Metrics charts to time; system charts are on time whatever it says.
+        await pilot.press("x")
+        await settle(pilot, ticks=1)
+        assert all(c.axis == "time" for c in charts)
+        await pilot.press("x")
+        assert all(c.axis == "time" for c in charts)
+        # The cursor reads out h:mm:ss since the first sample.
+        charts[0].focus()
+        await pilot.press("right")
+        assert str(charts[0].query_one(".chart-readout").render()).startswith("t 0:03:15")
+        await pilot.press("escape", "1")
+        await settle(pilot, ticks=1)
+        assert not list(panel.query(MetricChart))

@@ -10,7 +10,6 @@ snapshot to another run's (``v`` picks the next run).
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import time
 from typing import Any, ClassVar
@@ -30,6 +29,7 @@ from workbench.tui._state import Changes
 from workbench.tui.colors import theme_color
 from workbench.tui.screens._footer import fit_footer
 from workbench.tui.messages import CodeDiffRead, CompareValuesRead
+from workbench.tui.widgets._plotting import ChartOptions, match_keys, order_keys
 from workbench.tui.widgets.chart import MetricChart
 from workbench.tui._typed import workbench_app
 
@@ -71,6 +71,8 @@ class CompareScreen(Screen[None]):
         Binding("v", "next_diff", "Next diff"),
         Binding("l", "log_scale", "Log scale", show=False),
         Binding("x", "x_axis", "Step/time", show=False),
+        Binding("e", "smoothing", "Smoothing", show=False),
+        Binding("y", "skip_start", "Y range without the start", show=False),
     ]
 
     def __init__(self, run_ids: list[str]) -> None:
@@ -85,6 +87,7 @@ class CompareScreen(Screen[None]):
         self.diff_with = 1
         self._values_read = 0.0
         self._grid_shape = (2, 2)
+        self.chart_options = ChartOptions()
 
     # -- who is compared -------------------------------------------------------------
 
@@ -309,14 +312,9 @@ class CompareScreen(Screen[None]):
 
     def _keys(self) -> list[str]:
         app = workbench_app(self)
-        # Losses first (validation before training), then the rest by name.
-        keys = sorted({k for r in self.run_ids for k in app.runs.last.get(r, {})},
-                      key=lambda k: ("loss" not in k, not k.startswith("val"), k))
-        if self.chart_filter:
-            terms = self.chart_filter.split()
-            keys = [k for k in keys if any(fnmatch.fnmatch(k, t) if any(c in t for c in "*?[") else t in k
-                                           for t in terms)]
-        return keys
+        # Losses first (validation before training), then the rest by name, sys/* last.
+        keys = order_keys(k for r in self.run_ids for k in app.runs.last.get(r, {}))
+        return match_keys(keys, self.chart_filter)
 
     def _show_charts(self) -> None:
         app = workbench_app(self)
@@ -338,7 +336,8 @@ class CompareScreen(Screen[None]):
                 chart = charts[i]
             else:
                 chart = MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
-                                    pinned=lambda: app.selection.pinned, legend=False, classes="compare-chart")
+                                    pinned=lambda: app.selection.pinned, legend=False, options=self.chart_options,
+                                    classes="compare-chart")
                 grid.mount(chart)
             chart.show(key, self.run_ids)
         title: list[Any] = [("charts", "bold")]
@@ -389,13 +388,27 @@ class CompareScreen(Screen[None]):
 
     def action_log_scale(self) -> None:
         """Log y axis on every chart (again: linear)."""
-        for chart in self.query(MetricChart):
-            chart.action_toggle_log()
+        self.chart_options.log_scale = not self.chart_options.log_scale
+        self._options_changed()
 
     def action_x_axis(self) -> None:
-        """Step or wall time on every chart's x axis."""
+        """Step or wall time on every chart's x axis (system metrics: always time)."""
+        self.chart_options.x_axis = "time" if self.chart_options.x_axis == "step" else "step"
+        self._options_changed()
+
+    def action_smoothing(self) -> None:
+        """Smoothing of every chart: an exponential moving average of 0, 0.6, 0.9 or 0.99."""
+        self.chart_options.next_smoothing()
+        self._options_changed()
+
+    def action_skip_start(self) -> None:
+        """Fit every chart's y range to the points after the first 5% of steps (again: all points)."""
+        self.chart_options.skip_start = not self.chart_options.skip_start
+        self._options_changed()
+
+    def _options_changed(self) -> None:
         for chart in self.query(MetricChart):
-            chart.action_toggle_x()
+            chart.options_changed()
 
     # -- pin, diffs, back ------------------------------------------------------------
 
