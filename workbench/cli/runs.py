@@ -121,9 +121,11 @@ def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | 
 @click.option("--status", type=click.Choice(list(STATUS_COLOURS)), help="Only runs with this status.")
 @click.option("--task", help="Only runs of this task.")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many runs (0: all).")
+@click.option("--sweep", "sweep_ref", metavar="SWEEP", help="Only the runs of this sweep (id, id prefix or name).")
 @json_option
 @pass_state
-def ls_cmd(state: State, status: str | None, task: str | None, limit: int, as_json: bool) -> None:
+def ls_cmd(state: State, status: str | None, task: str | None, limit: int, sweep_ref: str | None,
+           as_json: bool) -> None:
     """List runs, newest first."""
     from rich.table import Table
 
@@ -132,14 +134,20 @@ def ls_cmd(state: State, status: str | None, task: str | None, limit: int, as_js
 
     with open_index(state.project) as index:
         reconcile(index)
-        runs = index.list_runs(status=status, task=task, limit=limit or None)
+        if sweep_ref:  # newest first, like every list
+            runs = [r for r in reversed(index.runs_of_sweep(index.resolve_sweep(sweep_ref).id))
+                    if (status is None or r.status.value == status) and (task is None or r.task == task)]
+            runs = runs[:limit or None]
+        else:
+            runs = index.list_runs(status=status, task=task, limit=limit or None)
         if as_json:
             print_json([_record(index, r) for r in runs])
             return
         if not runs:
-            if status or task:
+            if status or task or sweep_ref:
                 what = " and ".join(x for x in (f"status {status}" if status else "",
-                                                 f"task {task}" if task else "") if x)
+                                                 f"task {task}" if task else "",
+                                                 f"sweep {sweep_ref}" if sweep_ref else "") if x)
                 total = index.count_runs()
                 click.echo(f"no runs with {what} ({total} run(s) in all; `workbench ls` lists them)")
             else:

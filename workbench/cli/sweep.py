@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from workbench.cli._base import State, console, json_option, open_index, pass_state, print_json, status_text
+from workbench.cli._base import STATUS_COLOURS, State, console, json_option, open_index, pass_state, print_json
 
 if TYPE_CHECKING:
     from workbench.store import RunIndex
@@ -158,7 +158,8 @@ def show_cmd(state: State, sweep: str, as_json: bool) -> None:
             table.add_column(column, no_wrap=True)
         for n, trial in enumerate(record["trials"], 1):
             value = trial["metric"]
-            table.add_row(str(n), trial["id"], trial["name"] or "—", f"{status_text(trial['status'])}",
+            colour = STATUS_COLOURS.get(trial["status"], "")
+            table.add_row(str(n), trial["id"], trial["name"] or "—", f"[{colour}]{trial['status']}[/]",
                           *(value_text(trial["params"].get(k)) for k in varied),
                           "—" if value is None else f"{value:.6g}")
         click.echo()
@@ -220,10 +221,11 @@ def _counts_text(counts: dict[str, int]) -> str:
 def sweep_record(index: RunIndex, sweep: Sweep, *, trials: bool = True) -> dict[str, Any]:
     """A sweep as ``--json`` prints it (documented in docs/cli.md)."""
     from workbench.runs.present import flatten_config, headline_key, iso
+    from workbench.runs.sampler import is_system_key
 
     runs = index.runs_of_sweep(sweep.id)
     metrics = {run.id: index.last_metrics(run.id) for run in runs}
-    metric = sweep.metric or headline_key({k for m in metrics.values() for k in m})
+    metric = sweep.metric or headline_key({k for m in metrics.values() for k in m if not is_system_key(k)})
     varied = list(sweep.spec.get("varied") or sweep.spec.get("keys") or [])
     rows = []
     for run in runs:
