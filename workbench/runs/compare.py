@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
 from workbench.runs.present import better_is_higher, flatten_config, iso
+from workbench.store import TIME_KEYED_PREFIX
 
 if TYPE_CHECKING:
     from workbench.store import Run, RunIndex
@@ -321,7 +322,10 @@ def compare_runs(
     unknown = [k for k in keys if k not in known and all(k != label[0] for label in evaluated)]
     if unknown:
         raise WorkbenchError(f"no run compared has metric {unknown[0]!r}; they have: {', '.join(known) or 'none'}")
-    wanted = [k for k in dict.fromkeys(keys) if k in known] if keys else known
+    # System metrics (sys/*) are stored against wall time, not steps: "last at step" and "at the
+    # common step" mean nothing for them, so they are compared only when asked for by name.
+    wanted = [k for k in dict.fromkeys(keys) if k in known] if keys else \
+        [k for k in known if not k.startswith(TIME_KEYED_PREFIX)]
 
     return Comparison(
         runs=tuple(chosen),
