@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from workbench.project import Project
 
 __all__ = [
+    "SINKS",
     "SPEC_FORMAT",
     "STEPS",
     "RunSpec",
     "check_round_trip",
+    "default_sink",
     "dump_spec",
     "load_spec",
     "read_spec",
@@ -81,6 +83,9 @@ class RunSpec:
             ``{name}`` placeholders that the supervisor fills from its environment.
         script: A script run's table as launched (``Script.to_dict``: capture pattern and
             step, resume arguments, checkpoints glob, secret names, module after ``-m``).
+        sink: Where rank 0 records: ``index`` (the run index, directly) or ``journal`` (the
+            run folder's journal, ingested by the supervisor; ``docs/clusters.md``). A new
+            spec takes ``WORKBENCH_SINK`` when set; a ``run.toml`` without it is ``index``.
     """
 
     id: str
@@ -108,6 +113,19 @@ class RunSpec:
     kind: str = "task"
     command: list[str] = field(default_factory=list)
     script: dict[str, Any] = field(default_factory=dict)
+    sink: str = field(default_factory=lambda: default_sink())
+
+
+#: The places rank 0 can record to.
+SINKS = ("index", "journal")
+
+
+def default_sink() -> str:
+    """``WORKBENCH_SINK`` when it names a sink, else ``index``."""
+    import os
+
+    value = os.environ.get("WORKBENCH_SINK", "")
+    return value if value in SINKS else "index"
 
 
 def _strip_none(value: Any, path: tuple[str, ...], unset: list[list[str]]) -> Any:
@@ -174,6 +192,7 @@ def load_spec(text: str, where: str = "run.toml") -> RunSpec:
         for key in path[:-1]:
             table = table.setdefault(key, {})
         table[path[-1]] = None
+    data.setdefault("sink", "index")  # written before sinks existed
     known = {f.name for f in fields(RunSpec)}
     try:
         return RunSpec(**{k: v for k, v in data.items() if k in known})

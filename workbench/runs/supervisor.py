@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             finish(index, spec.id, RunStatus.FAILED, None, None, f"could not start training: {exc}", "")
             return 1
         index.update_run(spec.id, pid=child.pid, pgid=os.getpgid(0))
+        ingester = _start_ingest(spec, run_dir)
         sampler = sampler_for(child.pid)
         killed = False
         while True:
@@ -200,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
                     record_sample(index, spec.id, attempt, sampler)
         if sampler is not None:
             sampler.close()
+        if ingester is not None:  # what the trainer recorded is in the index before we judge
+            try:
+                ingester.stop()
+            except Exception as exc:  # noqa: BLE001 - the outcome must still be written
+                log.write(f"supervisor: journal ingest failed: {exc}\n".encode())
     if trainer_alive(run_dir):
         # Our child exited but another process trains this run (it was adopted or started
         # meanwhile): the row and the outcome are that trainer's to write.
@@ -214,6 +220,22 @@ def main(argv: list[str] | None = None) -> int:
     record_artifacts(index, spec.id, run_dir)
     index.close()
     return 0
+
+
+def journal_mode(spec: RunSpec) -> bool:
+    """Whether rank 0 of this run records to its journal (``WORKBENCH_SINK`` overrides the spec)."""
+    return (os.environ.get("WORKBENCH_SINK") or spec.sink) == "journal"
+
+
+def _start_ingest(spec: RunSpec, run_dir: Path) -> Any:
+    """In journal mode, a thread that ingests the run's journal every 0.2 s; else None."""
+    if not journal_mode(spec):
+        return None
+    from workbench.runs.ingest import JournalIngester
+
+    ingester = JournalIngester(spec.index, run_dir, spec.id)
+    ingester.drain()  # what an earlier attempt (or a supervisor that died) left
+    return ingester.start()
 
 
 def _kill(child: subprocess.Popen[bytes], backend: str, sig: int, children_only: bool = False) -> None:

@@ -3,7 +3,8 @@
 Imports the task from the run's code snapshot, builds the backend, runs the run's steps
 (``fit()``, then ``test()`` / ``evaluate()`` where the run asks for them), and
 writes metrics (through ``MetricWriter``), progress and heartbeats to the run index —
-rank 0 only under DDP. SIGINT or SIGTERM finish the current batch, flush the metrics,
+rank 0 only under DDP — or, with ``sink = "journal"`` in ``run.toml`` (or
+``WORKBENCH_SINK=journal``), to the run folder's journal, which the supervisor ingests. SIGINT or SIGTERM finish the current batch, flush the metrics,
 mark the run ``stopped`` and exit 0.
 """
 
@@ -139,6 +140,9 @@ def _check_replay(index: Any, run_id: str, attempt: int) -> None:
     from workbench.runs.resume import compare_replay, replay_summary
 
     if attempt < 2:
+        return
+    if hasattr(index, "record_replay"):  # a journal: compared once its points are ingested
+        index.record_replay(run_id, attempt)
         return
     result = compare_replay(index, run_id, attempt) or {"matched": 0, "compared": 0, "first_divergence": None}
     index.add_event(run_id, "replay", replay_summary(result), result)
@@ -291,7 +295,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: another training process already trains run {spec.id} "
                   f"({run_dir / TRAINER_LOCK} is held); this one does not start", file=sys.stderr, flush=True)
             return 3
-    index = RunIndex(spec.index) if main_rank else None
+    sink = os.environ.get("WORKBENCH_SINK") or getattr(spec, "sink", "index")
+    journal = None
+    if not main_rank:
+        index = None
+    elif sink == "journal":
+        # Everything rank 0 records goes to the run folder's journal; the supervisor ingests
+        # it. Reads (the row, earlier attempts' points and steps) still come from the index.
+        from workbench.store.journal import JOURNAL_FILE, Journal, JournalIndex
+
+        journal = Journal(run_dir / JOURNAL_FILE, spec.id)
+        index = JournalIndex(journal, RunIndex(spec.index))
+    else:
+        index = RunIndex(spec.index)
     # The supervisor tells every rank which attempt this is; rank 0 also reads it below.
     attempt = int(os.environ.get("WORKBENCH_ATTEMPT") or 1)
     requested: list[str] = []
@@ -308,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if index is not None:
         run = index.get_run(spec.id)
-        attempt = run.attempt if run is not None else 1
+        attempt = run.attempt if run is not None else attempt
+        if journal is not None:
+            index.attempt = attempt
         now = time.time()
         started = run.started_at if run is not None and run.started_at else now
         index.update_run(spec.id, status="running", started_at=started,
@@ -326,7 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.extensions import assemble_task
 
         task_cls = import_task(Path(spec.code_dir), spec.task_file, spec.task_module, spec.task)
-        if main_rank:
+        if journal is not None:
+            from workbench.store.journal import JournalWriter
+
+            writer = JournalWriter(journal, attempt=attempt)
+        elif main_rank:
             writer = MetricWriter(spec.index, spec.id, attempt=attempt)
         backend = make_backend(spec.backend)
         on_event = _event_writer(index, spec.id)
