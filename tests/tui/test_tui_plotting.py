@@ -1,0 +1,75 @@
+"""What the charts compute before drawing: smoothing, the y range, time ticks, key filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.tui.widgets._plotting import (
+    ChartOptions,
+    clock_text,
+    ema,
+    faint,
+    match_keys,
+    order_keys,
+    time_ticks,
+    y_range,
+)
+from workbench.tui.widgets.system_panel import system_keys, system_label
+
+
+def test_ema_is_tensorboards_debiased_average() -> None:
+    assert ema([1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
+    smoothed = ema([4.0, 4.0, 4.0], 0.9)
+    assert smoothed == pytest.approx([4.0, 4.0, 4.0])  # debiased: a flat curve stays flat
+    step = ema([0.0] * 5 + [10.0] * 5, 0.6)
+    assert step[4] == 0.0 and 0 < step[5] < step[9] < 10.0  # lags behind a jump
+    assert ema([0.0] * 5 + [10.0] * 5, 0.99)[9] < step[9]  # heavier smoothing lags more
+
+
+def test_the_options_cycle_and_say_so_in_the_title() -> None:
+    options = ChartOptions()
+    assert [options.next_smoothing() for _ in range(4)] == [0.6, 0.9, 0.99, 0.0]
+    options.smoothing, options.log_scale, options.skip_start = 0.9, True, True
+    assert options.flags("train/loss") == ["step", "log", "ema 0.9", "y>5%"]
+    assert options.flags("sys/cpu_percent")[0] == "time"  # system metrics: always time
+
+
+def test_the_y_range_leaves_out_the_start_spike() -> None:
+    xs = [float(s) for s in range(1, 101)]
+    ys = [100.0 if s < 4 else 1.0 + s / 100 for s in range(1, 101)]
+    low, high = y_range([(xs, ys)], log=False)
+    assert high < 3 and low < 1.05  # the spike is out; the lowest points stay in
+    spike_late = ys[:50] + [50.0] + ys[51:]
+    assert y_range([(xs, spike_late)], log=False)[1] > 50  # a spike after the start is kept
+    assert y_range([([1.0, 2.0], [5.0, 1.0])], log=False) is None  # too short to say
+    low, high = y_range([(xs, ys)], log=True)
+    assert 0 < low < 1.05 and high < 3
+
+
+def test_time_ticks_read_h_mm_ss() -> None:
+    ticks, labels = time_ticks(0, 3600 * 2 + 125, 5)
+    assert labels[0] == "0:00:00" and all(len(label.split(":")) == 3 for label in labels)
+    assert ticks == sorted(ticks) and ticks[-1] <= 3600 * 2 + 125
+    assert clock_text(59.6) == "0:01:00" and clock_text(3 * 3600 + 5) == "3:00:05"
+    assert time_ticks(0, 40, 4)[1] == ["0:00:00", "0:00:15", "0:00:30"]
+
+
+def test_keys_match_words_or_globs_in_chart_order() -> None:
+    keys = order_keys(["val/acc", "sys/cpu_percent", "train/loss", "val/loss", "lr"])
+    assert keys == ["val/loss", "train/loss", "val/acc", "lr", "sys/cpu_percent"]
+    assert match_keys(keys, "val/*") == ["val/loss", "val/acc"]
+    assert match_keys(keys, "acc sys/") == ["val/acc", "sys/cpu_percent"]
+    assert match_keys(keys, "") == keys
+
+
+def test_system_keys_are_ordered_and_named() -> None:
+    keys = ["sys/gpu1/util_percent", "sys/memory_percent", "sys/gpu0/memory_mb", "train/loss", "sys/cpu_percent",
+            "sys/rss_mb"]
+    assert system_keys(keys) == ["sys/cpu_percent", "sys/rss_mb", "sys/memory_percent", "sys/gpu0/memory_mb",
+                                 "sys/gpu1/util_percent"]
+    assert [system_label(k) for k in system_keys(keys)] == ["CPU %", "RSS MB", "memory %", "GPU 0 memory MB",
+                                                            "GPU 1 util %"]
+
+
+def test_a_faint_colour_sits_between_the_colour_and_the_background() -> None:
+    assert faint((200, 100, 0), (0, 0, 0), 0.5) == (100, 50, 0)
