@@ -1,0 +1,149 @@
+"""Sweeps with real processes: a grid through the queue with its parallel limit, one shared
+snapshot with a ref per run, refusals that write nothing, and stop then resume of a sweep."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from support.projects import index_of, make_project, poll, run_row, wait_ended
+
+from workbench.store import RunStatus
+
+TINY = ("-s", "epochs=1", "-s", "samples=200")
+
+
+def invoke(project: Path, *args: str) -> Result:
+    """``workbench --project PROJECT ARGS`` in this process (the queue runner it starts is real)."""
+    from workbench.cli import cli
+
+    result = CliRunner().invoke(cli, ["--project", str(project), *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def start(project: Path, *args: str) -> dict:
+    result = invoke(project, "sweep", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def refs(project: Path) -> dict[str, str]:
+    out = subprocess.run(["git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/workbench/"],
+                         cwd=project, capture_output=True, text=True, check=True).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def max_overlap(project: Path, run_ids: list[str]) -> int:
+    """The most runs holding a slot at once, from their events: taken off the queue
+    (``dequeued``) until their final status's event."""
+    edges = []
+    with index_of(project) as index:
+        for run_id in run_ids:
+            events = index.events(run_id)
+            taken = [e.time for e in events if e.kind == "dequeued"]
+            ended = [e.time for e in events if e.kind in ("completed", "failed", "stopped", "interrupted")]
+            assert taken and ended, [e.kind for e in events]
+            edges += [(taken[0], 1), (ended[-1], -1)]
+    running = peak = 0
+    for _, change in sorted(edges, key=lambda edge: (edge[0], edge[1])):  # an end before a start at a tie
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
+def test_a_grid_runs_through_the_queue_two_at_a_time_on_one_snapshot(project: Path) -> None:
+    record = start(project, "SineRegression", "-g", "lr=1e-3,1e-2,3e-2", "-g", "hidden=16,32", *TINY,
+                   "--parallel", "2", "--name", "g")
+    ids = [trial["id"] for trial in record["trials"]]
+    assert len(ids) == 6 and record["parallel"] == 2 and record["kind"] == "grid"
+
+    rows = wait_ended(project, ids)
+
+    assert {r.status for r in rows.values()} == {RunStatus.COMPLETED}
+    assert max_overlap(project, ids) == 2  # parallel, and never more than the limit
+    assert sorted((r.config["lr"], r.config["hidden"]) for r in rows.values()) == \
+        sorted((lr, h) for lr in (1e-3, 1e-2, 3e-2) for h in (16, 32))
+    assert sorted(r.name for r in rows.values()) == [f"g-{n}" for n in range(1, 7)]
+    assert all(r.sweep_id == record["id"] for r in rows.values())
+    # one snapshot for the sweep; each run its own ref at that commit
+    commit = record["snapshot_commit"]
+    assert {r.snapshot_commit for r in rows.values()} == {commit}
+    assert refs(project) == {f"refs/workbench/runs/{run_id}": commit for run_id in ids}
+
+    shown = json.loads(invoke(project, "sweep", "show", "g", "--json").output)
+    values = [t["metric"] for t in shown["trials"]]
+    assert shown["metric"] == "val/loss" and None not in values and values == sorted(values)
+    assert shown["best"]["id"] == shown["trials"][0]["id"]
+    assert shown["counts"] == {"completed": 6} and shown["varied"] == ["lr", "hidden"]
+    listed = json.loads(invoke(project, "ls", "--sweep", record["id"][:8], "--json").output)
+    assert sorted(r["id"] for r in listed) == sorted(ids)
+    # rm works per run: the other runs keep their refs to the shared commit
+    assert invoke(project, "rm", ids[0], "--yes").exit_code == 0
+    assert refs(project) == {f"refs/workbench/runs/{run_id}": commit for run_id in ids[1:]}
+
+
+@pytest.fixture(scope="module")
+def untouched(tmp_path_factory: pytest.TempPathFactory, probe_cache: Path) -> Path:
+    """One project for every refusal: each must leave it as it was, so they can share it."""
+    return make_project(tmp_path_factory.mktemp("refusals"), probe_cache)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("-g", "lr=1e-3,abc"), "-g lr: item 2 (abc) is refused"),
+    (("-g", "nope=1,2"), "unknown config key 'nope'"),
+    (("-g", "epochs=1,0"), "-g epochs: item 2 (0) is refused"),
+    (("--random", "3", "-g", "lr=loguniform(0,1)"), "bounds above 0"),
+    (("--random", "3", "-g", "lr=uniform(1,1)"), "LOW must be below HIGH"),
+    (("--random", "3", "-g", "hidden=intuniform(0,4)"), "-g hidden: its low bound (0) is refused"),
+    (("-g", "lr=1e-3,1e-2", "--parallel", "0"), "--parallel must be 1 or more"),
+    (("-g", "seed=" + ",".join(map(str, range(40))), "-g", "hidden=" + ",".join(map(str, range(1, 27)))),
+     "1,040 runs, more than 1,000: pass --yes"),
+    (("-g", "lr=loguniform(1e-5,1)"), "a grid needs a list of values"),
+    (("-g", "lr=1e-3", "-s", "lr=2"), "both fixed (-s) and swept (-g)"),
+    (("--device", "cuda:7", "-g", "lr=1e-3,1e-2"), "cuda"),
+], ids=lambda value: value if isinstance(value, str) else " ".join(value)[:30])
+def test_bad_input_is_one_line_and_writes_nothing(untouched: Path, args: tuple[str, ...], message: str) -> None:
+    project = untouched
+    result = invoke(project, "sweep", "SineRegression", *args)
+
+    assert result.exit_code == 2
+    assert message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    with index_of(project) as index:
+        assert index.count_runs() == 0 and index.list_sweeps() == []
+    assert refs(project) == {}
+    runs_dir = project / ".workbench" / "runs"
+    assert not runs_dir.is_dir() or not any(runs_dir.iterdir())
+
+
+def test_stop_then_resume_a_sweep(project: Path) -> None:
+    # one at a time: trial 1 (1 epoch) completes, trial 2 (8 epochs) is stopped mid-run, trial 3 never starts
+    record = start(project, "SineRegression", "-g", "epochs=1,8,1", "-s", "samples=2000", "--parallel", "1")
+    first, second, third = (trial["id"] for trial in record["trials"])
+    poll(lambda: run_row(project, second).status is RunStatus.RUNNING and (run_row(project, second).step or 0) >= 3,
+         "trial 2 to be training")
+    done = run_row(project, first)
+    assert done.status is RunStatus.COMPLETED
+
+    stopped = invoke(project, "sweep", "stop", record["id"])
+    assert stopped.exit_code == 0, stopped.output
+    rows = wait_ended(project, [second, third])
+    assert rows[second].status is RunStatus.STOPPED and rows[third].status is RunStatus.STOPPED
+    assert rows[third].started_at is None  # it never started
+
+    resumed = json.loads(invoke(project, "sweep", "resume", record["id"], "--json").output)
+    assert {t["id"]: t["action"] for t in resumed["trials"]} == {first: "kept", second: "resumed", third: "requeued"}
+    rows = wait_ended(project, [first, second, third])
+
+    assert {r.status for r in rows.values()} == {RunStatus.COMPLETED}
+    assert rows[first].attempt == 1 and rows[first].ended_at == done.ended_at  # untouched
+    assert rows[second].attempt == 2 and rows[third].attempt == 1
+    with index_of(project) as index:
+        steps = [step for step, _, _ in index.points(second, "train/loss")]
+    assert steps == sorted(set(steps))  # the resumed curve has no duplicate steps
+    assert max_overlap(project, [first, third]) == 1
