@@ -174,8 +174,9 @@ def steps_text(steps: Sequence[RunStep], now: float | None = None) -> str:
 
 
 def headline_key(keys: list[str] | tuple[str, ...] | set[str]) -> str | None:
-    """The metric to show in a run's row: validation loss when there is one."""
-    have = set(keys)
+    """The metric to show in a run's row: validation loss when there is one; never a system
+    metric (``sys/*``: the machine's, not the model's)."""
+    have = {key for key in keys if not key.startswith("sys/")}
     for key in HEADLINE_KEYS:
         if key in have:
             return key
