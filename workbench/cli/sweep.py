@@ -116,7 +116,7 @@ def ls_cmd(state: State, as_json: bool) -> None:
         for s in sweeps:
             record = sweep_record(index, s)
             best = record["best"]
-            best_text = f"{record['metric']} {best['value']:.4g} ({best['id']})" if best else "—"
+            best_text = f"{record['metric']} {best['metric']:.4g} ({best['name'] or best['id']})" if best else "—"
             table.add_row(s.id, s.name or "—", s.task, s.kind, _counts_text(record["counts"]), best_text,
                           when(s.created_at))
         console().print(table)

@@ -113,8 +113,11 @@ class Distribution:
         if self.kind == "intuniform":
             return _number_item(rng.randint(int(self.low), int(self.high)))
         if self.log:
-            return _number_item(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
-        return _number_item(rng.uniform(self.low, self.high))
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        # Six significant digits: readable overrides (lr=0.000132267), no search lost.
+        return _number_item(min(max(float(f"{value:.6g}"), self.low), self.high))
 
     def describe(self) -> str:
         """The parameter as it would be typed."""
