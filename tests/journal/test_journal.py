@@ -20,7 +20,7 @@ from journal_helpers import content, new_index, write_two_attempts
 
 from workbench.runs.ingest import POSITION_FILE, JournalIngester, read_position
 from workbench.store import MetricWriterError, StoreError
-from workbench.store.journal import JOURNAL_FILE, Journal, JournalIndex, JournalWriter, read_journal
+from workbench.store.journal import JOURNAL_FILE, Journal, JournalIndex, JournalWriter, read_journal, unpack
 
 #: Writes 200 points and an event through the journal, flushes, then starts a big record
 #: with a short write and SIGKILLs itself before finishing it.
@@ -170,7 +170,7 @@ def test_bad_calls_fail_in_the_trainer_not_at_ingest(tmp_path: Path) -> None:
     with pytest.raises(MetricWriterError, match="closed"):
         writer.log("loss", 1.0, 3)
     records = read_journal(run_dir / JOURNAL_FILE).records
-    assert [r["s"] for r in records if r["o"] == "p"] == [[2]]
+    assert [unpack("q", r["s"]) for r in records if r["o"] == "p"] == [[2]]
 
 
 def test_a_newer_journal_format_is_refused_in_one_line(tmp_path: Path) -> None:
@@ -204,7 +204,8 @@ def test_what_is_journaled_reads_back_as_written(tmp_path_factory: pytest.TempPa
     sink.close()
     read = read_journal(folder / JOURNAL_FILE)
     assert read.bad == 0 and read.header["run"] == "r1"
-    got = [(r["k"], v, s) for r in read.records if r["o"] == "p" for s, v in zip(r["s"], r["v"])]
+    got = [(r["k"], v, s) for r in read.records if r["o"] == "p"
+           for s, v in zip(unpack("q", r["s"]), unpack("d", r["v"]))]
     want: dict = {}
     for key, value, step in points:
         want.setdefault(key, []).append((key, value, step))

@@ -14,14 +14,17 @@ after it write back, and its copies of them are dropped.
 
 from __future__ import annotations
 
+import binascii
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
+from itertools import repeat
 from typing import Any
 
 from workbench.store import _rollup
 from workbench.store._db import update_time
 from workbench.store.errors import StoreError
+from workbench.store.journal import unpack
 
 __all__ = ["ApplyResult", "Hook", "add_event_once", "apply_records"]
 
@@ -107,8 +110,10 @@ def apply_records(index: Any, run_id: str, records: Iterable[dict[str, Any]],
             try:
                 if op == "p":
                     key, attempt = str(record["k"]), int(record["a"])
-                    rows = [(run_id, key, int(s), float(v), float(w), attempt)
-                            for s, v, w in zip(record["s"], record["v"], record["w"], strict=True)]
+                    steps, values, walls = unpack("q", record["s"]), unpack("d", record["v"]), unpack("d", record["w"])
+                    if not len(steps) == len(values) == len(walls):
+                        raise ValueError("a points record whose columns differ in length")
+                    rows = list(zip(repeat(run_id), repeat(key), steps, values, walls, repeat(attempt)))
                     points.setdefault(key, []).extend(rows)
                     result.points += len(rows)
                     continue
@@ -132,7 +137,7 @@ def apply_records(index: Any, run_id: str, records: Iterable[dict[str, Any]],
                     result.refused.append(f"{op}: {exc}")
                 finally:
                     conn.execute("RELEASE journal_record")
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, binascii.Error) as exc:
                 result.refused.append(f"{op}: {exc}")
         write_points()
         write_progress()
