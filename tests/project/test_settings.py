@@ -140,7 +140,7 @@ def test_syntax_error_line_matches_tomllib(tmp_path: Path) -> None:
 def test_unknown_key_names_line_and_valid_keys(tmp_path: Path) -> None:
     write(tmp_path, '# settings\n\n[project]\nname = "x"\n\n\ntaks = ["t/*.py"]\n')
     assert error_of(tmp_path) == (
-        "workbench.toml:7: unknown key 'taks' in [project]; valid keys: name, tasks, state_dir, max_log_size_mb, python; "
+        "workbench.toml:7: unknown key 'taks' in [project]; valid keys: name, tasks, state_dir, max_log_size_mb, python, index; "
         "did you mean 'tasks'?"
     )
 
@@ -166,7 +166,7 @@ def test_unknown_key_in_dotted_and_inline_form(tmp_path: Path) -> None:
 def test_unknown_section(tmp_path: Path) -> None:
     write(tmp_path, "[project]\n\n[defautls]\ndevice = 'cpu'\n")
     assert error_of(tmp_path) == (
-        "workbench.toml:3: unknown section 'defautls'; valid sections: project, defaults, snapshot, data, queue, scripts; "
+        "workbench.toml:3: unknown section 'defautls'; valid sections: project, defaults, snapshot, data, queue, scripts, clusters; "
         "did you mean 'defaults'?"
     )
 

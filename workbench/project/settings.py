@@ -55,6 +55,7 @@ from typing import Any
 
 from workbench.project._toml import display_path, find_key_line, load_toml_text, read_text
 from workbench.project.errors import ProjectError, ProjectNotFound
+from workbench.project.clusters import Cluster, parse_clusters
 from workbench.project.scripts import Script, parse_scripts
 
 __all__ = [
@@ -80,12 +81,13 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda|mps|cuda:\d+)$")
 _MIB = 1024 * 1024
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "project": ("name", "tasks", "state_dir", "max_log_size_mb", "python"),
+    "project": ("name", "tasks", "state_dir", "max_log_size_mb", "python", "index"),
     "defaults": ("device", "backend", "nproc", "precision", "deterministic"),
     "snapshot": ("max_file_size_mb", "exclude"),
     "data": ("paths", "hash_below_mb"),
     "queue": ("max_running",),
     "scripts": (),  # tables named by the user, checked by workbench.project.scripts
+    "clusters": (),  # tables named by the user, checked by workbench.project.clusters
 }
 
 
@@ -245,6 +247,10 @@ class Project:
             (running, or being launched) before the queue holds the next one back;
             ``None`` (the default): no project limit. Runs on ``cuda`` are held to one
             per GPU whatever this says.
+        clusters: The ``[clusters.NAME]`` tables (``workbench.project.clusters``; not
+            submitted to yet).
+        index_file: ``[project] index``: the run index outside the state folder (``~``
+            expanded; relative to the project), or None for ``<state_dir>/index.db``.
         file: The ``workbench.toml`` that was read.
         max_log_bytes: A run's ``output.log`` is rotated past this size (``[project]
             max_log_size_mb``, default 100): the file is copied to ``output.log.1`` and
@@ -263,6 +269,12 @@ class Project:
     scripts: tuple[Script, ...] = ()
     python: str = ""
     max_running: int | None = None
+    clusters: tuple[Cluster, ...] = ()
+    index_file: Path | None = None
+
+    def cluster(self, name: str) -> Cluster | None:
+        """The ``[clusters.NAME]`` table called ``name``, if there is one."""
+        return next((c for c in self.clusters if c.name == name), None)
 
     def script(self, name: str) -> Script | None:
         """The ``[scripts.NAME]`` table called ``name``, if there is one."""
@@ -287,8 +299,12 @@ class Project:
 
     @property
     def index_path(self) -> Path:
-        """The run index database, ``<state_dir>/index.db``."""
-        return self.state_dir / "index.db"
+        """The run index database: ``WORKBENCH_INDEX`` when set, else ``[project] index``,
+        else ``<state_dir>/index.db`` (``docs/clusters.md``: keep it off NFS and Lustre)."""
+        override = os.environ.get("WORKBENCH_INDEX", "").strip()
+        if override:
+            return (self.root / Path(override).expanduser()).resolve()
+        return self.index_file if self.index_file is not None else self.state_dir / "index.db"
 
     @property
     def runs_dir(self) -> Path:
@@ -431,6 +447,17 @@ def _state_dir(root: Path) -> Callable[[object], Path]:
     return check
 
 
+def _index_file(root: Path) -> Callable[[object], Path]:
+    def check(value: object) -> Path:
+        text = _string(value)
+        path = (root / Path(text).expanduser()).resolve()
+        if path.is_dir():
+            raise ValueError(f"must name the index file (e.g. \"~/.cache/workbench/{root.name}/index.db\"), "
+                             f"not a folder; got {value!r}")
+        return path
+    return check
+
+
 def _boolean(value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -519,7 +546,7 @@ def load_project(root: Path) -> Project:
             )
         if not isinstance(value, dict):
             raise checker.fail((name,), f"[{name}] must be a table; got {value!r}")
-        for key in value if name != "scripts" else ():
+        for key in value if name not in ("scripts", "clusters") else ():
             if key not in _SECTIONS[name]:
                 valid_keys = _SECTIONS[name]
                 raise checker.fail(
@@ -566,4 +593,7 @@ def load_project(root: Path) -> Project:
                               lambda key: find_key_line(text, key)),
         python=get("project", project, "python", _string, ""),
         max_running=get("queue", queue, "max_running", _max_running, None),
+        clusters=parse_clusters(sections.get("clusters", {}), checker.fail_raw,
+                                lambda key: find_key_line(text, key)),
+        index_file=get("project", project, "index", _index_file(root), None),
     )
