@@ -242,7 +242,8 @@ def sweep_record(index: RunIndex, sweep: Sweep, *, trials: bool = True) -> dict[
     record: dict[str, Any] = {
         "id": sweep.id, "name": sweep.name, "task": sweep.task, "kind": sweep.kind, "status": sweep.status,
         "parallel": sweep.parallel, "metric": metric, "direction": sweep.direction or "min",
-        "snapshot_commit": sweep.snapshot_commit, "created_at": iso(sweep.created_at), "spec": sweep.spec,
+        "snapshot_commit": sweep.snapshot_commit, "created_at": iso(sweep.created_at),
+        "spec": {k: v for k, v in sweep.spec.items() if k != "values"},
         "varied": varied, "counts": counts, "best": best,
     }
     if trials:

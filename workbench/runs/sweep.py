@@ -224,6 +224,8 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
     if request.random is not None and request.optuna is not None:
         raise WorkbenchError("give --random N or --optuna N, not both")
     kind = "optuna" if request.optuna is not None else "random" if request.random is not None else "grid"
+    if kind == "optuna":  # TODO(issue 15): the Optuna controller
+        raise WorkbenchError("Optuna sweeps are not available yet; use a grid or --random N")
     count = request.optuna if kind == "optuna" else request.random
     if count is not None and count < 1:
         raise WorkbenchError(f"--{kind} needs 1 or more trials, got {count}")
