@@ -124,28 +124,33 @@ def test_bad_input_is_one_line_and_writes_nothing(untouched: Path, args: tuple[s
 
 
 def test_stop_then_resume_a_sweep(project: Path) -> None:
-    # one at a time: trial 1 (1 epoch) completes, trial 2 (8 epochs) is stopped mid-run, trial 3 never starts
-    record = start(project, "SineRegression", "-g", "epochs=1,8,1", "-s", "samples=2000", "--parallel", "1")
-    first, second, third = (trial["id"] for trial in record["trials"])
-    poll(lambda: run_row(project, second).status is RunStatus.RUNNING and (run_row(project, second).step or 0) >= 3,
-         "trial 2 to be training")
-    done = run_row(project, first)
-    assert done.status is RunStatus.COMPLETED
+    # one at a time: trial 1 (8 epochs) is stopped mid-run, trial 2 waits and never starts
+    record = start(project, "SineRegression", "-g", "epochs=8,1", "-s", "samples=2000", "--parallel", "1")
+    first, second = (trial["id"] for trial in record["trials"])
+    poll(lambda: run_row(project, first).status is RunStatus.RUNNING and (run_row(project, first).step or 0) >= 3,
+         "trial 1 to be training")
 
     stopped = invoke(project, "sweep", "stop", record["id"])
     assert stopped.exit_code == 0, stopped.output
-    rows = wait_ended(project, [second, third])
-    assert rows[second].status is RunStatus.STOPPED and rows[third].status is RunStatus.STOPPED
-    assert rows[third].started_at is None  # it never started
+    assert "1 waiting trial(s) will not start, 1 running trial(s) asked to stop" in stopped.output
+    rows = wait_ended(project, [first, second])
+    assert rows[first].status is RunStatus.STOPPED and rows[second].status is RunStatus.STOPPED
+    assert rows[second].started_at is None  # it never started
 
     resumed = json.loads(invoke(project, "sweep", "resume", record["id"], "--json").output)
-    assert {t["id"]: t["action"] for t in resumed["trials"]} == {first: "kept", second: "resumed", third: "requeued"}
-    rows = wait_ended(project, [first, second, third])
+    assert {t["id"]: t["action"] for t in resumed["trials"]} == {first: "resumed", second: "requeued"}
+    rows = wait_ended(project, [first, second])
 
     assert {r.status for r in rows.values()} == {RunStatus.COMPLETED}
-    assert rows[first].attempt == 1 and rows[first].ended_at == done.ended_at  # untouched
-    assert rows[second].attempt == 2 and rows[third].attempt == 1
+    assert rows[first].attempt == 2 and rows[second].attempt == 1
+    assert max_overlap(project, [first, second]) == 1  # the sweep's limit held through the resume
     with index_of(project) as index:
-        steps = [step for step, _, _ in index.points(second, "train/loss")]
-    assert steps == sorted(set(steps))  # the resumed curve has no duplicate steps
-    assert max_overlap(project, [first, third]) == 1
+        steps = [step for step, _, _ in index.points(first, "train/loss")]
+        events = {run_id: len(index.events(run_id)) for run_id in (first, second)}
+    assert steps == sorted(set(steps)) and steps[-1] == rows[first].total_steps  # one curve, to the end
+    # resuming a finished sweep changes nothing: completed trials stay
+    again = json.loads(invoke(project, "sweep", "resume", record["id"], "--json").output)
+    assert {t["action"] for t in again["trials"]} == {"kept"}
+    with index_of(project) as index:
+        assert {run_id: len(index.events(run_id)) for run_id in (first, second)} == events
+        assert [index.get_run(run_id).attempt for run_id in (first, second)] == [2, 1]
