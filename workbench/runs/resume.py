@@ -225,7 +225,7 @@ def compare_replay(index: RunIndex, run_id: str, attempt: int) -> dict[str, Any]
         if (key, step) not in current:
             continue
         compared += 1
-        now, before = current[(key, step)], old["value"]
+        now, before = _number(current[(key, step)]), _number(old["value"])
         if now == before or (now != now and before != before):  # NaN replayed as NaN matches
             matched += 1
         elif first is None:
@@ -243,5 +243,10 @@ def replay_summary(result: dict[str, Any] | None) -> str:
     first = result.get("first_divergence")
     if first:
         text += (f"; first diverged at step {first['step']} ({first['key']}: "
-                 f"{first['before']:.6g} before, {first['replayed']:.6g} replayed)")
+                 f"{_number(first['before']):.6g} before, {_number(first['replayed']):.6g} replayed)")
     return text
+
+
+def _number(value: Any) -> float:
+    """A stored point's value: SQLite keeps a NaN as NULL, which reads back as None."""
+    return float("nan") if value is None else float(value)
