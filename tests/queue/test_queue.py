@@ -97,7 +97,7 @@ def test_two_runners_at_once_start_one_and_it_exits_when_the_queue_empties(proje
         # The only slot is held (a "running" row owned by this live process) and one run
         # waits behind it: the runner stays, waiting.
         index.create_run(task="SineRegression", status="running", supervisor_pid=os.getpid(),
-                         heartbeat_at=time.time() + 3600, device="cpu")
+                         heartbeat_at=time.time(), device="cpu")
         (project / "workbench.toml").write_text((project / "workbench.toml").read_text().replace(
             "max_running = 2", "max_running = 1"))
         proj = load_project(project)
