@@ -118,6 +118,7 @@ class MetricChart(Vertical, can_focus=True):
         self._xs: list[float] = []
         self._width = 0
         self._drawn: tuple[Any, ...] | None = None
+        self._labels: tuple[Any, ...] | None = None
         self._asked_axis = self.axis
 
     @property
@@ -250,8 +251,13 @@ class MetricChart(Vertical, can_focus=True):
         if not self._ready:
             return
         legend = Content.assemble(*self._legend_parts())
+        readout = self._readout()
+        shown = (legend.plain, tuple(legend.spans), readout.plain, tuple(readout.spans))
+        if shown == self._labels:
+            return  # unchanged: an update would cost a layout pass (a grid repaints every tick)
+        self._labels = shown
         self.query_one(".chart-legend", Static).update(legend)
-        self.query_one(".chart-readout", Static).update(self._readout())
+        self.query_one(".chart-readout", Static).update(readout)
 
     def _legend_parts(self) -> list[Any]:
         parts: list[Any] = []
