@@ -22,12 +22,18 @@ class ProbeError(WorkbenchError):
     """The device probe failed (torch missing or broken in the run environment)."""
 
 
+def _normal(path: str) -> str:
+    """One spelling per path (``tests/../.venv/bin/python`` is ``.venv/bin/python``); links are
+    kept: two virtual environments linking one interpreter have different torches."""
+    return os.path.normpath(os.path.abspath(path))
+
+
 def _torch_key(python: str) -> dict[str, Any]:
-    key: dict[str, Any] = {"python": python}
-    if python == sys.executable:
+    key: dict[str, Any] = {"python": _normal(python)}
+    if _normal(python) == _normal(sys.executable):
         spec = importlib.util.find_spec("torch")  # finds, does not import
         if spec is not None and spec.origin:
-            key["torch"] = spec.origin
+            key["torch"] = _normal(spec.origin)
             key["torch_mtime"] = os.stat(spec.origin).st_mtime
     return key
 
