@@ -75,21 +75,31 @@ def _finish_start(index: RunIndex, run: Run, follow: bool, wait: bool, as_json: 
               help="Where the trainer records: the index, or the run's journal (docs/clusters.md).")
 @click.option("--queue", "queued", is_flag=True,
               help="Wait in the run queue for a free slot ([queue] max_running, one run per GPU).")
+@click.option("--on", "on", metavar="CLUSTER",
+              help="Submit to a [clusters.NAME] of workbench.toml (Slurm) instead of this machine.")
+@click.option("--nodes", type=int, help="Nodes to ask the cluster for (with --on; default 1).")
+@click.option("--gpus-per-node", type=int,
+              help="GPUs per node to ask for (with --on; default: the cluster's gpus_per_node for cuda).")
 @json_option
 @pass_state
 def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | None,
             device: str | None, backend: str | None, nproc: int | None, precision: str | None,
             name: str | None, tags: tuple[str, ...], deterministic: bool | None, steps: str | None,
-            follow: bool, wait: bool, sink: str | None, queued: bool, as_json: bool) -> None:
-    """Launch TASK as a background run (with --queue: once the run queue has a free slot)."""
+            follow: bool, wait: bool, sink: str | None, queued: bool, on: str | None, nodes: int | None,
+            gpus_per_node: int | None, as_json: bool) -> None:
+    """Launch TASK as a background run (with --queue: once the run queue has a free slot;
+    with --on CLUSTER: as a Slurm job)."""
     from workbench.runs import LaunchRequest, launch
 
     if sink:  # read by RunSpec's default, inherited by the supervisor and the trainer
         os.environ["WORKBENCH_SINK"] = sink
+    if on and queued:
+        raise WorkbenchError("--queue is for this machine; a run --on a cluster waits in Slurm's queue")
     project = state.project
     with open_index(project) as index:
         request = LaunchRequest(task, overrides, profile, device, backend, nproc, precision, name, tags,
-                                deterministic, [part for part in (steps or "").split(",") if part.strip()])
+                                deterministic, [part for part in (steps or "").split(",") if part.strip()],
+                                on, nodes, gpus_per_node)
         if queued:
             from workbench.runs.queue import enqueue
 
@@ -115,6 +125,21 @@ def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | 
     if follow or wait:
         exit_unless_completed(run)
 
+
+
+def _slurm_line(run: Run) -> str:
+    """For a cluster run: its cluster and every attempt's Slurm job (the newest's state while live)."""
+    from workbench.runs.cluster_launch import is_cluster_run, jobs_of, read_placement
+
+    if not is_cluster_run(run.run_dir):
+        return ""
+    try:
+        placement, jobs = read_placement(Path(run.run_dir or "")), jobs_of(Path(run.run_dir or ""))
+    except WorkbenchError as exc:
+        return str(exc)
+    listed = ", ".join(f"{j['job_id']} (attempt {j['attempt']})" for j in jobs) or "none submitted"
+    return f"cluster {placement.name}, {placement.nodes} node(s), {placement.gpus_per_node} GPU(s) per node; " \
+           f"job(s) {listed}"
 
 
 @click.command("ls")
@@ -190,7 +215,8 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
             print_json(record)
             return
         name = f"  ({r.name})" if r.name else ""
-        click.echo(f"run {click.style(r.id, bold=True)}{name}  {status_text(r.status)}")
+        click.echo(f"run {click.style(r.id, bold=True)}{name}  {status_text(r.status)}"
+                   + (f"  ({r.status_reason})" if r.status_reason and r.status.is_live else ""))
         kind = "" if r.kind in ("task", "evaluation") else f"  ({r.kind}: {' '.join(r.command[1:])})"
         lines = [
             ("task", (r.task or "—") + kind),
@@ -200,6 +226,9 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
             ("attempt", str(r.attempt)),
             ("progress", f"{progress_text(r)}, epoch {r.epoch or '—'}"),
         ]
+        slurm = _slurm_line(r)
+        if slurm:
+            lines.append(("slurm", slurm))
         steps = index.run_steps(r.id)
         if len(steps) > 1 or any(step.name != "fit" for step in steps):
             lines.append(("steps", steps_text(steps)))

@@ -43,6 +43,11 @@ class LaunchRequest:
             project's ``[defaults] deterministic``, else on for CPU runs.
         steps: The pipeline's steps in order (``fit``, ``test``, ``evaluate``); empty: the
             task's ``steps``, else ``fit`` alone.
+        on: A ``[clusters.NAME]`` to submit to (None: this machine); see
+            ``workbench.runs.cluster_launch``.
+        nodes: Nodes to ask the cluster for (None: 1).
+        gpus_per_node: GPUs per node to ask for (None: the cluster's ``gpus_per_node`` for
+            a cuda run, else 0).
     """
 
     task: str
@@ -56,6 +61,9 @@ class LaunchRequest:
     tags: Sequence[str] = ()
     deterministic: bool | None = None
     steps: Sequence[str] = ()
+    on: str | None = None
+    nodes: int | None = None
+    gpus_per_node: int | None = None
 
 
 @dataclass
@@ -74,6 +82,7 @@ class PreparedLaunch:
     warnings: list[str] = field(default_factory=list)
     deterministic: bool = True
     steps: list[str] = field(default_factory=lambda: ["fit"])
+    placement: Any = None  # a cluster run's cluster_launch.Placement; None: this machine
 
 
 def _drop_ref(project: Project, run_id: str) -> None:

@@ -80,7 +80,10 @@ def stop_run(index: RunIndex, run: Run, *, kill: bool = False, reason: str = "us
         return StopResult(index.get_run(run.id) or current, "cancelled")
     launching = current.status is RunStatus.QUEUED and current.supervisor_pid is None
     local = current.host in (None, _host())
-    orphan = local and not launching and not owner_alive(current)
+    from workbench.runs.cluster_launch import is_cluster_run
+
+    cluster = is_cluster_run(current.run_dir)  # its watcher delivers the request to the Slurm job
+    orphan = local and not launching and not owner_alive(current) and not cluster
     if orphan and not trainer_alive(current.run_dir):
         _mark_gone(index, current)
         return StopResult(index.get_run(run.id) or current, "gone")
@@ -89,6 +92,10 @@ def stop_run(index: RunIndex, run: Run, *, kill: bool = False, reason: str = "us
     after = index.get_run(current.id) or current
     if kill and orphan:
         _kill_orphan(current)  # nobody else is there to deliver it
+    if cluster and not launching and not owner_alive(current):
+        from workbench.runs.cluster_adopt import adopt
+
+        adopt(index, after)  # a watcher to deliver it
     if kill:
         if before.stop_mode is not StopMode.KILL:
             index.add_event(current.id, "stop-requested", "kill requested", {"mode": "kill", "reason": reason})

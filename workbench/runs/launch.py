@@ -31,7 +31,7 @@ from workbench.runs._launching import (
     _excluded,
     _fingerprint_data,
 )
-from workbench.runs.spec import STEPS, RunSpec, check_round_trip, run_dir_of, write_spec
+from workbench.runs.spec import STEPS, RunSpec, check_round_trip, read_spec, run_dir_of, write_spec
 from workbench.store import Run, RunIndex, RunStatus, new_run_id
 
 if TYPE_CHECKING:
@@ -67,6 +67,14 @@ def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None 
     backend = _checked(normalize_backend, request.backend, defaults.backend, "backend")
     precision = _checked(normalize_precision, request.precision, defaults.precision, "precision")
     nproc = request.nproc if request.nproc is not None else (defaults.nproc if backend == "ddp" else 1)
+    placement = None
+    if request.on:  # judged against the cluster's declared resources, not this machine's devices
+        from workbench.runs.cluster_launch import check_placement
+
+        placement, device, nproc = check_placement(project, request.on, request.nodes, request.gpus_per_node,
+                                                   device, backend, request.nproc, precision)
+    elif request.nodes is not None or request.gpus_per_node is not None:
+        raise WorkbenchError("--nodes and --gpus-per-node go with --on CLUSTER (a [clusters.NAME] table)")
     if nproc < 1:
         raise WorkbenchError(f"--nproc must be 1 or more, got {nproc}")
     if backend == "single" and nproc != 1:
@@ -79,9 +87,12 @@ def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None 
         from workbench.runs.names import friendly_name
 
         name = friendly_name(len(taken) + 1, taken)
-    if probe is None:
-        probe = probe_devices(project.state_dir)
-    warnings = check_resources(device, backend, nproc, precision, probe)
+    if placement is not None:
+        probe, warnings = {"default": device}, []
+    else:
+        if probe is None:
+            probe = probe_devices(project.state_dir)
+        warnings = check_resources(device, backend, nproc, precision, probe)
     profile = str(profile_path.relative_to(project.root)) if profile_path and \
         profile_path.is_relative_to(project.root) else str(profile_path or "")
     deterministic = request.deterministic if request.deterministic is not None else defaults.deterministic
@@ -89,7 +100,8 @@ def prepare(project: Project, request: LaunchRequest, *, index: RunIndex | None 
         deterministic = (probe.get("default", "cpu") if device == "auto" else device) == "cpu"
     steps = check_steps(request.steps or getattr(task, "steps", ()) or ("fit",), task.name)
     prepared = PreparedLaunch(task, config, device, backend, nproc, precision, name,
-                              [t for t in request.tags if t], profile, warnings, bool(deterministic), steps)
+                              [t for t in request.tags if t], profile, warnings, bool(deterministic), steps,
+                              placement)
     # The spec must read back as written: refuse now, before a folder or a ref exists.
     check_round_trip(_spec(project, prepared, "0" * 12, Path(project.runs_dir) / ("0" * 12), ""))
     return prepared
@@ -161,7 +173,13 @@ def launch(project: Project, request: LaunchRequest, *, index: RunIndex | None =
         try:
             row = _create(project, index, prepared, run_id, run_dir,
                           pick_name=not (request.name or "").strip(), snapshot=snapshot)
+            if prepared.placement is not None:  # sbatch may refuse: then nothing is left
+                from workbench.runs.cluster_launch import submit_attempt
+
+                submit_attempt(project, index, row, read_spec(run_dir), 1)
         except BaseException:
+            if prepared.placement is not None:
+                index.delete_run(run_id)
             shutil.rmtree(run_dir, ignore_errors=True)
             _drop_ref(project, run_id)
             raise
@@ -182,7 +200,7 @@ def _spec(project: Project, prepared: PreparedLaunch, run_id: str, run_dir: Path
         index=str(project.index_path), code_dir=str(run_dir / "code"), name=prepared.name or "",
         tags=list(prepared.tags), profile=prepared.profile, snapshot=snapshot,
         max_log_bytes=project.max_log_bytes, deterministic=prepared.deterministic,
-        steps=list(prepared.steps),
+        steps=list(prepared.steps), **({"sink": "journal"} if prepared.placement is not None else {}),
     )
 
 
@@ -204,6 +222,10 @@ def _create(project: Project, index: RunIndex, prepared: PreparedLaunch, run_id:
         materialise(snap, snap.git_dir, code_dir)
         task = prepared.task
         write_spec(run_dir, _spec(project, prepared, run_id, run_dir, snap.commit))
+        if prepared.placement is not None:
+            from workbench.runs.cluster_launch import write_placement
+
+            write_placement(run_dir, prepared.placement)
         (run_dir / "artifacts").mkdir()
         row = _create_row(
             index, pick_name,
@@ -218,7 +240,8 @@ def _create(project: Project, index: RunIndex, prepared: PreparedLaunch, run_id:
     if data is not None:
         index.add_event(run_id, "data", data.summary, data.event_data())
     excluded = [f"{path} ({why})" for path, why in _excluded(project, snap)]
-    index.add_event(run_id, "launched", f"{task.name} on {prepared.device}/{prepared.backend}",
+    where = f" on cluster {prepared.placement.name}" if prepared.placement is not None else ""
+    index.add_event(run_id, "launched", f"{task.name} on {prepared.device}/{prepared.backend}{where}",
                     {"snapshot": snap.commit, "excluded": excluded[:200]})
     if excluded:
         index.add_event(run_id, "snapshot-excluded",

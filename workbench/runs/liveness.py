@@ -10,6 +10,7 @@ import os
 import time
 
 from workbench.errors import WorkbenchError
+from workbench.runs.cluster_launch import is_cluster_run
 from workbench.runs.locks import trainer_alive
 from workbench.store import RunIndex, current_host
 from workbench.store.records import Run
@@ -124,7 +125,8 @@ def reconcile(index: RunIndex, stale_after_s: float | None = None) -> list[str]:
     A run qualifies only when its heartbeat (or start, or creation) is older than
     ``stale_after_s`` seconds (default :func:`stale_after`) *and* its supervisor (or,
     without one, its training process) is not alive here, so a run whose supervisor is
-    alive is never marked. When nothing is stale this is one indexed query. Runs waiting
+    alive is never marked. A cluster run is never marked here: its Slurm job decides, and
+    one whose watcher is gone is adopted (``workbench.runs.cluster_adopt``). When nothing is stale this is one indexed query. Runs waiting
     in the queue have no process yet and are left alone; when some wait and no queue
     runner runs (it died), one is started (``workbench.runs._queue_start.revive_queue``:
     one more indexed query, and a lock test only when runs wait).
@@ -136,6 +138,12 @@ def reconcile(index: RunIndex, stale_after_s: float | None = None) -> list[str]:
     cutoff = time.time() - window
     changed = []
     for run in index.stale_live_runs(cutoff):
+        if is_cluster_run(run.run_dir):  # owned through its Slurm job: a dead watcher is replaced
+            if not owner_alive(run):
+                from workbench.runs.cluster_adopt import adopt
+
+                adopt(index, run)
+            continue
         if _gone(run) and index.mark_interrupted(run.id, INTERRUPTED_ERROR, stale_before=cutoff):
             changed.append(run.id)
     from workbench.runs._queue_start import revive_queue  # here: it starts processes

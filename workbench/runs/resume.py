@@ -90,6 +90,12 @@ def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | Non
     if not step_checkpoints(run_dir) and not fork_start:
         raise WorkbenchError(f"run {run.id} has no checkpoint to resume from (it ended before its "
                              f"first one); launch it again instead")
+    from workbench.runs.cluster_launch import is_cluster_run
+
+    if is_cluster_run(run_dir):  # a new Slurm job (workbench.runs.cluster_resume)
+        from workbench.runs.cluster_resume import resume_cluster
+
+        return resume_cluster(project, index, run, spec, status, device=device, start=start)
     if device is not None and device != spec.device:
         from workbench.project.settings import normalize_device
         from workbench.runs.probe import check_device, probe_devices

@@ -141,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.runs.script_supervisor import supervise_script
 
         return supervise_script(spec, run_dir, index, row, attempt, signalled)
+    from workbench.runs.cluster_launch import is_cluster_run
+
+    if is_cluster_run(run_dir):  # a Slurm job: this process is its watcher (workbench.runs.cluster_watch)
+        from workbench.runs.cluster_watch import watch
+
+        return watch(spec, run_dir, index, attempt, signalled)
 
     def stop_request() -> Run | None:
         """The run's row when a stop is requested (by the row, or by a signal to us)."""

@@ -173,9 +173,14 @@ class _Pipeline:
 
         if self.index is not None:
             recorded = self.index.plan_steps(self.spec.id, self.steps)
-        else:  # another DDP rank: read what rank 0 recorded
-            with RunIndex(self.spec.index) as index:
-                recorded = index.run_steps(self.spec.id)
+        else:  # another DDP rank: read what rank 0 recorded (a cluster run: its context file)
+            from workbench.runs.cluster_context import open_reader
+
+            reader = open_reader(self.spec, self.run_dir, self.attempt)
+            try:
+                recorded = reader.run_steps(self.spec.id)
+            finally:
+                reader.close()
         return {s.name for s in recorded if s.status is StepStatus.COMPLETED} if self.attempt > 1 else set()
 
     def run(self, task: Any, requested: list[str]) -> tuple[bool, bool]:
@@ -305,7 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.store.journal import JOURNAL_FILE, Journal, JournalIndex
 
         journal = Journal(run_dir / JOURNAL_FILE, spec.id)
-        index = JournalIndex(journal, RunIndex(spec.index))
+        # A cluster run's reads come from attempts/<n>/context.json (the node never opens
+        # SQLite); a local one's from the index (workbench.runs.cluster_context).
+        from workbench.runs.cluster_context import open_reader
+
+        index = JournalIndex(journal, open_reader(spec, run_dir, int(os.environ.get("WORKBENCH_ATTEMPT") or 1)))
     else:
         index = RunIndex(spec.index)
     # The supervisor tells every rank which attempt this is; rank 0 also reads it below.
@@ -333,8 +342,9 @@ def main(argv: list[str] | None = None) -> int:
                          heartbeat_at=now, pid=os.getpid(), host=socket.gethostname(),
                          ended_at=None, exit_code=None, signal=None, error=None, traceback=None)
         index.add_event(spec.id, "started", f"attempt {attempt}, pid {os.getpid()}")
-        _watch_stop_requests(spec.index, spec.id, lambda reason: (requested.append(reason),
-                                                                   task is not None and task.request_stop(reason)))
+        if journal is None or isinstance(index.reader, RunIndex):  # a cluster's watcher signals the job
+            _watch_stop_requests(spec.index, spec.id, lambda reason: (requested.append(reason),
+                                                                       task is not None and task.request_stop(reason)))
     started_at = time.time()
     writer = None
     backend = None

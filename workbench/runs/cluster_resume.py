@@ -1,0 +1,58 @@
+"""Resuming a cluster run: a new attempt is a new Slurm job (``workbench resume RUN``).
+
+``workbench.runs.resume.resume_run`` makes the checks every run gets (not live, resumable,
+a checkpoint to resume from) and hands a run whose folder holds ``cluster.json`` to
+:func:`resume_cluster`. The new job is submitted *before* the row changes: an ``sbatch``
+that refuses leaves the run as it was. The row then becomes attempt ``n + 1``, ``queued``,
+and a new watcher follows the job; the trainer on the node loads the latest checkpoint as
+a local resume does (the attempt number comes from its ``context.json``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.errors import WorkbenchError
+from workbench.runs.cluster_launch import last_job, submit_attempt
+from workbench.runs.launch import start_supervisor
+from workbench.runs.slurm import job_state
+from workbench.store import Run, RunIndex, RunStatus
+
+if TYPE_CHECKING:
+    from workbench.project import Project
+    from workbench.runs.spec import RunSpec
+
+__all__ = ["resume_cluster"]
+
+
+def resume_cluster(project: Project, index: RunIndex, run: Run, spec: RunSpec, status: RunStatus, *,
+                   device: str | None = None, start: bool = True) -> Run:
+    """Submit attempt ``n + 1`` of cluster run ``run`` and start its watcher.
+
+    Raises:
+        WorkbenchError: The last job still exists and has not ended, ``--device`` was
+            given, or sbatch refused (one line; the run is unchanged).
+    """
+    run_dir = Path(run.run_dir or "")
+    if device is not None and device != spec.device:
+        raise WorkbenchError(f"run {run.id} runs on a cluster: its device cannot change on resume "
+                             f"(fork it with --on to place it anew)")
+    previous = last_job(run_dir)
+    if previous is not None:
+        state = job_state(previous)
+        if state is not None and state.active:
+            raise WorkbenchError(f"run {run.id}'s slurm job {previous} is still {state.describe()}; "
+                                 f"stop it first (workbench stop {run.id})")
+    attempt = (run.attempt or 1) + 1
+    job = submit_attempt(project, index, run, spec, attempt)
+    index.update_run(run.id, status=RunStatus.QUEUED, attempt=attempt, ended_at=None, exit_code=None,
+                     signal=None, error=None, traceback=None, heartbeat_at=time.time(), stop_requested_at=None,
+                     stop_mode=None, stop_reason=None, status_reason=f"slurm job {job}: submitted")
+    index.add_event(run.id, "resumed", f"attempt {attempt} (after {status}) as slurm job {job}",
+                    {"attempt": attempt, "previous_status": status.value, "device": spec.device, "job_id": job})
+    run = index.get_run(run.id) or run
+    if start:
+        start_supervisor(project, index, run)
+    return index.get_run(run.id) or run
