@@ -46,7 +46,10 @@ def sweep_cmd() -> None:
                    "or uniform/loguniform/intuniform(LOW,HIGH), choice(V1,V2,…) for --random.")
 @click.option("-s", "--set", "fixed", multiple=True, metavar="KEY=VALUE", help="A config field every trial shares.")
 @click.option("--random", "random_n", type=int, metavar="N", help="A random search of N trials (default: a grid).")
-@click.option("--seed", type=int, help="The random search's seed (default: drawn, and recorded).")
+@click.option("--optuna", "optuna_n", type=int, metavar="N",
+              help="An Optuna study (TPE) of N trials, each a run (needs the sweeps extra: optuna).")
+@click.option("--prune", type=click.Choice(["median"]), help="Prune poor --optuna trials early (median pruner).")
+@click.option("--seed", type=int, help="The random search's or the study's seed (default: drawn, and recorded).")
 @click.option("--parallel", type=int, metavar="N", help="At most N trials at once (default: the queue's limits).")
 @click.option("--metric", help="The metric trials are ranked by (e.g. val/loss).")
 @click.option("--direction", type=click.Choice(["min", "max"]), help="Whether lower or higher is better.")
@@ -59,14 +62,14 @@ def sweep_cmd() -> None:
 @json_option
 @pass_state
 def start_cmd(state: State, task: str | None, params: tuple[str, ...], fixed: tuple[str, ...],
-              random_n: int | None, seed: int | None, parallel: int | None, metric: str | None,
+              random_n: int | None, optuna_n: int | None, prune: str | None, seed: int | None, parallel: int | None, metric: str | None,
               direction: str | None, name: str | None, sweep_file: str | None, device: str | None,
               profile: str | None, tags: tuple[str, ...], yes: bool, as_json: bool) -> None:
     """Start a sweep of TASK: check every trial, then queue them all (nothing is written if one is bad)."""
     from workbench.runs.sweep import SweepRequest, load_sweep_file, merge_requests, plan_sweep, start_sweep
 
     project = state.project
-    request = SweepRequest(task, params, fixed, random_n, None, seed, parallel, metric, direction, None, name,
+    request = SweepRequest(task, params, fixed, random_n, optuna_n, seed, parallel, metric, direction, prune, name,
                            yes, device, profile, tags)
     if sweep_file:
         request = merge_requests(load_sweep_file(project, sweep_file), request)
@@ -76,7 +79,8 @@ def start_cmd(state: State, task: str | None, params: tuple[str, ...], fixed: tu
         if as_json:
             print_json(sweep_record(index, sweep))
             return
-        what = f"{plan.kind}, {len(runs)} run(s)" + (f", seed {plan.seed}" if plan.seed is not None else "")
+        count = sweep.spec.get("trials") if plan.kind == "optuna" else len(runs)
+        what = f"{plan.kind}, {count} run(s)" + (f", seed {plan.seed}" if plan.seed is not None else "")
         limit = f", at most {sweep.parallel} at once" if sweep.parallel else ""
         click.echo(f"started sweep {sweep.id}" + (f" ({sweep.name})" if sweep.name else "") +
                    f": {sweep.task}, {what}{limit}; snapshot {(sweep.snapshot_commit or '')[:10]}")
@@ -130,7 +134,7 @@ def show_cmd(state: State, sweep: str, as_json: bool) -> None:
     """Show a sweep: its trials sorted by the metric, best first, with the varied parameters."""
     from rich.table import Table
 
-    from workbench.runs.present import value_text, when
+    from workbench.runs.present import when
 
     with open_index(state.project) as index:
         s = _resolve(index, sweep)
@@ -160,7 +164,7 @@ def show_cmd(state: State, sweep: str, as_json: bool) -> None:
             value = trial["metric"]
             colour = STATUS_COLOURS.get(trial["status"], "")
             table.add_row(str(n), trial["id"], trial["name"] or "—", f"[{colour}]{trial['status']}[/]",
-                          *(value_text(trial["params"].get(k)) for k in varied),
+                          *(_param_text(trial["params"].get(k)) for k in varied),
                           "—" if value is None else f"{value:.6g}")
         click.echo()
         console().print(table)
@@ -211,6 +215,13 @@ def resume_cmd(state: State, sweep: str, as_json: bool) -> None:
         for a in actions:
             if a.action == "refused":
                 click.echo(f"  {a.run.id}: {a.message}", err=True)
+
+
+def _param_text(value: Any) -> str:
+    """A parameter's value for the table: floats in six significant digits."""
+    from workbench.runs.present import value_text
+
+    return f"{value:.6g}" if isinstance(value, float) else value_text(value)
 
 
 def _counts_text(counts: dict[str, int]) -> str:

@@ -47,6 +47,7 @@ __all__ = [
     "load_sweep_file",
     "plan_sweep",
     "resume_sweep",
+    "settle_pruned",
     "start_sweep",
     "stop_sweep",
 ]
@@ -224,8 +225,10 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
     if request.random is not None and request.optuna is not None:
         raise WorkbenchError("give --random N or --optuna N, not both")
     kind = "optuna" if request.optuna is not None else "random" if request.random is not None else "grid"
-    if kind == "optuna":  # TODO(issue 15): the Optuna controller
-        raise WorkbenchError("Optuna sweeps are not available yet; use a grid or --random N")
+    if request.prune not in (None, "median"):
+        raise WorkbenchError(f"--prune must be median (or left out), got {request.prune!r}")
+    if request.prune is not None and kind != "optuna":
+        raise WorkbenchError("--prune is for --optuna sweeps")
     count = request.optuna if kind == "optuna" else request.random
     if count is not None and count < 1:
         raise WorkbenchError(f"--{kind} needs 1 or more trials, got {count}")
@@ -252,12 +255,22 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
     for n, trial in enumerate(trials, 1):
         _check(project, task, request, trial_overrides(trial),
                lambda exc, n=n, trial=trial: f"trial {n} ({', '.join(trial_overrides(trial))}): {exc}")
-    names = _run_names(index, request.name, len(trials))
+    names = _run_names(index, request.name, len(trials) if kind != "optuna" else size)
     first = trials[0] if trials else {}
     base = LaunchRequest(request.task, [*request.fixed, *trial_overrides(first)], request.profile,
                          request.device, tags=list(request.tags))
     prepared = prepare(project, base, index=index, probe=probe)  # device, backend, precision, ...
+    if kind == "optuna":
+        _check_optuna()
     return SweepPlan(request, kind, params, trials, seed if kind != "grid" else None, prepared, names, direction)
+
+
+def _check_optuna() -> None:
+    """Refuse an Optuna sweep where Optuna is not installed (found without importing it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:
+        raise WorkbenchError("--optuna needs Optuna: pip install 'workbench[sweeps]' (or pip install optuna)")
 
 
 def _direction(request: SweepRequest) -> str:
@@ -332,9 +345,18 @@ def start_sweep(project: Project, plan: SweepPlan, *, index: RunIndex,
     request = plan.request
     snapshot = take_snapshot(project.root, None, state_dir=project.state_dir,
                              max_file_bytes=project.snapshot.max_file_bytes, exclude=project.snapshot.exclude)
-    sweep = index.create_sweep(name=request.name, task=request.task, kind=plan.kind, spec=plan.spec(),
-                               parallel=request.parallel, metric=request.metric, direction=plan.direction,
-                               snapshot_commit=snapshot.commit, status="running")
+    spec = {**plan.spec(), "snapshot": snapshot.to_dict()}
+    if plan.kind == "optuna":
+        spec["trials"] = plan.request.optuna
+    sweep = index.create_sweep(name=request.name, task=request.task, kind=plan.kind, spec=spec,
+                               parallel=request.parallel, metric=request.metric or (
+                                   "val/loss" if plan.kind == "optuna" else None),
+                               direction=plan.direction, snapshot_commit=snapshot.commit, status="running")
+    if plan.kind == "optuna":  # its controller asks the study for trials and queues them
+        from workbench.runs.sweep_controller import start_controller
+
+        start_controller(project, sweep.id)
+        return sweep, []
     runs: list[Run] = []
     for trial, name in zip(plan.trials, plan.names):
         try:
@@ -405,6 +427,7 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
     index.update_sweep(sweep.id, status="running")
     actions = []
     for run in index.runs_of_sweep(sweep.id):
+        run = settle_pruned(index, run, wait=15.0)
         if not run.status.is_resumable:
             actions.append(TrialAction(run, "kept", str(run.status)))
             continue
@@ -419,7 +442,47 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
         actions.append(TrialAction(_requeue(index, resumed, f"attempt {resumed.attempt}: waiting for a slot"),
                                    "resumed"))
     _ensure_queue(project)
+    if sweep.kind == "optuna":  # the study continues from its journal
+        from workbench.runs.sweep_controller import start_controller
+
+        start_controller(project, sweep.id)
     return actions
+
+
+def settle_pruned(index: RunIndex, run: Run, *, wait: float = 0.0) -> Run:
+    """A trial its sweep's pruner stopped (stop reason ``pruned``) that ended ``stopped``
+    ends ``pruned`` instead: final, never resumed. Its outcome file says so too.
+
+    The trainer ends a stopped run ``stopped`` whatever the reason; once its owner (the
+    supervisor) has written its last words, the sweep, which asked, turns that into the final
+    ``pruned``. Other runs, and runs whose owner is still finishing after ``wait`` seconds,
+    are returned as they are.
+    """
+    if run.status is not RunStatus.STOPPED or run.stop_reason != "pruned":
+        return run
+    from workbench.runs.liveness import owner_alive
+    from workbench.runs.outcome import Outcome, write_outcome
+
+    deadline = time.monotonic() + wait
+    while owner_alive(run):
+        if time.monotonic() >= deadline:
+            return run
+        time.sleep(0.1)
+    run = index.get_run(run.id) or run
+    if run.status is not RunStatus.STOPPED:
+        return run
+
+    if run.run_dir:
+        try:
+            write_outcome(Path(run.run_dir), Outcome(run.attempt, RunStatus.PRUNED, run.ended_at or time.time(),
+                                                     run.exit_code, run.signal, "pruned by its sweep", run.step,
+                                                     run.started_at))
+        except OSError:
+            pass  # the index still says how it ended
+    index.update_run(run.id, status=RunStatus.PRUNED, status_reason="pruned by its sweep")
+    index.add_event(run.id, "pruned", "pruned by its sweep: its metric trailed the other trials'",
+                    {"from": "stopped", "to": "pruned", "reason": "pruned"})
+    return index.get_run(run.id) or run
 
 
 def _requeue(index: RunIndex, run: Run, reason: str) -> Run:

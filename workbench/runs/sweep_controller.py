@@ -1,0 +1,286 @@
+"""The Optuna controller of a sweep: ``python -m workbench.runs.sweep_controller ROOT SWEEP_ID``.
+
+One per sweep, detached, guarded by an ``flock`` on ``.workbench/sweeps/<id>/controller.lock``.
+The study lives in Optuna's ``JournalStorage`` file beside it (``study.journal``), so a crash
+of this process loses nothing: the next controller (``workbench sweep resume``) reopens the
+study and continues. Each trial is a normal run queued with the sweep's id and the tag
+``optuna-trial-<number>``; the controller
+
+- asks the study for trials while fewer than ``parallel`` are live and fewer than the
+  sweep's trial count were asked, and queues each as a run on the sweep's snapshot;
+- reports the runs' intermediate values of the metric (read from the run index) and, when
+  the pruner says so, stops the run through :func:`workbench.runs.control.stop_run` with
+  reason ``pruned`` (the run ends ``pruned``);
+- tells the study each trial's outcome: the run's last value of the metric when it
+  completed (a run that never logged the metric fails its trial, with a warning on the
+  run), ``PRUNED``, or ``FAIL`` for a failed run. A stopped or interrupted run keeps its
+  trial running: ``sweep resume`` resumes it.
+
+It exits when every trial is told, or when the sweep is stopped and none of its runs is live.
+Optuna is imported here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.errors import WorkbenchError
+from workbench.store import Run, RunIndex, RunStatus
+
+if TYPE_CHECKING:
+    from workbench.project import Project
+    from workbench.store._sweeps import Sweep
+
+__all__ = ["CONTROLLER_LOCK", "STUDY_FILE", "TRIAL_TAG", "controller_alive", "main", "start_controller", "sweep_dir"]
+
+CONTROLLER_LOCK = "controller.lock"
+STUDY_FILE = "study.journal"
+#: A trial's run carries the tag ``optuna-trial-<number>``.
+TRIAL_TAG = "optuna-trial-"
+_LOOK_S = 0.5
+
+
+def sweep_dir(project: Project, sweep_id: str) -> Path:
+    """``.workbench/sweeps/<id>``: the study's journal, the controller's lock and log."""
+    from workbench.snapshot import check_run_id
+
+    return Path(project.state_dir) / "sweeps" / check_run_id(sweep_id)
+
+
+def controller_alive(project: Project, sweep_id: str) -> bool:
+    """Whether a controller holds the sweep's lock."""
+    from workbench.runs.locks import held_by_someone
+
+    return held_by_someone(sweep_dir(project, sweep_id) / CONTROLLER_LOCK)
+
+
+def start_controller(project: Project, sweep_id: str) -> int | None:
+    """Start the sweep's controller in its own session unless one runs; its pid, or None."""
+    import subprocess
+
+    from workbench.runs._launching import _env
+
+    folder = sweep_dir(project, sweep_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    if controller_alive(project, sweep_id):
+        return None
+    with open(folder / "controller.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "workbench.runs.sweep_controller", str(project.root), sweep_id],
+                                cwd=str(project.root), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, env=_env())
+    return proc.pid
+
+
+def _has_checkpoint(run: Run) -> bool:
+    from workbench.runs.resume import step_checkpoints
+
+    return bool(run.run_dir) and bool(step_checkpoints(Path(run.run_dir)))
+
+
+def _log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def _distributions(sweep: Sweep) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """Optuna distributions of the sweep's parameters, and for value lists text → text."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from workbench.runs.sweep_spec import Distribution, parse_param
+
+    dists: dict[str, Any] = {}
+    texts: dict[str, dict[str, str]] = {}
+    for typed in sweep.spec["params"]:
+        param = parse_param(typed)
+        if isinstance(param, Distribution):
+            if param.kind == "intuniform":
+                dists[param.key] = IntDistribution(int(param.low), int(param.high))
+            else:
+                dists[param.key] = FloatDistribution(param.low, param.high, log=param.log)
+        else:  # a value list: categorical over the values' texts
+            dists[param.key] = CategoricalDistribution([item.text for item in param.items])
+            texts[param.key] = {item.text: item.text for item in param.items}
+    return dists, texts
+
+
+def _overrides(params: dict[str, Any], texts: dict[str, dict[str, str]]) -> list[str]:
+    from workbench.runs.sweep_spec import toml_text
+
+    return [f"{key}={texts[key][value] if key in texts else toml_text(value)}" for key, value in params.items()]
+
+
+class Controller:
+    """One sweep's study, its runs and the loop between them."""
+
+    def __init__(self, project: Project, index: RunIndex, sweep: Sweep) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.project, self.index, self.sweep = project, index, sweep
+        spec = sweep.spec
+        self.metric = sweep.metric or "val/loss"
+        self.count = int(spec["trials"])
+        self.parallel = sweep.parallel or 1
+        storage = optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(sweep_dir(project, sweep.id) / STUDY_FILE)))
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0) \
+            if spec.get("prune") == "median" else optuna.pruners.NopPruner()
+        self.study = optuna.create_study(
+            study_name=sweep.id, storage=storage, load_if_exists=True, pruner=pruner,
+            direction="maximize" if sweep.direction == "max" else "minimize",
+            sampler=optuna.samplers.TPESampler(seed=spec.get("seed")))
+        self.dists, self.texts = _distributions(sweep)
+
+    def runs_by_trial(self) -> dict[int, Run]:
+        found = {}
+        for run in self.index.runs_of_sweep(self.sweep.id):
+            for tag in run.tags:
+                if tag.startswith(TRIAL_TAG) and tag[len(TRIAL_TAG):].isdigit():
+                    found[int(tag[len(TRIAL_TAG):])] = run
+        return found
+
+    def queue(self, number: int, params: dict[str, Any]) -> None:
+        """Queue trial ``number`` as a run of the sweep (on its snapshot)."""
+        from workbench.runs.launch import LaunchRequest
+        from workbench.runs.queue import enqueue
+        from workbench.snapshot import Snapshot
+
+        spec = self.sweep.spec
+        name = f"{self.sweep.name}-{number + 1}" if self.sweep.name else None
+        request = LaunchRequest(self.sweep.task, [*spec.get("fixed", []), *_overrides(params, self.texts)],
+                                spec.get("profile"), spec.get("device"), name=name,
+                                tags=[*spec.get("tags", []), f"{TRIAL_TAG}{number}"])
+        try:
+            run = enqueue(self.project, request, index=self.index, sweep_id=self.sweep.id,
+                          snapshot=Snapshot.from_dict(spec["snapshot"]))
+        except WorkbenchError as exc:  # a value its field refuses: the trial fails, the study goes on
+            from optuna.trial import TrialState
+
+            _log(f"trial {number} refused: {exc}")
+            self.study.tell(number, state=TrialState.FAIL)
+            return
+        _log(f"trial {number}: run {run.id} {' '.join(request.overrides)}")
+
+    def step(self) -> bool:
+        """One look: tell finished trials, prune, ask new ones. Returns whether to go on."""
+        from optuna.trial import Trial, TrialState
+
+        from workbench.runs.sweep import settle_pruned
+
+        sweep = self.index.get_sweep(self.sweep.id)
+        if sweep is None:
+            return False
+        self.sweep = sweep
+        runs = self.runs_by_trial()
+        trials = self.study.get_trials(deepcopy=False)
+        live = 0
+        for frozen in trials:
+            if frozen.state is not TrialState.RUNNING:
+                continue
+            run = runs.get(frozen.number)
+            if run is not None:
+                run = settle_pruned(self.index, run)
+            if run is None:  # asked, then the controller died before queueing it
+                if sweep.status == "running":
+                    self.queue(frozen.number, frozen.params)
+                    live += 1
+                continue
+            if run.status is RunStatus.COMPLETED:
+                value = self.index.last_metrics(run.id).get(self.metric)
+                if value is None:
+                    self.index.add_event(run.id, "warning", f"the sweep's metric {self.metric} was never logged: "
+                                                            "its trial failed")
+                    self.study.tell(frozen.number, state=TrialState.FAIL)
+                else:
+                    self.study.tell(frozen.number, value)
+                _log(f"trial {frozen.number}: {self.metric} {value}")
+            elif run.status is RunStatus.PRUNED:
+                self.study.tell(frozen.number, state=TrialState.PRUNED)
+                _log(f"trial {frozen.number}: pruned")
+            elif run.status is RunStatus.FAILED:
+                self.study.tell(frozen.number, state=TrialState.FAIL)
+            elif run.status in (RunStatus.STOPPED, RunStatus.INTERRUPTED) and run.stop_reason != "pruned" \
+                    and sweep.status == "running" and not _has_checkpoint(run):
+                # stopped or interrupted before its first checkpoint: nothing to resume
+                self.index.add_event(run.id, "warning", "it ended before its first checkpoint, so it cannot "
+                                                        "resume: its trial failed")
+                self.study.tell(frozen.number, state=TrialState.FAIL)
+                _log(f"trial {frozen.number}: failed (no checkpoint to resume from)")
+            elif run.status.is_live or (run.status is RunStatus.STOPPED and run.stop_reason == "pruned"):
+                live += 1  # a pruned run counts until its supervisor has ended it
+                if run.status is RunStatus.RUNNING and not run.stop_requested:
+                    self.report(Trial(self.study, frozen._trial_id), frozen, run)
+        asked = len(trials)
+        while sweep.status == "running" and asked < self.count and live < self.parallel:
+            trial = self.study.ask(self.dists)
+            self.queue(trial.number, trial.params)
+            asked += 1
+            live += 1
+        if live or (sweep.status == "running" and asked < self.count):
+            return True
+        if all(t.state is not TrialState.RUNNING for t in self.study.get_trials(deepcopy=False)):
+            self.index.update_sweep(sweep.id, status="done")
+            _log("every trial is told; the study is done")
+        else:  # stopped, or its runs stopped or interrupted: `sweep resume` brings us back
+            _log("nothing live; exiting until the sweep is resumed")
+        return False
+
+    def report(self, trial: Any, frozen: Any, run: Run) -> None:
+        """Report the run's new points of the metric; stop it (reason ``pruned``) if the pruner says so."""
+        from workbench.runs.control import stop_run
+
+        reported = frozen.intermediate_values
+        points = [(step, value) for step, value, _ in self.index.points(run.id, self.metric) if step not in reported]
+        if not points:
+            return
+        for step, value in points:
+            if value == value:  # NaN is not reported
+                trial.report(value, step)
+        if trial.should_prune():
+            try:
+                stop_run(self.index, run, reason="pruned")
+                _log(f"trial {frozen.number}: pruning run {run.id} at step {points[-1][0]}")
+            except WorkbenchError:
+                pass  # it ended meanwhile
+
+
+def serve(root: Path, sweep_id: str) -> int:
+    """Hold the sweep's lock and run the study until it is done or stopped."""
+    from workbench.project import load_project
+    from workbench.runs.locks import FileLock, LockHeld
+
+    project = load_project(root)
+    folder = sweep_dir(project, sweep_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = FileLock(folder / CONTROLLER_LOCK).acquire(wait=0)
+    except LockHeld:
+        return 0
+    try:
+        with RunIndex(project.index_path) as index:
+            sweep = index.get_sweep(sweep_id)
+            if sweep is None:
+                _log(f"no sweep {sweep_id}")
+                return 1
+            controller = Controller(project, index, sweep)
+            _log(f"serving sweep {sweep_id}")
+            while controller.step():
+                time.sleep(_LOOK_S)
+    finally:
+        lock.release()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m workbench.runs.sweep_controller PROJECT_ROOT SWEEP_ID``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: python -m workbench.runs.sweep_controller PROJECT_ROOT SWEEP_ID", file=sys.stderr)
+        return 2
+    return serve(Path(args[0]), args[1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
