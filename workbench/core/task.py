@@ -308,6 +308,36 @@ class Task(abc.ABC):
         if sink is not None and self.backend.rank == 0:
             sink.log(key, value, self.state.current_step if step is None else step)
 
+    def log_image(self, key: str, image: Any, step: int | None = None) -> Path | None:
+        """Keep an image at ``step`` (default: the current step, as :meth:`log`) as a PNG.
+
+        Written atomically to ``artifacts/images/<key>/step-<step, 9 digits>.png`` and
+        recorded in the run index as an artifact of kind ``image`` (the app's Images tab shows
+        them). Only the main process (rank 0) writes; a task without a run folder keeps
+        nothing. Needs Pillow (``pip install workbench[images]``), loaded on first call.
+
+        Args:
+            key: Its name, e.g. ``"boundary"`` or ``"val/sample"`` (parts become folders).
+            image: A torch tensor (CxHxW or HxW) or a numpy array (HxWxC or HxW), C in 1, 3
+                or 4; floats in [0, 1], or uint8.
+            step: The step it belongs to.
+
+        Returns:
+            The file written, or None (not rank 0, or no run folder).
+
+        Raises:
+            TaskError: A key that would leave the folder, an image of another shape or type,
+                or Pillow is missing.
+        """
+        if self.run_dir is None or self.backend.rank != 0:
+            return None
+        from workbench.core.images import write_image
+
+        record = getattr(self.sink, "add_artifacts", None)
+        return write_image(self.run_dir / "artifacts", key, image,
+                           self.state.current_step if step is None else step,
+                           record if callable(record) else None)
+
     def artifact_path(self, name: str | Path) -> Path:
         """A path inside the run's ``artifacts/`` folder (its parent folders are made).
 
