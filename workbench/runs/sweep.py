@@ -427,7 +427,7 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
     index.update_sweep(sweep.id, status="running")
     actions = []
     for run in index.runs_of_sweep(sweep.id):
-        run = settle_pruned(index, run, wait=15.0)
+        run = settle_pruned(index, _gone_now(index, run), wait=15.0)
         if not run.status.is_resumable:
             actions.append(TrialAction(run, "kept", str(run.status)))
             continue
@@ -483,6 +483,25 @@ def settle_pruned(index: RunIndex, run: Run, *, wait: float = 0.0) -> Run:
     index.add_event(run.id, "pruned", "pruned by its sweep: its metric trailed the other trials'",
                     {"from": "stopped", "to": "pruned", "reason": "pruned"})
     return index.get_run(run.id) or run
+
+
+def _gone_now(index: RunIndex, run: Run) -> Run:
+    """A ``running`` run whose supervisor and trainer are both gone is ``interrupted`` now,
+    not only once its heartbeat is stale (after a crash of everything, resume at once)."""
+    from workbench.runs.liveness import INTERRUPTED_ERROR, owner_alive
+    from workbench.runs.locks import trainer_alive
+
+    if run.status is not RunStatus.RUNNING or run.host not in (None, _host()) or owner_alive(run) \
+            or trainer_alive(run.run_dir):
+        return run
+    index.mark_interrupted(run.id, INTERRUPTED_ERROR)
+    return index.get_run(run.id) or run
+
+
+def _host() -> str:
+    from workbench.store import current_host
+
+    return current_host()
 
 
 def _requeue(index: RunIndex, run: Run, reason: str) -> Run:

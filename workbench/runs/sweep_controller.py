@@ -129,8 +129,12 @@ class Controller:
             if spec.get("prune") == "median" else optuna.pruners.NopPruner()
         self.study = optuna.create_study(
             study_name=sweep.id, storage=storage, load_if_exists=True, pruner=pruner,
-            direction="maximize" if sweep.direction == "max" else "minimize",
-            sampler=optuna.samplers.TPESampler(seed=spec.get("seed")))
+            direction="maximize" if sweep.direction == "max" else "minimize")
+        # A controller that restarts (resume after a crash) must not replay the seeded
+        # stream from the start: that would ask the first trials' values again.
+        seed = spec.get("seed")
+        asked = len(self.study.get_trials(deepcopy=False))
+        self.study.sampler = optuna.samplers.TPESampler(seed=None if seed is None else int(seed) + asked)
         self.dists, self.texts = _distributions(sweep)
 
     def runs_by_trial(self) -> dict[int, Run]:
