@@ -47,7 +47,6 @@ __all__ = [
     "load_sweep_file",
     "plan_sweep",
     "resume_sweep",
-    "settle_pruned",
     "start_sweep",
     "stop_sweep",
 ]
@@ -422,12 +421,13 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
     """
     from workbench.runs.liveness import reconcile
     from workbench.runs.resume import resume_run
+    from workbench.runs.sweep_controller import settle_pruned
 
     reconcile(index)
     index.update_sweep(sweep.id, status="running")
     actions = []
     for run in index.runs_of_sweep(sweep.id):
-        run = settle_pruned(index, _gone_now(index, run), wait=15.0)
+        run = settle_pruned(index, _gone_now(index, run), wait=15.0)  # a pruned trial stays pruned
         if not run.status.is_resumable:
             actions.append(TrialAction(run, "kept", str(run.status)))
             continue
@@ -447,42 +447,6 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
 
         start_controller(project, sweep.id)
     return actions
-
-
-def settle_pruned(index: RunIndex, run: Run, *, wait: float = 0.0) -> Run:
-    """A trial its sweep's pruner stopped (stop reason ``pruned``) that ended ``stopped``
-    ends ``pruned`` instead: final, never resumed. Its outcome file says so too.
-
-    The trainer ends a stopped run ``stopped`` whatever the reason; once its owner (the
-    supervisor) has written its last words, the sweep, which asked, turns that into the final
-    ``pruned``. Other runs, and runs whose owner is still finishing after ``wait`` seconds,
-    are returned as they are.
-    """
-    if run.status is not RunStatus.STOPPED or run.stop_reason != "pruned":
-        return run
-    from workbench.runs.liveness import owner_alive
-    from workbench.runs.outcome import Outcome, write_outcome
-
-    deadline = time.monotonic() + wait
-    while owner_alive(run):
-        if time.monotonic() >= deadline:
-            return run
-        time.sleep(0.1)
-    run = index.get_run(run.id) or run
-    if run.status is not RunStatus.STOPPED:
-        return run
-
-    if run.run_dir:
-        try:
-            write_outcome(Path(run.run_dir), Outcome(run.attempt, RunStatus.PRUNED, run.ended_at or time.time(),
-                                                     run.exit_code, run.signal, "pruned by its sweep", run.step,
-                                                     run.started_at))
-        except OSError:
-            pass  # the index still says how it ended
-    index.update_run(run.id, status=RunStatus.PRUNED, status_reason="pruned by its sweep")
-    index.add_event(run.id, "pruned", "pruned by its sweep: its metric trailed the other trials'",
-                    {"from": "stopped", "to": "pruned", "reason": "pruned"})
-    return index.get_run(run.id) or run
 
 
 def _gone_now(index: RunIndex, run: Run) -> Run:

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from workbench.project import Project
     from workbench.store._sweeps import Sweep
 
-__all__ = ["CONTROLLER_LOCK", "STUDY_FILE", "TRIAL_TAG", "controller_alive", "main", "start_controller", "sweep_dir"]
+__all__ = ["CONTROLLER_LOCK", "STUDY_FILE", "TRIAL_TAG", "controller_alive", "main", "settle_pruned", "start_controller",
+           "sweep_dir"]
 
 CONTROLLER_LOCK = "controller.lock"
 STUDY_FILE = "study.journal"
@@ -72,6 +73,42 @@ def start_controller(project: Project, sweep_id: str) -> int | None:
                                 cwd=str(project.root), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True, env=_env())
     return proc.pid
+
+
+def settle_pruned(index: RunIndex, run: Run, *, wait: float = 0.0) -> Run:
+    """A trial its sweep's pruner stopped (stop reason ``pruned``) that ended ``stopped``
+    ends ``pruned`` instead: final, never resumed. Its outcome file says so too.
+
+    The trainer ends a stopped run ``stopped`` whatever the reason; once its owner (the
+    supervisor) has written its last words, the sweep, which asked, turns that into the final
+    ``pruned``. Other runs, and runs whose owner is still finishing after ``wait`` seconds,
+    are returned as they are.
+    """
+    if run.status is not RunStatus.STOPPED or run.stop_reason != "pruned":
+        return run
+    from workbench.runs.liveness import owner_alive
+    from workbench.runs.outcome import Outcome, write_outcome
+
+    deadline = time.monotonic() + wait
+    while owner_alive(run):
+        if time.monotonic() >= deadline:
+            return run
+        time.sleep(0.1)
+    run = index.get_run(run.id) or run
+    if run.status is not RunStatus.STOPPED:
+        return run
+
+    if run.run_dir:
+        try:
+            write_outcome(Path(run.run_dir), Outcome(run.attempt, RunStatus.PRUNED, run.ended_at or time.time(),
+                                                     run.exit_code, run.signal, "pruned by its sweep", run.step,
+                                                     run.started_at))
+        except OSError:
+            pass  # the index still says how it ended
+    index.update_run(run.id, status=RunStatus.PRUNED, status_reason="pruned by its sweep")
+    index.add_event(run.id, "pruned", "pruned by its sweep: its metric trailed the other trials'",
+                    {"from": "stopped", "to": "pruned", "reason": "pruned"})
+    return index.get_run(run.id) or run
 
 
 def _has_checkpoint(run: Run) -> bool:
@@ -170,8 +207,6 @@ class Controller:
     def step(self) -> bool:
         """One look: tell finished trials, prune, ask new ones. Returns whether to go on."""
         from optuna.trial import Trial, TrialState
-
-        from workbench.runs.sweep import settle_pruned
 
         sweep = self.index.get_sweep(self.sweep.id)
         if sweep is None:
