@@ -19,6 +19,7 @@ class MemorySink:
 
     def __init__(self) -> None:
         self.points: dict[str, list[tuple[int, float]]] = {}
+        self.artifacts: list[dict] = []  # rows recorded by Task.log_image
         self._where: dict[str, dict[int, int]] = {}  # key -> step -> index in points[key]
 
     def log(self, key: str, value: float, step: int) -> None:
@@ -31,6 +32,10 @@ class MemorySink:
             series.append((step, value))
         else:
             series[index] = (step, value)
+
+    def add_artifacts(self, rows: list[dict]) -> None:
+        """Keep artifact rows (a logged image's path, size, kind) in :attr:`artifacts`."""
+        self.artifacts.extend(dict(row) for row in rows)
 
     def series(self, key: str) -> list[tuple[int, float]]:
         """The points of one key."""

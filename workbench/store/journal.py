@@ -38,7 +38,8 @@ from typing import Any
 
 from workbench.store._metrics import TIME_KEYED_PREFIX
 from workbench.store._runs import _encode_run_fields
-from workbench.store.errors import InvalidValue, MetricWriterError, StoreError
+from workbench.store._events import _check_artifact_path
+from workbench.store.errors import InvalidValue, MetricWriterError, StoreError, UnknownField
 from workbench.store.records import Run, RunStep, StepStatus
 from workbench.store.writer import LogFunction, _clean, _closed_log, _make_log
 
@@ -200,6 +201,17 @@ class JournalWriter:
 
     def log(self, key: str, value: float, step: int) -> None:  # type: ignore[no-redef]
         """Record one point; returns at once (replaced by a closure in ``__init__``)."""
+
+    def add_artifacts(self, rows: list[dict[str, Any]]) -> None:
+        """Record files of the run's folder (a logged image): an artifacts record, ingested
+        in order with the points."""
+        rows = [dict(row) for row in rows]
+        for row in rows:
+            unknown = sorted(set(row) - {"path", "size", "kind", "created_at"})
+            if unknown:
+                raise UnknownField(f"artifacts has no column {', '.join(unknown)}")
+            _check_artifact_path(row["path"])
+        self.journal.record("f", rows=rows)
 
     def progress(self, step: int, total: int | None = None, epoch: int | None = None) -> None:
         """Remember the run's progress; the next background write records it.

@@ -21,13 +21,14 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from workbench.store import _rollup
 from workbench.store._db import immediate, update_time
-from workbench.store.errors import MetricWriterError
+from workbench.store._events import _check_artifact_path
+from workbench.store.errors import MetricWriterError, UnknownField
 from workbench.store.index import open_index
 
 __all__ = ["MetricWriter"]
@@ -118,6 +119,7 @@ class MetricWriter:
         self._buffers: dict[str, list[tuple]] = {}
         self.log: LogFunction = _make_log(self._buffers, run_id, attempt)
         self._progress: tuple[int, int | None, int | None] | None = None
+        self._files: list[tuple] = []  # artifact rows waiting for the next write
         self._written_progress: tuple[int, int | None, int | None] | None = None
         self._last_heartbeat = -float("inf")
         self._error: MetricWriterError | None = None  # points were lost
@@ -163,6 +165,21 @@ class MetricWriter:
         if self._error is not None:
             self._raise_error()
         self._progress = (step, total, epoch)
+
+    def add_artifacts(self, rows: list[dict[str, Any]]) -> None:
+        """Record files of the run's folder with the next background write (as
+        :meth:`RunIndex.add_artifacts <workbench.store.RunIndex.add_artifacts>`; a logged image).
+
+        Raises:
+            InvalidValue: A path is absolute or leaves the run folder.
+            UnknownField: A row has another key.
+        """
+        for row in rows:
+            unknown = sorted(set(row) - {"path", "size", "kind", "created_at"})
+            if unknown:
+                raise UnknownField(f"artifacts has no column {', '.join(unknown)}")
+            self._files.append((self.run_id, _check_artifact_path(row["path"]), row.get("size"),
+                                row.get("kind"), row.get("created_at", time.time())))
 
     def flush(self) -> None:
         """Write everything logged so far; when this returns it is in the index.
@@ -255,6 +272,9 @@ class MetricWriter:
             if count:
                 batch[key] = buffer[:count]
                 del buffer[:count]
+        count = len(self._files)
+        files = self._files[:count]
+        del self._files[:count]
         progress = self._progress
         now = time.monotonic()
         beat = (
@@ -262,21 +282,22 @@ class MetricWriter:
             or now - self._last_heartbeat >= self.heartbeat_interval
             or (final and progress is not None)
         )
-        if not batch and not beat:
+        if not batch and not beat and not files:
             return
         try:
-            self._write(batch, progress if beat else None, beat)
+            self._write(batch, progress if beat else None, beat, files)
         except sqlite3.OperationalError as exc:
             # Locked past the busy timeout, disk full, ...: keep the points for next time.
             for key, rows in batch.items():
                 self._buffers[key][0:0] = rows
+            self._files[0:0] = files
             self._unwritten = MetricWriterError(
                 f"could not write metrics of run {self.run_id} (will retry): {exc}"
             )
             return
         except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
             good, bad = _clean([row for rows in batch.values() for row in rows])
-            self._write(_rollup.group_rows(good), progress if beat else None, beat)
+            self._write(_rollup.group_rows(good), progress if beat else None, beat, files)
             if bad:
                 self._record(MetricWriterError(
                     f"dropped {bad} metric point(s) of run {self.run_id} that are not"
@@ -287,11 +308,19 @@ class MetricWriter:
             self._last_heartbeat = now
             self._written_progress = progress
 
-    def _write(self, batch: dict[str, list[tuple]], progress: tuple | None, beat: bool) -> None:
+    def _write(self, batch: dict[str, list[tuple]], progress: tuple | None, beat: bool,
+               files: Sequence[tuple] = ()) -> None:
         conn = self._conn
         with immediate(conn):
             if batch:
                 _rollup.write_points(conn, self.run_id, batch)
+            if files:
+                conn.executemany(
+                    "INSERT INTO artifacts (run_id, path, size, kind, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, path) DO UPDATE SET"
+                    " size = excluded.size, kind = excluded.kind, created_at = excluded.created_at",
+                    files,
+                )
             if beat:
                 stamp = time.time()
                 if progress is None:

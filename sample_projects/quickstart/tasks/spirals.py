@@ -24,6 +24,30 @@ def spirals(n: int, arms: int, noise: float, generator: torch.Generator) -> Tens
     return TensorDataset(x, labels)
 
 
+class DecisionBoundary:
+    """Logs the model's decision boundary after every epoch: a ``size``×``size`` image of the
+    plane, each pixel the arms' colours mixed by the predicted probabilities."""
+
+    def __init__(self, size: int = 64, extent: float = 1.25) -> None:
+        self.size, self.extent = size, extent
+
+    def after_epoch(self, task: Task) -> None:
+        if task.backend.rank != 0 or task.run_dir is None:
+            return  # only the main process keeps images, and only into a run folder
+        model = task.raw_model
+        axis = torch.linspace(-self.extent, self.extent, self.size, device=task.device)
+        y, x = torch.meshgrid(-axis, axis, indexing="ij")  # row 0 is the top of the plane
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            probs = model(torch.stack([x.flatten(), y.flatten()], dim=1)).float().softmax(dim=1)
+        model.train(was_training)
+        hues = torch.arange(probs.shape[1], dtype=torch.float32, device=probs.device) / probs.shape[1]
+        palette = 0.5 + 0.45 * torch.stack([torch.cos(2 * math.pi * (hues + k / 3)) for k in range(3)], dim=1)
+        image = (probs @ palette).T.reshape(3, self.size, self.size)  # CHW, in [0, 1]
+        task.log_image("boundary", image.clamp(0, 1))
+
+
 class SpiralClassification(Task):
     """Tell apart the arms of 2-D spirals with an MLP (cross-entropy, accuracy)."""
 
@@ -66,7 +90,8 @@ class SpiralClassification(Task):
                 "accuracy": (logits.argmax(dim=1) == y).float().mean()}
 
     def extensions(self) -> list[object]:
-        return [BatchLeakageCheck(), EarlyStopping("accuracy", mode="max", patience=self.config.patience)]
+        return [BatchLeakageCheck(), EarlyStopping("accuracy", mode="max", patience=self.config.patience),
+                DecisionBoundary()]
 
 
 if __name__ == "__main__":
