@@ -9,8 +9,9 @@ holds ``cluster.json``. For the attempt's Slurm job it
   ``queued`` with ``status_reason`` ``slurm job N: PENDING (Resources)``, while it runs the
   reason names the job and its nodes;
 - delivers a stop request from the row: a pending job is cancelled (``stopped``, never
-  started); a running one gets ``scancel --signal=INT`` (the trainer checkpoints and ends
-  ``stopped``), and ``--signal=KILL`` for a kill or once the grace period is over;
+  started); a running one gets ``scancel --batch --signal=INT`` (the trainer checkpoints
+  and ends ``stopped``), and ``--signal=KILL`` for a kill or once the grace period is over
+  (``--full`` instead of ``--batch`` for DDP: torchrun's workers too);
 - once the job has ended: drains the journal, then concludes the attempt — from the
   trainer's own ``attempts/<n>/outcome.json`` when it wrote one, else from the job's end
   (a signal, a time limit, a preemption, a node failure: ``interrupted``; an exit code:
@@ -134,7 +135,9 @@ def _deliver_stop(index: RunIndex, spec: Any, run: Any, job: str, state: JobStat
             return delivered
         kill = run.stop_mode is StopMode.KILL or run.stop_requested_at + STOP_GRACE < time.time()
         if kill and delivered != "KILL":
-            cancel(job, "KILL")
+            # --batch/--full: SIGKILL itself reaches the trainer (a plain `scancel --signal=KILL`
+            # terminates the job: SIGTERM first, which the trainer takes for a graceful stop).
+            cancel(job, "KILL", batch=spec.backend != "ddp", full=spec.backend == "ddp")
             return "KILL"
         if not kill and delivered is None:
             cancel(job, "INT", batch=spec.backend != "ddp", full=spec.backend == "ddp")

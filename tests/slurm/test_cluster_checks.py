@@ -1,0 +1,126 @@
+"""What needs no Slurm: the launch check of ``--on`` against a cluster's declared resources,
+refusals that leave nothing behind, parsing what Slurm's commands print (recorded
+outputs, including ``sacct``, which the test cluster lacks), and the start-up context a
+compute node reads instead of the index."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from support.projects import index_of, wb
+
+from workbench.errors import WorkbenchError
+from workbench.runs.slurm import parse_sacct, parse_scontrol
+
+GPU_CLUSTER = """
+[clusters.lab]
+kind = "slurm"
+partition = "gpu"
+gpus_per_node = 4
+cpus_per_task = 8
+"""
+
+
+def _nothing_left(project: Path) -> None:
+    with index_of(project) as index:
+        assert index.list_runs() == []
+    runs = project / ".workbench" / "runs"
+    assert not runs.is_dir() or not any(runs.iterdir())
+    refs = subprocess.run(["git", "for-each-ref", "refs/workbench/"], cwd=project, capture_output=True, text=True)
+    assert refs.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--on", "nowhere"], "unknown cluster 'nowhere': workbench.toml declares here"),
+    (["--nodes", "2"], "--nodes and --gpus-per-node go with --on CLUSTER"),
+    (["--on", "here", "--device", "cuda"], "--device cuda on cluster here needs GPUs"),
+    (["--on", "here", "--nodes", "0"], "--nodes must be 1 or more"),
+    (["--on", "here", "--queue"], "--queue is for this machine"),
+])
+def test_a_refused_cluster_launch_is_one_line_and_leaves_nothing(project: Path, args: list[str], expected: str) -> None:
+    result = wb(project, "run", "SineRegression", *args)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    _nothing_left(project)
+
+
+def test_a_bad_cluster_table_is_one_line_with_file_and_line(project: Path) -> None:
+    toml = project / "workbench.toml"
+    toml.write_text(toml.read_text() + '\n[clusters.bad]\nkind = "slurm"\ngpu_per_node = 2\n')
+    result = wb(project, "run", "SineRegression", "--on", "bad")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, result.stderr
+    assert "workbench.toml:" in lines[0] and "did you mean 'gpus_per_node'" in lines[0]
+    _nothing_left(project)
+
+
+def test_cuda_is_judged_by_the_clusters_declared_gpus_not_this_machine(project: Path) -> None:
+    from workbench.project import load_project
+    from workbench.runs import LaunchRequest, prepare
+
+    toml = project / "workbench.toml"
+    toml.write_text(toml.read_text() + GPU_CLUSTER)
+    loaded = load_project(project)
+    no_gpus_here = {"default": "cpu", "cuda": [], "mps": False}
+    prepared = prepare(loaded, LaunchRequest("SineRegression", device="cuda", backend="ddp", on="lab"),
+                       probe=no_gpus_here)
+    assert (prepared.device, prepared.nproc, prepared.placement.gpus_per_node) == ("cuda", 4, 4)
+    auto = prepare(loaded, LaunchRequest("SineRegression", on="lab"), probe=no_gpus_here)
+    assert auto.device == "cuda" and auto.deterministic is False
+    for request, message in [
+        (LaunchRequest("SineRegression", on="lab", gpus_per_node=8), "declares gpus_per_node = 4"),
+        (LaunchRequest("SineRegression", on="lab", device="cuda:1"), "use cuda"),
+        (LaunchRequest("SineRegression", on="lab", backend="ddp", nproc=6), "needs 6 GPUs per node"),
+        (LaunchRequest("SineRegression", on="lab", nodes=2), "not built yet"),
+    ]:
+        with pytest.raises(WorkbenchError, match=message):
+            prepare(loaded, request, probe=no_gpus_here)
+
+
+SCONTROL_PENDING = (
+    "JobId=42 JobName=wb-snowy-bat-1-2nr73h7j7pb3 UserId=ana(1000) GroupId=ana(1000) MCS_label=N/A "
+    "Priority=4294901759 Nice=0 Account=ml QOS=normal JobState=PENDING Reason=Resources Dependency=(null) "
+    "Requeue=0 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:00 TimeLimit=04:00:00 "
+    "NodeList=(null) BatchHost=(null) NumNodes=1 NumCPUs=1\n")
+SCONTROL_KILLED = (
+    "JobId=9 JobName=wb-x JobState=FAILED Reason=NonZeroExitCode Dependency=(null) Requeue=1 Restarts=0 "
+    "BatchFlag=1 ExitCode=0:9 NodeList=vm BatchHost=vm\n")
+SACCT = ("77|TIMEOUT|0:0|TimeLimit|gpu-node-3\n"
+         "78|CANCELLED by 1000|0:15|None|gpu-node-4\n")
+
+
+def test_scontrol_and_sacct_outputs_are_read() -> None:
+    pending = parse_scontrol(SCONTROL_PENDING)
+    assert pending is not None and pending.pending and pending.active
+    assert (pending.job_id, pending.state, pending.reason, pending.nodes) == ("42", "PENDING", "Resources", "")
+    assert pending.describe() == "PENDING (Resources)"
+    killed = parse_scontrol(SCONTROL_KILLED)
+    assert killed is not None and not killed.active and (killed.exit_code, killed.signal) == (0, 9)
+    assert parse_scontrol("") is None
+    timeout = parse_sacct(SACCT, "77")
+    assert timeout is not None and (timeout.state, timeout.reason, timeout.nodes) == ("TIMEOUT", "TimeLimit", "gpu-node-3")
+    cancelled = parse_sacct(SACCT, "78")
+    assert cancelled is not None and cancelled.state == "CANCELLED" and cancelled.signal == 15
+    assert parse_sacct(SACCT, "79") is None
+
+
+def test_the_start_up_context_answers_as_the_index_does(project: Path) -> None:
+    """A finished local run's index answers, written to context.json and read back."""
+    from workbench.runs.cluster_context import ContextReader, write_context
+
+    result = wb(project, "run", "SineRegression", "-s", "epochs=2", "-s", "samples=400", "--wait")
+    assert result.returncode == 0, result.stderr
+    with index_of(project) as index:
+        run = index.list_runs()[0]
+        path = write_context(index, run, Path(run.run_dir or ""), 2)
+        reader = ContextReader(path)
+        assert reader.get_run(run.id).attempt == 2
+        assert reader.metric_keys(run.id) == index.metric_keys(run.id)
+        assert reader.run_steps(run.id) == index.run_steps(run.id)
+        checkpoints = sorted((Path(run.run_dir or "") / "checkpoints").glob("step-*.pt"))
+        for step in [int(p.stem.split("-")[1]) for p in checkpoints] + [2**63 - 1]:
+            for key in index.metric_keys(run.id):
+                assert reader.step_span(run.id, key, step) == index.step_span(run.id, key, step)

@@ -1,0 +1,146 @@
+"""Runs on a real one-node Slurm (``scripts/slurm_up.sh``): submitted with ``--on``,
+followed by their watcher, stopped, killed and resumed through Slurm. Few and tiny: CI
+runs them on every push."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.projects import clean_env, index_of, poll, run_row, wait_ended, wb
+
+from workbench.store import RunStatus
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+SMALL = ["-s", "samples=400"]
+
+
+def _env(project: Path, slurm: dict[str, str]) -> dict[str, str]:
+    return clean_env(project.parent, **slurm)
+
+
+def _launch(project: Path, slurm: dict[str, str], *args: str) -> str:
+    result = wb(project, "run", "SineRegression", *SMALL, *args, "--json", env=_env(project, slurm))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["id"]
+
+
+def _jobs(project: Path, run_id: str) -> list[dict[str, Any]]:
+    return json.loads((Path(run_row(project, run_id).run_dir or "") / "cluster.json").read_text())["jobs"]
+
+
+def _final_weights(run_dir: str | None) -> tuple[str, dict[str, Any]]:
+    import torch
+
+    files = sorted((Path(run_dir or "") / "checkpoints").glob("step-*.pt"))
+    assert files, f"no step checkpoint in {run_dir}"
+    return files[-1].name, torch.load(files[-1], map_location="cpu", weights_only=True)
+
+
+def _assert_equal(a: Any, b: Any, where: str) -> None:
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), f"{where} differs"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), f"{where}: keys differ"
+        for key in a:
+            _assert_equal(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_equal(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def test_a_slurm_run_completes_with_its_metrics_in_the_index_while_it_runs(project: Path, slurm: dict[str, str]) -> None:
+    run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=40")
+    jobs = _jobs(project, run_id)
+    assert len(jobs) == 1 and jobs[0]["attempt"] == 1 and jobs[0]["job_id"].isdigit()
+
+    def points_while_running() -> bool:
+        row = run_row(project, run_id)
+        assert row.status.is_live, f"ended before any point was seen: {row.status} {row.error}"
+        with index_of(project) as index:
+            return row.status is RunStatus.RUNNING and bool(index.points(run_id, "train/loss"))
+
+    poll(points_while_running, "train/loss points in the index while the Slurm job runs")
+    row = wait_ended(project, [run_id])[run_id]
+    assert row.status is RunStatus.COMPLETED, row.error
+    with index_of(project) as index:
+        steps = [s for s, _, _ in index.points(run_id, "train/loss")]
+        events = [e.kind for e in index.events(run_id)]
+    assert steps == list(range(1, row.total_steps + 1))
+    assert "submitted" in events and events.index("submitted") < events.index("started")
+    assert (Path(row.run_dir) / "attempts" / "1" / "outcome.json").is_file()
+    poll(lambda: run_row(project, run_id).status_reason is None, "the watcher to clear the job's state")
+    shown = wb(project, "show", run_id, env=_env(project, slurm))
+    assert f"job(s) {jobs[0]['job_id']} (attempt 1)" in shown.stdout, shown.stdout
+
+
+def test_stop_then_resume_ends_bit_for_bit_as_an_uninterrupted_run(project: Path, slurm: dict[str, str]) -> None:
+    epochs = ["-s", "epochs=25"]
+    base = _launch(project, slurm, *epochs)  # on this machine, uninterrupted
+    run_id = _launch(project, slurm, "--on", "here", *epochs)
+
+    def past_a_checkpoint() -> bool:
+        row = run_row(project, run_id)
+        assert row.status.is_live, f"ended before it could be stopped: {row.status} {row.error}"
+        with index_of(project) as index:
+            return any(e.kind == "checkpoint" for e in index.events(run_id))
+
+    poll(past_a_checkpoint, "a checkpoint of the Slurm run")
+    env = _env(project, slurm)
+    assert wb(project, "stop", run_id, env=env).returncode == 0
+    stopped = wait_ended(project, [run_id])[run_id]
+    assert stopped.status is RunStatus.STOPPED, stopped.error
+    resumed = wb(project, "resume", run_id, "--wait", env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    done = wait_ended(project, [run_id, base])
+    assert done[run_id].status is RunStatus.COMPLETED and done[run_id].attempt == 2, done[run_id].error
+    assert [j["attempt"] for j in _jobs(project, run_id)] == [1, 2]
+    name, state = _final_weights(done[run_id].run_dir)
+    base_name, base_state = _final_weights(done[base].run_dir)
+    assert name == base_name
+    for part in ("model", "optimizer", "scheduler"):
+        _assert_equal(state[part], base_state[part], part)
+    with index_of(project) as index:
+        steps = [s for s, _, _ in index.points(run_id, "train/loss")]
+    assert steps == list(range(1, done[run_id].total_steps + 1))
+
+
+def test_a_job_killed_with_scancel_is_interrupted_and_resumable(project: Path, slurm: dict[str, str]) -> None:
+    run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=200")
+    poll(lambda: run_row(project, run_id).status is RunStatus.RUNNING, "the job to run")
+    job = _jobs(project, run_id)[-1]["job_id"]
+    # --batch: SIGKILL itself reaches the trainer (a plain scancel terminates with SIGTERM first).
+    subprocess.run(["scancel", "--batch", "--signal=KILL", job], check=True, env=_env(project, slurm))
+    row = wait_ended(project, [run_id])[run_id]
+    assert row.status is RunStatus.INTERRUPTED and "SIGKILL" in (row.error or ""), row.error
+    assert row.status.is_resumable
+    outcome = json.loads((Path(row.run_dir) / "attempts" / "1" / "outcome.json").read_text())
+    assert outcome["status"] == "interrupted"
+
+
+def test_sbatch_refusing_leaves_nothing_behind(project: Path, slurm: dict[str, str]) -> None:
+    toml = project / "workbench.toml"
+    toml.write_text(toml.read_text().replace('partition = "debug"', 'partition = "no-such-partition"'))
+    result = wb(project, "run", "SineRegression", "--on", "here", env=_env(project, slurm))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sbatch refused the job" in lines[0] and "partition" in lines[0].lower(), result.stderr
+    _assert_nothing_left(project)
+
+
+def _assert_nothing_left(project: Path) -> None:
+    with index_of(project) as index:
+        assert index.list_runs() == []
+    runs = project / ".workbench" / "runs"
+    assert not runs.is_dir() or not any(runs.iterdir())
+    refs = subprocess.run(["git", "for-each-ref", "refs/workbench/"], cwd=project, capture_output=True, text=True)
+    assert refs.stdout.strip() == ""
