@@ -1,4 +1,5 @@
-"""The run screen: one run's overview, config, metrics, output, artifacts and code diff."""
+"""The run screen: one run's overview, config, metrics, output, artifacts, code diff, system
+metrics and logged images."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from textual.widgets import DataTable, Footer, RichLog, SelectionList, Static, T
 from textual.widgets.selection_list import Selection
 
 from workbench.runs import present
+from workbench.runs.images import image_entries
 from workbench.store import Run, RunEvent, RunStep
 from workbench.tui._state import Changes
 from workbench.tui._timing import attempt_spans, ran_text
@@ -27,13 +29,14 @@ from workbench.tui.screens._actions import RunActions
 from workbench.tui.screens._footer import fit_footer
 from workbench.tui.widgets._plotting import ChartOptions, time_keyed
 from workbench.tui.widgets.chart import MetricChart
+from workbench.tui.widgets.images import ImagesPanel
 from workbench.tui.widgets.system_panel import SystemPanel
 from workbench.tui._typed import workbench_app
 
 __all__ = ["RunScreen", "TABS", "event_text"]
 
-#: The tabs, in order (keys 1-7 switch to them).
-TABS = ("overview", "config", "metrics", "output", "artifacts", "code", "system")
+#: The tabs, in order (keys 1-8 switch to them).
+TABS = ("overview", "config", "metrics", "output", "artifacts", "code", "system", "images")
 _DETAILS_EVERY = 2.0  # seconds between re-reads of events and artifacts while the run changes
 _MAX_CHARTS = 4
 
@@ -53,6 +56,7 @@ class RunScreen(RunActions, Screen[None]):
         Binding("5", "tab('artifacts')", "Artifacts", show=False),
         Binding("6", "tab('code')", "Code", show=False),
         Binding("7", "tab('system')", "System", show=False),
+        Binding("8", "tab('images')", "Images", show=False),
         Binding("s", "stop", "Stop"),
         Binding("K", "kill", "Kill", show=False),
         Binding("r", "resume", "Resume"),
@@ -116,6 +120,8 @@ class RunScreen(RunActions, Screen[None]):
             with TabPane("System", id="system"):
                 yield SystemPanel(self.run_id, app.series, app.run_colors, app.run_name, app.request_tick,
                                   options=self.chart_options, id="system-panel")
+            with TabPane("Images", id="images"):
+                yield ImagesPanel(id="images-panel")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -361,6 +367,11 @@ class RunScreen(RunActions, Screen[None]):
     @on(TabbedContent.TabActivated, "#run-tabs")
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         self._show_system()  # the System tab's charts exist (and are read) only while it is shown
+        shown = self.query_one(TabbedContent).active == "images"
+        panel = self.query_one(ImagesPanel)
+        panel.activate(shown)  # images are decoded (Pillow loaded) only while the tab is shown
+        if shown:
+            self.query_one("#image-keys").focus()
 
     def action_log_scale(self) -> None:
         """Log y axis on every chart (again: linear)."""
@@ -439,6 +450,7 @@ class RunScreen(RunActions, Screen[None]):
         if not self.artifacts:
             table.add_row(Text("—"), Text(""), Text("no files yet (a task writes them with self.artifact_path(...))"),
                           Text(""))
+        self.query_one(ImagesPanel).set_images(image_entries(self.artifacts, row.run_dir if row else None))
 
     @work(thread=True, exclusive=True, group="run-diff")
     def _read_diff(self, head: str | None, snapshot: str | None) -> None:
