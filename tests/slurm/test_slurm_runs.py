@@ -144,3 +144,49 @@ def _assert_nothing_left(project: Path) -> None:
     assert not runs.is_dir() or not any(runs.iterdir())
     refs = subprocess.run(["git", "for-each-ref", "refs/workbench/"], cwd=project, capture_output=True, text=True)
     assert refs.stdout.strip() == ""
+
+
+def test_a_pending_job_shows_its_reason_and_a_stop_cancels_it(project: Path, slurm: dict[str, str]) -> None:
+    env = _env(project, slurm)
+    blocker = subprocess.run(["sbatch", "--parsable", "--exclusive", "--output=/dev/null", "--wrap", "sleep 120"],
+                             capture_output=True, text=True, env=env, cwd=project)
+    assert blocker.returncode == 0, blocker.stderr
+    try:
+        run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=2")
+        reason = poll(lambda: (run_row(project, run_id).status_reason or "").partition("PENDING")[1]
+                      and run_row(project, run_id).status_reason, "the job's pending reason in the row")
+        assert run_row(project, run_id).status is RunStatus.QUEUED
+        assert reason.startswith(f"slurm job {_jobs(project, run_id)[0]['job_id']}: PENDING ("), reason
+        shown = wb(project, "show", run_id, env=env)
+        assert "queued" in shown.stdout and "PENDING (" in shown.stdout, shown.stdout
+        assert wb(project, "stop", run_id, env=env).returncode == 0
+        row = wait_ended(project, [run_id])[run_id]
+        assert row.status is RunStatus.STOPPED and row.started_at is None, row.error
+        with index_of(project) as index:
+            assert "never started" in [e for e in index.events(run_id) if e.kind == "stopped"][0].message
+    finally:
+        subprocess.run(["scancel", blocker.stdout.strip()], env=env, capture_output=True)
+
+
+def test_a_run_whose_watcher_died_is_adopted_by_ls_without_losing_a_point(project: Path, slurm: dict[str, str]) -> None:
+    import os
+    import signal
+
+    run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=60")
+    poll(lambda: run_row(project, run_id).status is RunStatus.RUNNING, "the job to run")
+    watcher = run_row(project, run_id).supervisor_pid
+    assert watcher
+    os.kill(watcher, signal.SIGKILL)
+    env = {**_env(project, slurm), "WORKBENCH_STALE_AFTER": "0"}
+    first = wb(project, "ls", env=env)
+    assert first.returncode == 0, first.stderr
+    poll(lambda: run_row(project, run_id).supervisor_pid not in (None, watcher), "a new watcher")
+    again = wb(project, "ls", env=env)  # a second look starts no second watcher
+    assert again.returncode == 0
+    row = wait_ended(project, [run_id])[run_id]
+    assert row.status is RunStatus.COMPLETED, row.error
+    with index_of(project) as index:
+        steps = [s for s, _, _ in index.points(run_id, "train/loss")]
+        adopted = [e for e in index.events(run_id) if e.kind == "adopted"]
+    assert steps == list(range(1, row.total_steps + 1))
+    assert len(adopted) == 1, [e.message for e in adopted]
