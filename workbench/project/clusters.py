@@ -1,8 +1,8 @@
 """``[clusters.NAME]`` tables of ``workbench.toml``: where runs may be sent beyond this machine.
 
 Only the configuration is here: parsed and checked when the project loads, one line naming
-file, line, table and key for anything wrong. Submitting to a cluster is not built yet
-(``docs/clusters.md``).
+file, line, table and key for anything wrong. Submitting to a cluster:
+``workbench.runs.cluster_launch`` (``docs/clusters.md``).
 
 Example::
 
