@@ -157,6 +157,21 @@ class AttachedRun:
         for key, value in values.items():
             log(key, value, step)
 
+    def log_image(self, key: str, image: Any, step: int | None = None) -> Path:
+        """Keep an image at ``step`` (default: the last step logged) as
+        ``artifacts/images/<key>/step-<step>.png``, recorded for the app's Images tab.
+
+        ``image`` is a torch tensor (CxHxW or HxW) or a numpy array (HxWxC or HxW); floats
+        in [0, 1], or uint8. Needs Pillow (``pip install workbench[images]``).
+
+        Raises:
+            ImageError: A key that would leave the folder, another shape, or no Pillow.
+        """
+        from workbench.image_files import write_image
+
+        return write_image(self.artifacts, key, image, self._step if step is None else step,
+                           self._writer.add_artifacts)
+
     def finish(self, status: str = "completed", error: str | None = None, tb: str | None = None) -> None:
         """End the run: flush its points and record how it ended (called at exit for you)."""
         with self._guard:

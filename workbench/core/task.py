@@ -331,12 +331,15 @@ class Task(abc.ABC):
         """
         if self.run_dir is None or self.backend.rank != 0:
             return None
-        from workbench.core.images import write_image
+        from workbench.image_files import ImageError, write_image
 
         record = getattr(self.sink, "add_artifacts", None)
-        return write_image(self.run_dir / "artifacts", key, image,
-                           self.state.current_step if step is None else step,
-                           record if callable(record) else None)
+        try:
+            return write_image(self.run_dir / "artifacts", key, image,
+                               self.state.current_step if step is None else step,
+                               record if callable(record) else None)
+        except ImageError as exc:
+            raise TaskError(str(exc)) from None
 
     def artifact_path(self, name: str | Path) -> Path:
         """A path inside the run's ``artifacts/`` folder (its parent folders are made).

@@ -1,8 +1,9 @@
 """Logged images: a tensor or an array as a PNG in the run's ``artifacts/images/``.
 
 :meth:`Task.log_image <workbench.core.task.Task.log_image>` and ``AttachedRun.log_image``
-call :func:`write_image`. Pillow is imported here, on this path alone (the ``images`` extra):
-a task that never logs an image never loads it.
+(``workbench.init()``) call :func:`write_image`. Pillow is imported here, on this path alone
+(the ``images`` extra): a task that never logs an image never loads it. This module never
+imports torch itself (an attached script need not have it): a tensor's own module is used.
 """
 
 from __future__ import annotations
@@ -10,23 +11,28 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from workbench.core.errors import TaskError
+from workbench.errors import WorkbenchError
 from workbench.image_names import ImageKeyError, image_path
 
-__all__ = ["encode_png", "write_image"]
+__all__ = ["ImageError", "encode_png", "write_image"]
 
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+class ImageError(WorkbenchError):
+    """An image of another shape or type, a bad key, or no Pillow: one line for the user."""
 
 
 def _pil() -> Any:
     try:
         from PIL import Image
     except ImportError:
-        raise TaskError("log_image needs Pillow: pip install workbench[images]") from None
+        raise ImageError("log_image needs Pillow: pip install workbench[images]") from None
     return Image
 
 
@@ -34,10 +40,7 @@ def _as_hwc(image: Any) -> Any:
     """A numpy array, HxW or HxWxC (C in 1, 3, 4), of uint8."""
     import numpy as np
 
-    try:
-        import torch
-    except ImportError:  # an attached run need not have torch
-        torch = None  # type: ignore[assignment]
+    torch = sys.modules.get("torch")  # a tensor's module is loaded already; never load it here
     if torch is not None and isinstance(image, torch.Tensor):
         tensor = image.detach()
         if tensor.dim() == 3 and tensor.shape[0] in _MODES:
@@ -51,7 +54,7 @@ def _as_hwc(image: Any) -> Any:
     if array.ndim == 3 and shape[-1] not in _MODES and shape[0] in _MODES:
         array = np.moveaxis(array, 0, -1)  # an array given channels first
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in _MODES) or 0 in array.shape:
-        raise TaskError(f"log_image takes HxW or CxHxW (tensor) / HxWxC (array) with C in 1, 3, 4; "
+        raise ImageError(f"log_image takes HxW or CxHxW (tensor) / HxWxC (array) with C in 1, 3, 4; "
                         f"got shape {shape}")
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
@@ -62,7 +65,7 @@ def _as_hwc(image: Any) -> Any:
         if array.dtype != np.uint8:
             array = np.clip(array, 0, 255).astype(np.uint8)
     else:
-        raise TaskError(f"log_image takes numbers (float in [0, 1] or uint8), not {array.dtype}")
+        raise ImageError(f"log_image takes numbers (float in [0, 1] or uint8), not {array.dtype}")
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     return np.ascontiguousarray(array)
@@ -76,7 +79,7 @@ def encode_png(image: Any) -> bytes:
             floats are read as [0, 1] (clipped), integers as 0-255.
 
     Raises:
-        TaskError: Pillow is missing, or the shape or type is not an image's.
+        ImageError: Pillow is missing, or the shape or type is not an image's.
     """
     pil = _pil()
     array = _as_hwc(image)
@@ -102,17 +105,17 @@ def write_image(artifacts: Path, key: str, image: Any, step: int,
         The file written.
 
     Raises:
-        TaskError: A bad key, step or image, or Pillow is missing.
+        ImageError: A bad key, step or image, or Pillow is missing.
     """
     try:
         rel = image_path(key, int(step))
     except ImageKeyError as exc:
-        raise TaskError(str(exc)) from None
+        raise ImageError(str(exc)) from None
     data = encode_png(image)
     root = artifacts.resolve()
     path = (root / rel).resolve()
     if not path.is_relative_to(root):  # a symlinked folder pointing outside
-        raise TaskError(f"image key {key!r} leaves the artifacts folder")
+        raise ImageError(f"image key {key!r} leaves the artifacts folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.stem}-{secrets.token_hex(4)}.tmp")
     try:
