@@ -30,11 +30,12 @@ class _SweepGroup(click.Group):
 
 @click.group("sweep", cls=_SweepGroup)
 def sweep_cmd() -> None:
-    """Run a task over a grid or a random search: one snapshot, many queued runs.
+    """Run a task over a grid, a random search or an Optuna study: one snapshot, many queued runs.
 
     \b
     workbench sweep SineRegression -g lr=1e-4,1e-3,1e-2 -g hidden=32,64 --parallel 2
     workbench sweep SineRegression --random 20 -g 'lr=loguniform(1e-5,1e-1)' --seed 0
+    workbench sweep SineRegression --optuna 30 -g 'lr=loguniform(1e-5,1e-1)' --prune median
     workbench sweep --file sweeps/lr.toml
     """
 
