@@ -332,8 +332,7 @@ def _run_names(index: RunIndex, name: str | None, count: int) -> list[str | None
     return names
 
 
-def start_sweep(project: Project, plan: SweepPlan, *, index: RunIndex,
-                probe: dict[str, Any] | None = None) -> tuple[Sweep, list[Run]]:
+def start_sweep(project: Project, plan: SweepPlan, *, index: RunIndex) -> tuple[Sweep, list[Run]]:
     """Take the code snapshot once, record the sweep, and queue every trial.
 
     Returns:
@@ -359,7 +358,7 @@ def start_sweep(project: Project, plan: SweepPlan, *, index: RunIndex,
     runs: list[Run] = []
     for trial, name in zip(plan.trials, plan.names):
         try:
-            runs.append(queue_trial(project, index, sweep, request, trial, name, snapshot, probe=probe))
+            runs.append(queue_trial(project, index, sweep, request, trial, name, snapshot))
         except WorkbenchError as exc:  # checked already: the index or the disk failed meanwhile
             raise WorkbenchError(f"sweep {sweep.id}: queued {len(runs)} of {len(plan.trials)} trials, then: {exc}; "
                                  f"`workbench sweep stop {sweep.id}` ends it") from None
@@ -367,9 +366,9 @@ def start_sweep(project: Project, plan: SweepPlan, *, index: RunIndex,
 
 
 def queue_trial(project: Project, index: RunIndex, sweep: Sweep, request: SweepRequest,
-                trial: dict[str, Item], name: str | None, snapshot: Any, *,
-                probe: dict[str, Any] | None = None) -> Run:
-    """Queue one trial as a run of the sweep, on the sweep's snapshot."""
+                trial: dict[str, Item], name: str | None, snapshot: Any) -> Run:
+    """Queue one trial as a run of the sweep, on the sweep's snapshot (the queue's launch check
+    runs again: the device probe's cached answer, the task file as it is now)."""
     from workbench.runs.launch import LaunchRequest
     from workbench.runs.queue import enqueue
 
