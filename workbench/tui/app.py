@@ -27,9 +27,11 @@ from textual.screen import Screen
 
 from workbench.errors import WorkbenchError
 from workbench.runs import present, probe_devices
+from workbench.tui._app_state import AppStateMixin
 from workbench.tui._run_actions import RunActionsMixin
 from workbench.tui._state import Changes, LogCache, RunCache, SeriesCache
 from workbench.tui._watcher import PollRequest, Watcher
+from workbench.tui.commands import SettingsCommands
 from workbench.tui.colors import RunColors
 from workbench.tui.messages import (
     DevicesProbed,
@@ -54,17 +56,19 @@ POLL_INTERVAL = 0.5
 RECONCILE_INTERVAL = 5.0
 
 
-class WorkbenchApp(RunActionsMixin, App[None]):
+class WorkbenchApp(AppStateMixin, RunActionsMixin, App[None]):
     """The Workbench terminal app for one project.
 
     Args:
         project: The loaded project (``workbench.project.Project``).
         clock: Returns the current unix time (tests pass a fixed one).
         probe: The device probe's answer; probed in a worker when None.
-        poll_interval: Seconds between refresh ticks (0: no automatic ticks).
+        poll_interval: Seconds between refresh ticks (0: no automatic ticks; None: the
+            settings' ``refresh_interval``).
     """
 
     TITLE = "Workbench"
+    COMMANDS = App.COMMANDS | {SettingsCommands}
     CSS_PATH: ClassVar[list[str | Path]] = ["app.tcss", "main.tcss", "launch.tcss", "run.tcss", "compare.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="Quit (runs keep running)"),
@@ -74,18 +78,20 @@ class WorkbenchApp(RunActionsMixin, App[None]):
     ]
 
     def __init__(self, project: Project, *, clock: Callable[[], float] = time.time,
-                 probe: dict[str, Any] | None = None, poll_interval: float = POLL_INTERVAL) -> None:
+                 probe: dict[str, Any] | None = None, poll_interval: float | None = None) -> None:
         super().__init__()
         self.project = project
+        self._init_app_state()
         self.clock = clock
         self.probe: dict[str, Any] | None = probe
         self.probe_error = ""
-        self.poll_interval = poll_interval
+        self.poll_interval = self.settings.refresh_interval if poll_interval is None else poll_interval
+        self._poll_timer: Any = None
         self.runs = RunCache(clock)
         self.series = SeriesCache()
         self.logs = LogCache()
         self.run_colors = RunColors(Path(project.state_dir) / "run-colors.json")
-        self.selection = Selection()
+        self.selection = Selection(changed=self.view_changed)
         self.discovery: Discovery | None = None
         self.profiles: list[str] = []
         self.discovery_error = ""
@@ -113,6 +119,9 @@ class WorkbenchApp(RunActionsMixin, App[None]):
         return MainScreen()
 
     def on_mount(self) -> None:
+        if self.settings.theme and self.settings.theme != self.theme:
+            self.theme = self.settings.theme
+        self._show_settings_problems()
         self.run_colors.set_theme(self.theme_variables, self.current_theme.dark)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._in_flight = True
@@ -127,9 +136,11 @@ class WorkbenchApp(RunActionsMixin, App[None]):
         if self.probe is None:
             self._probe()
         if self.poll_interval > 0:
-            self.set_interval(self.poll_interval, self.tick)
+            self._poll_timer = self.set_interval(self.poll_interval, self.tick)
 
     def _theme_changed(self, theme: Any) -> None:
+        if self.theme != self.settings.theme:  # however it was chosen (Textual's "Theme" too): keep it
+            self.change_settings(notice=False, theme=self.theme)
         self.run_colors.set_theme(self.theme_variables, self.current_theme.dark)
         self.screen.refresh(repaint=True)
         for chart in self.screen.query("MetricChart"):
@@ -177,6 +188,7 @@ class WorkbenchApp(RunActionsMixin, App[None]):
 
     @work(thread=True, group="poll")
     def _start(self) -> None:
+        self.post_message(self._read_view())  # marks and the pin apply before the first rows show
         self.post_message(FirstPageRead(self.watcher.first_page(FIRST_PAGE)))
 
     @work(thread=True, group="discover")
@@ -342,6 +354,29 @@ class WorkbenchApp(RunActionsMixin, App[None]):
             if apply is not None:
                 apply(changes)
 
+    def apply_settings(self, names: set[str]) -> None:
+        """Apply changed settings to what is on screen (the palette's "Settings: …")."""
+        from workbench.tui.widgets.chart import MetricChart
+
+        if "theme" in names and self.settings.theme and self.theme != self.settings.theme:
+            self.theme = self.settings.theme  # _theme_changed recolours the runs
+        if "smoothing" in names:
+            for screen in self.screen_stack:
+                options = getattr(screen, "chart_options", None)
+                if options is not None:
+                    options.smoothing = self.settings.smoothing
+                    for chart in screen.query(MetricChart):
+                        chart.options_changed()
+            self.view_changed()
+        if "refresh_interval" in names and self._poll_timer is not None:
+            self._poll_timer.stop()
+            self.poll_interval = self.settings.refresh_interval
+            self._poll_timer = self.set_interval(self.poll_interval, self.tick)
+        if "chart_keys" in names:
+            main = self._main_screen()
+            if main is not None:
+                main.chart_keys_changed()
+
     # -- names and helpers for screens -------------------------------------------------
 
     def run_name(self, run_id: str) -> str:
@@ -421,6 +456,7 @@ class WorkbenchApp(RunActionsMixin, App[None]):
                     f"{'it' if one else 'one'} with `workbench stop NAME`.")
 
     def on_unmount(self) -> None:
+        self.save_view()  # a change made just before quitting is not lost to the debounce
         # Runs keep their colours across restarts; deleted runs are forgotten (once the whole
         # index has been read, so that a quick quit does not forget runs never seen).
         self.run_colors.save(keep=set(self.runs.rows) if self.runs.complete else None)
@@ -457,14 +493,15 @@ def _doc(screen: Screen, action: str) -> str:
 
 
 def make_app(project_root: Path, *, clock: Callable[[], float] = time.time,
-             probe: dict[str, Any] | None = None, poll_interval: float = POLL_INTERVAL) -> WorkbenchApp:
+             probe: dict[str, Any] | None = None, poll_interval: float | None = None) -> WorkbenchApp:
     """Build the app for the project at ``project_root`` (the CLI and the tests use this).
 
     Args:
         project_root: A folder with ``workbench.toml``.
         clock: Returns the current unix time (tests pass a fixed one).
         probe: The device probe's answer (tests pass one; otherwise probed in a worker).
-        poll_interval: Seconds between refresh ticks (0: only on request).
+        poll_interval: Seconds between refresh ticks (0: only on request; None: the
+            settings' ``refresh_interval``, 0.5 by default).
 
     Returns:
         The app, not yet running.

@@ -43,6 +43,7 @@ __all__ = [
     "TaskLaunchRequested",
     "TasksDiscovered",
     "VerifyRequested",
+    "ViewRead",
 ]
 
 
@@ -54,6 +55,21 @@ class FirstPageRead(Message):
     """The newest runs were read at start-up, before the rest of the index."""
 
     rows: list[Run]
+
+
+@dataclass
+class ViewRead(Message):
+    """The saved view was read at start-up (before the first page of runs).
+
+    Attributes:
+        view: The view (``workbench.tui._persist.SavedView``), or None: none saved or unreadable.
+        notice: Why it could not be read (empty when it could, or when there is none).
+        dropped: The runs it named that no longer exist (left out of ``view``).
+    """
+
+    view: Any
+    notice: str = ""
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass

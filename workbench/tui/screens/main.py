@@ -24,7 +24,7 @@ from workbench.tui._state import Changes
 from workbench.tui.messages import RunHighlighted, RunOpenRequested, TaskLaunchRequested
 from workbench.tui.screens._actions import RunActions
 from workbench.tui.screens._footer import fit_footer
-from workbench.tui.widgets._plotting import ChartOptions, match_keys, order_keys
+from workbench.tui.widgets._plotting import ChartOptions, match_keys, order_keys, prefer_keys
 from workbench.tui.widgets.chart import MetricChart
 from workbench.tui.widgets.chart_grid import ChartGrid
 from workbench.tui.widgets.run_table import RunTable
@@ -77,9 +77,11 @@ class MainScreen(RunActions, Screen[None]):
         self.chart_options = ChartOptions()
         self.key_filter = ""
         self.overlay_ids: list[str] = []
+        self._restore: tuple[Any, Any] | None = None
 
     def compose(self) -> ComposeResult:
         app = workbench_app(self)
+        self.chart_options.smoothing = app.settings.smoothing
         with Horizontal(id="topbar"):
             yield Static(id="title")
             yield Static(id="summary")
@@ -97,8 +99,9 @@ class MainScreen(RunActions, Screen[None]):
                 yield Input(placeholder="metric keys: words or globs  loss  val/*  sys/", id="key-filter")
                 yield MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
                                   pinned=lambda: app.selection.pinned, options=self.chart_options, id="chart")
-                yield ChartGrid(app.series, app.run_colors, app.run_name, app.request_tick,
-                                pinned=lambda: app.selection.pinned, options=self.chart_options, id="overlay")
+                self._grid = ChartGrid(app.series, app.run_colors, app.run_name, app.request_tick,
+                                       pinned=lambda: app.selection.pinned, options=self.chart_options, id="overlay")
+                yield self._grid
             with Vertical(id="log-panel"):
                 yield Static("output.log", id="log-title", classes="panel-title")
                 yield RichLog(id="log", max_lines=500, wrap=True, markup=False, highlight=False, auto_scroll=True)
@@ -112,7 +115,12 @@ class MainScreen(RunActions, Screen[None]):
         self._update_title()
         self._update_runs_title()
         self.query_one(RunTable).focus()
+        if self._restore is not None:
+            self.restore_view(*self._restore)
         self.apply_changes(Changes())
+
+    def on_unmount(self) -> None:
+        workbench_app(self).save_view(main=self)  # quitting: what the debounce still holds
 
     def on_resize(self, event: events.Resize) -> None:
         narrow = event.size.width < 100
@@ -121,6 +129,53 @@ class MainScreen(RunActions, Screen[None]):
         fit_footer(self, {"fork", "delete"}, narrow)
         fit_footer(self.app, {"quit"}, narrow)
         self.query_one(ChartGrid).set_shape(*grid_shape(event.size.width, event.size.height))
+
+    # -- the saved view --------------------------------------------------------------
+
+    def restore_view(self, view: Any, settings: Any) -> None:
+        """Show a saved view (``SavedView``; None: a fresh one) with the settings' defaults."""
+        if not self._ready:
+            self._restore = (view, settings)
+            return
+        self._restore = None
+        options = self.chart_options
+        options.smoothing = settings.smoothing
+        if view is not None:
+            options.x_axis, options.log_scale, options.skip_start = view.x_axis, view.log_scale, view.skip_start
+            if view.smoothing is not None:
+                options.smoothing = view.smoothing
+            self._metric_choice = dict(view.metric_choice)
+            if view.filter:
+                self.query_one("#filter", Input).value = view.filter
+            grid = self.query_one(ChartGrid)
+            if view.key_filter:
+                self.key_filter = view.key_filter
+                field = self.query_one("#key-filter", Input)
+                field.value = view.key_filter
+                field.display = True  # a filter in force stays in sight
+                grid.set_filter(view.key_filter)
+            grid.restore_page(view.overlay_page)
+        self.query_one(RunTable).data_changed(force=True)
+        self._update_runs_title()
+        self._update_overlay()
+        self._options_changed(save=False)
+
+    def fill_view(self, view: Any) -> None:
+        """Put this screen's part of the view into ``view`` (a ``SavedView``)."""
+        options = self.chart_options
+        view.x_axis, view.log_scale, view.skip_start = options.x_axis, options.log_scale, options.skip_start
+        view.smoothing = options.smoothing
+        view.metric_choice = dict(self._metric_choice)
+        view.key_filter = self.key_filter
+        view.overlay_page = self._grid.saved_page  # (read while unmounting too: no query)
+
+    def _view_changed(self) -> None:
+        workbench_app(self).view_changed()
+
+    def chart_keys_changed(self) -> None:
+        """The settings' chart keys changed: the charts show them first."""
+        self._update_overlay(force=True)
+        self._show_run(self._run_id)
 
     # -- live data -------------------------------------------------------------------
 
@@ -218,18 +273,23 @@ class MainScreen(RunActions, Screen[None]):
                 app.request_tick()
 
     def _single_key(self, run_id: str) -> str | None:
-        """The key the single chart shows for a run: the one chosen with ``m``, else a loss."""
+        """The key the single chart shows for a run: the one chosen with ``m``, else the first of
+        the settings' ``chart_keys`` it has, else a loss."""
         app = workbench_app(self)
         keys = match_keys(list(app.runs.last.get(run_id, {})), self.key_filter)
         chosen = self._metric_choice.get(run_id)
         if chosen in keys:
             return chosen
+        for pattern in app.settings.chart_keys:
+            found = match_keys(sorted(keys), pattern)
+            if found:
+                return found[0]
         return next((k for k in LIVE_KEYS if k in keys), None) or present.headline_key(keys) \
             or (order_keys(keys)[0] if keys else None)
 
     # -- the overlay -----------------------------------------------------------------
 
-    def _update_overlay(self) -> None:
+    def _update_overlay(self, force: bool = False) -> None:
         """Overlay the marked runs (and the pinned one) when runs are marked; else the single chart."""
         app = workbench_app(self)
         ids = [i for i in app.selection.marked if i in app.runs.rows]
@@ -243,8 +303,8 @@ class MainScreen(RunActions, Screen[None]):
             missing = [i for i in ids if i not in app.runs.last]
             if missing:
                 app.want_last(missing)
-            keys = order_keys(k for i in ids for k in app.runs.last.get(i, {}))
-            grid.show(ids, keys)
+            keys = prefer_keys(order_keys(k for i in ids for k in app.runs.last.get(i, {})), app.settings.chart_keys)
+            grid.show(ids, keys, force=force)
         if bool(ids) != was:
             self.set_class(bool(ids), "overlay")
             grid.display = bool(ids)
@@ -337,7 +397,7 @@ class MainScreen(RunActions, Screen[None]):
         table = self.query_one(RunTable)
         if table.current is None:
             return
-        self.app.selection.toggle(table.current)  # type: ignore[attr-defined]
+        workbench_app(self).selection.toggle(table.current)
         table.action_cursor(1)
         table.refresh()
         self._update_runs_title()
@@ -390,6 +450,7 @@ class MainScreen(RunActions, Screen[None]):
         app.runs.set_filter(text)
         self.query_one(RunTable).data_changed(force=True)
         self._update_runs_title()
+        self._view_changed()
 
     def on_key(self, event: events.Key) -> None:
         if event.key != "escape":
@@ -431,11 +492,13 @@ class MainScreen(RunActions, Screen[None]):
         self.query_one(ChartGrid).set_filter(self.key_filter)
         if self._run_id is not None:
             self._show_run(self._run_id)
+        self._view_changed()
 
     def action_page(self, delta: int) -> None:
         """The next or previous page of charts (with no marks: the next or previous metric)."""
         if self.overlay_ids:
             self.query_one(ChartGrid).turn(delta)
+            self._view_changed()
         else:
             self._step_metric(delta)
 
@@ -459,14 +522,20 @@ class MainScreen(RunActions, Screen[None]):
         self.chart_options.skip_start = not self.chart_options.skip_start
         self._options_changed()
 
-    def _options_changed(self) -> None:
+    def _options_changed(self, save: bool = True) -> None:
         for chart in self.query(MetricChart):
             chart.options_changed()
+        if save:
+            self._view_changed()
+
+    def on_metric_chart_options_changed(self, message: MetricChart.OptionsChanged) -> None:
+        self._view_changed()  # l x e y pressed on a focused chart
 
     def action_next_metric(self) -> None:
         """Show the selected run's next metric in the chart (with runs marked: the next page)."""
         if self.overlay_ids:
             self.query_one(ChartGrid).turn(1)
+            self._view_changed()
         else:
             self._step_metric(1)
 
@@ -480,9 +549,11 @@ class MainScreen(RunActions, Screen[None]):
         now = keys.index(chart.key) if chart.key in keys else (-1 if delta > 0 else 0)
         self._metric_choice[run_id] = keys[(now + delta) % len(keys)]  # type: ignore[index]
         self._show_run(run_id)
+        self._view_changed()
 
     def on_run_table_sort_changed(self, message: RunTable.SortChanged) -> None:
         self._update_runs_title()
+        self._view_changed()
 
 
 def grid_shape(width: int, height: int) -> tuple[int, int]:

@@ -22,6 +22,7 @@ __all__ = [
     "int_ticks",
     "match_keys",
     "order_keys",
+    "prefer_keys",
     "time_keyed",
     "time_ticks",
     "y_range",
@@ -170,6 +171,15 @@ def order_keys(keys: Iterable[str]) -> list[str]:
     """Metric keys as charts list them: losses first (validation before training), then the
     rest by name, system metrics (``sys/*``) last."""
     return sorted(set(keys), key=lambda k: (time_keyed(k), "loss" not in k, not k.startswith("val"), k))
+
+
+def prefer_keys(keys: list[str], preferred: list[str]) -> list[str]:
+    """``keys`` with those matching ``preferred`` (keys or globs, the settings' ``chart_keys``)
+    first, in the order ``preferred`` names them; the rest keep their order."""
+    first: list[str] = []
+    for pattern in preferred:
+        first += [k for k in match_keys(keys, pattern) if k not in first]
+    return first + [k for k in keys if k not in first]
 
 
 def match_keys(keys: list[str], text: str) -> list[str]:

@@ -22,6 +22,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.content import Content
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
@@ -373,7 +374,11 @@ class MetricChart(Vertical, can_focus=True):
         self.options.skip_start = not self.options.skip_start
         self._options_changed()
 
+    class OptionsChanged(Message):
+        """A key on this chart changed the screen's shared chart options."""
+
     def _options_changed(self) -> None:
+        self.post_message(self.OptionsChanged())
         siblings = [c for c in self.screen.query(MetricChart) if c.options is self.options] \
             if self.is_attached else [self]
         for chart in siblings or [self]:

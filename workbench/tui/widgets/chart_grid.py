@@ -60,6 +60,7 @@ class ChartGrid(Vertical):
         self.keys: list[str] = []
         self.key_filter = ""
         self.page = 0
+        self._pending_page: int | None = None  # a saved page, taken once enough keys are known
         self.shape = (1, 1)
         self._shown: tuple[Any, ...] | None = None
 
@@ -80,10 +81,23 @@ class ChartGrid(Vertical):
         columns, rows = self.shape
         return max(1, math.ceil(len(self.matching) / (columns * rows)))
 
-    def show(self, run_ids: list[str], keys: list[str]) -> None:
-        """Overlay these runs in a chart per key (keys in the order given); nothing: no charts."""
+    def show(self, run_ids: list[str], keys: list[str], force: bool = False) -> None:
+        """Overlay these runs in a chart per key (keys in the order given); nothing: no charts.
+        ``force``: lay out again even if nothing seems to have changed (the key order did)."""
         self.run_ids, self.keys = list(run_ids), list(keys)
+        if force:
+            self._shown = None
         self._layout()
+
+    def restore_page(self, page: int) -> None:
+        """Show page ``page`` (a saved view's) as soon as the keys fill that many pages."""
+        self._pending_page = page if page > 0 else None
+        self._layout()
+
+    @property
+    def saved_page(self) -> int:
+        """The page to remember: the one shown, or a saved one still waiting for its keys."""
+        return self._pending_page if self._pending_page is not None else self.page
 
     def set_shape(self, columns: int, rows: int) -> None:
         """Use a grid of ``columns`` × ``rows`` charts per page."""
@@ -92,13 +106,16 @@ class ChartGrid(Vertical):
 
     def turn(self, delta: int) -> None:
         """Show the next (``delta`` 1) or previous (-1) page, round the end."""
+        self._pending_page = None
         self.page = (self.page + delta) % self.pages
         self._layout()
 
     def set_filter(self, text: str) -> None:
         """Keep the keys that match ``text`` (words or globs); back to the first page."""
+        if text.strip() != self.key_filter:
+            self._pending_page = None
+            self.page = 0
         self.key_filter = text.strip()
-        self.page = 0
         self._layout()
 
     def _layout(self) -> None:
@@ -107,6 +124,8 @@ class ChartGrid(Vertical):
         columns, rows = self.shape
         per_page = columns * rows
         keys = self.matching if self.run_ids else []
+        if self._pending_page is not None and self._pending_page < self.pages and self.run_ids:
+            self.page, self._pending_page = self._pending_page, None
         self.page = max(0, min(self.page, self.pages - 1))
         shown = keys[self.page * per_page:(self.page + 1) * per_page]
         pinned = self.pinned()

@@ -9,6 +9,7 @@ status, progress and the headline metric.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -58,26 +59,55 @@ _GUTTER = 3  # mark, colour dot / status glyph, space
 
 
 class Selection:
-    """Marked runs (in marking order) and the pinned run; shared by every screen."""
+    """Marked runs (in marking order) and the pinned run; shared by every screen.
 
-    def __init__(self) -> None:
+    Args:
+        changed: Called after every change (the app saves the view a moment later).
+    """
+
+    def __init__(self, changed: Callable[[], None] | None = None) -> None:
         self.marked: list[str] = []
-        self.pinned: str | None = None
+        self._pinned: str | None = None
+        self.changed = changed
+
+    @property
+    def pinned(self) -> str | None:
+        """The pinned run (drawn on top; the baseline of compare deltas), or None."""
+        return self._pinned
+
+    @pinned.setter
+    def pinned(self, run_id: str | None) -> None:
+        if run_id != self._pinned:
+            self._pinned = run_id
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.changed is not None:
+            self.changed()
 
     def toggle(self, run_id: str) -> bool:
         """Mark or unmark a run; returns whether it is marked now."""
         if run_id in self.marked:
             self.marked.remove(run_id)
+            self._changed()
             return False
         self.marked.append(run_id)
+        self._changed()
         return True
+
+    def restore(self, marked: list[str], pinned: str | None) -> None:
+        """Take a saved selection (without calling ``changed``)."""
+        self.marked = list(marked)
+        self._pinned = pinned
 
     def forget(self, run_id: str) -> None:
         """A run was deleted."""
-        if run_id in self.marked:
-            self.marked.remove(run_id)
-        if self.pinned == run_id:
-            self.pinned = None
+        if run_id in self.marked or self._pinned == run_id:
+            if run_id in self.marked:
+                self.marked.remove(run_id)
+            if self._pinned == run_id:
+                self._pinned = None
+            self._changed()
 
 
 class RunTable(ScrollView, can_focus=True):
