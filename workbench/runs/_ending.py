@@ -88,8 +88,11 @@ def finish(index: RunIndex, run_id: str, status: RunStatus, code: int | None, si
 
 
 def stopped(index: RunIndex, run_id: str, code: int | None, sig: int | None, message: str) -> None:
-    """End the attempt ``stopped`` (a stop request was delivered)."""
-    end_attempt(index, run_id, RunStatus.STOPPED, message, {"exit_code": code, "signal": sig})
+    """End the attempt ``stopped`` (a stop request was delivered): ``pruned`` when the request's
+    reason is ``pruned`` (a sweep's trial stopped for being poor; never resumed)."""
+    run = index.get_run(run_id)
+    status = RunStatus.PRUNED if run is not None and run.stop_reason == "pruned" else RunStatus.STOPPED
+    end_attempt(index, run_id, status, message, {"exit_code": code, "signal": sig})
 
 
 def end_attempt(index: RunIndex, run_id: str, status: RunStatus, message: str, fields: dict[str, Any]) -> None:

@@ -377,6 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         if index is not None:
             record_artifacts(index, spec.id, run_dir)
             status = "stopped" if stopped else "completed"
+            if stopped:  # a sweep's trial stopped for being poor ends pruned, never resumed
+                row = index.get_run(spec.id)
+                if row is not None and row.stop_reason == "pruned":
+                    status = "pruned"
             message = task.state.stop_reason if task.state.stopped_early else (requested[0] if stopped else "")
             ended = time.time()
             write_outcome(run_dir, Outcome(attempt, RunStatus(status), ended, 0, None, message,
