@@ -28,5 +28,5 @@ def test_a_spiral_run_of_two_epochs_has_two_boundary_images(project: Path) -> No
     for _, _, path in found:
         assert path.parent == Path(row.run_dir) / "artifacts" / "images" / "boundary"
         with Image.open(path) as image:
-            assert (image.size, image.mode) == ((64, 64), "RGB")
+            assert (image.size, image.mode) == ((48, 48), "RGB")
             assert len(image.getcolors(4096) or []) > 16  # a picture, not a flat colour

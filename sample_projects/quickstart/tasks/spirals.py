@@ -28,7 +28,7 @@ class DecisionBoundary:
     """Logs the model's decision boundary after every epoch: a ``size``×``size`` image of the
     plane, each pixel the arms' colours mixed by the predicted probabilities."""
 
-    def __init__(self, size: int = 64, extent: float = 1.25) -> None:
+    def __init__(self, size: int = 48, extent: float = 1.25) -> None:
         self.size, self.extent = size, extent
 
     def after_epoch(self, task: Task) -> None:
