@@ -284,7 +284,8 @@ def _create(config: Any, name: str | None, tags: Sequence[str], task: str | None
                          created_at=now, started_at=now, heartbeat_at=now, pid=os.getpid(),
                          device="cpu", backend="single", nproc=1, precision="32", config=_plain(config),
                          tags=list(tags), run_dir=str(run_dir), git_head=snap.head, git_branch=snap.branch,
-                         git_dirty=snap.dirty, snapshot_commit=snap.commit,
+                         git_dirty=snap.dirty if snap.code_dirty is None else snap.code_dirty,
+                         snapshot_commit=snap.commit,
                          command=mask_secrets([sys.executable, *sys.argv]))
         index.add_event(run_id, "started", f"attached: {' '.join(mask_secrets(sys.argv))}",
                         {"snapshot": snap.commit, "cwd": str(Path.cwd())})

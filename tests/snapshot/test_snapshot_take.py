@@ -106,6 +106,7 @@ def test_ignored_only_untracked_is_clean_but_left_out_files_are_dirty(repo: Path
     snap = take_snapshot(repo, None, state_dir=repo / ".workbench")
     assert snap.dirty is True
     assert snap.tree == git(repo, "rev-parse", "HEAD^{tree}").strip()
+    assert snap.code_dirty is False  # the code recorded is HEAD's: what a run's git_dirty says
 
 
 def test_the_same_run_id_twice_is_refused(repo: Path) -> None:

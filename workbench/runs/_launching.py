@@ -119,19 +119,12 @@ def _excluded(project: Project, snap: Snapshot) -> list[tuple[str, str]]:
 
 
 def _code_dirty(project: Project, snap: Snapshot) -> bool:
-    """Whether the recorded code differs from HEAD.
+    """Whether the recorded code differs from HEAD (``Snapshot.code_dirty``).
 
-    The snapshot layer also calls a tree dirty when the only difference is untracked files
-    it left out (a data folder): the code the run got is then HEAD's, so it is not dirty.
+    The snapshot layer also calls a working tree dirty when the only difference is untracked
+    files it left out (a data folder): the code the run got is then HEAD's, so it is not.
     """
-    if not snap.dirty or snap.private or not snap.head or not snap.excluded:
-        return snap.dirty
-    from workbench.snapshot import SnapshotError, diff
-
-    try:
-        return bool(diff(project.root, snap.head, snap.commit, state_dir=project.state_dir, stat=True).strip())
-    except SnapshotError:
-        return snap.dirty
+    return snap.dirty if snap.code_dirty is None else snap.code_dirty
 
 
 def _create_row(index: RunIndex, pick_name: bool, **fields: Any) -> Run:

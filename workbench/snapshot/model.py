@@ -41,6 +41,9 @@ class Snapshot:
             else POSIX like ``"ml/project"``).
         run_id: the run it was taken for, or None.
         tree: the snapshot's tree object id.
+        code_dirty: True when the recorded code differs from HEAD's (its tree is not
+            HEAD's tree); False when only left-out untracked files (a data folder, the
+            state folder) made the working tree differ. What a run's ``git_dirty`` says.
     """
 
     commit: str
@@ -54,6 +57,7 @@ class Snapshot:
     prefix: str = ""
     run_id: str | None = None
     tree: str = ""
+    code_dirty: bool | None = None
 
     @property
     def ref(self) -> str | None:
@@ -68,6 +72,7 @@ class Snapshot:
             "head": self.head,
             "branch": self.branch,
             "dirty": self.dirty,
+            "code_dirty": self.code_dirty,
             "excluded": [[path, reason] for path, reason in self.excluded],
             "private": self.private,
             "git_dir": str(self.git_dir),
@@ -98,4 +103,5 @@ class Snapshot:
             prefix=str(data.get("prefix", "")),
             run_id=data.get("run_id"),
             tree=str(data.get("tree", "")),
+            code_dirty=None if data.get("code_dirty") is None else bool(data["code_dirty"]),
         )

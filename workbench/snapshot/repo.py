@@ -191,6 +191,7 @@ class SnapshotRepo:
             prefix=self.prefix,
             run_id=run_id,
             tree=tree,
+            code_dirty=True if self.private else tree != head.tree,
         )
 
     def _write_tree(
