@@ -17,7 +17,10 @@ from workbench.runs import probe_devices
 from workbench.tui._state import Changes
 from workbench.tui.messages import (
     ActionRefused,
+    BatchDone,
+    BatchRequested,
     DeleteRequested,
+    ExportDone,
     ForkRequested,
     LaunchFailed,
     LaunchRequested,
@@ -246,3 +249,107 @@ class RunActionsMixin:
 
     def on_action_refused(self, message: ActionRefused) -> None:
         self.notify(message.reason, title=f"Cannot {message.action}", severity="warning")
+
+    # -- batches: one action on the marked runs ------------------------------------------
+
+    def on_batch_requested(self, message: BatchRequested) -> None:
+        self._run_batch(message.action, list(message.run_ids), list(message.add), list(message.remove))
+
+    @work(thread=True, group="actions")
+    def _run_batch(self, action: str, run_ids: list[str], add: list[str], remove: list[str]) -> None:
+        from workbench.runs import remove_run, resume_run, stop_run
+
+        done: list[str] = []
+        rows: list[Any] = []
+        failed: list[tuple[str, str]] = []
+        for run_id in run_ids:
+            row = self.index.get_run(run_id)
+            if row is None:
+                failed.append((run_id, "it is gone"))
+                continue
+            try:
+                if action in ("stop", "kill"):
+                    stop_run(self.index, row, kill=action == "kill")
+                elif action == "resume":
+                    rows.append(resume_run(self.project, self.index, row))
+                elif action == "delete":
+                    remove_run(self.project, self.index, row)
+                elif action == "tag":
+                    tags = [t for t in row.tags if t not in remove] + [t for t in add if t not in row.tags]
+                    self.index.update_run(run_id, tags=list(dict.fromkeys(tags)))
+                    rows.append(self.index.get_run(run_id) or row)
+                else:
+                    raise WorkbenchError(f"unknown action {action!r}")
+            except WorkbenchError as exc:
+                failed.append((run_id, str(exc)))
+                continue
+            except Exception as exc:  # one run's failure never stops the batch, nor the app
+                failed.append((run_id, f"{type(exc).__name__}: {exc}"))
+                continue
+            done.append(run_id)
+        self.post_message(BatchDone(action, done, rows, failed))
+
+    def on_batch_done(self, message: BatchDone) -> None:
+        from workbench.tui.screens._batch import VERBS
+
+        names = [self.run_name(i) for i in message.done]
+        if message.action == "delete":
+            for run_id in message.done:
+                self.runs.remove(run_id)
+                self.selection.forget(run_id)
+                self.series.forget_run(run_id)
+            self._hand_down(Changes(removed=set(message.done)))
+        if message.rows:
+            self.runs.apply(message.rows)
+            self._hand_down(Changes(runs={r.id for r in message.rows}))
+        verb = VERBS[message.action][1]
+        if message.action == "stop":
+            verb = "asked to stop"
+        text = f"{verb} {len(names)} run{'s' if len(names) != 1 else ''}"
+        if names:
+            text += ": " + ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        if message.failed:
+            text += "\nfailed: " + "; ".join(f"{self.run_name(i)}: {why}" for i, why in message.failed)
+        self.notify(text, title=f"{VERBS[message.action][0]} marked runs",
+                    severity="warning" if message.failed else "information", timeout=10)
+        self.request_tick()
+
+    def export_marked(self) -> None:
+        """Export the marked runs (as `workbench export --format csv`) into a new folder under
+        ``.workbench/exports/`` — inside the state folder, so never part of a code snapshot."""
+        import time
+        from pathlib import Path
+
+        ids = [i for i in self.selection.marked if i in self.runs.rows]
+        if not ids:
+            self.notify("mark runs with space first, then export them", title="Export", severity="warning")
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
+        folder = Path(self.project.state_dir) / "exports" / f"runs-{stamp}"
+        self._export(ids, folder)
+
+    @work(thread=True, group="actions")
+    def _export(self, run_ids: list[str], folder: Any) -> None:
+        from workbench.runs.export import export_runs
+
+        rows = [r for r in (self.index.get_run(i) for i in run_ids) if r is not None]
+        try:
+            result = export_runs(self.index, rows, "csv", folder)
+        except WorkbenchError as exc:
+            self.post_message(ExportDone(str(folder), error=str(exc)))
+            return
+        except OSError as exc:
+            self.post_message(ExportDone(str(folder), error=str(exc.strerror or exc)))
+            return
+        self.post_message(ExportDone(str(folder), result.runs, result.points))
+
+    def on_export_done(self, message: ExportDone) -> None:
+        from workbench.runs import present
+
+        where = present.tilde(message.folder)
+        if message.error:
+            self.notify(f"{where}: {message.error}", title="Export failed", severity="error", timeout=12)
+        else:
+            self.notify(f"{message.runs} runs, {message.points} points → {where} (runs.csv, metrics.csv, "
+                        "events.csv; as `workbench export --format csv`)", title="Exported", timeout=15)
+

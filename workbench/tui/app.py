@@ -400,6 +400,11 @@ class WorkbenchApp(AppStateMixin, RunActionsMixin, App[None]):
         from workbench.tui.widgets.chart import MetricChart
         from workbench.tui.widgets.run_table import RunTable
 
+        from workbench.tui.screens.main import MainScreen
+
+        if isinstance(screen, MainScreen):
+            yield SystemCommand("Export marked runs", "The marked runs, their config, metrics and events as CSV "
+                                "into .workbench/exports/ (as `workbench export`)", self.export_marked)
         owners: list[Any] = [screen]
         for cls in (RunTable, MetricChart):
             owners.extend(screen.query(cls).results())

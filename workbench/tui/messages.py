@@ -18,11 +18,14 @@ from workbench.tui._watcher import PollResult
 
 __all__ = [
     "ActionRefused",
+    "BatchDone",
+    "BatchRequested",
     "ChartCursorMoved",
     "CodeDiffRead",
     "CompareValuesRead",
     "DeleteRequested",
     "DevicesProbed",
+    "ExportDone",
     "FirstPageRead",
     "ForkRequested",
     "IndexPolled",
@@ -313,3 +316,47 @@ class ChartCursorMoved(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, ChartCursorMoved)
+
+
+@dataclass
+class BatchRequested(Message):
+    """Do one action to several runs (the marked ones), after one confirmation.
+
+    Attributes:
+        action: ``stop``, ``kill``, ``resume``, ``delete`` or ``tag``.
+        run_ids: The runs it applies to (those it does not apply to were left out).
+        add: Tags to add (``tag``).
+        remove: Tags to remove (``tag``).
+    """
+
+    action: str
+    run_ids: list[str]
+    add: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BatchDone(Message):
+    """A batch action ended: what it did to each run.
+
+    Attributes:
+        action: As in :class:`BatchRequested`.
+        done: The runs it was done to.
+        rows: Their rows afterwards (resumed or retagged runs), for the cache.
+        failed: ``(run id, why)`` of the runs it failed for.
+    """
+
+    action: str
+    done: list[str]
+    rows: list[Run] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ExportDone(Message):
+    """Runs were exported (``workbench export``'s work) into ``folder``, or it failed (``error``)."""
+
+    folder: str
+    runs: int = 0
+    points: int = 0
+    error: str = ""

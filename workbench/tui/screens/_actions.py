@@ -1,4 +1,6 @@
-"""Stop, resume, fork, delete, verify and pin: the actions on "the run this screen points at".
+"""Stop, resume, fork, clone, delete, verify, tag and pin: the actions on "the run this screen
+points at" — or, on the main screen with runs marked, on every marked run (htop's tag-then-act:
+one confirmation lists what happens to each, and which are skipped and why).
 
 Shared by the main screen (the run under the table's cursor) and the run screen (its run).
 Each action checks what it can at once and says why it refuses (an ``ActionRefused``
@@ -12,6 +14,7 @@ from typing import Any
 from workbench.store import Run
 from workbench.tui.messages import (
     ActionRefused,
+    BatchRequested,
     DeleteRequested,
     ResumeRequested,
     StopRequested,
@@ -19,8 +22,6 @@ from workbench.tui.messages import (
 )
 
 __all__ = ["RunActions"]
-
-#: Statuses a run can be resumed from.
 
 
 class RunActions:
@@ -30,6 +31,34 @@ class RunActions:
 
     def current_run_id(self) -> str | None:  # pragma: no cover - each screen defines it
         raise NotImplementedError
+
+    def batch_runs(self) -> list[Run]:
+        """The runs a batch action applies to (the main screen: the marked ones); none here."""
+        return []
+
+    def _batch(self, action: str) -> bool:
+        """With runs marked, ask once about ``action`` on all of them; returns whether it did."""
+        rows = self.batch_runs()
+        if not rows:
+            return False
+        from workbench.tui.screens._batch import plan_batch
+        from workbench.tui.screens.confirm import ConfirmScreen
+
+        plan = plan_batch(action, rows)
+        if not plan.apply:
+            self._refuse(action, plan.refusal())
+            return True
+        ids = [row.id for row, _ in plan.apply]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(BatchRequested(action, ids))  # type: ignore[attr-defined]
+
+        detail = "Unmark runs with space to leave them out." + (
+            " This cannot be undone." if action == "delete" else "")
+        self.app.push_screen(ConfirmScreen(plan.question, detail, yes=action.capitalize(), items=plan.lines()),
+                             answered)
+        return True
 
     def _current(self, action: str) -> Run | None:
         row = self.app.runs.get(self.current_run_id())
@@ -42,6 +71,8 @@ class RunActions:
 
     def action_stop(self) -> None:
         """Stop the run gracefully (asks first); it saves a checkpoint and ends as stopped."""
+        if self._batch("stop"):
+            return
         row = self._current("stop")
         if row is None:
             return
@@ -61,6 +92,8 @@ class RunActions:
 
     def action_kill(self) -> None:
         """End the run at once, without a checkpoint (asks first; a stop is the gentle way)."""
+        if self._batch("kill"):
+            return
         row = self._current("kill")
         if row is None:
             return
@@ -81,6 +114,8 @@ class RunActions:
 
     def action_resume(self) -> None:
         """Resume a stopped, interrupted or failed run from its last checkpoint."""
+        if self._batch("resume"):
+            return
         row = self._current("resume")
         if row is None:
             return
@@ -145,6 +180,8 @@ class RunActions:
 
     def action_delete(self) -> None:
         """Delete the run with its files and code snapshot (asks first)."""
+        if self._batch("delete"):
+            return
         row = self._current("delete")
         if row is None:
             return
@@ -161,6 +198,33 @@ class RunActions:
         self.app.push_screen(ConfirmScreen(
             f"Delete {name}?", f"Its metrics, its folder ({row.run_dir or '—'}) and its code "
             "snapshot are removed. This cannot be undone.", yes="Delete"), answered)
+
+    def action_tag(self) -> None:
+        """Tag the marked runs (or the selected one): words add tags, -word removes one."""
+        rows = self.batch_runs()
+        if not rows:
+            row = self._current("tag")
+            if row is None:
+                return
+            rows = [row]
+        from workbench.tui.screens.prompt import TextPrompt
+
+        names = ", ".join(r.name or r.id for r in rows[:6]) + (f" and {len(rows) - 6} more" if len(rows) > 6 else "")
+        shared = sorted(set.intersection(*(set(r.tags) for r in rows)))
+        ids = [r.id for r in rows]
+
+        def answered(text: str | None) -> None:
+            words = (text or "").replace(",", " ").split()
+            add = [w.lstrip("+") for w in words if not w.startswith("-") and w.lstrip("+")]
+            remove = [w[1:] for w in words if w.startswith("-") and w[1:]]
+            if add or remove:
+                self.post_message(BatchRequested("tag", ids, add=add, remove=remove))  # type: ignore[attr-defined]
+
+        self.app.push_screen(TextPrompt(
+            f"Tag {len(rows)} run{'s' if len(rows) != 1 else ''}: {names}",
+            "Words add tags, -word removes one (e.g. baseline -draft). "
+            + (f"Tags they all have: {', '.join(shared)}." if shared else "They share no tag yet."),
+            placeholder="tag -other-tag"), answered)
 
     def action_pin(self) -> None:
         """Pin the run: drawn on top in charts, the baseline of compare deltas (again: unpin)."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -14,24 +14,30 @@ __all__ = ["ConfirmScreen"]
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Ask before doing something that cannot be undone (stop, delete)."""
+    """Ask before doing something that cannot be undone (stop, delete), optionally with a list of
+    what it does to each run (a batch action on the marked runs)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:
-        super().__init__(classes="confirm")
+    def __init__(self, question: str, detail: str = "", yes: str = "Yes", items: list[Any] | None = None) -> None:
+        super().__init__(classes="confirm batch" if items else "confirm")
         self.question = question
         self.detail = detail
         self.yes = yes
+        self.items = list(items or [])  # one line each (a batch: what happens to each run), scrolled
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Static(self.question, id="confirm-question")
             if self.detail:
                 yield Static(self.detail, id="confirm-detail")
+            if self.items:
+                with VerticalScroll(id="confirm-list"):
+                    for item in self.items:
+                        yield Static(item, classes="confirm-item")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Cancel (n)", id="no")
                 yield Button(f"{self.yes} (y)", id="yes", variant="error")

@@ -55,6 +55,7 @@ class MainScreen(RunActions, Screen[None]):
         Binding("f", "fork", "Fork"),
         Binding("v", "verify", "Verify", show=False),
         Binding("d", "delete", "Delete"),
+        Binding("t", "tag", "Tag", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("m", "next_metric", "Next metric", show=False),
         Binding("M", "filter_keys", "Metric keys", show=False),
@@ -335,6 +336,11 @@ class MainScreen(RunActions, Screen[None]):
     def current_run_id(self) -> str | None:
         """The run under the table's cursor."""
         return self.query_one(RunTable).current
+
+    def batch_runs(self) -> list[Any]:
+        """The marked runs: with any marked, s K r d t act on all of them."""
+        app = workbench_app(self)
+        return [app.runs.rows[i] for i in app.selection.marked if i in app.runs.rows]
 
     def select_run(self, run_id: str) -> None:
         """Put the table's cursor on a run (after a launch or fork)."""
