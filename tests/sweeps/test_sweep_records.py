@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,27 @@ def test_a_bad_sweep_file_is_one_line(tmp_path: Path, text: str, message: str) -
     with pytest.raises(WorkbenchError, match=message.replace("[", r"\[").replace("]", r"\]")) as info:
         load_sweep_file(project, write(tmp_path, text))
     assert "\n" not in str(info.value)
+
+
+def test_show_stop_and_resume_take_a_sweep_by_id_or_name_and_refuse_a_ref_naming_both(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import cli
+
+    (tmp_path / "workbench.toml").write_text('[project]\nname = "p"\n')
+    with RunIndex(tmp_path / ".workbench" / "index.db") as index:
+        sweep = index.create_sweep(task="T", kind="grid", spec={"keys": ["lr"]}, name="lr-grid")
+        index.create_run(task="T", sweep_id=sweep.id, status="completed", config={"lr": 0.1})
+        clash = index.create_run(task="T", name=sweep.id)  # a run named like the sweep's id
+
+    def wb(*args: str):
+        return CliRunner().invoke(cli, ["--project", str(tmp_path), *args])
+
+    shown = wb("show", "lr-grid", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["id"] == sweep.id
+    stopped = wb("stop", "lr-grid")
+    assert stopped.exit_code == 0, stopped.output
+    both = wb("show", sweep.id)
+    assert both.exit_code == 2 and f"names run {clash.id} and sweep {sweep.id}" in both.output
+    assert wb("stop", "lr-grid", "--kill").exit_code == 2

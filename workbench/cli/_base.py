@@ -118,6 +118,29 @@ def resolve(index: RunIndex, ref: str) -> Run:
     return index.resolve_run(ref)
 
 
+def sweep_named(index: RunIndex, ref: str) -> Any:
+    """The sweep ``ref`` names when it names no run, else None (``show``/``stop``/``resume``
+    take a sweep too). A reference that names a run and a sweep is refused, not guessed.
+
+    Raises:
+        WorkbenchError: ``ref`` names both a run and a sweep.
+    """
+    from workbench.store import RunNotFound
+    from workbench.store._sweeps import SweepNotFound
+
+    try:
+        run = index.resolve_run(ref)
+    except RunNotFound:
+        run = None
+    try:
+        sweep = index.resolve_sweep(ref)
+    except SweepNotFound:
+        return None
+    if run is not None:
+        raise WorkbenchError(f"{ref!r} names run {run.id} and sweep {sweep.id}; give more of the id you mean")
+    return sweep
+
+
 def status_text(status: object) -> str:
     """A status, coloured for the terminal."""
     text = str(status)

@@ -22,6 +22,7 @@ from workbench.cli._base import (
     print_json,
     resolve,
     status_text,
+    sweep_named,
 )
 from workbench.cli._follow import follow_run, print_outcome, tail_log, wait_run
 from workbench.errors import WorkbenchError
@@ -198,7 +199,14 @@ def ls_cmd(state: State, status: str | None, task: str | None, limit: int, sweep
 @json_option
 @pass_state
 def show_cmd(state: State, run: str, as_json: bool) -> None:
-    """Show one run: status, config, git, metrics, events (RUN: id, id prefix or name)."""
+    """Show one run: status, config, git, metrics, events (RUN: id, id prefix or name; a
+    sweep's id or name shows the sweep)."""
+    with open_index(state.project) as index:
+        if sweep_named(index, run) is not None:
+            from workbench.cli.sweep import show_cmd as show_sweep
+
+            click.get_current_context().invoke(show_sweep, sweep=run, as_json=as_json)
+            return
     from workbench.runs.evaluate import evaluation_records
     from workbench.runs.present import duration, flatten_config, iso, progress_text, step_record, steps_text, when
 
@@ -358,10 +366,19 @@ def logs_cmd(state: State, run: str, follow: bool) -> None:
               help="End it now, without a checkpoint (a graceful stop already asked is not waited for).")
 @pass_state
 def stop_cmd(state: State, run: str, kill: bool) -> None:
-    """Stop a run gracefully: it finishes its batch, saves, and ends as 'stopped'."""
+    """Stop a run gracefully: it finishes its batch, saves, and ends as 'stopped' (a sweep:
+    its queued and running trials)."""
     from workbench.runs import stop_run
 
     with open_index(state.project) as index:
+        if sweep_named(index, run) is not None:
+            if kill:
+                raise WorkbenchError("--kill stops one run; a sweep's trials are stopped gracefully "
+                                     "(workbench stop SWEEP)")
+            from workbench.cli.sweep import stop_cmd as stop_sweep
+
+            click.get_current_context().invoke(stop_sweep, sweep=run, as_json=False)
+            return
         result = stop_run(index, resolve(index, run), kill=kill)
         click.echo(result.message)
 
@@ -429,11 +446,17 @@ def _after_start(index: RunIndex, run: Run, follow: bool, wait: bool, as_json: b
 @json_option
 @pass_state
 def resume_cmd(state: State, run: str, device: str | None, follow: bool, wait: bool, as_json: bool) -> None:
-    """Resume a stopped, interrupted or failed run from its latest good checkpoint."""
+    """Resume a stopped, interrupted or failed run from its latest good checkpoint (a sweep:
+    its unfinished trials)."""
     from workbench.runs import resume_run
 
     project = state.project
     with open_index(project) as index:
+        if sweep_named(index, run) is not None:
+            from workbench.cli.sweep import resume_cmd as resume_sweep
+
+            click.get_current_context().invoke(resume_sweep, sweep=run, as_json=as_json)
+            return
         r = resume_run(project, index, resolve(index, run), device=device)
         event = last_event(index, r.id, "restarted") if r.kind == "script" else None
         restarted = event is not None and (event.data or {}).get("attempt") == r.attempt
