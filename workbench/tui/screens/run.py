@@ -61,6 +61,7 @@ class RunScreen(RunActions, Screen[None]):
         Binding("K", "kill", "Kill", show=False),
         Binding("r", "resume", "Resume"),
         Binding("f", "fork", "Fork"),
+        Binding("C", "clone", "Clone", show=False),
         Binding("v", "verify", "Verify", show=False),
         Binding("d", "delete", "Delete"),
         Binding("p", "pin", "Pin", show=False),
