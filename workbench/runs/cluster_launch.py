@@ -216,8 +216,10 @@ def batch_script(spec: RunSpec, cluster: Cluster, run_dir: Path, attempt: int, e
     python = "python" if cluster.setup else sys.executable  # setup lines pick the node's python
     train = [python, "-m", "workbench.runs.train", str(run_dir)]
     if spec.backend == "ddp":
-        train = [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={spec.nproc}",
-                 "--max-restarts=0", "-m", "workbench.runs.train", str(run_dir)]
+        # cluster_job forwards a stop to torchrun's workers only (torchrun dies of SIGINT itself).
+        train = [python, "-m", "workbench.runs.cluster_job", "--", python, "-m", "torch.distributed.run",
+                 "--standalone", f"--nproc-per-node={spec.nproc}", "--max-restarts=0", "-m",
+                 "workbench.runs.train", str(run_dir)]
     lines = ["#!/bin/bash",
              f"# Written by workbench: run {spec.id}, attempt {attempt}, on cluster {cluster.name}.",
              "set -e",

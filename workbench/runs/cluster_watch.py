@@ -9,9 +9,10 @@ holds ``cluster.json``. For the attempt's Slurm job it
   ``queued`` with ``status_reason`` ``slurm job N: PENDING (Resources)``, while it runs the
   reason names the job and its nodes;
 - delivers a stop request from the row: a pending job is cancelled (``stopped``, never
-  started); a running one gets ``scancel --batch --signal=INT`` (the trainer checkpoints
-  and ends ``stopped``), and ``--signal=KILL`` for a kill or once the grace period is over
-  (``--full`` instead of ``--batch`` for DDP: torchrun's workers too);
+  started); a running one gets ``scancel --batch --signal=INT`` (the trainer, or under DDP
+  ``cluster_job``, which passes it to torchrun's workers, checkpoints and ends ``stopped``),
+  and ``--signal=KILL`` for a kill or once the grace period is over (``--full`` for DDP:
+  every process of the job);
 - once the job has ended: drains the journal, then concludes the attempt — from the
   trainer's own ``attempts/<n>/outcome.json`` when it wrote one, else from the job's end
   (a signal, a time limit, a preemption, a node failure: ``interrupted``; an exit code:
@@ -140,7 +141,7 @@ def _deliver_stop(index: RunIndex, spec: Any, run: Any, job: str, state: JobStat
             cancel(job, "KILL", batch=spec.backend != "ddp", full=spec.backend == "ddp")
             return "KILL"
         if not kill and delivered is None:
-            cancel(job, "INT", batch=spec.backend != "ddp", full=spec.backend == "ddp")
+            cancel(job, "INT", batch=True)  # the trainer, or (DDP) cluster_job, which tells the workers
             return "INT"
     except SlurmError as exc:
         print(f"watcher: {exc}", file=sys.stderr, flush=True)
