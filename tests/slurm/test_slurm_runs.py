@@ -190,3 +190,16 @@ def test_a_run_whose_watcher_died_is_adopted_by_ls_without_losing_a_point(projec
         adopted = [e for e in index.events(run_id) if e.kind == "adopted"]
     assert steps == list(range(1, row.total_steps + 1))
     assert len(adopted) == 1, [e.message for e in adopted]
+
+
+def test_a_two_process_ddp_job_ends_with_a_local_ddp_runs_weights(project: Path, slurm: dict[str, str]) -> None:
+    ddp = ["--backend", "ddp", "--nproc", "2", "-s", "epochs=3"]
+    local = _launch(project, slurm, *ddp)
+    remote = _launch(project, slurm, "--on", "here", *ddp)
+    done = wait_ended(project, [local, remote])
+    assert done[local].status is RunStatus.COMPLETED, done[local].error
+    assert done[remote].status is RunStatus.COMPLETED, done[remote].error
+    name, state = _final_weights(done[remote].run_dir)
+    base_name, base_state = _final_weights(done[local].run_dir)
+    assert name == base_name
+    _assert_equal(state["model"], base_state["model"], "model")
