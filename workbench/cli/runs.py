@@ -143,6 +143,21 @@ def _slurm_line(run: Run) -> str:
            f"job(s) {listed}"
 
 
+def _slurm_record(run: Run) -> dict[str, Any] | None:
+    """For ``show --json``: a cluster run's cluster, nodes, GPUs per node, jobs and Slurm state
+    (the row's ``status_reason`` while live); None for a local run."""
+    from workbench.runs.cluster_launch import is_cluster_run, jobs_of, read_placement
+
+    if not is_cluster_run(run.run_dir):
+        return None
+    try:
+        placement, jobs = read_placement(Path(run.run_dir or "")), jobs_of(Path(run.run_dir or ""))
+    except WorkbenchError:
+        return None
+    return {"cluster": placement.name, "nodes": placement.nodes, "gpus_per_node": placement.gpus_per_node,
+            "jobs": jobs, "state": run.status_reason if run.status.is_live else None}
+
+
 @click.command("ls")
 @click.option("--status", type=click.Choice(list(STATUS_COLOURS)), help="Only runs with this status.")
 @click.option("--task", help="Only runs of this task.")
@@ -220,6 +235,7 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
             record["traceback"] = r.traceback
             record["evaluations"] = evaluations
             record["steps"] = [step_record(step) for step in index.run_steps(r.id)]
+            record["slurm"] = _slurm_record(r)
             print_json(record)
             return
         name = f"  ({r.name})" if r.name else ""
