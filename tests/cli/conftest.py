@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from cli_helpers import copy_quickstart
 
-from workbench.runs.probe import probe_devices
-
 
 @pytest.fixture(autouse=True)
 def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -22,17 +20,6 @@ def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "WORKBENCH_STALE_AFTER"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="session")
-def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``devices.json`` from one real run of the device probe, shared by every project."""
-    state = tmp_path_factory.getbasetemp() / "device-probe"
-    cache = state / "devices.json"
-    if not cache.is_file():  # tests/runs may have probed already
-        state.mkdir(parents=True, exist_ok=True)
-        probe_devices(state)
-    return cache
 
 
 @pytest.fixture

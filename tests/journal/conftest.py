@@ -13,19 +13,6 @@ from support.projects import kill_run_processes, make_project
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # journal_helpers
 
 
-@pytest.fixture(scope="session")
-def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``devices.json`` from one real run of the device probe, shared by every project."""
-    from workbench.runs.probe import probe_devices
-
-    state = tmp_path_factory.getbasetemp() / "device-probe"
-    cache = state / "devices.json"
-    if not cache.is_file():
-        state.mkdir(parents=True, exist_ok=True)
-        probe_devices(state)
-    return cache
-
-
 @pytest.fixture
 def project(tmp_path: Path, probe_cache: Path) -> Iterator[Path]:
     """A fresh git-committed copy of the quickstart project; its runs' processes are killed

@@ -10,19 +10,6 @@ from pathlib import Path
 import pytest
 from support.projects import clean_env, kill_run_processes, make_project
 
-from workbench.runs.probe import probe_devices
-
-
-@pytest.fixture(scope="session")
-def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``devices.json`` from one real run of the device probe, shared by every project."""
-    state = tmp_path_factory.getbasetemp() / "device-probe"
-    cache = state / "devices.json"
-    if not cache.is_file():
-        state.mkdir(parents=True, exist_ok=True)
-        probe_devices(state)
-    return cache
-
 
 @pytest.fixture
 def project(tmp_path: Path, probe_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

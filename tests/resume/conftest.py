@@ -23,19 +23,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``devices.json`` from one real run of the device probe, shared by every project."""
-    from workbench.runs.probe import probe_devices
-
-    state = tmp_path_factory.getbasetemp() / "device-probe"
-    cache = state / "devices.json"
-    if not cache.is_file():  # another folder's tests may have probed already
-        state.mkdir(parents=True, exist_ok=True)
-        probe_devices(state)
-    return cache
-
-
-@pytest.fixture(scope="session")
 def campaign(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
              probe_cache: Path) -> Iterator[Campaign]:
     """The scenarios, started together; ``campaign.result(name)`` waits for one."""
