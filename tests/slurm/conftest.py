@@ -66,19 +66,6 @@ def slurm() -> Iterator[dict[str, str]]:
             subprocess.run([str(REPO / "scripts" / "slurm_down.sh")], capture_output=True, timeout=120)
 
 
-@pytest.fixture(scope="session")
-def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``devices.json`` from one real run of the device probe, shared by every project."""
-    from workbench.runs.probe import probe_devices
-
-    state = tmp_path_factory.getbasetemp() / "device-probe"
-    cache = state / "devices.json"
-    if not cache.is_file():
-        state.mkdir(parents=True, exist_ok=True)
-        probe_devices(state)
-    return cache
-
-
 @pytest.fixture
 def project(tmp_path: Path, probe_cache: Path) -> Iterator[Path]:
     """A git-committed copy of the quickstart project with ``[clusters.here]``; its runs'
