@@ -12,13 +12,15 @@ from workbench.tui.screens.compare import CompareScreen, CompareTable
 from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.launch import LaunchForm
 from workbench.tui.screens.main import MainScreen
+from workbench.tui.screens.prompt import TextPrompt
 from workbench.tui.screens.run import RunScreen
 from workbench.tui.widgets.chart import MetricChart
 from workbench.tui.widgets.images import ImagesPanel
 from workbench.tui.widgets.run_table import RunTable
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "tui.md").read_text()
-OWNERS = [WorkbenchApp, MainScreen, RunScreen, CompareScreen, LaunchForm, ConfirmScreen, RunTable, MetricChart,
+OWNERS = [WorkbenchApp, MainScreen, RunScreen, CompareScreen, LaunchForm, ConfirmScreen, TextPrompt, RunTable,
+          MetricChart,
           CompareTable, ImagesPanel]
 SHOWN = {
     "question_mark": "?", "slash": "/", "enter": "Enter", "escape": "Esc", "space": "space",

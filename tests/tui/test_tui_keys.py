@@ -168,12 +168,14 @@ async def test_launch_form_shows_what_the_launch_check_refuses_or_warns(project:
         await focus(pilot, form.query_one("#nproc"))
         await pilot.press("end", "backspace", *str(100 * cores))
         await settle(pilot, ticks=1)
-        assert f"--nproc {100 * cores} on a {cores}-core CPU" in str(status.render())
+        # In the form's words (its label "processes"), not the CLI's flag "--nproc".
+        assert f"processes {100 * cores} on a {cores}-core CPU" in str(status.render())
+        assert "--" not in str(status.render())
         assert form.query_one("#launch").disabled
         await pilot.press(*["backspace"] * 6, *str(cores + 1))
         await settle(pilot, ticks=1)
         shown = str(status.render())
-        assert "✓ ready" in shown and f"⚠ --nproc {cores + 1} is more than this machine's {cores} cores" in shown
+        assert "✓ ready" in shown and f"⚠ processes {cores + 1} is more than this machine's {cores} cores" in shown
         await focus(pilot, form.query_one("#precision"))
         await pilot.press("enter", "down", "down", "enter")  # 16-mixed
         await settle(pilot, ticks=1)

@@ -485,18 +485,25 @@ def resume_cmd(state: State, run: str, device: str | None, follow: bool, wait: b
               help="Which checkpoint: step-000000120, a step number, or best (default: the newest).")
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Change a config field.")
 @click.option("--name", help="A unique name for the new run.")
+@click.option("--code", type=click.Choice(["snapshot", "worktree"]), default="snapshot", show_default=True,
+              help="snapshot: the parent's code snapshot (the same code); worktree: the working tree now.")
+@click.option("--device", help="Train on another device (default: the parent's).")
+@click.option("--precision", help="Train with another precision (default: the parent's).")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable; default: the parent's tags).")
 @click.option("--follow", is_flag=True, help="Show progress until the run ends (Ctrl-C detaches).")
 @click.option("--wait", is_flag=True, help="Wait for the end; exit 0 only if it completed.")
 @json_option
 @pass_state
 def fork_cmd(state: State, run: str, checkpoint: str | None, overrides: tuple[str, ...], name: str | None,
+             code: str, device: str | None, precision: str | None, tags: tuple[str, ...],
              follow: bool, wait: bool, as_json: bool) -> None:
     """Start a new run from RUN's checkpoint with changed config (e.g. -s lr=1e-4)."""
     from workbench.runs import fork_run
 
     project = state.project
     with open_index(project) as index:
-        r = fork_run(project, index, resolve(index, run), overrides=overrides, checkpoint=checkpoint, name=name)
+        r = fork_run(project, index, resolve(index, run), overrides=overrides, checkpoint=checkpoint, name=name,
+                     code=code, device=device, precision=precision, tags=list(tags) if tags else None)
         _after_start(index, r, follow, wait, as_json, "forked")
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from workbench.project import Project
 
 __all__ = [
+    "FORK_CODE",
     "NONDETERMINISTIC_SUFFIXES",
     "compare_replay",
     "fork_run",
@@ -36,6 +37,9 @@ __all__ = [
     "resume_run",
     "step_checkpoints",
 ]
+
+#: Where a fork's code comes from: the parent's snapshot (the same code), or the working tree now.
+FORK_CODE = ("snapshot", "worktree")
 
 #: Metric keys that measure time, not training: they never replay exactly.
 NONDETERMINISTIC_SUFFIXES = ("_per_s", "/time", "_time", "/seconds")
@@ -120,19 +124,33 @@ def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | Non
 
 
 def fork_run(project: Project, index: RunIndex, run: Run, *, overrides: Sequence[str] = (),
-             checkpoint: str | None = None, name: str | None = None, start: bool = True) -> Run:
+             checkpoint: str | None = None, name: str | None = None, code: str = "snapshot",
+             device: str | None = None, precision: str | None = None, tags: Sequence[str] | None = None,
+             probe: dict[str, Any] | None = None, start: bool = True) -> Run:
     """A new run that starts from one of ``run``'s checkpoints, with changed config.
 
-    The fork takes the parent's code snapshot (the same code), applies ``overrides`` to the
-    parent's config, copies the chosen checkpoint (default: the newest) into its own folder,
-    and continues training from it: weights, optimiser moments and position come from the
+    By default the fork takes the parent's code snapshot (the same code); ``code="worktree"``
+    takes a fresh snapshot of the working tree instead, as a launch does (the checkpoint must
+    still load into the model that code builds). It applies ``overrides`` to the parent's
+    config, copies the chosen checkpoint (default: the newest) into its own folder, and
+    continues training from it: weights, optimiser moments and position come from the
     checkpoint; the new config's hyperparameters (e.g. ``lr``) take effect.
 
+    Args:
+        device: Train on this device instead of the parent's (checked as a launch is).
+        precision: Train with this precision instead of the parent's.
+        tags: The fork's tags (default: the parent's).
+        probe: The device probe's answer (default: the cached probe), for ``device``/``precision``.
+
     Raises:
-        WorkbenchError: No such checkpoint, or a bad override.
+        WorkbenchError: No such checkpoint, a bad override, device or precision, or a bad ``code``.
     """
     from workbench.project import discover, resolve_config
     from workbench.runs.names import check_run_name, friendly_name
+
+    if code not in FORK_CODE:
+        raise WorkbenchError(f"bad --code {code!r}: use snapshot (the parent's code) or worktree "
+                             "(the working tree now)")
 
     parent_dir = Path(run.run_dir or run_dir_of(project, run.id))
     checkpoints = step_checkpoints(parent_dir)
@@ -157,6 +175,7 @@ def fork_run(project: Project, index: RunIndex, run: Run, *, overrides: Sequence
     fields = [f for f in task.config]
     base = [f"{k}={toml_literal(v)}" for k, v in flatten_config(spec.config).items() if v is not None]
     config = resolve_config(fields, overrides=[*base, *overrides], task_name=spec.task)
+    new_device, new_precision = _fork_placement(project, spec, device, precision, probe)
     taken = index.run_names()
     if (name or "").strip():
         name = name.strip()
@@ -165,40 +184,92 @@ def fork_run(project: Project, index: RunIndex, run: Run, *, overrides: Sequence
         name = friendly_name(len(taken) + 1, taken)
     run_id = new_run_id()
     run_dir = run_dir_of(project, run_id)
+    snap = None
     try:
         with launch_lock(run_dir):  # gc leaves the folder alone until the row exists
-            _copy_fork(source, parent_dir, run_dir)
+            _copy_fork(source, parent_dir, run_dir, copy_code=code == "snapshot")
+            changes: dict[str, Any] = {}
+            if code == "worktree":  # a fresh snapshot, as a launch takes; the task as it is now
+                snap = _snapshot_worktree(project, run_id, run_dir)
+                changes = {"snapshot": snap.commit, "task_file": task.file, "task_module": task.module}
             start_file = checkpoint_folder(run_dir) / FORK_START_FILE
-            new_spec = type(spec)(**{**asdict(spec), "id": run_id, "config": config, "name": name,
+            new_spec = type(spec)(**{**asdict(spec), **changes, "id": run_id, "config": config, "name": name,
+                                     "device": new_device, "precision": new_precision,
+                                     "tags": list(spec.tags if tags is None else tags),
                                      "code_dir": str(run_dir / "code"), "resume_from": str(start_file)})
             write_spec(run_dir, new_spec)
-            new = _create_fork_row(index, run, new_spec, run_dir, source.name)
+            new = _create_fork_row(index, run, new_spec, run_dir, source.name, project, snap)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
+        if snap is not None:
+            from workbench.snapshot import delete_ref
+
+            delete_ref(project.root, run_id, state_dir=project.state_dir)
         raise
     changed = [o for o in overrides]
-    index.add_event(run_id, "launched", f"forked from {run.id} at {source.name}"
+    where = f" on the working tree (snapshot {snap.commit[:8]})" if snap is not None else ""
+    index.add_event(run_id, "launched", f"forked from {run.id} at {source.name}{where}"
                     + (f" with {' '.join(changed)}" if changed else ""),
-                    {"parent": run.id, "checkpoint": source.name, "overrides": changed})
+                    {"parent": run.id, "checkpoint": source.name, "overrides": changed, "code": code,
+                     **({"snapshot": snap.commit} if snap is not None else {})})
     if start:
         start_supervisor(project, index, new)
     return index.get_run(run_id) or new
 
 
-def _copy_fork(source: Path, parent_dir: Path, run_dir: Path) -> None:
+def _fork_placement(project: Project, spec: RunSpec, device: str | None, precision: str | None,
+                    probe: dict[str, Any] | None) -> tuple[str, str]:
+    """The fork's device and precision: the parent's, or the ones asked for, checked as a launch is."""
+    if device is None and precision is None:
+        return spec.device, spec.precision
+    from workbench.project.settings import normalize_device, normalize_precision
+    from workbench.runs.probe import check_resources, probe_devices
+
+    try:
+        new_device = normalize_device(device) if device is not None else spec.device
+    except (ValueError, TypeError) as exc:
+        raise WorkbenchError(f"bad --device: {exc}") from None
+    try:
+        new_precision = normalize_precision(precision) if precision is not None else spec.precision
+    except (ValueError, TypeError) as exc:
+        raise WorkbenchError(f"bad --precision: {exc}") from None
+    check_resources(new_device, spec.backend, spec.nproc, new_precision, probe or probe_devices(project.state_dir))
+    return new_device, new_precision
+
+
+def _snapshot_worktree(project: Project, run_id: str, run_dir: Path) -> Any:
+    """Snapshot the working tree for a fork (as a launch does) and materialise it in ``code/``."""
+    from workbench.snapshot import materialise, take_snapshot
+
+    snap = take_snapshot(project.root, run_id, state_dir=project.state_dir,
+                         max_file_bytes=project.snapshot.max_file_bytes, exclude=project.snapshot.exclude)
+    materialise(snap, snap.git_dir, run_dir / "code")
+    return snap
+
+
+def _copy_fork(source: Path, parent_dir: Path, run_dir: Path, copy_code: bool = True) -> None:
     checkpoint_folder(run_dir).mkdir(parents=True, exist_ok=True)
     (run_dir / "artifacts").mkdir(exist_ok=True)
     shutil.copy2(source, checkpoint_folder(run_dir) / FORK_START_FILE)
-    shutil.copytree(parent_dir / "code", run_dir / "code", symlinks=True)
+    if copy_code:
+        shutil.copytree(parent_dir / "code", run_dir / "code", symlinks=True)
 
 
-def _create_fork_row(index: RunIndex, parent: Run, spec: RunSpec, run_dir: Path, checkpoint: str) -> Run:
+def _create_fork_row(index: RunIndex, parent: Run, spec: RunSpec, run_dir: Path, checkpoint: str,
+                     project: Project, snap: Any = None) -> Run:
+    if snap is not None:  # the working tree's snapshot: its own git facts
+        from workbench.runs._launching import _code_dirty
+
+        git = {"git_head": snap.head, "git_branch": snap.branch, "git_dirty": _code_dirty(project, snap),
+               "snapshot_commit": snap.commit}
+    else:
+        git = {"git_head": parent.git_head, "git_branch": parent.git_branch, "git_dirty": parent.git_dirty,
+               "snapshot_commit": parent.snapshot_commit}
     return index.create_run(
         id=spec.id, name=spec.name, task=spec.task, status=RunStatus.QUEUED, device=spec.device,
         backend=spec.backend, nproc=spec.nproc, precision=spec.precision, config=spec.config,
-        tags=list(spec.tags), profile=spec.profile or None, run_dir=str(run_dir),
-        git_head=parent.git_head, git_branch=parent.git_branch, git_dirty=parent.git_dirty,
-        snapshot_commit=parent.snapshot_commit, parent_id=parent.id, parent_checkpoint=checkpoint,
+        tags=list(spec.tags), profile=spec.profile or None, run_dir=str(run_dir), **git,
+        parent_id=parent.id, parent_checkpoint=checkpoint,
     )
 
 

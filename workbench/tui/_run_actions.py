@@ -146,18 +146,21 @@ class RunActionsMixin:
         self.post_message(RunResumed(new))
 
     def on_fork_requested(self, message: ForkRequested) -> None:
-        self._fork(message.run_id, message.overrides, message.checkpoint)
+        self._fork(message)
 
     @work(thread=True, group="actions")
-    def _fork(self, run_id: str, overrides: list[str], checkpoint: str | None) -> None:
+    def _fork(self, message: ForkRequested) -> None:
         from workbench.runs import fork_run
 
+        run_id = message.run_id
         row = self.index.get_run(run_id)
         if row is None:
             self.post_message(ActionRefused("fork", f"run {run_id} is gone"))
             return
         try:
-            new = fork_run(self.project, self.index, row, overrides=tuple(overrides), checkpoint=checkpoint)
+            new = fork_run(self.project, self.index, row, overrides=tuple(message.overrides),
+                           checkpoint=message.checkpoint, code=message.code, device=message.device,
+                           precision=message.precision, name=message.name, tags=message.tags, probe=self.probe)
         except WorkbenchError as exc:
             self.post_message(ActionRefused("fork", str(exc)))
             return

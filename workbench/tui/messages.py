@@ -293,11 +293,24 @@ class ResumeRequested(Message):
 
 @dataclass
 class ForkRequested(Message):
-    """The user asked to fork a run with edited config from a checkpoint."""
+    """The user asked to fork a run with edited config from a checkpoint.
+
+    Attributes:
+        code: ``snapshot`` (the parent's code) or ``worktree`` (the working tree now).
+        device: Another device than the parent's, or None.
+        precision: Another precision than the parent's, or None.
+        name: The fork's name (None: a friendly one is picked).
+        tags: The fork's tags (None: the parent's).
+    """
 
     run_id: str
     overrides: list[str]
     checkpoint: str | None = None
+    code: str = "snapshot"
+    device: str | None = None
+    precision: str | None = None
+    name: str | None = None
+    tags: list[str] | None = None
 
 
 @dataclass

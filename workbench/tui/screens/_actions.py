@@ -70,7 +70,7 @@ class RunActions:
         self.post_message(ActionRefused(action, reason))  # type: ignore[attr-defined]
 
     def action_stop(self) -> None:
-        """Stop the run gracefully (asks first); it saves a checkpoint and ends as stopped."""
+        """Stop the run (with runs marked: each of them) gracefully, after asking; it saves a checkpoint."""
         if self._batch("stop"):
             return
         row = self._current("stop")
@@ -91,7 +91,7 @@ class RunActions:
             "resume it later with r.", yes="Stop"), answered)
 
     def action_kill(self) -> None:
-        """End the run at once, without a checkpoint (asks first; a stop is the gentle way)."""
+        """End the run (with runs marked: each of them) at once, without a checkpoint, after asking."""
         if self._batch("kill"):
             return
         row = self._current("kill")
@@ -113,7 +113,7 @@ class RunActions:
             yes="Kill"), answered)
 
     def action_resume(self) -> None:
-        """Resume a stopped, interrupted or failed run from its last checkpoint."""
+        """Resume a stopped, interrupted or failed run (with runs marked: each) from its last checkpoint."""
         if self._batch("resume"):
             return
         row = self._current("resume")
@@ -178,8 +178,28 @@ class RunActions:
 
         self.app.push_screen(LaunchForm.for_fork(row))
 
+    def action_clone(self) -> None:
+        """New run from this run's config: the launch form, prefilled, with your current code."""
+        row = self._current("clone")
+        if row is None:
+            return
+        name = row.name or row.id
+        if row.kind != "task":
+            self._refuse("clone", f"{name} is a {row.kind} run; clone starts a new task run from a run's config")
+            return
+        discovery = self.app.discovery
+        if discovery is None:
+            self._refuse("clone", "still discovering tasks…")
+            return
+        if row.task not in {t.name for t in discovery.launchable}:
+            self._refuse("clone", f"task {row.task} is no longer in the project (or cannot be launched)")
+            return
+        from workbench.tui.screens.launch import LaunchForm
+
+        self.app.push_screen(LaunchForm.for_clone(row))
+
     def action_delete(self) -> None:
-        """Delete the run with its files and code snapshot (asks first)."""
+        """Delete the run (with runs marked: each of them) with its files and code snapshot, after asking."""
         if self._batch("delete"):
             return
         row = self._current("delete")

@@ -4,12 +4,16 @@ Each config field is an input holding its default (or the chosen profile's value
 is passed as an override only when its text differs from that value. Every keystroke is
 checked at once against the field's type (the same ``resolve_config`` the CLI uses), and a
 moment later the whole request goes through ``workbench.runs.prepare`` in a thread (profile,
-device, backend, name): nothing is written until Launch. The same form forks a run: its
-fields start from the run's config and the overrides are the edits.
+device, backend, name): nothing is written until Launch. The same form forks a run (its
+fields start from the run's config and the overrides are the edits; it says plainly which
+code the fork runs) and clones one (a new run, current code, the run's config as the
+starting values). Fields whose value differs from their starting point are marked ``◆``,
+and messages name the form's labels ("processes"), not the CLI's flags ("--nproc").
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -28,12 +32,21 @@ from workbench.tui._state import Changes
 from workbench.tui.messages import ForkRequested, LaunchChecked, LaunchRequested
 from workbench.tui._typed import workbench_app
 
-__all__ = ["LaunchForm"]
+__all__ = ["LaunchForm", "form_words"]
 
 _DEBOUNCE = 0.25
 _PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 _NO_PROFILE = "(none)"
 _LATEST = "latest"
+#: The form's label for each CLI flag a launch check may name.
+_LABELS = {"nproc": "processes", "device": "device", "backend": "backend", "precision": "precision",
+           "name": "name", "tag": "tags", "profile": "profile", "steps": "steps"}
+_FLAG = re.compile(r"--(" + "|".join(_LABELS) + r")(?![\w-])")
+
+
+def form_words(message: str) -> str:
+    """A launch check's message in the form's words: ``--nproc 9`` → ``processes 9``."""
+    return _FLAG.sub(lambda m: _LABELS[m.group(1)], message)
 
 
 def _text(value: Any) -> str:
@@ -56,7 +69,7 @@ class Choices(RadioSet, inherit_bindings=False):
 
 
 class LaunchForm(ModalScreen[str | None]):
-    """New run of ``task`` (or a fork of ``fork_of``, a run row)."""
+    """New run of ``task`` (or a fork of ``fork_of``, or a clone of ``clone_of``: run rows)."""
 
     _ready = False
     AUTO_FOCUS = ".field-input"  # the first config field, not the profile choice
@@ -73,10 +86,11 @@ class LaunchForm(ModalScreen[str | None]):
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
 
-    def __init__(self, task: str, *, fork_of: Run | None = None) -> None:
+    def __init__(self, task: str, *, fork_of: Run | None = None, clone_of: Run | None = None) -> None:
         super().__init__(classes="launch-form")
         self.task_name = task
         self.fork_of = fork_of
+        self.clone_of = clone_of
         self.fields: list[Any] = []
         self.base: dict[str, str] = {}  # field name -> the text that means "not overridden"
         self.summary = ""
@@ -96,6 +110,12 @@ class LaunchForm(ModalScreen[str | None]):
         """The form in fork mode: the run's config as the starting values."""
         return cls(row.task or "", fork_of=row)
 
+    @classmethod
+    def for_clone(cls, row: Run) -> LaunchForm:
+        """A new run of the run's task with its config, device and tags as the starting values
+        (the current code: a launch's fresh snapshot)."""
+        return cls(row.task or "", clone_of=row)
+
     # -- building --------------------------------------------------------------------
 
     def _task_info(self) -> Any:
@@ -113,9 +133,12 @@ class LaunchForm(ModalScreen[str | None]):
         self.fields = list(task.config) if task is not None else []
         if task is not None:
             self.summary = task.summary
-        run_config = present.flatten_config(self.fork_of.config if self.fork_of is not None else None)
+        source = self.fork_of or self.clone_of
+        run_config = present.flatten_config(source.config if source is not None else None)
         with Vertical(id="launch-box"):
             yield Static(self._title(), id="launch-title")
+            if self.fork_of is not None:
+                yield Static(self._code_note(), id="fork-note")
             with VerticalScroll(id="launch-fields"):
                 if self.fork_of is None:
                     profiles = [(_NO_PROFILE, _NO_PROFILE)] + [(p, p) for p in getattr(app, "profiles", [])]
@@ -123,27 +146,28 @@ class LaunchForm(ModalScreen[str | None]):
                         yield Label("profile", classes="field-name")
                         yield Select(profiles, value=_NO_PROFILE, allow_blank=False, id="profile", compact=True)
                 for i, spec in enumerate(self.fields):
-                    if self.fork_of is not None and spec.name in run_config:
-                        base = _text(run_config[spec.name])
-                    elif spec.has_default and not spec.default_source:
+                    if spec.has_default and not spec.default_source:
                         base = _text(spec.default)
                     else:
                         base = ""
+                    if self.fork_of is not None and spec.name in run_config:
+                        base = _text(run_config[spec.name])  # a fork's edits are against its parent
+                    value = _text(run_config[spec.name]) if self.clone_of is not None and spec.name in run_config \
+                        else base  # a clone starts from the run's values: its changes from the defaults
                     self.base[spec.name] = base
                     placeholder = spec.default_source or ("required" if spec.required else "")
                     with Horizontal(classes="field-row"):
                         yield Label(spec.name, classes="field-name")
-                        yield Input(base, placeholder=placeholder, id=f"cfg-{i}", compact=True,
+                        yield Input(value, placeholder=placeholder, id=f"cfg-{i}", compact=True,
                                     classes="field-input", tooltip=spec.help or None)
+                        yield Static("◆" if value.strip() and value.strip() != base else "", id=f"chg-{i}",
+                                     classes="field-changed")
                         yield Static(spec.type, classes="field-type")
                         yield Static("", id=f"err-{i}", classes="field-error")
                 if self.fork_of is None:
                     yield from self._launch_rows()
                 else:
-                    with Horizontal(classes="field-row"):
-                        yield Label("checkpoint", classes="field-name")
-                        yield Select([("latest", _LATEST)], value=_LATEST, allow_blank=False, id="checkpoint",
-                                     compact=True)
+                    yield from self._fork_rows()
             yield Static("", id="launch-status")
             with Horizontal(id="launch-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
@@ -154,12 +178,45 @@ class LaunchForm(ModalScreen[str | None]):
         if self.fork_of is not None:
             name = self.fork_of.name or self.fork_of.id
             return Content.from_markup("[b]Fork $name[/b] — $task", name=name, task=self.task_name)
+        if self.clone_of is not None:
+            name = self.clone_of.name or self.clone_of.id
+            return Content.from_markup("[b]New run from $name's config: $task[/b] [dim]— with your current code "
+                                       "(a fresh snapshot); ◆ marks values that differ from the task's defaults",
+                                       name=name, task=self.task_name)
         summary = f' — "{self.summary}"' if self.summary else ""
         return Content.from_markup("[b]New run: $task[/b][dim]$summary", task=self.task_name, summary=summary)
+
+    def _code_note(self) -> Content:
+        row = self.fork_of
+        assert row is not None
+        commit = (row.snapshot_commit or row.git_head or "")[:8] or "its snapshot"
+        return Content.from_markup(
+            "[$warning]A fork runs the parent's code snapshot ($commit), not your working tree.[/] "
+            "[dim]Choose 'working tree now' below to run the code as it is now instead (a fresh "
+            "snapshot; the checkpoint must still fit the model it builds).", commit=commit)
+
+    def _fork_rows(self) -> ComposeResult:
+        row = self.fork_of
+        assert row is not None
+        with Horizontal(classes="field-row"):
+            yield Label("code", classes="field-name")
+            with Choices(id="code", classes="choices"):
+                yield RadioButton("parent's snapshot", value=True, name="snapshot")
+                yield RadioButton("working tree now", value=False, name="worktree")
+        with Horizontal(classes="field-row"):
+            yield Label("checkpoint", classes="field-name")
+            yield Select([("latest", _LATEST)], value=_LATEST, allow_blank=False, id="checkpoint", compact=True)
+        with Horizontal(classes="field-row tall"):
+            yield Label("device", classes="field-name")
+            yield self._device_set()
+        yield from self._precision_name_tags(row.precision or "32", ", ".join(row.tags))
 
     def _launch_rows(self) -> ComposeResult:
         app = workbench_app(self)
         defaults = app.project.defaults
+        row = self.clone_of
+        backend_now = row.backend if row is not None and row.backend else defaults.backend
+        nproc = (row.nproc or 1) if row is not None else (defaults.nproc if defaults.backend == "ddp" else 1)
         with Horizontal(classes="field-row tall"):
             yield Label("device", classes="field-name")
             yield self._device_set()
@@ -167,27 +224,32 @@ class LaunchForm(ModalScreen[str | None]):
             yield Label("backend", classes="field-name")
             with Choices(id="backend", classes="choices"):
                 for backend in ("single", "ddp"):
-                    yield RadioButton(backend, value=backend == defaults.backend, name=backend)
+                    yield RadioButton(backend, value=backend == backend_now, name=backend)
             yield Label("processes", classes="field-name short")
-            yield Input(str(defaults.nproc if defaults.backend == "ddp" else 1), id="nproc", type="integer",
-                        compact=True, classes="small-input")
+            yield Input(str(nproc), id="nproc", type="integer", compact=True, classes="small-input")
+        precision = row.precision if row is not None and row.precision else defaults.precision
+        yield from self._precision_name_tags(precision, ", ".join(row.tags) if row is not None else "")
+
+    def _precision_name_tags(self, precision: str, tags: str) -> ComposeResult:
         with Horizontal(classes="field-row"):
             yield Label("precision", classes="field-name")
-            yield Select([(p, p) for p in _PRECISIONS], value=defaults.precision if defaults.precision in
-                         _PRECISIONS else "32", allow_blank=False, id="precision", compact=True)
+            yield Select([(p, p) for p in _PRECISIONS], value=precision if precision in _PRECISIONS else "32",
+                         allow_blank=False, id="precision", compact=True)
         with Horizontal(classes="field-row"):
             yield Label("name", classes="field-name")
             yield Input(placeholder="auto (adjective-animal-N)", id="run-name", compact=True, classes="field-input")
             yield Label("tags", classes="field-name short")
-            yield Input(placeholder="comma-separated", id="tags", compact=True, classes="field-input")
+            yield Input(tags, placeholder="comma-separated", id="tags", compact=True, classes="field-input")
 
     def _devices(self) -> tuple[str, ...]:
         app = workbench_app(self)
         found = list((app.probe or {}).get("devices", []))
         default = app.project.defaults.device
         devices = ["auto"] + [d for d in found if d != "auto"]
-        if default not in devices:
-            devices.append(default)
+        source = self.fork_of or self.clone_of
+        for wanted in (default, source.device if source is not None else None):
+            if wanted and wanted not in devices:
+                devices.append(wanted)
         if not found and "cpu" not in devices:
             devices.append("cpu")
         return tuple(devices)
@@ -195,7 +257,8 @@ class LaunchForm(ModalScreen[str | None]):
     def _device_set(self) -> Choices:
         app = workbench_app(self)
         self._devices_shown = self._devices()
-        chosen = app.project.defaults.device
+        source = self.fork_of or self.clone_of
+        chosen = source.device if source is not None and source.device else app.project.defaults.device
         buttons = [RadioButton(d, value=d == chosen, name=d) for d in self._devices_shown]
         return Choices(*buttons, id="device", classes="choices")
 
@@ -213,7 +276,7 @@ class LaunchForm(ModalScreen[str | None]):
         if self._ready and app.probe is not self._probe_checked:
             self._probe_checked = app.probe
             self._schedule_check()
-        if self.fork_of is None and self._ready and self._devices() != self._devices_shown:
+        if self._ready and self._devices() != self._devices_shown:
             old = self.query_one("#device", RadioSet)
             chosen = self._radio("device")
             new = self._device_set()
@@ -270,7 +333,11 @@ class LaunchForm(ModalScreen[str | None]):
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         if event.input.id and event.input.id.startswith("cfg-"):
-            self._check_field(int(event.input.id[4:]))
+            i = int(event.input.id[4:])
+            self._check_field(i)
+            text = event.value.strip()
+            changed = bool(text) and text != self.base.get(self.fields[i].name, "")
+            self.query_one(f"#chg-{i}", Static).update("◆" if changed else "")
         self._schedule_check()
 
     @on(Select.Changed)
@@ -313,7 +380,7 @@ class LaunchForm(ModalScreen[str | None]):
     def _start_check(self) -> None:
         app = workbench_app(self)
         if self.fork_of is not None:
-            self._check_fork(self.serial, self.overrides())
+            self._check_fork(self.serial, self.overrides(), self._fork_changes(), app.probe)
         else:
             self._check(self.serial, self.request(), app.probe)
 
@@ -332,7 +399,7 @@ class LaunchForm(ModalScreen[str | None]):
                 profile_values = present.flatten_config(resolve_config(self.fields, profile=path, task_name=self.task_name))
             prepared = prepare(app.project, request, index=app.index, probe=probe)
         except WorkbenchError as exc:
-            self.post_message(LaunchChecked(serial, str(exc), self._field_of(str(exc)),
+            self.post_message(LaunchChecked(serial, form_words(str(exc)), self._field_of(str(exc)),
                                             profile=request.profile, profile_values=profile_values))
             return
         except Exception as exc:  # an unexpected failure is shown, not raised
@@ -340,18 +407,46 @@ class LaunchForm(ModalScreen[str | None]):
             return
         self.post_message(LaunchChecked(serial, "", None, prepared.name, prepared.config,
                                         profile=request.profile, profile_values=profile_values,
-                                        warnings=list(prepared.warnings)))
+                                        warnings=[form_words(w) for w in prepared.warnings]))
 
     @work(thread=True, exclusive=True, group="launch-check")
-    def _check_fork(self, serial: int, overrides: list[str]) -> None:
+    def _check_fork(self, serial: int, overrides: list[str], changes: dict[str, Any],
+                    probe: dict[str, Any] | None) -> None:
         from workbench.project import resolve_config
+        from workbench.project.settings import normalize_device, normalize_precision
+        from workbench.runs.names import check_run_name
+        from workbench.runs.probe import check_resources
 
+        app = workbench_app(self)
+        row = self.fork_of
+        assert row is not None
         try:
             config = resolve_config(self.fields, overrides=overrides, task_name=self.task_name)
+            try:
+                device = normalize_device(changes["device"] or row.device)
+                precision = normalize_precision(changes["precision"] or row.precision)
+            except (ValueError, TypeError) as exc:
+                raise WorkbenchError(str(exc)) from None
+            check_resources(device, row.backend or "single", row.nproc or 1, precision,
+                            probe or {"devices": ["cpu"], "default": "cpu"})
+            if changes["name"]:
+                check_run_name(changes["name"], app.index.run_names(), app.index.run_ids())
         except WorkbenchError as exc:
-            self.post_message(LaunchChecked(serial, str(exc), self._field_of(str(exc))))
+            self.post_message(LaunchChecked(serial, form_words(str(exc)), self._field_of(str(exc))))
             return
         self.post_message(LaunchChecked(serial, "", None, None, config))
+
+    def _fork_changes(self) -> dict[str, Any]:
+        """What the fork form changes besides the config: code, device, precision, name, tags."""
+        row = self.fork_of
+        assert row is not None
+        device, precision = self._radio("device"), self._value("precision") or None
+        tags = [t.strip() for t in self._value("tags").replace(",", " ").split() if t.strip()]
+        return {"code": self._radio("code") or "snapshot",
+                "device": device if device and device != row.device else None,
+                "precision": precision if precision and precision != row.precision else None,
+                "name": self._value("run-name").strip() or None,
+                "tags": tags}
 
     def _field_of(self, message: str) -> str | None:
         head = message.split(":", 1)[0].strip().strip("'")
@@ -444,7 +539,8 @@ class LaunchForm(ModalScreen[str | None]):
         if self.fork_of is not None:
             checkpoint = self._value("checkpoint") or None
             self.post_message(ForkRequested(self.fork_of.id, self.overrides(),
-                                            None if checkpoint in (None, _LATEST) else checkpoint))
+                                            None if checkpoint in (None, _LATEST) else checkpoint,
+                                            **self._fork_changes()))
             self.dismiss(None)
         else:
             self.post_message(LaunchRequested(self.request()))
@@ -452,7 +548,7 @@ class LaunchForm(ModalScreen[str | None]):
     def show_failure(self, message: str) -> None:
         """The app could not launch: show why and let the user fix it."""
         self.launching = False
-        self.check_error = message
+        self.check_error = form_words(message)
         self.checked_serial = self.serial
         self._update_status()
 

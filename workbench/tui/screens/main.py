@@ -53,6 +53,7 @@ class MainScreen(RunActions, Screen[None]):
         Binding("K", "kill", "Kill", show=False),
         Binding("r", "resume", "Resume"),
         Binding("f", "fork", "Fork"),
+        Binding("C", "clone", "Clone", show=False),
         Binding("v", "verify", "Verify", show=False),
         Binding("d", "delete", "Delete"),
         Binding("t", "tag", "Tag", show=False),
