@@ -107,6 +107,7 @@ class CompareScreen(Screen[None]):
                             name="(deleted)")
 
     def compose(self) -> ComposeResult:
+        self.chart_options.smoothing = workbench_app(self).settings.smoothing  # app.toml's starting weight
         yield Static(id="compare-header")
         yield CompareTable(id="compare-table", cursor_type="row", zebra_stripes=False)
         with Horizontal(id="charts-bar"):
