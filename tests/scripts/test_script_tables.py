@@ -70,8 +70,9 @@ def test_a_missing_script_file_is_refused_at_launch_and_nothing_is_written(tmp_p
 def test_tasks_lists_scripts_beside_tasks(tmp_path: Path) -> None:
     done = wb(QUICKSTART, "tasks")
     assert done.returncode == 0, done.stderr
-    assert "1 script(s) in workbench.toml" in done.stdout.splitlines()[0]
+    assert "2 script(s) in workbench.toml" in done.stdout.splitlines()[0]
     assert "wordlm (script)" in done.stdout and "epochs: int = 3" in done.stdout
+    assert "logged (script)" in done.stdout
     assert "SineRegression" in done.stdout
 
 
