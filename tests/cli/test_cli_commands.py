@@ -207,7 +207,7 @@ def test_show_json_is_the_record_plus_events_traceback_and_artifacts(
     first = json.loads(invoke(project, "show", "first", "--json").stdout)
     second = json.loads(invoke(project, "show", runs["second"].id[:-1], "--json").stdout)
 
-    assert set(first) == RECORD_KEYS | {"artifacts", "events", "traceback", "evaluations", "steps"}
+    assert set(first) == RECORD_KEYS | {"artifacts", "events", "traceback", "evaluations", "steps", "slurm"}
     assert first["id"] == runs["first"].id and first["status"] == "completed"
     assert first["config"]["epochs"] == 1 and first["config"]["lr"] == 0.01
     assert first["tags"] == ["baseline"]

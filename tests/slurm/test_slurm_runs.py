@@ -14,9 +14,9 @@ from support.projects import clean_env, index_of, poll, run_row, wait_ended, wb
 
 from workbench.store import RunStatus
 
-# One worker runs them all (make test uses pytest-xdist): the session's Slurm is brought up,
-# and stopped at the end, by the worker that runs them.
-pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+# One worker runs them all (make test uses pytest-xdist with --dist loadscope: a module's tests
+# share a worker): the session's Slurm is brought up, and stopped at the end, by that worker.
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 SMALL = ["-s", "samples=400"]
 
