@@ -57,7 +57,7 @@ def test_a_journal_run_leaves_the_index_as_an_index_run_does(project: Path) -> N
 
 
 def test_a_killed_journal_run_resumes_with_every_point_once(project: Path) -> None:
-    run_id = _launch(project, "--sink", "journal", "-s", "epochs=6")
+    run_id = _launch(project, "--sink", "journal", "-s", "epochs=30")  # long enough to be killed mid-way under load
 
     def past_a_checkpoint() -> int | None:
         row = run_row(project, run_id)

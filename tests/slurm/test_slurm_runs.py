@@ -86,7 +86,7 @@ def test_a_slurm_run_completes_with_its_metrics_in_the_index_while_it_runs(proje
 
 
 def test_stop_then_resume_ends_bit_for_bit_as_an_uninterrupted_run(project: Path, slurm: dict[str, str]) -> None:
-    epochs = ["-s", "epochs=25"]
+    epochs = ["-s", "epochs=100"]  # long enough that the stop lands mid-way, under load too
     base = _launch(project, slurm, *epochs)  # on this machine, uninterrupted
     run_id = _launch(project, slurm, "--on", "here", *epochs)
 

@@ -169,7 +169,7 @@ class _Pipeline:
 
     def _plan(self) -> set[str]:
         """Record the plan (rank 0) and read which steps earlier attempts completed (every rank)."""
-        from workbench.store import RunIndex, StepStatus
+        from workbench.store import StepStatus
 
         if self.index is not None:
             recorded = self.index.plan_steps(self.spec.id, self.steps)
@@ -429,6 +429,12 @@ def main(argv: list[str] | None = None) -> int:
                 pass
         return 1
     finally:
+        # The attempt is concluded: a stop signal that arrives now (the supervisor delivers a
+        # stop request it saw after this process did) must not kill it on its way out —
+        # Python restores the default SIGINT action while it shuts down, and the run would
+        # end with exit code -2 after its outcome was written.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if backend is not None:
             try:
                 backend.teardown()
