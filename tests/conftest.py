@@ -27,3 +27,14 @@ def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         state.mkdir(parents=True, exist_ok=True)
         probe_devices(state)
     return cache
+
+
+#: The longest modules (real Slurm jobs, kill-and-resume scenarios) go first: ``make test``
+#: hands whole modules to its two workers in collection order (``--dist loadscope``), and a
+#: long module handed out last would leave one worker idle while the other finishes it.
+_LONG_FIRST = ("tests/slurm/test_slurm_runs.py", "tests/resume/", "tests/chaos/", "tests/runs/test_ddp_kill.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the longest modules first (a stable sort: each module keeps its own order)."""
+    items.sort(key=lambda item: not item.nodeid.startswith(_LONG_FIRST))
