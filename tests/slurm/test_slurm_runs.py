@@ -5,6 +5,8 @@ runs them on every push."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -161,7 +163,18 @@ def test_a_pending_job_shows_its_reason_and_a_stop_cancels_it(project: Path, slu
         assert reason.startswith(f"slurm job {_jobs(project, run_id)[0]['job_id']}: PENDING ("), reason
         shown = wb(project, "show", run_id, env=env)
         assert "queued" in shown.stdout and "PENDING (" in shown.stdout, shown.stdout
-        assert wb(project, "stop", run_id, env=env).returncode == 0
+        # rm while the job exists and its watcher is dead: refused in one line, nothing deleted
+        # (the job would start later and write into a deleted folder).
+        watcher = run_row(project, run_id).supervisor_pid
+        assert watcher
+        os.kill(watcher, signal.SIGKILL)
+        refused = wb(project, "rm", run_id, "--yes", env=env)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode != 0 and len(lines) == 1, refused.stderr
+        assert f"slurm job {_jobs(project, run_id)[0]['job_id']} is still PENDING" in lines[0], lines[0]
+        assert f"workbench stop {run_id}" in lines[0], lines[0]
+        assert Path(run_row(project, run_id).run_dir or "").is_dir()
+        assert wb(project, "stop", run_id, env=env).returncode == 0  # adopts the run, then cancels its job
         row = wait_ended(project, [run_id])[run_id]
         assert row.status is RunStatus.STOPPED and row.started_at is None, row.error
         with index_of(project) as index:
@@ -171,9 +184,6 @@ def test_a_pending_job_shows_its_reason_and_a_stop_cancels_it(project: Path, slu
 
 
 def test_a_run_whose_watcher_died_is_adopted_by_ls_without_losing_a_point(project: Path, slurm: dict[str, str]) -> None:
-    import os
-    import signal
-
     run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=60")
     poll(lambda: run_row(project, run_id).status is RunStatus.RUNNING, "the job to run")
     watcher = run_row(project, run_id).supervisor_pid

@@ -410,6 +410,12 @@ def rm_cmd(state: State, run: str, yes: bool) -> None:
     project = state.project
     with open_index(project) as index:
         r = resolve(index, run)
+        from workbench.runs.cluster_launch import is_cluster_run
+
+        if is_cluster_run(r.run_dir):  # its job writes into the folder, whether a watcher lives or not
+            from workbench.runs.cluster_resume import refuse_if_job_live
+
+            refuse_if_job_live(r, "delete")
         if not yes:
             if not sys.stdin.isatty():
                 raise WorkbenchError(f"not deleting run {r.id} without confirmation: pass --yes")

@@ -17,14 +17,57 @@ from typing import TYPE_CHECKING
 from workbench.errors import WorkbenchError
 from workbench.runs.cluster_launch import last_job, submit_attempt
 from workbench.runs.launch import start_supervisor
-from workbench.runs.slurm import job_state
+from workbench.runs.slurm import JobState, job_state
 from workbench.store import Run, RunIndex, RunStatus
 
 if TYPE_CHECKING:
     from workbench.project import Project
     from workbench.runs.spec import RunSpec
 
-__all__ = ["resume_cluster"]
+__all__ = ["live_job", "refuse_if_job_live", "resume_cluster"]
+
+
+def live_job(run_dir: str | Path | None) -> tuple[str, JobState] | None:
+    """The newest Slurm job of the cluster run in ``run_dir`` while it has not ended.
+
+    Returns:
+        ``(job_id, state)``, or None: not a cluster run, no job, or the job has ended (or
+        the controller has forgotten it).
+
+    Raises:
+        WorkbenchError: Slurm cannot be asked (one line).
+    """
+    from workbench.runs.cluster_launch import is_cluster_run
+
+    if not is_cluster_run(run_dir):
+        return None
+    job = last_job(Path(str(run_dir)))
+    if job is None:
+        return None
+    state = job_state(job)
+    return (job, state) if state is not None and state.active else None
+
+
+def refuse_if_job_live(run: Run, doing: str) -> None:
+    """Refuse (one line) to ``doing`` a cluster run whose Slurm job still exists: its folder
+    is where that job writes, whatever the state of its watcher on this machine (a dead
+    watcher does not stop the job). A run that has ended is not refused when Slurm cannot
+    be asked (an old run, looked at from a machine without Slurm).
+
+    Raises:
+        WorkbenchError: The job has not ended, or the run is live and Slurm cannot be asked.
+    """
+    try:
+        found = live_job(run.run_dir)
+    except WorkbenchError as exc:
+        if run.status.is_final:
+            return
+        raise WorkbenchError(f"cannot {doing} run {run.id}: cannot tell whether its slurm job still runs ({exc})") \
+            from None
+    if found is not None:
+        job, state = found
+        raise WorkbenchError(f"cannot {doing} run {run.id}: its slurm job {job} is still {state.describe()}; "
+                             f"stop it first (workbench stop {run.id})")
 
 
 def resume_cluster(project: Project, index: RunIndex, run: Run, spec: RunSpec, status: RunStatus, *,
@@ -39,12 +82,11 @@ def resume_cluster(project: Project, index: RunIndex, run: Run, spec: RunSpec, s
     if device is not None and device != spec.device:
         raise WorkbenchError(f"run {run.id} runs on a cluster: its device cannot change on resume "
                              f"(fork it with --on to place it anew)")
-    previous = last_job(run_dir)
-    if previous is not None:
-        state = job_state(previous)
-        if state is not None and state.active:
-            raise WorkbenchError(f"run {run.id}'s slurm job {previous} is still {state.describe()}; "
-                                 f"stop it first (workbench stop {run.id})")
+    found = live_job(run_dir)
+    if found is not None:
+        previous, state = found
+        raise WorkbenchError(f"run {run.id}'s slurm job {previous} is still {state.describe()}; "
+                             f"stop it first (workbench stop {run.id})")
     attempt = (run.attempt or 1) + 1
     job = submit_attempt(project, index, run, spec, attempt)
     index.update_run(run.id, status=RunStatus.QUEUED, attempt=attempt, ended_at=None, exit_code=None,
