@@ -1,4 +1,5 @@
-"""``workbench compare``: runs side by side (config, metrics with deltas, code)."""
+"""``workbench compare``: runs side by side (config, metrics with deltas, code); a sweep's
+best trials with ``workbench compare SWEEP --top N``."""
 
 from __future__ import annotations
 
@@ -29,16 +30,24 @@ __all__ = ["COMMANDS"]
 @click.option("--all", "show_all", is_flag=True, help="Show every config row, equal ones too.")
 @click.option("--key", "keys", multiple=True, help="Only metric K (repeatable).")
 @click.option("--step", type=int, help="Compare the values at step N (default: the last step all runs reached).")
+@click.option("--top", type=int, metavar="N",
+              help="With a SWEEP: its N best trials by the sweep's metric, best first (default: all its trials).")
 @json_option
 @pass_state
 def compare_cmd(state: State, runs: tuple[str, ...], pin: str | None, show_all: bool,
-                keys: tuple[str, ...], step: int | None, as_json: bool) -> None:
-    """Compare RUNS: config that differs, metrics with deltas, and code."""
+                keys: tuple[str, ...], step: int | None, top: int | None, as_json: bool) -> None:
+    """Compare RUNS: config that differs, metrics with deltas, and code. A sweep's id or
+    name compares its trials, best first (--top N: the N best)."""
+    from workbench.cli.sweep import sweep_trials
     from workbench.runs.compare import compare_runs, snapshot_comparer
 
     project = state.project
     with open_index(project) as index:
-        chosen = [resolve(index, ref) for ref in runs]
+        trial_ids = sweep_trials(index, runs, top, "compare")
+        if trial_ids is None:
+            chosen = [resolve(index, ref) for ref in runs]
+        else:
+            chosen = [index.resolve_run(run_id) for run_id in trial_ids]
         baseline = resolve(index, pin) if pin else None
         comparison = compare_runs(index, chosen, baseline=baseline, keys=keys, step=step,
                                   same_code=snapshot_comparer(project.root, project.state_dir))

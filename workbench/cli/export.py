@@ -1,5 +1,6 @@
 """``workbench export``: runs, their config, metrics and events to CSV, JSON, JSON Lines,
-SQLite or TensorBoard event files (the work is in :mod:`workbench.runs.export`)."""
+SQLite or TensorBoard event files (the work is in :mod:`workbench.runs.export`). A sweep's id
+or name exports its trials (``--top N``: its N best)."""
 
 from __future__ import annotations
 
@@ -46,16 +47,21 @@ def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
 @click.option("--where", metavar="FILTER",
               help="Only runs matching FILTER, e.g. 'status:completed tag:sweep lr<0.01'.")
 @click.option("--force", is_flag=True, help="Write into a non-empty folder, or replace a file.")
+@click.option("--top", type=int, metavar="N",
+              help="With a SWEEP: only its N best trials by the sweep's metric (default: all its trials).")
 @pass_state
 def export_cmd(state: State, runs: tuple[str, ...], fmt: str, output: str, where: str | None,
-               force: bool) -> None:
-    """Export runs (default: all) with their config, metrics and events."""
+               force: bool, top: int | None) -> None:
+    """Export runs (default: all) with their config, metrics and events; a sweep's id or
+    name exports its trials."""
+    from workbench.cli.sweep import sweep_trials
     from workbench.runs.export import check_target, count_points, export_runs, select_runs
 
     to_stdout = output == "-"
     with open_index(state.project) as index:
         check_target(fmt, output, force)
-        chosen = select_runs(index, runs, where)
+        trial_ids = sweep_trials(index, runs, top, "export")
+        chosen = select_runs(index, runs if trial_ids is None else trial_ids, where)
         with _progress(count_points(index, chosen)) as advance:
             # A reader that goes away (`-o - | head`) ends the command quietly: click
             # handles the broken pipe.

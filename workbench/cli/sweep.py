@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from workbench.store import RunIndex
     from workbench.store._sweeps import Sweep
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "sweep_record", "sweep_trials"]
 
 
 class _SweepGroup(click.Group):
@@ -36,6 +36,7 @@ def sweep_cmd() -> None:
     workbench sweep SineRegression -g lr=1e-4,1e-3,1e-2 -g hidden=32,64 --parallel 2
     workbench sweep SineRegression --random 20 -g 'lr=loguniform(1e-5,1e-1)' --seed 0
     workbench sweep SineRegression --optuna 30 -g 'lr=loguniform(1e-5,1e-1)' --prune median
+    workbench sweep SineRegression --optuna 30 -g 'lr=loguniform(1e-5,1e-1)' --prune hyperband
     workbench sweep --file sweeps/lr.toml
     """
 
@@ -49,7 +50,8 @@ def sweep_cmd() -> None:
 @click.option("--random", "random_n", type=int, metavar="N", help="A random search of N trials (default: a grid).")
 @click.option("--optuna", "optuna_n", type=int, metavar="N",
               help="An Optuna study (TPE) of N trials, each a run (needs the sweeps extra: optuna).")
-@click.option("--prune", type=click.Choice(["median"]), help="Prune poor --optuna trials early (median pruner).")
+@click.option("--prune", type=click.Choice(["median", "hyperband"]),
+              help="Prune poor --optuna trials early (Optuna's median or Hyperband pruner).")
 @click.option("--seed", type=int, help="The random search's or the study's seed (default: drawn, and recorded).")
 @click.option("--parallel", type=int, metavar="N", help="At most N trials at once (default: the queue's limits).")
 @click.option("--metric", help="The metric trials are ranked by (e.g. val/loss).")
@@ -59,7 +61,7 @@ def sweep_cmd() -> None:
 @click.option("--device", help="The device of every trial (default from workbench.toml).")
 @click.option("--profile", help="A config profile for every trial.")
 @click.option("--tag", "tags", multiple=True, help="A tag on every trial (repeatable).")
-@click.option("--yes", is_flag=True, help="Allow more than 1,000 runs.")
+@click.option("--yes", is_flag=True, help="Allow more runs than [sweep] max_runs (default 1,000).")
 @json_option
 @pass_state
 def start_cmd(state: State, task: str | None, params: tuple[str, ...], fixed: tuple[str, ...],
@@ -154,6 +156,10 @@ def show_cmd(state: State, sweep: str, as_json: bool) -> None:
                  ("snapshot", (s.snapshot_commit or "—")[:10]),
                  ("trials", _counts_text(record["counts"])),
                  ("created", when(s.created_at))]
+        if record["failure"]:
+            lines.append(("failed", click.style(record["failure"], fg="red")))
+        if record["warning"]:
+            lines.append(("warning", click.style(record["warning"], fg="yellow")))
         for label, value in lines:
             click.echo(f"  {label:<9} {value}")
         metric = record["metric"]
@@ -257,10 +263,66 @@ def sweep_record(index: RunIndex, sweep: Sweep, *, trials: bool = True) -> dict[
         "snapshot_commit": sweep.snapshot_commit, "created_at": iso(sweep.created_at),
         "spec": {k: v for k, v in sweep.spec.items() if k != "values"},
         "varied": varied, "counts": counts, "best": best,
+        "warning": _metric_warning(sweep.metric, metrics), "failure": sweep.spec.get("failure"),
     }
     if trials:
         record["trials"] = rows
     return record
+
+
+def _metric_warning(metric: str | None, metrics: dict[str, dict[str, float]]) -> str | None:
+    """The sweep's metric was asked for, trials have validated (logged a ``val/`` key), and
+    none logged it: one line saying so, naming what they log. Else None."""
+    from workbench.runs.sampler import is_system_key
+
+    if not metric or any(metric in logged for logged in metrics.values()):
+        return None
+    keys = sorted({k for logged in metrics.values() for k in logged if not is_system_key(k)})
+    if not any(k.startswith("val/") for k in keys):
+        return None  # no trial has validated yet
+    shown = ", ".join(keys[:8]) + (", …" if len(keys) > 8 else "")
+    return f"no trial has logged {metric} (the sweep's --metric); they log {shown}"
+
+
+def sweep_trials(index: RunIndex, refs: tuple[str, ...], top: int | None, command: str) -> list[str] | None:
+    """The run ids ``compare``/``export`` mean when ``refs`` is one sweep: its trials, best
+    first by the sweep's metric and direction (``top``: only the N best that have a value).
+    None when no ref names a sweep (and ``top`` is not given).
+
+    Raises:
+        WorkbenchError: ``--top`` below 1, ``--top`` without a sweep, a sweep given with
+            other references, a reference naming both a run and a sweep, or no trial
+            with a value of the metric to rank.
+    """
+    from workbench.cli._base import sweep_named
+    from workbench.errors import WorkbenchError
+    from workbench.runs import reconcile
+
+    if top is not None and top < 1:
+        raise WorkbenchError(f"--top must be 1 or more, got {top}")
+    reconcile(index)
+    sweeps = [(ref, sweep_named(index, ref)) for ref in refs]
+    named = [(ref, s) for ref, s in sweeps if s is not None]
+    if not named:
+        if top is not None:
+            raise WorkbenchError(f"--top takes a sweep (workbench {command} SWEEP --top N); "
+                                 f"{', '.join(refs) or 'no reference'} names no sweep")
+        return None
+    if len(refs) != 1:
+        raise WorkbenchError(f"{named[0][0]!r} is a sweep: give it alone (workbench {command} SWEEP --top N), "
+                             "or give runs only")
+    sweep = named[0][1]
+    record = sweep_record(index, sweep)
+    trials = record["trials"]
+    if not trials:
+        raise WorkbenchError(f"sweep {sweep.label} has no trials yet")
+    if top is None:
+        return [t["id"] for t in trials]
+    ranked = [t for t in trials if t["metric"] is not None]
+    if not ranked:
+        raise WorkbenchError(f"no trial of sweep {sweep.label} has a value of {record['metric'] or 'its metric'} "
+                             "yet, so none can be ranked")
+    return [t["id"] for t in ranked[:top]]
 
 
 COMMANDS = [sweep_cmd]

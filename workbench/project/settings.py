@@ -24,6 +24,9 @@ hash_below_mb = 8                 # files smaller than this are content-hashed
 [queue]
 max_running = 2                   # runs of the queue at once (default: no project limit)
 
+[sweep]
+max_runs = 5000                   # a bigger sweep needs --yes (default 1000)
+
 [scripts.wordlm]                  # a script launched as a run (see workbench.project.scripts)
 command = ["python", "scripts/wordlm.py", "--lr", "{lr}"]
 [scripts.wordlm.params]
@@ -86,6 +89,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "snapshot": ("max_file_size_mb", "exclude"),
     "data": ("paths", "hash_below_mb"),
     "queue": ("max_running",),
+    "sweep": ("max_runs",),
     "scripts": (),  # tables named by the user, checked by workbench.project.scripts
     "clusters": (),  # tables named by the user, checked by workbench.project.clusters
 }
@@ -247,6 +251,7 @@ class Project:
             (running, or being launched) before the queue holds the next one back;
             ``None`` (the default): no project limit. Runs on ``cuda`` are held to one
             per GPU whatever this says.
+        sweep_max_runs: ``[sweep] max_runs``: a sweep of more runs needs ``--yes`` (default 1000).
         clusters: The ``[clusters.NAME]`` tables (``workbench.project.clusters``; not
             submitted to yet).
         index_file: ``[project] index``: the run index outside the state folder (``~``
@@ -269,6 +274,7 @@ class Project:
     scripts: tuple[Script, ...] = ()
     python: str = ""
     max_running: int | None = None
+    sweep_max_runs: int = 1000
     clusters: tuple[Cluster, ...] = ()
     index_file: Path | None = None
 
@@ -476,6 +482,12 @@ def _max_running(value: object) -> int:
     raise ValueError(f"must be a whole number of runs >= 1 (leave it out for no limit); got {value!r}")
 
 
+def _max_runs(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError(f"must be a whole number of runs >= 1 (default 1000); got {value!r}")
+
+
 def _patterns(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
@@ -593,6 +605,7 @@ def load_project(root: Path) -> Project:
                               lambda key: find_key_line(text, key)),
         python=get("project", project, "python", _string, ""),
         max_running=get("queue", queue, "max_running", _max_running, None),
+        sweep_max_runs=get("sweep", sections.get("sweep", {}), "max_runs", _max_runs, 1000),
         clusters=parse_clusters(sections.get("clusters", {}), checker.fail_raw,
                                 lambda key: find_key_line(text, key)),
         index_file=get("project", project, "index", _index_file(root), None),

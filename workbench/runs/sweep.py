@@ -51,7 +51,8 @@ __all__ = [
     "stop_sweep",
 ]
 
-#: A sweep making more runs than this needs ``--yes``.
+#: A sweep making more runs than this needs ``--yes``, unless ``[sweep] max_runs`` in
+#: workbench.toml says otherwise (:attr:`workbench.project.Project.sweep_max_runs`).
 MAX_RUNS = 1000
 
 _KINDS = ("grid", "random", "optuna")
@@ -73,9 +74,9 @@ class SweepRequest:
         parallel: At most this many trials at once (None: only the project's limit).
         metric: The metric trials are ranked by.
         direction: ``min`` or ``max`` (default from the metric's name).
-        prune: Optuna's pruner (``median``), or None.
+        prune: Optuna's pruner (``median`` or ``hyperband``), or None.
         name: A unique name for the sweep; its runs are named ``NAME-1``, ``NAME-2``, …
-        yes: Allow more than :data:`MAX_RUNS` runs.
+        yes: Allow more runs than the project's limit (``[sweep] max_runs``, default :data:`MAX_RUNS`).
         device: The device of every trial.
         profile: A config profile for every trial.
         tags: Tags of every trial.
@@ -210,7 +211,7 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
 
     Raises:
         WorkbenchError: One line: a bad parameter or item (named), an unknown key, a bad
-            distribution, more than :data:`MAX_RUNS` runs without ``yes``, ``parallel`` < 1,
+            distribution, more runs than ``[sweep] max_runs`` without ``yes``, ``parallel`` < 1,
             a bad launch (device, task, ...), or a taken name.
     """
     from workbench.project import discover
@@ -224,8 +225,8 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
     if request.random is not None and request.optuna is not None:
         raise WorkbenchError("give --random N or --optuna N, not both")
     kind = "optuna" if request.optuna is not None else "random" if request.random is not None else "grid"
-    if request.prune not in (None, "median"):
-        raise WorkbenchError(f"--prune must be median (or left out), got {request.prune!r}")
+    if request.prune not in (None, "median", "hyperband"):
+        raise WorkbenchError(f"--prune must be median or hyperband (or left out), got {request.prune!r}")
     if request.prune is not None and kind != "optuna":
         raise WorkbenchError("--prune is for --optuna sweeps")
     count = request.optuna if kind == "optuna" else request.random
@@ -236,8 +237,10 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
     direction = _direction(request)
     params = _params(request)
     size = grid_size(params) if kind == "grid" else int(count or 0)
-    if size > MAX_RUNS and not request.yes:
-        raise WorkbenchError(f"this sweep makes {size:,} runs, more than {MAX_RUNS:,}: pass --yes to queue them all")
+    limit = getattr(project, "sweep_max_runs", MAX_RUNS)
+    if size > limit and not request.yes:
+        raise WorkbenchError(f"this sweep makes {size:,} runs, more than {limit:,}: pass --yes to queue them all "
+                             "(or raise [sweep] max_runs in workbench.toml)")
     fixed_keys = {text.partition("=")[0].strip() for text in request.fixed}
     both = sorted(fixed_keys & {p.key for p in params})
     if both:
@@ -393,7 +396,8 @@ def stop_sweep(project: Project, index: RunIndex, sweep: Sweep, *, reason: str =
     from workbench.runs.liveness import reconcile
 
     reconcile(index)
-    index.update_sweep(sweep.id, status="stopped")
+    if (index.get_sweep(sweep.id) or sweep).status != "failed":  # a failed study stays failed
+        index.update_sweep(sweep.id, status="stopped")
     actions = []
     for run in index.runs_of_sweep(sweep.id):
         if not run.status.is_live:
@@ -417,11 +421,18 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
 
     Returns:
         One action per trial (``kept``, ``resumed``, ``requeued`` or ``refused`` with why).
+
+    Raises:
+        WorkbenchError: The sweep's study failed (no trial logged its metric): it does not resume.
     """
     from workbench.runs.liveness import reconcile
     from workbench.runs.resume import resume_run
     from workbench.runs.sweep_controller import settle_pruned
 
+    current = index.get_sweep(sweep.id) or sweep
+    if current.status == "failed":
+        raise WorkbenchError(f"sweep {sweep.label} failed ({current.spec.get('failure') or 'see sweep show'}); "
+                             "a failed study does not resume")
     reconcile(index)
     index.update_sweep(sweep.id, status="running")
     actions = []

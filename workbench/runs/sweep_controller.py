@@ -9,15 +9,20 @@ study and continues. Each trial is a normal run queued with the sweep's id and t
 - asks the study for trials while fewer than ``parallel`` are live and fewer than the
   sweep's trial count were asked, and queues each as a run on the sweep's snapshot;
 - reports the runs' intermediate values of the metric (read from the run index) and, when
-  the pruner says so, stops the run through :func:`workbench.runs.control.stop_run` with
-  reason ``pruned`` (the run ends ``pruned``);
+  the pruner (median or Hyperband) says so, stops the run through
+  :func:`workbench.runs.control.stop_run` with reason ``pruned`` (the run ends ``pruned``);
+- warns, with a ``warning`` event on the trial, when a trial has validated (logged a
+  ``val/`` key) without logging the sweep's metric;
 - tells the study each trial's outcome: the run's last value of the metric when it
   completed (a run that never logged the metric fails its trial, with a warning on the
   run), ``PRUNED``, or ``FAIL`` for a failed run. A stopped or interrupted run keeps its
-  trial running: ``sweep resume`` resumes it.
+  trial running: ``sweep resume`` resumes it. When a trial completes without the metric
+  and no trial of the sweep ever logged it, the study fails: the sweep's status becomes
+  ``failed`` with the reason in its spec (``failure``), its live trials are stopped and
+  every open trial is told ``FAIL``.
 
-It exits when every trial is told, or when the sweep is stopped and none of its runs is live.
-Optuna is imported here and nowhere else.
+It exits when every trial is told, when the study failed, or when the sweep is stopped
+and none of its runs is live. Optuna is imported here and nowhere else.
 """
 
 from __future__ import annotations
@@ -34,14 +39,19 @@ if TYPE_CHECKING:
     from workbench.project import Project
     from workbench.store._sweeps import Sweep
 
-__all__ = ["CONTROLLER_LOCK", "STUDY_FILE", "TRIAL_TAG", "controller_alive", "main", "settle_pruned", "start_controller",
-           "sweep_dir"]
+__all__ = ["CONTROLLER_LOCK", "PRUNERS", "STUDY_FILE", "TRIAL_TAG", "controller_alive", "main", "metric_missing",
+           "settle_pruned", "start_controller", "sweep_dir"]
 
 CONTROLLER_LOCK = "controller.lock"
 STUDY_FILE = "study.journal"
 #: A trial's run carries the tag ``optuna-trial-<number>``.
 TRIAL_TAG = "optuna-trial-"
 _LOOK_S = 0.5
+#: ``--prune`` choices: Optuna's MedianPruner or HyperbandPruner.
+PRUNERS = ("median", "hyperband")
+#: Seconds a trial's first validation is given for all of its points to reach the index
+#: (the metric writer flushes every few hundred milliseconds) before a missing metric is told.
+_SETTLE_S = 1.0
 
 
 def sweep_dir(project: Project, sweep_id: str) -> Path:
@@ -111,6 +121,28 @@ def settle_pruned(index: RunIndex, run: Run, *, wait: float = 0.0) -> Run:
     return index.get_run(run.id) or run
 
 
+def metric_missing(metric: str, keys: list[str]) -> str:
+    """The one line that says a trial logged ``keys`` but not the sweep's ``metric``."""
+    shown = ", ".join(keys[:8]) + (", …" if len(keys) > 8 else "")
+    return f"the sweep's metric {metric} is not among the keys this trial logged ({shown or 'none'})"
+
+
+def _pruner(kind: str | None) -> Any:
+    """Optuna's pruner for ``--prune`` (None: no pruning).
+
+    Hyperband runs with Optuna's defaults: resources from 1 step to the last step of the
+    first completed trial (``max_resource="auto"``), reduction factor 3; a point's step is
+    its resource, as the median pruner reads it.
+    """
+    import optuna
+
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource="auto", reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
 def _has_checkpoint(run: Run) -> bool:
     from workbench.runs.resume import step_checkpoints
 
@@ -160,12 +192,11 @@ class Controller:
         self.metric = sweep.metric or "val/loss"
         self.count = int(spec["trials"])
         self.parallel = sweep.parallel or 1
-        storage = optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(sweep_dir(project, sweep.id) / STUDY_FILE)))
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0) \
-            if spec.get("prune") == "median" else optuna.pruners.NopPruner()
+        folder = sweep_dir(project, sweep.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / STUDY_FILE)))
         self.study = optuna.create_study(
-            study_name=sweep.id, storage=storage, load_if_exists=True, pruner=pruner,
+            study_name=sweep.id, storage=storage, load_if_exists=True, pruner=_pruner(spec.get("prune")),
             direction="maximize" if sweep.direction == "max" else "minimize")
         # A controller that restarts (resume after a crash) must not replay the seeded
         # stream from the start: that would ask the first trials' values again.
@@ -173,6 +204,9 @@ class Controller:
         asked = len(self.study.get_trials(deepcopy=False))
         self.study.sampler = optuna.samplers.TPESampler(seed=None if seed is None else int(seed) + asked)
         self.dists, self.texts = _distributions(sweep)
+        self.metric_seen = False  # once a trial logged the metric, nothing is checked any more
+        self.validated: dict[str, float] = {}  # run id -> when its first validation was seen
+        self.warned: set[str] = set()
 
     def runs_by_trial(self) -> dict[int, Run]:
         found = {}
@@ -209,7 +243,7 @@ class Controller:
         from optuna.trial import Trial, TrialState
 
         sweep = self.index.get_sweep(self.sweep.id)
-        if sweep is None:
+        if sweep is None or sweep.status == "failed":
             return False
         self.sweep = sweep
         runs = self.runs_by_trial()
@@ -226,12 +260,17 @@ class Controller:
                     self.queue(frozen.number, frozen.params)
                     live += 1
                 continue
+            if run.status in (RunStatus.COMPLETED, RunStatus.PRUNED):
+                self.catch_up(Trial(self.study, frozen._trial_id), frozen, run)
             if run.status is RunStatus.COMPLETED:
                 value = self.index.last_metrics(run.id).get(self.metric)
                 if value is None:
                     self.index.add_event(run.id, "warning", f"the sweep's metric {self.metric} was never logged: "
-                                                            "its trial failed")
+                                                            "its trial failed", {"metric": self.metric})
                     self.study.tell(frozen.number, state=TrialState.FAIL)
+                    if not self.metric_logged(runs.values()):
+                        self.fail(sweep, run)
+                        return False
                 else:
                     self.study.tell(frozen.number, value)
                 _log(f"trial {frozen.number}: {self.metric} {value}")
@@ -250,6 +289,7 @@ class Controller:
             elif run.status.is_live or (run.status is RunStatus.STOPPED and run.stop_reason == "pruned"):
                 live += 1  # a pruned run counts until its supervisor has ended it
                 if run.status is RunStatus.RUNNING and not run.stop_requested:
+                    self.watch_metric(run)
                     self.report(Trial(self.study, frozen._trial_id), frozen, run)
         asked = len(trials)
         while sweep.status == "running" and asked < self.count and live < self.parallel:
@@ -266,18 +306,77 @@ class Controller:
             _log("nothing live; exiting until the sweep is resumed")
         return False
 
+    def metric_logged(self, runs: Any) -> bool:
+        """Whether any of ``runs`` logged the sweep's metric."""
+        self.metric_seen = self.metric_seen or any(self.metric in self.index.metric_keys(r.id) for r in runs)
+        return self.metric_seen
+
+    def watch_metric(self, run: Run) -> None:
+        """Warn once per trial (an event) when it validated but did not log the sweep's metric.
+
+        "Validated" means it logged a ``val/`` key at an earlier look: the rest of that
+        validation's points had time to reach the index.
+        """
+        from workbench.runs.sampler import is_system_key
+
+        if self.metric_seen or run.id in self.warned:
+            return
+        keys = [k for k in self.index.metric_keys(run.id) if not is_system_key(k)]
+        if self.metric in keys:
+            self.metric_seen = True
+            return
+        if not any(k.startswith("val/") for k in keys):
+            return
+        first = self.validated.setdefault(run.id, time.monotonic())
+        if time.monotonic() - first < _SETTLE_S:
+            return
+        self.warned.add(run.id)
+        if any(e.kind == "warning" and (e.data or {}).get("missing_metric") == self.metric
+               for e in self.index.events(run.id)):
+            return  # told by an earlier controller of this sweep
+        message = metric_missing(self.metric, keys)
+        self.index.add_event(run.id, "warning", message + " (check the sweep's --metric)",
+                             {"missing_metric": self.metric, "keys": keys})
+        _log(f"run {run.id}: {message}")
+
+    def fail(self, sweep: Sweep, run: Run) -> None:
+        """The study fails: no trial ever logged its metric. Live trials stop, open trials fail."""
+        from optuna.trial import TrialState
+
+        from workbench.runs.sampler import is_system_key
+        from workbench.runs.sweep import stop_sweep
+
+        keys = [k for k in self.index.metric_keys(run.id) if not is_system_key(k)]
+        shown = ", ".join(keys[:8]) + (", …" if len(keys) > 8 else "")
+        why = (f"no trial logged {self.metric}, the sweep's metric: trial run {run.id} completed having logged "
+               f"{shown or 'nothing'}; start a new sweep with --metric set to one of those")
+        stop_sweep(self.project, self.index, sweep, reason="sweep failed")
+        for frozen in self.study.get_trials(deepcopy=False):
+            if frozen.state is TrialState.RUNNING:
+                self.study.tell(frozen.number, state=TrialState.FAIL)
+        self.index.update_sweep(sweep.id, status="failed", spec={**sweep.spec, "failure": why})
+        _log(f"the study failed: {why}")
+
+    def catch_up(self, trial: Any, frozen: Any, run: Run) -> list[tuple[int, float]]:
+        """Report the run's points of the metric the study does not have yet; return them.
+
+        A trial that ended between two looks has its last points reported before its outcome
+        is told: the pruners compare later trials with its whole curve, and Hyperband sizes
+        its brackets from the first completed trial's last step.
+        """
+        reported = frozen.intermediate_values
+        points = [(step, value) for step, value, _ in self.index.points(run.id, self.metric) if step not in reported]
+        for step, value in points:
+            if value == value:  # NaN is not reported
+                trial.report(value, step)
+        return points
+
     def report(self, trial: Any, frozen: Any, run: Run) -> None:
         """Report the run's new points of the metric; stop it (reason ``pruned``) if the pruner says so."""
         from workbench.runs.control import stop_run
 
-        reported = frozen.intermediate_values
-        points = [(step, value) for step, value, _ in self.index.points(run.id, self.metric) if step not in reported]
-        if not points:
-            return
-        for step, value in points:
-            if value == value:  # NaN is not reported
-                trial.report(value, step)
-        if trial.should_prune():
+        points = self.catch_up(trial, frozen, run)
+        if points and trial.should_prune():
             try:
                 stop_run(self.index, run, reason="pruned")
                 _log(f"trial {frozen.number}: pruning run {run.id} at step {points[-1][0]}")
