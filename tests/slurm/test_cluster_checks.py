@@ -74,7 +74,7 @@ def test_cuda_is_judged_by_the_clusters_declared_gpus_not_this_machine(project: 
         (LaunchRequest("SineRegression", on="lab", gpus_per_node=8), "declares gpus_per_node = 4"),
         (LaunchRequest("SineRegression", on="lab", device="cuda:1"), "use cuda"),
         (LaunchRequest("SineRegression", on="lab", backend="ddp", nproc=6), "needs 6 GPUs per node"),
-        (LaunchRequest("SineRegression", on="lab", nodes=2), "not built yet"),
+        (LaunchRequest("SineRegression", on="lab", nodes=2), "--nodes 2 needs --backend ddp"),
     ]:
         with pytest.raises(WorkbenchError, match=message):
             prepare(loaded, request, probe=no_gpus_here)
@@ -124,3 +124,57 @@ def test_the_start_up_context_answers_as_the_index_does(project: Path) -> None:
         for step in [int(p.stem.split("-")[1]) for p in checkpoints] + [2**63 - 1]:
             for key in index.metric_keys(run.id):
                 assert reader.step_span(run.id, key, step) == index.step_span(run.id, key, step)
+
+
+def test_a_two_node_job_is_wired_through_srun_and_each_nodes_slurm_environment() -> None:
+    """What a 2-node job runs (the CI cluster has one node, so such a job is never started
+    there): the batch script, the sbatch options, and each node's rank and rendezvous from
+    the environment Slurm gives a step on that node (the node list expanded by the real
+    ``scontrol show hostnames``)."""
+    import shlex
+
+    from workbench.project.clusters import Cluster
+    from workbench.runs.cluster_launch import Placement, batch_script, sbatch_options
+    from workbench.runs.cluster_nodes import Rendezvous, slurm_port, slurm_rendezvous, torchrun_command
+    from workbench.runs.spec import RunSpec
+
+    cluster = Cluster("lab", partition="gpu", gpus_per_node=4, cpus_per_task=8, signal_lead=90,
+                      setup=("source .venv/bin/activate",))
+    spec = RunSpec(id="r1", task="T", task_file="t.py", task_module="t", config={}, device="cuda", backend="ddp",
+                   nproc=4, precision="32", project_root="/p", index="/i.db", code_dir="/p/.workbench/runs/r1/code")
+    run_dir = Path("/p/.workbench/runs/r1")
+    script = batch_script(spec, cluster, run_dir, 1, {"WORKBENCH_ATTEMPT": "1"}, nodes=2)
+    last = shlex.split(script.strip().splitlines()[-1])
+    assert last == ["exec", "srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
+                    "--export=ALL", "--cpus-per-task=8", "python", "-m", "workbench.runs.cluster_job",
+                    "--slurm-rendezvous", "4", str(run_dir)]
+    options = sbatch_options(spec, cluster, Placement(cluster.to_dict(), 2, 4), run_dir, 1)
+    assert {"--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=4", "--signal=INT@90"} <= set(options)
+    single = sbatch_options(spec, cluster, Placement(cluster.to_dict(), 1, 4), run_dir, 1)
+    assert "--signal=B:INT@90" in single  # one node: the batch step itself (cluster_job or the trainer)
+
+    first = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NUM_NODES": "2", "SLURM_NNODES": "2", "SLURM_NODEID": "0",
+             "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NTASKS": "2", "SLURM_STEP_NUM_NODES": "2",
+             "SLURM_JOB_NODELIST": "gpu-node[07-08]", "SLURM_NODELIST": "gpu-node[07-08]",
+             "SLURMD_NODENAME": "gpu-node07"}
+    second = {**first, "SLURM_NODEID": "1", "SLURM_PROCID": "1", "SLURMD_NODENAME": "gpu-node08"}
+    port = slurm_port("4242")
+    from workbench.runs.slurm import SlurmError, hostnames
+
+    try:
+        assert hostnames("gpu-node[07-08]") == ["gpu-node07", "gpu-node08"]
+        expand = None  # the real scontrol, as on a cluster
+    except SlurmError:  # no Slurm client here (the slurm-marked tests say why)
+        expand = {"gpu-node[07-08]": ["gpu-node07", "gpu-node08"]}.__getitem__
+    assert slurm_rendezvous(first, expand) == Rendezvous(2, 0, "gpu-node07", port)
+    assert slurm_rendezvous(second, expand) == Rendezvous(2, 1, "gpu-node07", port)
+    assert 29500 <= port < 38500 and slurm_port("4243") != port
+    assert slurm_rendezvous({**second, "MASTER_ADDR": "10.1.0.7", "MASTER_PORT": "6000"}) == \
+        Rendezvous(2, 1, "10.1.0.7", 6000)
+    with pytest.raises(WorkbenchError, match="SLURM_JOB_NUM_NODES is not set"):
+        slurm_rendezvous({"SLURM_PROCID": "0"})
+    with pytest.raises(WorkbenchError, match="not below the job's 2 node"):
+        slurm_rendezvous({**first, "SLURM_NODEID": "2"}, expand)
+    # Node 1's command: the same torchrun as node 0's, and as a --nnodes launch without Slurm.
+    assert torchrun_command("python", 4, run_dir, slurm_rendezvous(second, expand))[3:7] == [
+        "--nnodes=2", "--node-rank=1", "--master-addr=gpu-node07", f"--master-port={port}"]

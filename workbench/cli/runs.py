@@ -81,15 +81,20 @@ def _finish_start(index: RunIndex, run: Run, follow: bool, wait: bool, as_json: 
 @click.option("--nodes", type=int, help="Nodes to ask the cluster for (with --on; default 1).")
 @click.option("--gpus-per-node", type=int,
               help="GPUs per node to ask for (with --on; default: the cluster's gpus_per_node for cuda).")
+@click.option("--nnodes", type=int, help="Machines of a --backend ddp run without Slurm (launch it on each).")
+@click.option("--node-rank", type=int, help="This machine's place with --nnodes: 0 records the run, 1..N-1 join.")
+@click.option("--rdzv", metavar="HOST:PORT", help="With --nnodes: node 0's address and a free port, on every node.")
 @json_option
 @pass_state
 def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | None,
             device: str | None, backend: str | None, nproc: int | None, precision: str | None,
             name: str | None, tags: tuple[str, ...], deterministic: bool | None, steps: str | None,
             follow: bool, wait: bool, sink: str | None, queued: bool, on: str | None, nodes: int | None,
-            gpus_per_node: int | None, as_json: bool) -> None:
+            gpus_per_node: int | None, nnodes: int | None, node_rank: int | None, rdzv: str | None,
+            as_json: bool) -> None:
     """Launch TASK as a background run (with --queue: once the run queue has a free slot;
-    with --on CLUSTER: as a Slurm job)."""
+    with --on CLUSTER: as a Slurm job; with --nnodes N: one node of a DDP run across N
+    machines, where --node-rank 0 records the run and the others train in the foreground)."""
     from workbench.runs import LaunchRequest, launch
 
     if sink:  # read by RunSpec's default, inherited by the supervisor and the trainer
@@ -97,14 +102,36 @@ def run_cmd(state: State, task: str, overrides: tuple[str, ...], profile: str | 
     if on and queued:
         raise WorkbenchError("--queue is for this machine; a run --on a cluster waits in Slurm's queue")
     project = state.project
+    from workbench.runs.cluster_nodes import check_nodes
+
+    rendezvous = check_nodes(nnodes, node_rank, rdzv, backend=backend or project.defaults.backend, on=on,
+                             queued=queued)
+    request = LaunchRequest(task, overrides, profile, device, backend, nproc, precision, name, tags,
+                            deterministic, [part for part in (steps or "").split(",") if part.strip()],
+                            on, nodes, gpus_per_node)
+    if rendezvous is not None and rendezvous.node_rank > 0:  # records nothing; trains until the run ends
+        from workbench.runs.cluster_nodes import run_worker_node
+
+        sys.exit(run_worker_node(project, request, rendezvous))
     with open_index(project) as index:
-        request = LaunchRequest(task, overrides, profile, device, backend, nproc, precision, name, tags,
-                                deterministic, [part for part in (steps or "").split(",") if part.strip()],
-                                on, nodes, gpus_per_node)
         if queued:
             from workbench.runs.queue import enqueue
 
             run = enqueue(project, request, index=index)
+        elif rendezvous is not None:
+            from workbench.runs.cluster_nodes import write_rendezvous
+            from workbench.runs.launch import start_supervisor
+
+            run = launch(project, request, index=index, start=False)
+            write_rendezvous(Path(run.run_dir or ""), rendezvous)
+            others = " ".join(f"--node-rank {k}" for k in range(1, rendezvous.nnodes))
+            index.add_event(run.id, "nodes", f"node 0 of {rendezvous.nnodes}, rendezvous at {rendezvous.endpoint}; "
+                            f"the others join with the same command and {others}",
+                            {"nnodes": rendezvous.nnodes, "endpoint": rendezvous.endpoint})
+            start_supervisor(project, index, run)
+            if not as_json:
+                click.echo(f"  node 0 of {rendezvous.nnodes}: on each other machine run the same command with "
+                           f"--node-rank 1..{rendezvous.nnodes - 1}", err=True)
         else:
             run = launch(project, request, index=index)
         label = run.id + (f" ({run.name})" if run.name else "")

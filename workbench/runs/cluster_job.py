@@ -32,7 +32,22 @@ def _workers(pid: int) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     """Run the command after ``--``; forward stop signals to its children; exit as it did."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "--":
+    if args and args[0] == "--slurm-rendezvous":
+        if len(args) != 3 or not args[1].isdigit():
+            print("usage: python -m workbench.runs.cluster_job --slurm-rendezvous NPROC RUN_DIR", file=sys.stderr)
+            return 2
+        from workbench.errors import WorkbenchError
+        from workbench.runs.cluster_nodes import slurm_rendezvous, torchrun_command
+
+        try:
+            rendezvous = slurm_rendezvous(os.environ)
+        except WorkbenchError as exc:
+            print(f"cluster_job: {exc}", file=sys.stderr, flush=True)
+            return 2
+        print(f"cluster_job: node {rendezvous.node_rank} of {rendezvous.nnodes} on {os.uname().nodename}, "
+              f"rendezvous at {rendezvous.endpoint}", file=sys.stderr, flush=True)
+        args = torchrun_command(sys.executable, int(args[1]), args[2], rendezvous)
+    elif args and args[0] == "--":
         args = args[1:]
     if not args:
         print("usage: python -m workbench.runs.cluster_job -- COMMAND...", file=sys.stderr)

@@ -104,9 +104,8 @@ def check_placement(project: Project, on: str, nodes: int | None, gpus_per_node:
     nodes = 1 if nodes is None else nodes
     if nodes < 1:
         raise WorkbenchError(f"--nodes must be 1 or more, got {nodes}")
-    if nodes > 1:
-        raise WorkbenchError(f"--nodes {nodes}: runs across several nodes are not built yet; use --nodes 1 "
-                             "(one node, --backend ddp --nproc N for several processes)")
+    if nodes > 1 and backend != "ddp":
+        raise WorkbenchError(f"--nodes {nodes} needs --backend ddp (one process cannot span nodes)")
     declared = cluster.gpus_per_node
     device = device or "auto"
     if device == "auto":
@@ -203,7 +202,8 @@ def _cluster_of(project: Project | None, placement: Placement) -> Cluster:
     return Cluster(**data)
 
 
-def batch_script(spec: RunSpec, cluster: Cluster, run_dir: Path, attempt: int, env: dict[str, str]) -> str:
+def batch_script(spec: RunSpec, cluster: Cluster, run_dir: Path, attempt: int, env: dict[str, str],
+                 nodes: int = 1) -> str:
     """The text of attempt ``attempt``'s batch script.
 
     Args:
@@ -212,10 +212,17 @@ def batch_script(spec: RunSpec, cluster: Cluster, run_dir: Path, attempt: int, e
         run_dir: The run folder.
         attempt: The attempt.
         env: Variables to export (``None`` values are unset) before the trainer starts.
+        nodes: Nodes of the job: above 1, ``srun`` starts one ``cluster_job
+            --slurm-rendezvous`` per node, each its node's ``torch.distributed.run``
+            (``workbench.runs.cluster_nodes``).
     """
     python = "python" if cluster.setup else sys.executable  # setup lines pick the node's python
     train = [python, "-m", "workbench.runs.train", str(run_dir)]
-    if spec.backend == "ddp":
+    if nodes > 1:
+        train = ["srun", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
+                 "--export=ALL", *([f"--cpus-per-task={cluster.cpus_per_task}"] if cluster.cpus_per_task else []),
+                 python, "-m", "workbench.runs.cluster_job", "--slurm-rendezvous", str(spec.nproc), str(run_dir)]
+    elif spec.backend == "ddp":
         # cluster_job forwards a stop to torchrun's workers only (torchrun dies of SIGINT itself).
         train = [python, "-m", "workbench.runs.cluster_job", "--", python, "-m", "torch.distributed.run",
                  "--standalone", f"--nproc-per-node={spec.nproc}", "--max-restarts=0", "-m",
@@ -251,8 +258,10 @@ def sbatch_options(spec: RunSpec, cluster: Cluster, placement: Placement, run_di
         options.append(f"--cpus-per-task={cluster.cpus_per_task}")
     if cluster.signal_lead:
         # B: the batch step (our exec'd trainer) gets SIGINT this long before the time limit:
-        # it checkpoints and ends stopped, ready to resume.
-        options.append(f"--signal=B:INT@{cluster.signal_lead}")
+        # it checkpoints and ends stopped, ready to resume. On several nodes the srun step's
+        # tasks get it (one cluster_job per node, which tells its node's ranks).
+        where = "" if placement.nodes > 1 else "B:"
+        options.append(f"--signal={where}INT@{cluster.signal_lead}")
     return [*options, *cluster.sbatch]
 
 
@@ -298,8 +307,8 @@ def submit_attempt(project: Project | None, index: RunIndex, run: Run, spec: Run
     write_context(index, run, run_dir, attempt)
     parent = index.get_run(run.parent_id) if run.parent_id else None
     script = folder / "job.sh"
-    script.write_text(batch_script(spec, cluster, run_dir, attempt,
-                                   _training_variables(spec, run_dir, attempt, parent)), encoding="utf-8")
+    script.write_text(batch_script(spec, cluster, run_dir, attempt, _training_variables(spec, run_dir, attempt, parent),
+                                   nodes=placement.nodes), encoding="utf-8")
     script.chmod(0o755)
     job = submit(str(script), sbatch_options(spec, cluster, placement, run_dir, attempt), cwd=spec.project_root)
     _record_job(run_dir, attempt, job)

@@ -141,11 +141,23 @@ def _deliver_stop(index: RunIndex, spec: Any, run: Any, job: str, state: JobStat
             cancel(job, "KILL", batch=spec.backend != "ddp", full=spec.backend == "ddp")
             return "KILL"
         if not kill and delivered is None:
-            cancel(job, "INT", batch=True)  # the trainer, or (DDP) cluster_job, which tells the workers
+            # The trainer, or (DDP) cluster_job, which tells the workers; on several nodes
+            # the srun step's tasks (one cluster_job per node) rather than srun itself.
+            cancel(job, "INT", batch=not _multi_node(spec))
             return "INT"
     except SlurmError as exc:
         print(f"watcher: {exc}", file=sys.stderr, flush=True)
     return delivered
+
+
+def _multi_node(spec: Any) -> bool:
+    """Whether the run's job spans several nodes (``cluster.json``)."""
+    from workbench.runs.cluster_launch import read_placement
+
+    try:
+        return read_placement(Path(spec.code_dir).parent).nodes > 1
+    except Exception:  # noqa: BLE001 - an unreadable placement: as one node
+        return False
 
 
 def _final_state(job: str, last: JobState | None) -> JobState | None:

@@ -25,6 +25,7 @@ __all__ = [
     "JobState",
     "SlurmError",
     "cancel",
+    "hostnames",
     "job_state",
     "parse_sacct",
     "parse_scontrol",
@@ -130,6 +131,18 @@ def _exit_pair(text: str) -> tuple[int | None, int | None]:
         return int(code), int(sig or 0)
     except ValueError:
         return None, None
+
+
+def hostnames(nodelist: str) -> list[str]:
+    """``scontrol show hostnames NODELIST``: ``node[01-02],gpu7`` as its hosts, in order.
+
+    Raises:
+        SlurmError: scontrol failed (one line).
+    """
+    result = _run(["scontrol", "show", "hostnames", nodelist])
+    if result.returncode != 0:
+        raise SlurmError(f"scontrol show hostnames {nodelist}: {_first_line(result.stderr) or result.returncode}")
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
 
 def parse_scontrol(text: str) -> JobState | None:

@@ -55,11 +55,11 @@ __all__ = ["main", "rotate_log", "training_command"]
 
 def training_command(spec: RunSpec, run_dir: Path) -> list[str]:
     """The argument list that starts the training process(es) of ``spec``."""
-    train = ["-m", "workbench.runs.train", str(run_dir)]
-    if spec.backend == "ddp":
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc-per-node={spec.nproc}", "--max-restarts=0", *train]
-    return [sys.executable, *train]
+    if spec.backend == "ddp":  # node 0 of a run across machines (--nnodes) has nodes.json
+        from workbench.runs.cluster_nodes import read_rendezvous, torchrun_command
+
+        return torchrun_command(sys.executable, spec.nproc, run_dir, read_rendezvous(run_dir))
+    return [sys.executable, "-m", "workbench.runs.train", str(run_dir)]
 
 
 def _training_pids(child: subprocess.Popen[bytes], backend: str) -> list[int]:
