@@ -73,6 +73,13 @@ def test_hyperband_prunes_a_trial_that_trails_at_its_rung(project, tmp_path: Pat
         assert trials[0].state.name == "COMPLETE" and trials[0].value == 0.4
         assert trials[4].intermediate_values == {0: 3.0, 1: 2.9}  # read from the index, at their steps
 
+        # it dies before it could stop (a crash): the pruner decided, so it ends pruned, not resumable
+        index.mark_interrupted(bad, "its processes are gone")
+        index.update_run(bad, supervisor_pid=None)
+        assert c.step()
+        assert index.get_run(bad).status is RunStatus.PRUNED
+        assert c.study.get_trials(deepcopy=False)[4].state.name == "PRUNED"
+
 
 def wb(project, *args: str):  # noqa: ANN001, ANN201
     from workbench.cli import cli

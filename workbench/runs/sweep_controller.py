@@ -91,10 +91,12 @@ def settle_pruned(index: RunIndex, run: Run, *, wait: float = 0.0) -> Run:
 
     The trainer ends a stopped run ``stopped`` whatever the reason; once its owner (the
     supervisor) has written its last words, the sweep, which asked, turns that into the final
-    ``pruned``. Other runs, and runs whose owner is still finishing after ``wait`` seconds,
-    are returned as they are.
+    ``pruned``. A trial the pruner asked to stop that died before it could (a crash: it
+    ended ``interrupted``) is pruned too: the study decided, and resuming it would redo
+    what was pruned. Other runs, and runs whose owner is still finishing after ``wait``
+    seconds, are returned as they are.
     """
-    if run.status is not RunStatus.STOPPED or run.stop_reason != "pruned":
+    if run.status not in (RunStatus.STOPPED, RunStatus.INTERRUPTED) or run.stop_reason != "pruned":
         return run
     from workbench.runs.liveness import owner_alive
     from workbench.runs.outcome import Outcome, write_outcome
@@ -105,8 +107,9 @@ def settle_pruned(index: RunIndex, run: Run, *, wait: float = 0.0) -> Run:
             return run
         time.sleep(0.1)
     run = index.get_run(run.id) or run
-    if run.status is not RunStatus.STOPPED:
+    if run.status not in (RunStatus.STOPPED, RunStatus.INTERRUPTED):
         return run
+    ended = run.status.value
 
     if run.run_dir:
         try:
@@ -117,7 +120,7 @@ def settle_pruned(index: RunIndex, run: Run, *, wait: float = 0.0) -> Run:
             pass  # the index still says how it ended
     index.update_run(run.id, status=RunStatus.PRUNED, status_reason="pruned by its sweep")
     index.add_event(run.id, "pruned", "pruned by its sweep: its metric trailed the other trials'",
-                    {"from": "stopped", "to": "pruned", "reason": "pruned"})
+                    {"from": ended, "to": "pruned", "reason": "pruned"})
     return index.get_run(run.id) or run
 
 
