@@ -69,7 +69,8 @@ class WorkbenchApp(AppStateMixin, RunActionsMixin, App[None]):
 
     TITLE = "Workbench"
     COMMANDS = App.COMMANDS | {SettingsCommands}
-    CSS_PATH: ClassVar[list[str | Path]] = ["app.tcss", "main.tcss", "launch.tcss", "run.tcss", "compare.tcss"]
+    CSS_PATH: ClassVar[list[str | Path]] = ["app.tcss", "main.tcss", "launch.tcss", "run.tcss", "compare.tcss",
+                                            "sweep.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="Quit (runs keep running)"),
         Binding("question_mark", "help", "Help", key_display="?"),

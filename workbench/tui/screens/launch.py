@@ -8,7 +8,8 @@ device, backend, name): nothing is written until Launch. The same form forks a r
 fields start from the run's config and the overrides are the edits; it says plainly which
 code the fork runs) and clones one (a new run, current code, the run's config as the
 starting values). Fields whose value differs from their starting point are marked ``◆``,
-and messages name the form's labels ("processes"), not the CLI's flags ("--nproc").
+and messages name the form's labels ("processes"), not the CLI's flags ("--nproc"). A list
+or a distribution in a field turns the launch into a sweep (``_launch_sweep.py``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from workbench.errors import WorkbenchError
 from workbench.runs import present
 from workbench.store import Run
 from workbench.tui._state import Changes
-from workbench.tui.messages import ForkRequested, LaunchChecked, LaunchRequested
 from workbench.tui._typed import workbench_app
+from workbench.tui.messages import ForkRequested, LaunchChecked, LaunchRequested
+from workbench.tui.screens._launch_sweep import SweepFields
 
 __all__ = ["LaunchForm", "form_words"]
 
@@ -68,8 +70,9 @@ class Choices(RadioSet, inherit_bindings=False):
     ]
 
 
-class LaunchForm(ModalScreen[str | None]):
-    """New run of ``task`` (or a fork of ``fork_of``, or a clone of ``clone_of``: run rows)."""
+class LaunchForm(SweepFields, ModalScreen[str | None]):
+    """New run of ``task`` (or a fork of ``fork_of``, or a clone of ``clone_of``: run rows); a list or
+    a distribution in a field makes it a sweep (see ``_launch_sweep.py``)."""
 
     _ready = False
     AUTO_FOCUS = ".field-input"  # the first config field, not the profile choice
@@ -99,6 +102,7 @@ class LaunchForm(ModalScreen[str | None]):
         self.check_error = ""
         self.check_warnings: list[str] = []
         self.field_errors: dict[str, str] = {}
+        self.sweep_params = {}
         self.launching = False
         self._timer: Timer | None = None
         self._profile_base: str | None = None
@@ -165,9 +169,12 @@ class LaunchForm(ModalScreen[str | None]):
                         yield Static(spec.type, classes="field-type")
                         yield Static("", id=f"err-{i}", classes="field-error")
                 if self.fork_of is None:
+                    yield from self._sweep_rows()
                     yield from self._launch_rows()
                 else:
                     yield from self._fork_rows()
+            if self.fork_of is None:
+                yield Static("", id="sweep-note")
             yield Static("", id="launch-status")
             with Horizontal(id="launch-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
@@ -266,6 +273,7 @@ class LaunchForm(ModalScreen[str | None]):
         self._ready = True
         self._probe_checked = self.app.probe  # type: ignore[attr-defined]
         self._schedule_check()
+        self._show_sweep()
         self._update_status()
         if self.fork_of is not None:
             self._list_checkpoints(self.fork_of)
@@ -338,6 +346,8 @@ class LaunchForm(ModalScreen[str | None]):
             text = event.value.strip()
             changed = bool(text) and text != self.base.get(self.fields[i].name, "")
             self.query_one(f"#chg-{i}", Static).update("◆" if changed else "")
+        elif event.input.id in ("trials", "parallel", "run-name"):
+            self._show_sweep()
         self._schedule_check()
 
     @on(Select.Changed)
@@ -351,13 +361,17 @@ class LaunchForm(ModalScreen[str | None]):
         spec = self.fields[i]
         text = self.query_one(f"#cfg-{i}", Input).value.strip()
         error = ""
+        param = None
         if text and text != self.base.get(spec.name, ""):
-            try:
-                resolve_config([spec], overrides=[f"{spec.name}={text}"], task_name=self.task_name)
-            except ConfigError as exc:
-                error = str(exc)
+            param, error = self._sweep_param(spec, text)  # a list or a distribution: a sweep
+            if param is None and not error:
+                try:
+                    resolve_config([spec], overrides=[f"{spec.name}={text}"], task_name=self.task_name)
+                except ConfigError as exc:
+                    error = str(exc)
         elif not text and spec.required:
             error = f"{spec.name}: required (no default)"
+        self._set_sweep_param(spec.name, param)
         self._set_field_error(spec.name, error)
 
     def _set_field_error(self, name: str, error: str) -> None:
@@ -381,6 +395,8 @@ class LaunchForm(ModalScreen[str | None]):
         app = workbench_app(self)
         if self.fork_of is not None:
             self._check_fork(self.serial, self.overrides(), self._fork_changes(), app.probe)
+        elif self.is_sweep:
+            self._check_sweep(self.serial, self.sweep_request(), self._launch_settings_error(), app.probe)
         else:
             self._check(self.serial, self.request(), app.probe)
 
@@ -490,11 +506,11 @@ class LaunchForm(ModalScreen[str | None]):
         error = next(iter(self.field_errors.values()), "") or self.check_error
         current = self.checked_serial == self.serial
         if self.launching:
-            status.update(Content.from_markup("[$accent]launching…"))
+            status.update(Content.from_markup("[$accent]starting the sweep…" if self.is_sweep else "[$accent]launching…"))
         elif error:
             status.update(Content.from_markup("[$error]✗ $e", e=error))
         elif current:
-            what = "fork" if self.fork_of else "launch"
+            what = "fork" if self.fork_of else ("start the sweep" if self.is_sweep else "launch")
             ready = Content.from_markup(f"[$success]✓ ready[/] [dim]— Enter or Ctrl+L to {what}, Esc to cancel")
             for warning in self.check_warnings:
                 ready = Content.assemble(ready, "\n", Content.from_markup("[$warning]⚠ $w", w=warning))
@@ -536,7 +552,9 @@ class LaunchForm(ModalScreen[str | None]):
             return
         self.launching = True
         self._update_status()
-        if self.fork_of is not None:
+        if self.is_sweep:
+            self._start_sweep(self.sweep_request())
+        elif self.fork_of is not None:
             checkpoint = self._value("checkpoint") or None
             self.post_message(ForkRequested(self.fork_of.id, self.overrides(),
                                             None if checkpoint in (None, _LATEST) else checkpoint,

@@ -54,6 +54,7 @@ class MainScreen(RunActions, Screen[None]):
         Binding("r", "resume", "Resume"),
         Binding("f", "fork", "Fork"),
         Binding("C", "clone", "Clone", show=False),
+        Binding("w", "sweep", "Sweep", show=False),
         Binding("v", "verify", "Verify", show=False),
         Binding("d", "delete", "Delete"),
         Binding("t", "tag", "Tag", show=False),
@@ -425,6 +426,17 @@ class MainScreen(RunActions, Screen[None]):
         from workbench.tui.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen(marked))
+
+    def action_sweep(self) -> None:
+        """Open the sweep of the selected run: its trials ranked, counts, best curves, stop/resume."""
+        row = workbench_app(self).runs.get(self.current_run_id())
+        if row is None or not row.sweep_id:
+            what = f"{row.label} is not a trial of a sweep" if row is not None else "no run selected"
+            self.app.notify(f"{what} (a list in a launch form field starts one)", severity="warning")
+            return
+        from workbench.tui.screens.sweep import SweepScreen
+
+        self.app.push_screen(SweepScreen(row.sweep_id))
 
     def action_filter(self) -> None:
         """Filter the runs: words, status:…, task:…, tag:…, config comparisons (lr>0.01)."""

@@ -328,8 +328,8 @@ class RunTable(ScrollView, can_focus=True):
     def _cell(self, key: str, row: Run, now: float, colour: Style, dim: Style) -> tuple[str, Style | None]:
         if key == "name":
             return row.name or row.id, colour + Style(bold=True)
-        if key == "task":
-            return row.task or "—", None
+        if key == "task":  # ⊞: a trial of a sweep (w opens the sweep)
+            return ("⊞ " if row.sweep_id else "") + (row.task or "—"), None
         if key == "status":
             return row.status.value, self._style(row.status.value)
         if key == "progress":
