@@ -166,7 +166,7 @@ def test_unknown_key_in_dotted_and_inline_form(tmp_path: Path) -> None:
 def test_unknown_section(tmp_path: Path) -> None:
     write(tmp_path, "[project]\n\n[defautls]\ndevice = 'cpu'\n")
     assert error_of(tmp_path) == (
-        "workbench.toml:3: unknown section 'defautls'; valid sections: project, defaults, snapshot, data, queue, scripts, clusters; "
+        "workbench.toml:3: unknown section 'defautls'; valid sections: project, defaults, snapshot, data, queue, sweep, scripts, clusters; "
         "did you mean 'defaults'?"
     )
 
