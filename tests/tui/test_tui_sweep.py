@@ -93,6 +93,52 @@ async def test_the_form_counts_a_grid_and_names_a_bad_item(project: Path) -> Non
     assert _index_empty(project)
 
 
+
+@pytest.mark.slow
+async def test_a_real_sweep_starts_from_the_form(project: Path) -> None:
+    """Two tiny runs, started from the form as `workbench sweep start` starts them, waited for."""
+    from workbench.tui.screens.sweep import SweepScreen
+    from workbench.tui.widgets.run_table import RunTable
+
+    app = make_test_app(project, poll_interval=0.3)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot, ticks=1)
+            form = await open_form(pilot, "SineRegression")
+            await put(pilot, form, "epochs", "1")
+            await put(pilot, form, "samples", "200")
+            await set_field(pilot, form, "lr", "1e-3,1e-2")
+            form.query_one("#run-name").value = "lrs"
+            form.query_one("#parallel").focus()
+            await pilot.press("2")
+            await _checked(pilot)
+            assert "grid: lr 2 values: 2 runs; at most 2 at once" in _text(form, "#sweep-note")
+            assert "ready" in _text(form, "#launch-status"), _text(form, "#launch-status")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: not isinstance(app.screen, LaunchForm), timeout=60)
+            with RunIndex(project / ".workbench" / "index.db") as index:
+                (sweep,) = index.list_sweeps()
+                trials = index.runs_of_sweep(sweep.id)
+            assert (sweep.name, sweep.kind, sweep.parallel, sweep.task) == ("lrs", "grid", 2, "SineRegression")
+            assert [t.name for t in trials] == ["lrs-1", "lrs-2"]
+            assert [(t.config["lr"], t.config["epochs"], t.config["samples"]) for t in trials] == \
+                [(1e-3, 1, 200), (1e-2, 1, 200)]
+            assert {t.snapshot_commit for t in trials} == {sweep.snapshot_commit}  # one snapshot
+            assert app.screen.query_one(RunTable).current == trials[0].id
+            ids = [t.id for t in trials]
+            await wait_until(pilot, lambda: all(app.runs.rows[i].status not in ("queued", "running") for i in ids),
+                             timeout=240, tick=False)
+            assert [app.runs.rows[i].status.value for i in ids] == ["completed", "completed"], \
+                [app.runs.rows[i].error for i in ids]
+            await pilot.press("w")
+            await settle(pilot, ticks=1)
+            assert isinstance(app.screen, SweepScreen)
+            rows = _rows(app.screen)
+            assert sorted(r[1] for r in rows) == ["lrs-1", "lrs-2"] and rows[0][-1].endswith("★")
+            assert "2 trials: 2 completed" in str(app.screen.query_one("#sweep-counts").render())
+    finally:
+        stop_live_runs(project)
+
 # -- the sweep view over a hand-filled index ---------------------------------------------------
 
 SWEEP_ID = "2n00000000sw"
@@ -191,7 +237,7 @@ async def test_the_sweep_view_ranks_counts_opens_and_stops(sweep_project: Path) 
         assert rows[0][3:] == ["0.001", "64", "0.12 ★"] and rows[-1][5] == "—"
         counts = str(screen.query_one("#sweep-counts").render())
         assert "5 trials: 1 queued, 1 running, 2 completed, 1 failed" in counts, counts
-        assert "best val/loss 0.12 (lr-2: lr=0.001 hidden=64)" in counts and "lower is better" in counts
+        assert "best val/loss 0.12 (min) lr-2: lr=0.001 hidden=64" in counts
         header = str(screen.query_one("#sweep-header").render())
         assert "Sweep lr" in header and "grid" in header and "running" in header
         assert screen.query_one("#sweep-chart-1").run_ids == ["2n00000000s2", "2n00000000s4", "2n00000000s1",
@@ -228,3 +274,11 @@ def test_the_sweep_screen_keys_are_documented() -> None:
     for binding in bindings:
         assert f"`{SHOWN.get(binding.key, binding.key)}`" in DOC.split("### Sweep screen", 1)[1]
         assert (getattr(SweepScreen, f"action_{binding.action}").__doc__ or "").strip()
+
+
+def test_sweep_screen_snapshot(snap_compare, sweep_project: Path) -> None:
+    async def ready(pilot: Any) -> None:
+        await _open_sweep(pilot)
+        await settle(pilot, ticks=1)
+
+    assert snap_compare(make_test_app(sweep_project), terminal_size=(120, 36), run_before=ready)

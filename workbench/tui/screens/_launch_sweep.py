@@ -66,13 +66,13 @@ class SweepFields:
     def _sweep_rows(self) -> ComposeResult:
         """The trials and parallel inputs (hidden until a field holds a sweep)."""
         with Horizontal(id="sweep-row", classes="field-row"):
-            yield Label("trials", id="trials-label", classes="field-name")
-            yield Input("", placeholder=str(DEFAULT_TRIALS), id="trials", type="integer", compact=True,
-                        classes="small-input", tooltip="How many runs a random search draws")
-            yield Label("parallel", classes="field-name short")
+            yield Label("parallel", classes="field-name")
             yield Input("", placeholder="queue's limit", id="parallel", type="integer", compact=True,
                         classes="field-input", tooltip="At most this many trials run at once "
                                                        "(empty: the project's queue limits)")
+            yield Label("trials", id="trials-label", classes="field-name short")
+            yield Input("", placeholder=str(DEFAULT_TRIALS), id="trials", type="integer", compact=True,
+                        classes="small-input", tooltip="How many runs a random search draws")
 
     # -- reading a field ---------------------------------------------------------------
 
@@ -124,7 +124,10 @@ class SweepFields:
         sweep = self.is_sweep
         row.display = sweep
         button = self.query_one("#launch", Button)
-        button.label = "Start sweep" if sweep else ("Fork" if self.fork_of else "Launch")
+        label = "Start sweep" if sweep else ("Fork" if self.fork_of else "Launch")
+        if str(button.label) != label:
+            button.label = label
+            button.refresh(layout=True)  # the label's width changed
         if not sweep:
             note.update(self._list_field_hint())
             note.display = bool(note.content)

@@ -194,13 +194,12 @@ class SweepScreen(Screen[None]):
             parts_c.append(": ")
             parts_c.append(", ".join(f"{n} {status}" for status, n in counts.items()))
         best = self.trials[0] if self.trials and self.trials[0].value is not None else None
-        arrow = "↑ higher is better" if direction == "max" else "↓ lower is better"
         if best is not None:
             params = " ".join(f"{k}={_param_text(v)}" for k, v in best.params.items())
-            parts_c += ["   ", ("best ", "bold"), f"{self.metric} {best.value:.6g} ",
-                        (f"({best.run.label}{': ' + params if params else ''})", "$success"), ("  " + arrow, "dim")]
+            parts_c += ["   ", ("best ", "bold"), f"{self.metric} {best.value:.6g} ", (f"({direction}) ", "dim"),
+                        (f"{best.run.label}{': ' + params if params else ''}", "$success")]
         elif self.metric:
-            parts_c += ["   ", (f"best {self.metric}: no value yet  {arrow}", "dim")]
+            parts_c += ["   ", (f"best {self.metric} ({direction}): no value yet", "dim")]
         self.query_one("#sweep-counts", Static).update(Content.assemble(*parts_c))
 
     def _show_table(self, keys: list[str], force: bool) -> None:
@@ -245,7 +244,7 @@ class SweepScreen(Screen[None]):
         logged = {k for i in best for k in app.runs.last.get(i, {})}
         first = self.metric
         second = next((k for k in _SECOND_KEYS if k in logged and k != first), None)
-        title = f"best {len(best)} · " if best else ""
+        title = f"best {len(best)}" if best else ""
         self.query_one("#sweep-chart-1", MetricChart).show(first, best if first else [], title)
         chart = self.query_one("#sweep-chart-2", MetricChart)
         chart.display = second is not None
