@@ -27,6 +27,7 @@ SHOWN = {
     "left_square_bracket": "[", "right_square_bracket": "]", "pageup": "PgUp", "pagedown": "PgDn",
     "home": "Home", "end": "End", "up": "↑", "down": "↓", "left": "←", "right": "→",
     "shift+left": "Shift+←", "shift+right": "Shift+→", "ctrl+p": "Ctrl+P", "ctrl+l": "Ctrl+L", "tab": "Tab", "shift+tab": "Shift+Tab",
+    "plus": "+", "minus": "-", "equals_sign": "=",
 }
 
 

@@ -79,7 +79,7 @@ async def test_a_small_terminal_pages_one_chart_at_a_time(filled_project: Path) 
         await pilot.press("space", "space")
         await settle(pilot)
         assert [c.key for c in _grid_charts(app)] == ["val/loss"]
-        assert "1–1 of 3" in _title(app) and "[ ] page" in _title(app)
+        assert "1–1 of 3" in _title(app) and "page 1/3" in _title(app)
         await pilot.press("right_square_bracket")
         await settle(pilot, ticks=1)
         assert [c.key for c in _grid_charts(app)] == ["train/loss"]

@@ -1,11 +1,15 @@
 """The compare screen: runs as columns, overlaid curves, and the code diff between two runs.
 
-Config rows that differ from the baseline run are marked ◆ (``h`` hides the rows where every
-run agrees). Metric rows give each key's last value, best value (★ on the best run) and the
-value at the last step every run reached, with the difference from the baseline: the pinned
-run (``p``), or the first. Below, one chart per metric key with every run on shared axes
-(``/`` filters the keys, ``[`` and ``]`` page), and the code diff from the baseline's
-snapshot to another run's (``v`` picks the next run).
+The table answers "which run is better, and why" from the top: status and task, then the
+metric rows (losses first) — each key's best value (★ on the best run, for keys whose better
+direction is known: losses, errors, accuracies; never for a logged hyperparameter such as
+``lr``), its last value and its value at the last step every run reached ("at step 1000") —
+each with the difference from the baseline: the pinned run (``p``), or the first. Then the
+config, the values that differ first (◆ where a run differs from the baseline; ``h`` hides the
+rows where every run agrees), then git. Below, one chart per metric key with every run on
+shared axes (``/`` filters the keys, ``[`` and ``]`` page), and beside them on a wide terminal
+(below them on a narrow one) the code diff from the baseline's snapshot to another run's
+(``v`` picks the next run).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Container, Grid, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
@@ -29,11 +33,11 @@ from workbench.tui._state import Changes
 from workbench.tui.colors import theme_color
 from workbench.tui.screens._footer import fit_footer
 from workbench.tui.messages import CodeDiffRead, CompareValuesRead
-from workbench.tui.widgets._plotting import ChartOptions, match_keys, order_keys
-from workbench.tui.widgets.chart import MetricChart
+from workbench.tui.widgets._plotting import ChartOptions, match_keys, order_keys, time_keyed
+from workbench.tui.widgets.chart import MetricChart, zoom_charts
 from workbench.tui._typed import workbench_app
 
-__all__ = ["CompareScreen", "CompareTable"]
+__all__ = ["CompareScreen", "CompareTable", "metric_direction"]
 
 _VALUES_EVERY = 2.0
 
@@ -73,6 +77,10 @@ class CompareScreen(Screen[None]):
         Binding("x", "x_axis", "Step/time", show=False),
         Binding("e", "smoothing", "Smoothing", show=False),
         Binding("y", "skip_start", "Y range without the start", show=False),
+        Binding("plus,equals_sign", "zoom(0.5)", "Zoom in: half the steps, around the cursor", key_display="+",
+                show=False),
+        Binding("minus", "zoom(2)", "Zoom out: twice the steps", key_display="-", show=False),
+        Binding("0", "zoom(0)", "Zoom reset: every step", key_display="0", show=False),
     ]
 
     def __init__(self, run_ids: list[str]) -> None:
@@ -113,10 +121,12 @@ class CompareScreen(Screen[None]):
         with Horizontal(id="charts-bar"):
             yield Static(id="charts-title")
             yield Input(placeholder="metric keys: loss  val/*  acc", id="chart-filter")
-        yield Grid(id="charts")
-        yield Static(id="diff-title", classes="panel-title")
-        with VerticalScroll(id="diff-scroll"):
-            yield Static("reading the diff…", id="diff-text")
+        with Container(id="compare-lower"):
+            yield Grid(id="charts")
+            with Vertical(id="diff-panel"):
+                yield Static(id="diff-title", classes="panel-title")
+                with VerticalScroll(id="diff-scroll"):
+                    yield Static("reading the diff…", id="diff-text")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -135,6 +145,7 @@ class CompareScreen(Screen[None]):
         width, height = event.size
         shape = (2 if width >= 100 else 1, 2 if height >= 48 else 1)
         self.set_class(width < 100, "narrow")
+        self.set_class(width >= 130, "wide")  # the code diff beside the charts, as tall as they are
         self.set_class(height < 30, "short")
         fit_footer(self, {"page", "next_diff"}, width < 110)
         fit_footer(self.app, {"quit"}, width < 110)
@@ -203,9 +214,11 @@ class CompareScreen(Screen[None]):
                                 for r in records], False))
         tasks = [r.task or "—" for r in records]
         rows.append(("task", tasks, len(set(tasks)) > 1))
+        rows += self._metric_rows()  # what is better: above the fold
         configs = [present.flatten_config(r.config) for r in records]
         keys = list(dict.fromkeys(k for c in configs for k in c))
         base_config = configs[self.run_ids.index(base)]
+        config_rows = []
         for key in keys:
             values = [c.get(key, _MISSING) for c in configs]
             differs = any(v != values[0] for v in values)
@@ -216,7 +229,9 @@ class CompareScreen(Screen[None]):
                     cells.append(Text(f"{text} ◆", style="bold"))
                 else:
                     cells.append(Text(text))
-            rows.append((f"config.{key}", cells, differs))
+            config_rows.append((f"config.{key}", cells, differs))
+        # Why: the values that differ first (a sort keeps each group's order).
+        rows += sorted(config_rows, key=lambda row: not row[2])
         snaps = [(r.snapshot_commit or "")[:4] or "—" for r in records]
         base_snap = snaps[self.run_ids.index(base)]
         rows.append(("git snapshot", [Text(s + (" ◆" if run_id != base and s != base_snap else ""),
@@ -233,19 +248,30 @@ class CompareScreen(Screen[None]):
                 cells.append(Text((digest or "—")[:8] + (" ◆ other data" if other else ""),
                                   style="bold yellow" if other else ""))
             rows.append(("data", cells, len(set(digests)) > 1))
-        metric_keys = sorted({k for r in self.run_ids for k in self.values.get(r, {})})
-        for key in metric_keys:
-            for what in ("last", "best", "at"):
-                label = f"{key} {what}" if what != "at" else f"{key} @{self.at_step.get(key, '—')}"
+        return rows
+
+    def _metric_rows(self) -> list[tuple[str, list[Any], bool]]:
+        """Per metric key (losses first, system metrics last): best (when better has a direction),
+        last, and the value at the last step every run reached."""
+        rows: list[tuple[str, list[Any], bool]] = []
+        for key in order_keys(k for r in self.run_ids for k in self.values.get(r, {})):
+            whats = ["best"] if metric_direction(key) is not None else []
+            whats.append("last")
+            if not time_keyed(key) and key in self.at_step:  # a system metric's "step" is a time
+                whats.append("at")
+            for what in whats:
+                label = f"{key} at step {self.at_step[key]}" if what == "at" else f"{key} {what}"
                 numbers = [self.values.get(r, {}).get(key, {}).get(what) for r in self.run_ids]
                 rows.append((label, self._metric_cells(key, what, numbers), _spread(numbers)))
         return rows
 
     def _metric_cells(self, key: str, what: str, numbers: list[float | None]) -> list[Text]:
         base_value = numbers[self.run_ids.index(self.baseline)]
-        higher = present.better_is_higher(key)
+        direction = metric_direction(key)
+        higher = direction == "higher"
         finite = [n for n in numbers if n is not None and not math.isnan(n)]
-        best = (max(finite) if higher else min(finite)) if finite and what == "best" and len(finite) > 1 else None
+        best = (max(finite) if higher else min(finite)) \
+            if finite and what == "best" and direction is not None and len(finite) > 1 else None
         cells = []
         for run_id, value in zip(self.run_ids, numbers):
             text = Text(present.metric(value))
@@ -255,9 +281,11 @@ class CompareScreen(Screen[None]):
                     and not math.isnan(value) and not math.isnan(base_value):
                 delta = value - base_value
                 if delta:
-                    better = (delta > 0) == higher
-                    text.append(f" {'+' if delta > 0 else '−'}{present.metric(abs(delta))}",
-                                style=self._theme("success" if better else "error"))
+                    # One number format: the delta as the values are written, with its sign.
+                    sign = "+" if delta > 0 else "-"
+                    style = "dim" if direction is None else \
+                        self._theme("success" if (delta > 0) == higher else "error")
+                    text.append(f" {sign}{present.metric(abs(delta))}", style=style)
             cells.append(text)
         return cells
 
@@ -283,7 +311,9 @@ class CompareScreen(Screen[None]):
             for key, last in index.last_metrics(run_id).items():
                 points = index.series(run_id, key, max_points=300)
                 finite = [v for _, v in points if v == v]
-                best = (max(finite) if present.better_is_higher(key) else min(finite)) if finite else None
+                direction = metric_direction(key)
+                best = ((max(finite) if direction == "higher" else min(finite))
+                        if finite and direction is not None else None)
                 values[run_id][key] = {"last": last, "best": best}
                 if points:
                     last_steps[run_id][key] = int(points[-1][0])
@@ -346,7 +376,7 @@ class CompareScreen(Screen[None]):
             first = self.page * per_page + 1
             title.append(f"  {first}–{first + len(shown) - 1} of {len(keys)}")
             if pages > 1:
-                title.append(("  [ ] page", "dim"))
+                title.append((f"  page {self.page + 1}/{pages} ([ prev, ] next)", "dim"))
         else:
             title.append(("  no metric matches" if self.chart_filter else "  no metrics yet", "dim"))
         if self.chart_filter:
@@ -410,6 +440,10 @@ class CompareScreen(Screen[None]):
     def _options_changed(self) -> None:
         for chart in self.query(MetricChart):
             chart.options_changed()
+
+    def action_zoom(self, factor: float) -> None:
+        """Zoom every chart's x axis in (0.5) or out (2) around the middle; 0: every step again."""
+        zoom_charts(self.query(MetricChart), self.chart_options, factor)
 
     # -- pin, diffs, back ------------------------------------------------------------
 
@@ -480,6 +514,23 @@ class CompareScreen(Screen[None]):
 _MISSING = object()
 _STATUS_STYLE = {"queued": ("foreground", "dim"), "running": ("primary", "bold"), "completed": ("success", ""),
                  "failed": ("error", "bold"), "stopped": ("warning", ""), "interrupted": ("warning", "italic")}
+
+
+#: Words of a metric's last part that make a smaller value better (a loss, an error).
+_LOWER_IS_BETTER = ("loss", "error", "err", "mse", "mae", "rmse", "nll", "perplexity", "ppl", "wer", "cer")
+
+
+def metric_direction(key: str) -> str | None:
+    """``"higher"`` when a larger value of ``key`` is better (accuracy), ``"lower"`` when a smaller
+    one is (a loss, an error), None when the name does not say (``lr``, ``epoch``, ``grad_norm``,
+    system metrics): such a key gets no best row, no ★ and no green or red."""
+    if time_keyed(key):
+        return None
+    if present.better_is_higher(key):
+        return "higher"
+    leaf = key.rsplit("/", 1)[-1].lower()
+    words = leaf.replace("-", "_").split("_")
+    return "lower" if any(w in _LOWER_IS_BETTER or w.endswith("loss") for w in words) else None
 
 
 def _spread(numbers: list[float | None]) -> bool:

@@ -18,7 +18,7 @@ _NAMES = {
     "left_square_bracket": "[", "right_square_bracket": "]", "pageup": "PgUp", "pagedown": "PgDn",
     "ctrl+p": "Ctrl+P", "ctrl+l": "Ctrl+L", "tab": "Tab", "shift+left": "Shift+←",
     "shift+right": "Shift+→", "left": "←", "right": "→", "up": "↑", "down": "↓", "home": "Home",
-    "end": "End", "equals_sign": "=", "full_stop": ".", "comma": ",",
+    "end": "End", "equals_sign": "=", "full_stop": ".", "comma": ",", "plus": "+", "minus": "-",
 }
 
 

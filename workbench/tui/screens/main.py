@@ -2,7 +2,9 @@
 
 With runs marked (space), the curve and log give way to the overlay: the marked runs (and the
 pinned one, drawn on top) in a grid of charts, a key per chart, as many as the terminal holds
-(``[`` ``]`` page, ``M`` filters the keys). ``l`` ``x`` ``e`` ``y`` change every chart.
+(``[`` ``]`` page, ``M`` filters the keys). ``l`` ``x`` ``e`` ``y`` ``+`` ``-`` ``0`` change every
+chart. ``1``–``4`` jump to the tasks, the runs, the charts and the log (as lazygit's panes);
+the focused pane's title is highlighted. ``E`` exports the marked runs (or the selected one).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from workbench.tui.messages import RunHighlighted, RunOpenRequested, TaskLaunchR
 from workbench.tui.screens._actions import RunActions
 from workbench.tui.screens._footer import fit_footer
 from workbench.tui.widgets._plotting import ChartOptions, match_keys, order_keys, prefer_keys
-from workbench.tui.widgets.chart import MetricChart
+from workbench.tui.widgets.chart import MetricChart, zoom_charts
 from workbench.tui.widgets.chart_grid import ChartGrid
 from workbench.tui.widgets.run_table import RunTable
 from workbench.tui.widgets.task_list import TaskList
@@ -67,6 +69,15 @@ class MainScreen(RunActions, Screen[None]):
         Binding("x", "x_axis", "Step/time", show=False),
         Binding("e", "smoothing", "Smoothing", show=False),
         Binding("y", "skip_start", "Y range without the start", show=False),
+        Binding("plus,equals_sign", "zoom(0.5)", "Zoom in: half the steps, around the cursor", key_display="+",
+                show=False),
+        Binding("minus", "zoom(2)", "Zoom out: twice the steps", key_display="-", show=False),
+        Binding("0", "zoom(0)", "Zoom reset: every step", key_display="0", show=False),
+        Binding("1", "pane('tasks')", "Go to the tasks pane", show=False),
+        Binding("2", "pane('runs')", "Go to the runs pane", show=False),
+        Binding("3", "pane('charts')", "Go to the chart pane (the overlay's first chart)", show=False),
+        Binding("4", "pane('log')", "Go to the output log pane", show=False),
+        Binding("E", "export", "Export", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -90,7 +101,7 @@ class MainScreen(RunActions, Screen[None]):
             yield Static(id="summary")
         with Horizontal(id="body"):
             with Vertical(id="tasks-panel"):
-                yield Static("Tasks", classes="panel-title")
+                yield Static(Content.assemble(("1 ", "dim"), "Tasks"), classes="panel-title")
                 yield TaskList(id="tasks")
             with Vertical(id="runs-panel"):
                 yield Static(id="runs-title", classes="panel-title")
@@ -101,12 +112,14 @@ class MainScreen(RunActions, Screen[None]):
             with Vertical(id="chart-panel"):
                 yield Input(placeholder="metric keys: words or globs  loss  val/*  sys/", id="key-filter")
                 yield MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
-                                  pinned=lambda: app.selection.pinned, options=self.chart_options, id="chart")
+                                  pinned=lambda: app.selection.pinned, options=self.chart_options, id="chart",
+                                  pane="3")
                 self._grid = ChartGrid(app.series, app.run_colors, app.run_name, app.request_tick,
-                                       pinned=lambda: app.selection.pinned, options=self.chart_options, id="overlay")
+                                       pinned=lambda: app.selection.pinned, options=self.chart_options, id="overlay",
+                                       pane="3")
                 yield self._grid
             with Vertical(id="log-panel"):
-                yield Static("output.log", id="log-title", classes="panel-title")
+                yield Static(_log_title(None), id="log-title", classes="panel-title")
                 yield RichLog(id="log", max_lines=500, wrap=True, markup=False, highlight=False, auto_scroll=True)
         yield Footer(compact=True)
 
@@ -228,7 +241,7 @@ class MainScreen(RunActions, Screen[None]):
     def _update_runs_title(self) -> None:
         app = workbench_app(self)
         runs = app.runs
-        parts: list[Any] = [("Runs", "bold")]
+        parts: list[Any] = [("2 ", "dim"), ("Runs", "bold")]
         if runs.filter.text:
             parts += ["  ", (f"[/ {runs.filter.text}]", "$accent")]
             parts += [(f" {len(runs.view)} of {len(runs.rows)}", "dim")]
@@ -321,8 +334,8 @@ class MainScreen(RunActions, Screen[None]):
         log.clear()
         self._log_run = run_id
         self._log_seen = 0
-        title = "output.log" if run_id is None else f"output.log · {self.app.run_name(run_id)}"  # type: ignore[attr-defined]
-        self.query_one("#log-title", Static).update(title)
+        self.query_one("#log-title", Static).update(
+            _log_title(None if run_id is None else self.app.run_name(run_id)))  # type: ignore[attr-defined]
         if run_id is not None:
             self._append_log()
 
@@ -550,6 +563,31 @@ class MainScreen(RunActions, Screen[None]):
     def on_metric_chart_options_changed(self, message: MetricChart.OptionsChanged) -> None:
         self._view_changed()  # l x e y pressed on a focused chart
 
+    def action_zoom(self, factor: float) -> None:
+        """Zoom every chart's x axis in (0.5) or out (2) around the middle; 0: every step again."""
+        zoom_charts(self.query(MetricChart), self.chart_options, factor)
+
+    def action_pane(self, pane: str) -> None:
+        """Jump to a pane: 1 tasks, 2 runs, 3 the charts, 4 the output log."""
+        if pane == "charts":
+            grid = self.query(".grid-chart").results(MetricChart) if self.overlay_ids else iter(())
+            target: Any = next(grid, None) or self.query_one("#chart", MetricChart)
+        else:
+            target = self.query_one({"tasks": "#tasks", "runs": "#runs", "log": "#log"}[pane])
+        if pane == "log" and (self.overlay_ids or not self.query_one("#log-panel").display):
+            why = "runs are marked: the overlay takes its place" if self.overlay_ids else "the terminal is narrow"
+            self.app.notify(f"the output log is hidden ({why})", severity="warning", timeout=4)
+            return
+        target.focus()
+
+    def action_export(self) -> None:
+        """Export the marked runs (or the selected one) as `workbench export` does: format, path, confirm."""
+        from workbench.tui.screens._export import ask_export
+
+        app = workbench_app(self)
+        rows = self.batch_runs() or [r for r in [app.runs.get(self.current_run_id())] if r is not None]
+        ask_export(self, rows)
+
     def action_next_metric(self) -> None:
         """Show the selected run's next metric in the chart (with runs marked: the next page)."""
         if self.overlay_ids:
@@ -573,6 +611,10 @@ class MainScreen(RunActions, Screen[None]):
     def on_run_table_sort_changed(self, message: RunTable.SortChanged) -> None:
         self._update_runs_title()
         self._view_changed()
+
+
+def _log_title(name: str | None) -> Content:
+    return Content.assemble(("4 ", "dim"), "output.log" if name is None else f"output.log · {name}")
 
 
 def grid_shape(width: int, height: int) -> tuple[int, int]:

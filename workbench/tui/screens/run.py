@@ -28,7 +28,7 @@ from workbench.tui.messages import CodeDiffRead, RunDetailsRead
 from workbench.tui.screens._actions import RunActions
 from workbench.tui.screens._footer import fit_footer
 from workbench.tui.widgets._plotting import ChartOptions, time_keyed
-from workbench.tui.widgets.chart import MetricChart
+from workbench.tui.widgets.chart import MetricChart, zoom_charts
 from workbench.tui.widgets.images import ImagesPanel
 from workbench.tui.widgets.system_panel import SystemPanel
 from workbench.tui._typed import workbench_app
@@ -69,6 +69,10 @@ class RunScreen(RunActions, Screen[None]):
         Binding("x", "x_axis", "Step/time", show=False),
         Binding("e", "smoothing", "Smoothing", show=False),
         Binding("y", "skip_start", "Y range without the start", show=False),
+        Binding("plus,equals_sign", "zoom(0.5)", "Zoom in: half the steps, around the cursor", key_display="+",
+                show=False),
+        Binding("minus", "zoom(2)", "Zoom out: twice the steps", key_display="-", show=False),
+        Binding("0", "zoom(0)", "Zoom reset: every step", key_display="0", show=False),
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -96,6 +100,7 @@ class RunScreen(RunActions, Screen[None]):
 
     def compose(self) -> ComposeResult:
         app = workbench_app(self)
+        self.chart_options.smoothing = app.settings.smoothing  # app.toml's starting weight
         yield Static(id="run-header")
         with TabbedContent(initial="overview", id="run-tabs"):
             with TabPane("Overview", id="overview"):
@@ -397,6 +402,10 @@ class RunScreen(RunActions, Screen[None]):
     def _options_changed(self) -> None:
         for chart in self.query(MetricChart):
             chart.options_changed()
+
+    def action_zoom(self, factor: float) -> None:
+        """Zoom every chart's x axis in (0.5) or out (2) around the middle; 0: every step again."""
+        zoom_charts(self.query(MetricChart), self.chart_options, factor)
 
     # -- output ----------------------------------------------------------------------
 

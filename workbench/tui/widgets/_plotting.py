@@ -26,12 +26,15 @@ __all__ = [
     "time_keyed",
     "time_ticks",
     "y_range",
+    "zoom_window",
 ]
 
 #: The smoothing weights ``e`` cycles through (0: raw curves only).
 SMOOTHING = (0.0, 0.6, 0.9, 0.99)
 #: With the spike ignored, the y range leaves out this fraction of each curve's x span at its start.
 SKIP_START = 0.05
+#: A zoomed window spans at least this many x units (steps, or seconds on a time axis).
+MIN_ZOOM_SPAN = 4.0
 
 
 @dataclass
@@ -43,12 +46,21 @@ class ChartOptions:
         log_scale: A log y axis.
         smoothing: The exponential moving average's weight (0: none).
         skip_start: Fit the y range to the points after the first 5% of each curve's x span.
+        x_range: The zoomed x window ``(low, high)``, or None for every point. It applies to
+            the charts whose x axis is ``zoom_axis`` (a step window means nothing on a time axis).
+        zoom_axis: The axis ``x_range`` is on.
     """
 
     x_axis: str = "step"
     log_scale: bool = False
     smoothing: float = 0.0
     skip_start: bool = False
+    x_range: tuple[float, float] | None = None
+    zoom_axis: str = "step"
+
+    def window(self, axis: str) -> tuple[float, float] | None:
+        """The zoomed x window of a chart on ``axis`` (None: not zoomed)."""
+        return self.x_range if self.x_range is not None and axis == self.zoom_axis else None
 
     def next_smoothing(self) -> float:
         """Step to the next weight of :data:`SMOOTHING` (after the last: none)."""
@@ -65,6 +77,12 @@ class ChartOptions:
             out.append(f"ema {self.smoothing:g}")
         if self.skip_start:
             out.append("y>5%")
+        window = self.window("time" if key is not None and time_keyed(key) else self.x_axis)
+        if window is not None:
+            low, high = window
+            shown = (clock_text(low), clock_text(high)) if self.zoom_axis == "time" else \
+                (_short_int(int(round(low))), _short_int(int(round(high))))
+            out.append(f"zoom {shown[0]}–{shown[1]}")
         return out
 
 
@@ -87,6 +105,36 @@ def ema(values: list[float], weight: float) -> list[float]:
         last = last * weight + (1 - weight) * value
         out.append(last / (1 - weight ** n))
     return out
+
+
+def zoom_window(full: tuple[float, float], now: tuple[float, float] | None, centre: float | None,
+                factor: float) -> tuple[float, float] | None:
+    """The x window after zooming by ``factor`` (0.5: in, twice as close; 2: out) around ``centre``.
+
+    Args:
+        full: The x span of every point (the window never leaves it).
+        now: The window shown now (None: the full span).
+        centre: The x to keep in place (the cursor's); None: the middle of ``now``.
+        factor: How much wider the new window is than ``now``.
+
+    Returns:
+        The new window, or None when it would show every point (zoomed all the way out).
+    """
+    low, high = full
+    if high <= low:
+        return None
+    start, end = now if now is not None else full
+    span = max(min(high - low, MIN_ZOOM_SPAN), (end - start) * factor)
+    if span >= high - low:
+        return None
+    if centre is None:
+        centre = (start + end) / 2
+    # The centre keeps its place in the window: zoom in on the cursor, not past it.
+    share = (centre - start) / (end - start) if end > start else 0.5
+    share = max(0.0, min(1.0, share))
+    left = centre - share * span
+    left = max(low, min(left, high - span))
+    return left, left + span
 
 
 def y_range(curves: list[tuple[list[float], list[float]]], log: bool) -> tuple[float, float] | None:
@@ -119,11 +167,21 @@ def int_ticks(low: float, high: float, count: int) -> tuple[list[int], list[str]
         return [low_i], [str(low_i)]
     raw = (high_i - low_i) / max(1, count - 1)
     magnitude = 10 ** int(math.floor(math.log10(raw))) if raw >= 1 else 1
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    step = max(1, int(step))
-    first = low_i - low_i % step
-    ticks = [t for t in range(first, high_i + step, step) if low_i <= t <= high_i]
+    nice = [max(1, int(m * magnitude)) for m in (0.5, 1, 2, 2.5, 5, 10)]
+    step = next(n for n in nice if n >= raw)
+    ticks = _ticks_every(low_i, high_i, step)
+    # A narrow chart (few ticks asked) can fall between two nice steps: 1..74 in 3 ticks gives
+    # only 50; a smaller step gives two or more.
+    for smaller in reversed([n for n in nice if n < step]):
+        if len(ticks) >= min(2, count):
+            break
+        ticks = _ticks_every(low_i, high_i, smaller)
     return ticks, [_short_int(t) for t in ticks]
+
+
+def _ticks_every(low: int, high: int, step: int) -> list[int]:
+    first = low - low % step
+    return [t for t in range(first, high + step, step) if low <= t <= high]
 
 
 #: Tick spacings of a time axis, in seconds.

@@ -3,10 +3,12 @@
 The chart asks the app's series cache for its curves at its own width (the store
 downsamples them to that many points, keeping each bucket's min and max), so drawing costs
 the same for a hundred points or ten million. Left and right move a cursor along the
-steps (shift: faster); the line under the chart shows the step and each run's value there.
+steps (shift: faster); the line under the chart shows the step and every run's value there, in
+its colour ("—" for a run whose curve does not reach that step: never a value past its end).
 ``l`` toggles a log y axis, ``x`` switches the x axis between step and time, ``e`` cycles the
 smoothing (an exponential moving average, the raw curve faint behind it), ``y`` fits the y
-range to the points after the first 5% of the x span (a start spike left out). The charts
+range to the points after the first 5% of the x span (a start spike left out), ``+``/``-``
+zoom the x axis in and out around the cursor and ``0`` shows every step again. The charts
 of one screen share their :class:`ChartOptions`, so a key changes all of them. System metrics
 (``sys/*``, stored against time) are always charted against time.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from textual import events
@@ -41,9 +43,10 @@ from workbench.tui.widgets._plotting import (
     time_keyed,
     time_ticks,
     y_range,
+    zoom_window,
 )
 
-__all__ = ["ChartOptions", "MetricChart"]
+__all__ = ["ChartOptions", "MetricChart", "zoom_charts"]
 
 
 class _Plot(PlotextPlot):
@@ -75,6 +78,7 @@ class MetricChart(Vertical, can_focus=True):
         pinned: Returns the pinned run (drawn last, so on top), or None.
         legend: Name the runs above the plot (off where a screen shows one legend for all).
         options: How to draw, shared by the charts of a screen (a new one when None).
+        pane: The number key that jumps to this chart (shown before its title), or "".
     """
 
     DEFAULT_CSS = """
@@ -98,13 +102,18 @@ class MetricChart(Vertical, can_focus=True):
         Binding("x", "toggle_x", "Step/time", show=False),
         Binding("e", "smoothing", "Smoothing", show=False),
         Binding("y", "skip_start", "Y range without the start", show=False),
+        Binding("plus,equals_sign", "zoom(0.5)", "Zoom in: half the steps, around the cursor", key_display="+",
+                show=False),
+        Binding("minus", "zoom(2)", "Zoom out: twice the steps", key_display="-", show=False),
+        Binding("0", "zoom(0)", "Zoom reset: every step", key_display="0", show=False),
     ]
 
     def __init__(self, series: SeriesCache, colors: RunColors, names: Callable[[str], str],
                  request: Callable[[], None], *, pinned: Callable[[], str | None] = lambda: None,
                  legend: bool = True, options: ChartOptions | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+                 classes: str | None = None, pane: str = "") -> None:
         super().__init__(id=id, classes=classes)
+        self.pane = pane
         self.cache = series
         self.run_colors = colors
         self.names = names
@@ -213,40 +222,63 @@ class MetricChart(Vertical, can_focus=True):
             curves.append((run_id, xs, ys))
         return curves
 
+    def _shown_curves(self) -> list[tuple[str, list[float], list[float], list[float]]]:
+        """``(run_id, xs, ys, smoothed ys)`` of the points in the zoomed window (all: not zoomed).
+        The smoothing runs over the whole curve first, so a window does not restart it."""
+        window = self.options.window(self.axis)
+        out = []
+        for run_id, cx, cy in self._curves():
+            sy = ema(cy, self.options.smoothing)
+            if window is not None:
+                low, high = window
+                keep = [i for i, x in enumerate(cx) if low <= x <= high]
+                cx, cy, sy = [cx[i] for i in keep], [cy[i] for i in keep], [sy[i] for i in keep]
+            out.append((run_id, cx, cy, sy))
+        return out
+
+    def full_span(self) -> tuple[float, float] | None:
+        """The x span of every point this chart has (zoom or not), or None without points."""
+        xs = [x for _, cx, _ in self._curves() for x in (cx[:1] + cx[-1:])]
+        return (min(xs), max(xs)) if xs else None
+
     def draw(self, plt: Any, width: int, height: int) -> None:
         """Fill the plotext figure (called by the plot area as it renders)."""
         plt.clear_figure()
-        curves = self._curves()
+        curves = self._shown_curves()
         options = self.options
+        window = options.window(self.axis)
         xs: set[float] = set()
-        smoothing = options.smoothing
-        if smoothing:  # the raw curves first, faint, so that every smoothed one is above them
+        if options.smoothing:  # the raw curves first, faint, so that every smoothed one is above them
             background = self.run_colors.background
-            for run_id, cx, cy in curves:
+            for run_id, cx, cy, _ in curves:
                 if cx:
                     plt.plot(cx, cy, color=faint(self.run_colors.rgb(run_id), background), marker="braille")
-        for run_id, cx, cy in curves:
+        for run_id, cx, _, sy in curves:
             if cx:
-                plt.plot(cx, ema(cy, smoothing), color=self.run_colors.rgb(run_id), marker="braille")
+                plt.plot(cx, sy, color=self.run_colors.rgb(run_id), marker="braille")
                 xs.update(cx)
         self._xs = sorted(xs)
+        low, high = window if window is not None else (self._xs[0], self._xs[-1]) if self._xs else (0.0, 0.0)
         if self._xs:
+            if window is not None:
+                plt.xlim(low, high)
             count = max(2, min(6, width // 12))
             if self.axis == "step":
-                plt.xticks(*int_ticks(self._xs[0], self._xs[-1], count))
+                plt.xticks(*int_ticks(low, high, count))
             else:
-                plt.xticks(*time_ticks(self._xs[0], self._xs[-1], max(2, min(5, width // 14))))
+                plt.xticks(*time_ticks(low, high, max(2, min(5, width // 14))))
         if self.log_scale and curves:
             plt.yscale("log")
         if options.skip_start:
-            limits = y_range([(cx, cy) for _, cx, cy in curves], self.log_scale)
+            limits = y_range([(cx, cy) for _, cx, cy, _ in curves], self.log_scale)
             if limits is not None:
                 plt.ylim(*limits)
         if self.cursor is not None and self._xs:
             self.cursor = max(0, min(self.cursor, len(self._xs) - 1))
             plt.vline(self._xs[self.cursor], "gray")
-        if not any(cx for _, cx, _ in curves):
-            plt.title("no points yet" if self.key else "no metrics")
+        if not any(cx for _, cx, _, _ in curves):
+            plt.title(("no points in this window (0: every step)" if window is not None else "no points yet")
+                      if self.key else "no metrics")
 
     def _update_labels(self) -> None:
         if not self._ready:
@@ -261,7 +293,7 @@ class MetricChart(Vertical, can_focus=True):
         self.query_one(".chart-readout", Static).update(readout)
 
     def _legend_parts(self) -> list[Any]:
-        parts: list[Any] = []
+        parts: list[Any] = [(f"{self.pane} ", "dim")] if self.pane else []
         if self.title_prefix:
             parts += [(self.title_prefix, "bold"), " · "]
         parts.append((self.key or "—", "bold"))
@@ -275,19 +307,28 @@ class MetricChart(Vertical, can_focus=True):
 
     def _readout(self) -> Content:
         if self.cursor is None or not self._xs:
-            return Content("←/→ cursor · l log · x step/time · e smooth · y range" if self.has_focus else "")
+            return Content("←/→ cursor · +/- zoom · l log · x step/time · e smooth · y range"
+                           if self.has_focus else "")
         x = self._xs[max(0, min(self.cursor, len(self._xs) - 1))]
         values = self.smoothed_at(x) if self.options.smoothing else self.values_at(x)
         label = "step" if self.axis == "step" else "t"
-        parts: list[Any] = [(f"{label} {_x_text(x, self.axis)}", "bold")]
-        for run_id in self.run_ids:
-            if run_id in values:
-                parts += ["  ", (f"{self.names(run_id)} {present.metric(values[run_id])}", self.run_colors.hex(run_id))]
+        head = f"{label} {_x_text(x, self.axis)}"
+        # Every run, in its colour: "—" where its curve does not reach this step. Names cut to
+        # fit the line; where even short names do not fit, a coloured dot per run (the legend
+        # names them).
+        shown = [(self.names(r), present.metric(values.get(r)), r) for r in self.run_ids]
+        room = (self.size.width or 80) - len(head) - sum(len(value) + 3 for _, value, _ in shown)
+        longest = max((len(name) for name, _, _ in shown), default=0)
+        fit = min(longest, room // max(1, len(shown)))
+        parts: list[Any] = [(head, "bold")]
+        for name, value, run_id in shown:
+            label = "●" if fit < 4 else name if len(name) <= fit else name[:fit - 1] + "…"
+            parts += ["  ", (f"{label} {value}", self.run_colors.hex(run_id))]
         return Content.assemble(*parts)
 
     def values_at(self, x: float) -> dict[str, float]:
         """Each run's value at ``x``: its last point at or before ``x``, for the runs whose
-        curve reaches ``x`` (a run that ended earlier has no value past its last point)."""
+        curve spans ``x`` (a run that ended earlier, or starts later, has no value there)."""
         out = {}
         for run_id, cx, cy in self._curves():
             i = bisect_right(cx, x) - 1
@@ -320,9 +361,16 @@ class MetricChart(Vertical, can_focus=True):
 
     def _curves_to_xs(self) -> None:
         xs: set[float] = set()
-        for _, cx, _ in self._curves():
+        for _, cx, _, _ in self._shown_curves():
             xs.update(cx)
         self._xs = sorted(xs)
+
+    @property
+    def cursor_x(self) -> float | None:
+        """The x under the cursor (None: no cursor shown)."""
+        if self.cursor is None or not self._xs:
+            return None
+        return self._xs[max(0, min(self.cursor, len(self._xs) - 1))]
 
     def _cursor_moved(self) -> None:
         self.refresh_bindings()
@@ -374,6 +422,13 @@ class MetricChart(Vertical, can_focus=True):
         self.options.skip_start = not self.options.skip_start
         self._options_changed()
 
+    def action_zoom(self, factor: float) -> None:
+        """Zoom the x axis of every chart in (0.5) or out (2) around this chart's cursor; 0: every step."""
+        siblings = [c for c in self.screen.query(MetricChart) if c.options is self.options] \
+            if self.is_attached else [self]
+        zoom_charts(siblings or [self], self.options, factor, focus=self)
+        self.post_message(self.OptionsChanged())
+
     class OptionsChanged(Message):
         """A key on this chart changed the screen's shared chart options."""
 
@@ -391,11 +446,51 @@ class MetricChart(Vertical, can_focus=True):
             self.refresh_bindings()
         self.data_changed(None)
 
+    def window_changed(self) -> None:
+        """The zoomed window changed: keep the cursor on its x where the window still shows it."""
+        x = self.cursor_x
+        self._curves_to_xs()
+        if x is not None:
+            if self._xs and self._xs[0] <= x <= self._xs[-1]:
+                self.cursor = max(0, bisect_right(self._xs, x) - 1)
+            else:
+                self.cursor = len(self._xs) - 1 if self._xs else None
+            self.refresh_bindings()
+        self.data_changed(None)
+
     def on_focus(self) -> None:
         self._update_labels()
 
     def on_blur(self) -> None:
         self._update_labels()
+
+
+def zoom_charts(charts: Iterable[MetricChart], options: ChartOptions, factor: float,
+                focus: MetricChart | None = None) -> None:
+    """Zoom the x axis of ``charts`` (which share ``options``) by ``factor`` (0: every step again).
+
+    The window is on the focused chart's x axis (else the options'; charts on the other axis
+    keep every point); it stays inside the x span of the charts' points, and keeps the focused chart's cursor in
+    place (no cursor: the middle of the window).
+    """
+    charts = list(charts)
+    if factor == 0:
+        options.x_range = None
+    else:
+        # The focused chart's axis; else the options' (a screen of system charts only: time).
+        axis = focus.axis if focus is not None else options.x_axis
+        spans = [span for c in charts if c.axis == axis and (span := c.full_span()) is not None]
+        if not spans and focus is None and axis == "step":
+            axis = "time"
+            spans = [span for c in charts if c.axis == axis and (span := c.full_span()) is not None]
+        if not spans:
+            return
+        full = (min(low for low, _ in spans), max(high for _, high in spans))
+        now = options.window(axis)
+        centre = focus.cursor_x if focus is not None and focus.axis == axis else None
+        options.x_range, options.zoom_axis = zoom_window(full, now, centre, factor), axis
+    for chart in charts:
+        chart.window_changed()
 
 
 def _finite(value: float) -> bool:

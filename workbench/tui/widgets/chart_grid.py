@@ -36,6 +36,7 @@ class ChartGrid(Vertical):
         request: Called when a chart needs a read now.
         pinned: Returns the pinned run (drawn on top), or None.
         options: How the charts draw (shared with the screen's other charts).
+        pane: The number key that jumps to the grid (shown before its title), or "".
     """
 
     DEFAULT_CSS = """
@@ -48,8 +49,9 @@ class ChartGrid(Vertical):
 
     def __init__(self, series: SeriesCache, colors: RunColors, names: Callable[[str], str],
                  request: Callable[[], None], *, pinned: Callable[[], str | None], options: ChartOptions,
-                 id: str | None = None) -> None:
+                 id: str | None = None, pane: str = "") -> None:
         super().__init__(id=id)
+        self.pane = pane
         self.cache = series
         self.run_colors = colors
         self.names = names
@@ -151,12 +153,13 @@ class ChartGrid(Vertical):
         self._update_title(len(keys), len(shown))
 
     def _update_title(self, matching: int, shown: int) -> None:
-        parts: list[Any] = [("overlay", "bold")]
+        parts: list[Any] = [(f"{self.pane} ", "dim")] if self.pane else []
+        parts.append(("overlay", "bold"))
         if matching:
             first = self.page * self.shape[0] * self.shape[1] + 1
             parts.append(f" {first}–{first + shown - 1} of {matching}")
             if self.pages > 1:
-                parts.append(("  [ ] page", "dim"))
+                parts.append((f"  page {self.page + 1}/{self.pages} ([ prev, ] next)", "dim"))
         else:
             parts.append((" no metric matches" if self.key_filter else " no metrics yet", "dim"))
         if self.key_filter:
