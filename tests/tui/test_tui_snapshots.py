@@ -91,3 +91,14 @@ def test_help_screen(snap_compare, filled_project: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(make_test_app(filled_project), terminal_size=(100, 40), run_before=ready)
+
+
+def test_compare_screen_140x40(snap_compare, filled_project: Path) -> None:
+    """At 140×40 the answer is visible without scrolling: metric rows first, the config that
+    differs next, the code diff beside the charts."""
+    async def ready(pilot) -> None:
+        await settle(pilot, ticks=2)
+        await pilot.press("space", "space", "space", "c")
+        await settle(pilot, ticks=3)
+
+    assert snap_compare(make_test_app(filled_project), terminal_size=(140, 40), run_before=ready)
