@@ -65,6 +65,15 @@ async def test_the_form_counts_a_grid_and_names_a_bad_item(project: Path) -> Non
         await _checked(pilot)
         assert form.query_one("#trials").display
         assert "random search: 10 trials" in _text(form, "#sweep-note")
+        form.query_one("#trials").value = "3"
+        await _checked(pilot)
+        assert "random search: 3 trials drawing lr, hidden" in _text(form, "#sweep-note")
+        assert form.sweep_request().random == 3
+        # A sweep's trials run with the project's precision (and backend, processes): said plainly.
+        form.query_one("#precision").value = "bf16-mixed"
+        await _checked(pilot)
+        assert "a sweep runs every trial with the project's backend single" in _text(form, "#launch-status")
+        form.query_one("#precision").value = "32"
         # A bad item names itself, in the form's words (no -g), beside the field and below.
         await put(pilot, form, "lr", "1e-3,abc")
         await _checked(pilot)
