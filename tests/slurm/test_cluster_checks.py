@@ -149,9 +149,9 @@ def test_a_two_node_job_is_wired_through_srun_and_each_nodes_slurm_environment()
                     "--export=ALL", "--cpus-per-task=8", "python", "-m", "workbench.runs.cluster_job",
                     "--slurm-rendezvous", "4", str(run_dir)]
     options = sbatch_options(spec, cluster, Placement(cluster.to_dict(), 2, 4), run_dir, 1)
-    assert {"--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=4", "--signal=INT@90"} <= set(options)
+    assert {"--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=4", "--signal=USR1@90", "--requeue"} <= set(options)
     single = sbatch_options(spec, cluster, Placement(cluster.to_dict(), 1, 4), run_dir, 1)
-    assert "--signal=B:INT@90" in single  # one node: the batch step itself (cluster_job or the trainer)
+    assert "--signal=B:USR1@90" in single  # one node: the batch step itself (cluster_job or the trainer)
 
     first = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NUM_NODES": "2", "SLURM_NNODES": "2", "SLURM_NODEID": "0",
              "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NTASKS": "2", "SLURM_STEP_NUM_NODES": "2",

@@ -87,35 +87,59 @@ def test_a_slurm_run_completes_with_its_metrics_in_the_index_while_it_runs(proje
     assert f"job(s) {jobs[0]['job_id']} (attempt 1)" in shown.stdout, shown.stdout
 
 
-def test_stop_then_resume_ends_bit_for_bit_as_an_uninterrupted_run(project: Path, slurm: dict[str, str]) -> None:
-    epochs = ["-s", "epochs=100"]  # long enough that the stop lands mid-way, under load too
+def _past_a_checkpoint_of(project: Path, run_id: str, attempt: int) -> bool:
+    """Whether attempt ``attempt`` of the run is the row's and has written a checkpoint."""
+    row = run_row(project, run_id)
+    assert row.status.is_live or row.attempt < attempt, f"ended too early: {row.status} {row.error}"
+    with index_of(project) as index:
+        events = index.events(run_id)  # in time order
+    starts = [i for i, e in enumerate(events) if e.kind == "started" and f"attempt {attempt}," in e.message]
+    return row.attempt == attempt and bool(starts) and any(e.kind == "checkpoint" for e in events[starts[-1]:])
+
+
+def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(project: Path, slurm: dict[str, str]) -> None:
+    """``workbench stop`` -> stopped -> ``resume`` (a new job); then Slurm's time-limit or
+    preemption warning (SIGUSR1 to the batch step, as ``--signal=B:USR1@lead`` sends it):
+    the trainer checkpoints, stops and requeues its job; then a ``scontrol requeue`` from
+    outside (what a preemption with PreemptMode=REQUEUE does: SIGTERM, then requeue). Each
+    requeue runs the same job again as the next attempt, resumed from the checkpoint; the
+    end is bit for bit an uninterrupted run's."""
+    epochs = ["-s", "epochs=100"]  # long enough that four attempts fit, under load too
     base = _launch(project, slurm, *epochs)  # on this machine, uninterrupted
     run_id = _launch(project, slurm, "--on", "here", *epochs)
-
-    def past_a_checkpoint() -> bool:
-        row = run_row(project, run_id)
-        assert row.status.is_live, f"ended before it could be stopped: {row.status} {row.error}"
-        with index_of(project) as index:
-            return any(e.kind == "checkpoint" for e in index.events(run_id))
-
-    poll(past_a_checkpoint, "a checkpoint of the Slurm run")
     env = _env(project, slurm)
+    poll(lambda: _past_a_checkpoint_of(project, run_id, 1), "a checkpoint of the Slurm run")
     assert wb(project, "stop", run_id, env=env).returncode == 0
     stopped = wait_ended(project, [run_id])[run_id]
     assert stopped.status is RunStatus.STOPPED, stopped.error
-    resumed = wb(project, "resume", run_id, "--wait", env=env)
+    resumed = wb(project, "resume", run_id, env=env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    job = _jobs(project, run_id)[-1]["job_id"]
+    poll(lambda: _past_a_checkpoint_of(project, run_id, 2), "attempt 2 (workbench resume) past a checkpoint")
+    subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True, env=env)
+    poll(lambda: _past_a_checkpoint_of(project, run_id, 3), "attempt 3 (the requeued job) past a checkpoint")
+    subprocess.run(["scontrol", "requeue", job], check=True, env=env)
+    # (the row reads 'stopped' for a moment: attempt 3 ended, the watcher has not seen the requeue yet)
+    poll(lambda: run_row(project, run_id).attempt == 4, "attempt 4 after scontrol requeue")
     done = wait_ended(project, [run_id, base])
-    assert done[run_id].status is RunStatus.COMPLETED and done[run_id].attempt == 2, done[run_id].error
-    assert [j["attempt"] for j in _jobs(project, run_id)] == [1, 2]
-    name, state = _final_weights(done[run_id].run_dir)
+    row = done[run_id]
+    assert row.status is RunStatus.COMPLETED and row.attempt == 4, (row.status, row.attempt, row.error)
+    jobs = [(j["attempt"], j["job_id"]) for j in _jobs(project, run_id)]
+    assert jobs[1:] == [(2, job), (3, job), (4, job)] and jobs[0][1] != job, jobs
+    third = json.loads((Path(row.run_dir or "") / "attempts" / "2" / "outcome.json").read_text())
+    assert third["status"] == "stopped" and "SIGUSR1" in third["reason"], third
+    fourth = json.loads((Path(row.run_dir or "") / "attempts" / "3" / "outcome.json").read_text())
+    assert fourth["status"] in ("stopped", "interrupted"), fourth  # SIGTERM: a checkpoint if within KillWait
+    with index_of(project) as index:
+        requeued = [e for e in index.events(run_id) if e.kind == "requeued"]
+        steps = [s for s, _, _ in index.points(run_id, "train/loss")]
+    assert [e.data["attempt"] for e in requeued] == [3, 4], [e.message for e in requeued]
+    assert steps == list(range(1, row.total_steps + 1))
+    name, state = _final_weights(row.run_dir)
     base_name, base_state = _final_weights(done[base].run_dir)
     assert name == base_name
     for part in ("model", "optimizer", "scheduler"):
         _assert_equal(state[part], base_state[part], part)
-    with index_of(project) as index:
-        steps = [s for s, _, _ in index.points(run_id, "train/loss")]
-    assert steps == list(range(1, done[run_id].total_steps + 1))
 
 
 def test_a_job_killed_with_scancel_is_interrupted_and_resumable(project: Path, slurm: dict[str, str]) -> None:

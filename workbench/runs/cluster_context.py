@@ -60,14 +60,22 @@ def write_context(index: RunIndex, run: Run, run_dir: Path, attempt: int) -> Pat
 
 
 class ContextReader:
-    """The index's answers for one attempt's start, read from its ``context.json``."""
+    """The index's answers for one attempt's start, read from its ``context.json``.
 
-    def __init__(self, path: Path) -> None:
+    Args:
+        path: The file.
+        attempt: The attempt that reads it, when it reads an earlier attempt's file (a
+            requeued job whose watcher did not write this attempt's in time).
+    """
+
+    def __init__(self, path: Path, attempt: int | None = None) -> None:
         self.path = Path(path)
         data = json.loads(self.path.read_text(encoding="utf-8"))
         if int(data.get("format", 0)) > CONTEXT_FORMAT:
             raise ValueError(f"{self.path} has format {data.get('format')}; this workbench reads up to "
                              f"{CONTEXT_FORMAT}: upgrade it on the compute nodes")
+        if attempt is not None:
+            data["attempt"] = int(attempt)
         self.data = data
 
     def get_run(self, run_id: str) -> Run | None:
@@ -99,10 +107,29 @@ class ContextReader:
         """Nothing to close (for ``JournalIndex.close``)."""
 
 
-def open_reader(spec: Any, run_dir: Path, attempt: int) -> Any:
+#: Seconds a requeued attempt's trainer waits for the watcher to write its context.
+REQUEUE_CONTEXT_WAIT = 30.0
+
+
+def open_reader(spec: Any, run_dir: Path, attempt: int, wait: float = REQUEUE_CONTEXT_WAIT) -> Any:
     """The trainer's reader: the attempt's ``context.json`` where the launch host wrote one
-    (a cluster run), else the run index itself."""
+    (a cluster run), else the run index itself.
+
+    A cluster run never opens the index from its node. An attempt that Slurm started again
+    after a requeue (``workbench.runs.cluster_requeue``) before its watcher wrote its file
+    waits up to ``wait`` seconds for it, then reads the newest earlier attempt's.
+    """
     path = context_path(run_dir, attempt)
     if path.is_file():
         return ContextReader(path)
-    return RunIndex(spec.index)
+    if not (Path(run_dir) / "cluster.json").is_file():
+        return RunIndex(spec.index)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and not path.is_file():
+        time.sleep(0.5)
+    if path.is_file():
+        return ContextReader(path)
+    for earlier in range(int(attempt) - 1, 0, -1):
+        if context_path(run_dir, earlier).is_file():
+            return ContextReader(context_path(run_dir, earlier), attempt=attempt)
+    raise FileNotFoundError(f"{path} is missing (the launch host writes it before the attempt starts)")

@@ -55,14 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     child = subprocess.Popen(args)
 
     def forward(signum: int, frame: Any) -> None:
+        # SIGUSR1 (Slurm's time-limit or preemption warning) as itself: the ranks stop, and
+        # rank 0 then requeues the job (workbench.runs.cluster_requeue); a stop as SIGINT.
+        sent = signal.SIGUSR1 if signum == signal.SIGUSR1 else signal.SIGINT
         for pid in _workers(child.pid) or [child.pid]:
             try:
-                os.kill(pid, signal.SIGINT)
+                os.kill(pid, sent)
             except ProcessLookupError:
                 pass
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGUSR1, forward)
     code = child.wait()
     if code < 0:  # killed by a signal: end the same way, so Slurm records the signal
         signal.signal(-code, signal.SIG_DFL)

@@ -231,10 +231,14 @@ def batch_script(spec: RunSpec, cluster: Cluster, run_dir: Path, attempt: int, e
              f"# Written by workbench: run {spec.id}, attempt {attempt}, on cluster {cluster.name}.",
              "set -e",
              f"cd {shlex.quote(spec.project_root)}",
-             f"echo \"=== attempt {attempt} · $(date '+%Y-%m-%d %H:%M:%S') · slurm job $SLURM_JOB_ID on "
+             "# A job Slurm requeued (time limit or preemption) runs this again as the next attempt.",
+             f"export WORKBENCH_ATTEMPT=$(({int(attempt)} + ${{SLURM_RESTART_COUNT:-0}}))",
+             f"echo \"=== attempt $WORKBENCH_ATTEMPT · $(date '+%Y-%m-%d %H:%M:%S') · slurm job $SLURM_JOB_ID on "
              f"$(hostname) · {spec.task} on {spec.device}/{spec.backend} ===\""]
     lines += ["# the cluster's setup lines", *cluster.setup] if cluster.setup else []
     for name, value in sorted(env.items()):
+        if name == "WORKBENCH_ATTEMPT":
+            continue  # above: this attempt, or a later one after a requeue
         lines.append(f"unset {name}" if value is None else f"export {name}={shlex.quote(value)}")
     lines.append("exec " + " ".join(shlex.quote(part) for part in train))
     return "\n".join(lines) + "\n"
@@ -245,7 +249,7 @@ def sbatch_options(spec: RunSpec, cluster: Cluster, placement: Placement, run_di
     label = spec.name or spec.task
     options = [f"--job-name=wb-{label}-{spec.id}"[:120], f"--chdir={spec.project_root}",
                f"--output={run_dir / 'output.log'}", "--open-mode=append", f"--nodes={placement.nodes}",
-               "--ntasks-per-node=1", "--no-requeue", "--export=ALL"]
+               "--ntasks-per-node=1", "--requeue", "--export=ALL"]
     if cluster.partition:
         options.append(f"--partition={cluster.partition}")
     if cluster.account:
@@ -257,11 +261,12 @@ def sbatch_options(spec: RunSpec, cluster: Cluster, placement: Placement, run_di
     if cluster.cpus_per_task:
         options.append(f"--cpus-per-task={cluster.cpus_per_task}")
     if cluster.signal_lead:
-        # B: the batch step (our exec'd trainer) gets SIGINT this long before the time limit:
-        # it checkpoints and ends stopped, ready to resume. On several nodes the srun step's
-        # tasks get it (one cluster_job per node, which tells its node's ranks).
+        # B: the batch step (our exec'd trainer, or cluster_job) gets SIGUSR1 this long before
+        # the time limit: the trainer checkpoints, ends stopped and requeues the job, whose
+        # next run is the next attempt (workbench.runs.cluster_requeue). On several nodes the
+        # srun step's tasks get it (one cluster_job per node, which tells its node's ranks).
         where = "" if placement.nodes > 1 else "B:"
-        options.append(f"--signal={where}INT@{cluster.signal_lead}")
+        options.append(f"--signal={where}USR1@{cluster.signal_lead}")
     return [*options, *cluster.sbatch]
 
 

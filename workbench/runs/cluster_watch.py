@@ -13,6 +13,8 @@ holds ``cluster.json``. For the attempt's Slurm job it
   ``cluster_job``, which passes it to torchrun's workers, checkpoints and ends ``stopped``),
   and ``--signal=KILL`` for a kill or once the grace period is over (``--full`` for DDP:
   every process of the job);
+- follows a requeue (the time-limit or preemption warning, ``workbench.runs.cluster_requeue``):
+  the same job runs again as the next attempt, which this watcher records and follows;
 - once the job has ended: drains the journal, then concludes the attempt — from the
   trainer's own ``attempts/<n>/outcome.json`` when it wrote one, else from the job's end
   (a signal, a time limit, a preemption, a node failure: ``interrupted``; an exit code:
@@ -35,6 +37,7 @@ from typing import Any
 from workbench.runs._ending import finish, signal_name, stopped, write_outcome_of
 from workbench.runs.cluster_adopt import LOCK_FD_ENV, WATCHER_LOCK
 from workbench.runs.cluster_launch import last_job
+from workbench.runs.cluster_requeue import base_attempt, follow_requeue
 from workbench.runs.control import STOP_GRACE
 from workbench.runs.locks import FileLock, LockHeld
 from workbench.runs.outcome import read_outcome
@@ -76,6 +79,7 @@ def watch(spec: Any, run_dir: Path, index: RunIndex, attempt: int, signalled: th
     ingester = JournalIngester(spec.index, run_dir, spec.id)
     ingester.drain()  # what an earlier watcher left
     ingester.start()
+    known_restarts = attempt - base_attempt(run_dir, job)  # a requeued job runs its next attempt
     last: JobState | None = None
     missing = 0
     delivered: str | None = None
@@ -101,6 +105,11 @@ def watch(spec: Any, run_dir: Path, index: RunIndex, attempt: int, signalled: th
                 last = state
                 if not state.active:
                     break
+                if state.restarts > known_restarts and state.state in ("PENDING", "REQUEUED", "REQUEUE_HOLD"):
+                    # Slurm requeued the job (its warning, a preemption): the next attempt
+                    attempt = follow_requeue(index, spec, run_dir, job, attempt, state, ingester)
+                    known_restarts, delivered, reason = state.restarts, None, ""
+                    continue
             run = index.get_run(spec.id)
             if run is None or run.attempt != attempt:
                 return 0  # deleted, or a newer attempt has its own watcher

@@ -29,7 +29,9 @@ __all__ = [
     "job_state",
     "parse_sacct",
     "parse_scontrol",
+    "requeue",
     "sacct_state",
+    "start_now",
     "submit",
 ]
 
@@ -58,6 +60,8 @@ class JobState:
         exit_code: The batch step's exit code, if known.
         signal: The signal that ended the batch step (0: none), if known.
         source: ``scontrol`` or ``sacct``.
+        restarts: How many times Slurm requeued the job (``Restarts=``; a requeued job
+            keeps its id and runs its batch script again).
     """
 
     job_id: str
@@ -67,6 +71,7 @@ class JobState:
     exit_code: int | None = None
     signal: int | None = None
     source: str = "scontrol"
+    restarts: int = 0
 
     @property
     def active(self) -> bool:
@@ -153,8 +158,10 @@ def parse_scontrol(text: str) -> JobState | None:
             reason = fields.get("Reason", "")
             nodes = fields.get("NodeList", "")
             code, sig = _exit_pair(fields.get("ExitCode", ""))
+            restarts = fields.get("Restarts", "0")
             return JobState(fields["JobId"], fields["JobState"], "" if reason == "None" else reason,
-                            "" if nodes in ("(null)", "None") else nodes, code, sig)
+                            "" if nodes in ("(null)", "None") else nodes, code, sig,
+                            restarts=int(restarts) if restarts.isdigit() else 0)
     return None
 
 
@@ -221,3 +228,26 @@ def cancel(job_id: str, signal: str | None = None, batch: bool = False, full: bo
     if result.returncode != 0 and "already completing or completed" not in result.stderr \
             and "Invalid job id" not in result.stderr:
         raise SlurmError(f"scancel {job_id}: {_first_line(result.stderr) or result.returncode}")
+
+
+def requeue(job_id: str) -> None:
+    """``scontrol requeue JOB``: back to pending, its batch script to run again (the job
+    must have been submitted with ``--requeue``). Slurm makes a requeued job wait about two
+    minutes before it may start again (``BeginTime``): see :func:`start_now`.
+
+    Raises:
+        SlurmError: scontrol refused (one line).
+    """
+    result = _run(["scontrol", "requeue", str(job_id)])
+    if result.returncode != 0:
+        raise SlurmError(f"scontrol requeue {job_id}: {_first_line(result.stderr) or result.returncode}")
+
+
+def start_now(job_id: str) -> None:
+    """``scontrol update JobId=JOB StartTime=now``: a requeued job may start at once (the
+    watcher calls it once it has recorded the new attempt). Never raises: at worst the job
+    starts when Slurm's own delay is over."""
+    try:
+        _run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"])
+    except SlurmError:
+        pass

@@ -330,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # Slurm's time-limit or preemption warning (--signal=B:USR1@lead): a graceful stop too,
+    # after which rank 0 requeues the job (workbench.runs.cluster_requeue).
+    signal.signal(signal.SIGUSR1, on_signal)
 
     if index is not None:
         run = index.get_run(spec.id)
@@ -435,13 +438,18 @@ def main(argv: list[str] | None = None) -> int:
         # end with exit code -2 after its outcome was written.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         if backend is not None:
             try:
                 backend.teardown()
             except Exception:  # noqa: BLE001
                 pass
         if index is not None:
-            index.close()
+            index.close()  # the journal is complete before the job is requeued
+        if main_rank and requested and requested[0] == "stopped by SIGUSR1":
+            from workbench.runs.cluster_requeue import requeue_after_warning
+
+            requeue_after_warning(run_dir, attempt)
         if lock is not None:
             lock.release()
 
