@@ -63,6 +63,7 @@ def _assert_equal(a: Any, b: Any, where: str) -> None:
 
 
 def test_a_slurm_run_completes_with_its_metrics_in_the_index_while_it_runs(project: Path, slurm: dict[str, str]) -> None:
+    slurm = {**slurm, "WORKBENCH_SYS_EVERY": "1"}  # sys/* sampled inside the job, every second
     run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=40")
     jobs = _jobs(project, run_id)
     assert len(jobs) == 1 and jobs[0]["attempt"] == 1 and jobs[0]["job_id"].isdigit()
@@ -79,7 +80,12 @@ def test_a_slurm_run_completes_with_its_metrics_in_the_index_while_it_runs(proje
     with index_of(project) as index:
         steps = [s for s, _, _ in index.points(run_id, "train/loss")]
         events = [e.kind for e in index.events(run_id)]
+        system = {key: index.points(run_id, key) for key in ("sys/cpu_percent", "sys/rss_mb", "sys/memory_percent")}
     assert steps == list(range(1, row.total_steps + 1))
+    for key, points in system.items():  # stored against time (ms) within the run's life, through the journal
+        assert points, f"no {key} point from inside the job"
+        assert all(row.started_at * 1000 - 2000 <= s <= row.ended_at * 1000 + 2000 for s, _, _ in points), key
+    assert max(v for _, v, _ in system["sys/rss_mb"]) > 50  # the trainer's own memory (torch alone is more)
     assert "submitted" in events and events.index("submitted") < events.index("started")
     assert (Path(row.run_dir) / "attempts" / "1" / "outcome.json").is_file()
     poll(lambda: run_row(project, run_id).status_reason is None, "the watcher to clear the job's state")

@@ -361,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
             from workbench.store.journal import JournalWriter
 
             writer = JournalWriter(journal, attempt=attempt)
+            if (run_dir / "cluster.json").is_file():  # no supervisor beside it: rank 0 samples sys/*
+                from workbench.runs.cluster_sampler import start_job_sampler
+
+                start_job_sampler(writer, spec.backend)
         elif main_rank:
             writer = MetricWriter(spec.index, spec.id, attempt=attempt)
         backend = make_backend(spec.backend)
