@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NOW, OTHER_HOST, make_test_app, settle, stop_live_runs, wait_until
+from conftest import NOW, make_test_app, settle, stop_live_runs, wait_until
 from test_tui_launch import open_form, set_field
 
 from workbench.store import RunIndex
