@@ -13,8 +13,9 @@ Slurm (``scripts/slurm_up.sh``), it times, alternately so that both see the same
 Both submit with ``--hold`` (the cluster table's ``sbatch`` list for the workbench runs),
 so no job runs and loads the machine while it measures; every job is cancelled at the end,
 and the runs' watchers are ended. It prints the medians and the ratio (the machine is
-shared and noisy: the ratio, not the seconds, is the figure), and the in-process share
-(``workbench.runs.launch.launch`` without the interpreter's start).
+shared and noisy: the ratio, not the seconds, is the figure), the in-process share
+(``workbench.runs.launch.launch`` without the interpreter's start) and ``workbench --help``
+(the interpreter's and the CLI's start alone).
 
 Where Slurm is not up it says so in one line and exits 0 (``scripts/slurm_up.sh`` brings
 one up; ``SLURM_CONF`` is read from ``/var/tmp/workbench-slurm/env`` when unset).
@@ -60,7 +61,10 @@ def _slurm_env() -> dict[str, str] | str:
                 env["SLURM_CONF"] = line.split("=", 1)[1].strip()
     if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
         return "sbatch/sinfo are not on PATH (scripts/slurm_up.sh installs and starts a one-node Slurm)"
-    probe = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, env={**os.environ, **env}, timeout=30)
+    try:
+        probe = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, env={**os.environ, **env}, timeout=15)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 15 s (is slurmctld up? scripts/slurm_up.sh)"
     if probe.returncode != 0:
         return f"sinfo failed: {(probe.stderr.strip().splitlines() or ['?'])[-1]} (run scripts/slurm_up.sh)"
     return env
@@ -86,8 +90,12 @@ def main() -> int:
         workbench_s: list[float] = []
         bare_s: list[float] = []
         inproc_s: list[float] = []
+        help_s: list[float] = []
         try:
             for i in range(args.runs):
+                start = time.perf_counter()  # the CLI's own start, for the share of the total
+                subprocess.run([*CLI, "--help"], cwd=root, env=env, capture_output=True)
+                help_s.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 done = subprocess.run([*CLI, "run", "SineRegression", "--on", "here", "--json"], cwd=root, env=env,
                                       capture_output=True, text=True)
@@ -122,10 +130,12 @@ def main() -> int:
                 subprocess.run(["scancel", *jobs], env=env, capture_output=True)
             kill_run_processes(root)
     wb, sb, ip = statistics.median(workbench_s), statistics.median(bare_s), statistics.median(inproc_s)
+    hp = statistics.median(help_s)
     print(f"runs of each: {args.runs} (jobs held, then cancelled)")
     print(f"workbench run --on (CLI, until the job is accepted): median {wb * 1000:.0f} ms "
           f"(min {min(workbench_s) * 1000:.0f})")
-    print(f"  of which in-process launch() (no interpreter start): median {ip * 1000:.0f} ms")
+    print(f"  in-process launch() (no interpreter start):         median {ip * 1000:.0f} ms")
+    print(f"  workbench --help (interpreter and CLI start alone): median {hp * 1000:.0f} ms")
     print(f"bare sbatch --parsable of a one-line script:          median {sb * 1000:.0f} ms "
           f"(min {min(bare_s) * 1000:.0f})")
     print(f"ratio workbench / bare sbatch: {wb / sb:.1f}x (in-process: {ip / sb:.1f}x)")

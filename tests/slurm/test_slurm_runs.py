@@ -110,7 +110,7 @@ def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(projec
     outside (what a preemption with PreemptMode=REQUEUE does: SIGTERM, then requeue). Each
     requeue runs the same job again as the next attempt, resumed from the checkpoint; the
     end is bit for bit an uninterrupted run's."""
-    epochs = ["-s", "epochs=100"]  # long enough that four attempts fit, under load too
+    epochs = ["-s", "epochs=60"]  # four attempts fit (each signal follows a checkpoint it saw), under load too
     base = _launch(project, slurm, *epochs)  # on this machine, uninterrupted
     run_id = _launch(project, slurm, "--on", "here", *epochs)
     env = _env(project, slurm)
