@@ -124,8 +124,9 @@ def test_bad_input_is_one_line_and_writes_nothing(untouched: Path, args: tuple[s
 
 
 def test_stop_then_resume_a_sweep(project: Path) -> None:
-    # one at a time: trial 1 (8 epochs) is stopped mid-run, trial 2 waits and never starts
-    record = start(project, "SineRegression", "-g", "epochs=8,1", "-s", "samples=2000", "--parallel", "1")
+    # one at a time: trial 1 (30 epochs, ~940 steps: long enough that a stop delivered late on a
+    # loaded machine still finds it training) is stopped mid-run, trial 2 waits and never starts
+    record = start(project, "SineRegression", "-g", "epochs=30,1", "-s", "samples=1000", "--parallel", "1")
     first, second = (trial["id"] for trial in record["trials"])
     poll(lambda: run_row(project, first).status is RunStatus.RUNNING and (run_row(project, first).step or 0) >= 3,
          "trial 1 to be training")
