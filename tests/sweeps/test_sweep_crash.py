@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -40,12 +41,45 @@ def sweep_runs(project: Path, sweep_id: str) -> list[Run]:
         return index.runs_of_sweep(sweep_id)
 
 
+def newest_checkpoint(run: Run) -> int | None:
+    """The step of the run's newest step checkpoint (``step-<N>.pt``), or None."""
+    saved = step_checkpoints(Path(run.run_dir))
+    return int(saved[0].stem.rsplit("-", 1)[1]) if saved else None
+
+
+def freeze(runs: list[Run]) -> list[int]:
+    """SIGSTOP the supervisor and trainer processes of ``runs`` (and their children); their pids."""
+    frozen = []
+    for run in runs:
+        for pid in (run.supervisor_pid, run.pid):
+            try:
+                proc = psutil.Process(int(pid)) if pid else None
+                if proc is None or run.id not in " ".join(proc.cmdline()):
+                    continue  # gone, or the pid was reused
+                for each in (proc, *proc.children(recursive=True)):
+                    each.suspend()
+                    frozen.append(each.pid)
+            except psutil.NoSuchProcess:
+                continue
+    return frozen
+
+
+def wait_for(project: Path, sweep_id: str, what: Callable[[], bool], message: str) -> None:
+    """:func:`poll`, saying where each trial was when it gave up."""
+    try:
+        poll(what, message)
+    except AssertionError as exc:
+        where = [f"{r.id} {r.status.value} step {r.step}/{r.total_steps} {r.tags}"
+                 for r in sweep_runs(project, sweep_id)]
+        raise AssertionError(f"{exc}; trials: {where}") from None
+
+
 def test_a_crash_of_the_controller_and_every_trial_then_resume_loses_and_redoes_nothing(project: Path) -> None:
-    # 3 trials, 2 at a time, 3 epochs each (a checkpoint after each): trials 0 and 1 run
+    # 3 trials, 2 at a time, 4 epochs each (a checkpoint after each): trials 0 and 1 run
     # together, trial 2 starts when one ends; the crash comes once one has completed and
     # every running one has a checkpoint to resume from.
     record = start(project, "SineRegression", "--optuna", "3", "-g", "lr=loguniform(1e-3,3e-2)",
-                   "-s", "epochs=3", "-s", "samples=600", "--parallel", "2", "--seed", "1", "--metric", "val/loss",
+                   "-s", "epochs=4", "-s", "samples=600", "--parallel", "2", "--seed", "1", "--metric", "val/loss",
                    "--name", "crash")
     sweep_id = record["id"]
     folder = project / ".workbench" / "sweeps" / sweep_id
@@ -53,16 +87,20 @@ def test_a_crash_of_the_controller_and_every_trial_then_resume_loses_and_redoes_
         def crash_point() -> bool:
             runs = sweep_runs(project, sweep_id)
             running = [r for r in runs if r.status is RunStatus.RUNNING]
-            return any(r.status is RunStatus.COMPLETED for r in runs) and bool(running) and \
-                all(step_checkpoints(Path(r.run_dir)) for r in running)
+            saved = [newest_checkpoint(r) for r in running]
+            # one trial completed; every running one has a checkpoint, one has half of its steps to go
+            return any(r.status is RunStatus.COMPLETED for r in runs) and None not in saved and \
+                any(step <= (r.total_steps or 0) / 2 for r, step in zip(running, saved))
 
-        poll(crash_point, "a completed trial and every running one past its first checkpoint")
-        # The crash: nothing more is asked or started, then every trial's processes die.
+        wait_for(project, sweep_id, crash_point, "a completed trial and a running one past its first checkpoint")
+        # The crash: the trials' processes are frozen at once (none finishes meanwhile), the
+        # controller and the queue runner die, then every trial's processes.
+        frozen = freeze(sweep_runs(project, sweep_id))
         kill_holder(folder / "controller.lock")
         kill_holder(project / ".workbench" / "queue.lock")
-        poll(crash_point, "every running trial past its first checkpoint")
         killed = kill_run_processes(project)
-        assert killed and not any(psutil.pid_exists(pid) and pid_alive(pid) for pid in killed)
+        assert frozen and set(frozen) <= set(killed)
+        assert not any(pid_alive(pid) for pid in killed)
 
         before = {r.id: r for r in sweep_runs(project, sweep_id)}
         completed = [i for i, r in before.items() if r.status is RunStatus.COMPLETED]
@@ -80,7 +118,7 @@ def test_a_crash_of_the_controller_and_every_trial_then_resume_loses_and_redoes_
             with index_of(project) as index:
                 return index.get_sweep(sweep_id).status == "done"
 
-        poll(done, "the resumed study to tell its 3 trials")
+        wait_for(project, sweep_id, done, "the resumed study to tell its 3 trials")
     finally:
         kill_holder(folder / "controller.lock")
 

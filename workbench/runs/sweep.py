@@ -225,8 +225,10 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
     if request.random is not None and request.optuna is not None:
         raise WorkbenchError("give --random N or --optuna N, not both")
     kind = "optuna" if request.optuna is not None else "random" if request.random is not None else "grid"
-    if request.prune not in (None, "median", "hyperband"):
-        raise WorkbenchError(f"--prune must be median or hyperband (or left out), got {request.prune!r}")
+    from workbench.runs.sweep_controller import PRUNERS  # names only: Optuna is not imported
+
+    if request.prune is not None and request.prune not in PRUNERS:
+        raise WorkbenchError(f"--prune must be {' or '.join(PRUNERS)} (or left out), got {request.prune!r}")
     if request.prune is not None and kind != "optuna":
         raise WorkbenchError("--prune is for --optuna sweeps")
     count = request.optuna if kind == "optuna" else request.random
