@@ -346,14 +346,21 @@ class Controller:
         """The study fails: no trial ever logged its metric. Live trials stop, open trials fail."""
         from optuna.trial import TrialState
 
+        from workbench.runs.control import stop_run
         from workbench.runs.sampler import is_system_key
-        from workbench.runs.sweep import stop_sweep
 
         keys = [k for k in self.index.metric_keys(run.id) if not is_system_key(k)]
         shown = ", ".join(keys[:8]) + (", …" if len(keys) > 8 else "")
         why = (f"no trial logged {self.metric}, the sweep's metric: trial run {run.id} completed having logged "
                f"{shown or 'nothing'}; start a new sweep with --metric set to one of those")
-        stop_sweep(self.project, self.index, sweep, reason="sweep failed")
+        for live in self.index.runs_of_sweep(sweep.id):  # as `sweep stop` does, with its own reason
+            if not live.status.is_live or (live.status is RunStatus.QUEUED
+                                           and self.index.cancel_queued(live.id, "sweep failed")):
+                continue
+            try:
+                stop_run(self.index, live, reason="sweep failed")
+            except WorkbenchError:
+                pass  # it ended meanwhile
         for frozen in self.study.get_trials(deepcopy=False):
             if frozen.state is TrialState.RUNNING:
                 self.study.tell(frozen.number, state=TrialState.FAIL)
