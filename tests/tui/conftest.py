@@ -186,7 +186,21 @@ def _pending(app: Any) -> list[str]:
         pending.append(f"workers {[w.name for w in app.workers if w.is_running]}")
     if _form_checking(app):
         pending.append("the launch form's check")
+    if _tables_unsized(app):
+        pending.append("a table's column widths (sized when the table next idles)")
     return pending
+
+
+def _tables_unsized(app: Any) -> bool:
+    """A DataTable that has rows or cells whose widths it has not measured yet.
+
+    DataTable sizes its columns on its next Idle event; on a loaded machine a screenshot can
+    come first, and shows every column at its header's width.
+    """
+    from textual.widgets import DataTable
+
+    return any(table._require_update_dimensions or table._updated_cells
+               for table in app.screen.query(DataTable))
 
 
 def _form_checking(app: Any) -> bool:

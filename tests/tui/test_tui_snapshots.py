@@ -88,7 +88,7 @@ def test_help_screen(snap_compare, filled_project: Path) -> None:
     async def ready(pilot) -> None:
         await settle(pilot, ticks=1)
         await pilot.press("question_mark")
-        await pilot.pause()
+        await settle(pilot, ticks=0)
 
     assert snap_compare(make_test_app(filled_project), terminal_size=(100, 40), run_before=ready)
 
