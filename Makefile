@@ -28,7 +28,10 @@ demo: $(STAMP)
 		cd $(DEMO) && ../../$(PY) tasks/sine.py fit -s epochs=3; \
 	fi
 
+# compileall: every run, supervisor and CLI call of the suite is a new Python process; where
+# the environment sets PYTHONDONTWRITEBYTECODE each would compile workbench anew (0.5 s here).
 test: $(STAMP)
+	@$(PY) -m compileall -q workbench > /dev/null
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q -n 2 --dist loadscope --durations=30
 
