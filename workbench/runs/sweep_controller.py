@@ -51,7 +51,7 @@ _LOOK_S = 0.5
 PRUNERS = ("median", "hyperband")
 #: Seconds a trial's first validation is given for all of its points to reach the index
 #: (the metric writer flushes every few hundred milliseconds) before a missing metric is told.
-_SETTLE_S = 1.0
+_SETTLE_S = 0.4
 
 
 def sweep_dir(project: Project, sweep_id: str) -> Path:
