@@ -85,6 +85,9 @@ SCONTROL_PENDING = (
     "Priority=4294901759 Nice=0 Account=ml QOS=normal JobState=PENDING Reason=Resources Dependency=(null) "
     "Requeue=0 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:00 TimeLimit=04:00:00 "
     "NodeList=(null) BatchHost=(null) NumNodes=1 NumCPUs=1\n")
+SCONTROL_REQUEUED = (
+    "JobId=42 JobName=wb-x JobState=PENDING Reason=BeginTime Dependency=(null) Requeue=1 Restarts=2 "
+    "BatchFlag=1 ExitCode=0:0 NodeList=(null)\n")
 SCONTROL_KILLED = (
     "JobId=9 JobName=wb-x JobState=FAILED Reason=NonZeroExitCode Dependency=(null) Requeue=1 Restarts=0 "
     "BatchFlag=1 ExitCode=0:9 NodeList=vm BatchHost=vm\n")
@@ -100,6 +103,9 @@ def test_scontrol_and_sacct_outputs_are_read() -> None:
     killed = parse_scontrol(SCONTROL_KILLED)
     assert killed is not None and not killed.active and (killed.exit_code, killed.signal) == (0, 9)
     assert parse_scontrol("") is None
+    assert pending.restarts == 0
+    requeued = parse_scontrol(SCONTROL_REQUEUED)
+    assert requeued is not None and requeued.pending and requeued.restarts == 2 and requeued.reason == "BeginTime"
     timeout = parse_sacct(SACCT, "77")
     assert timeout is not None and (timeout.state, timeout.reason, timeout.nodes) == ("TIMEOUT", "TimeLimit", "gpu-node-3")
     cancelled = parse_sacct(SACCT, "78")
@@ -178,3 +184,32 @@ def test_a_two_node_job_is_wired_through_srun_and_each_nodes_slurm_environment()
     # Node 1's command: the same torchrun as node 0's, and as a --nnodes launch without Slurm.
     assert torchrun_command("python", 4, run_dir, slurm_rendezvous(second, expand))[3:7] == [
         "--nnodes=2", "--node-rank=1", "--master-addr=gpu-node07", f"--master-port={port}"]
+
+
+def test_a_requeued_attempt_reads_its_context_else_the_previous_attempts_never_the_index(tmp_path: Path) -> None:
+    """A job Slurm requeued runs as the next attempt; if its watcher has not written that
+    attempt's context.json (none was running), the trainer waits, then reads the newest
+    earlier one as its own attempt. A local journal run (no cluster.json) reads the index."""
+    import json
+    import types
+
+    from workbench.runs.cluster_context import ContextReader, context_path, open_reader
+    from workbench.store import RunIndex
+
+    run_dir = tmp_path / "run"
+    spec = types.SimpleNamespace(index=str(tmp_path / "index.db"))
+    (run_dir / "attempts" / "1").mkdir(parents=True)
+    context_path(run_dir, 1).write_text(json.dumps({"format": 1, "run": "r1", "attempt": 1, "steps": [],
+                                                    "spans": {"train/loss": {"7": [7, 1, 7]}}}))
+    local = open_reader(spec, run_dir, 3, wait=0.1)
+    assert isinstance(local, RunIndex)  # no cluster.json: a local journal run reads its index
+    local.close()
+    (run_dir / "cluster.json").write_text("{}")
+    reader = open_reader(spec, run_dir, 3, wait=0.1)
+    assert isinstance(reader, ContextReader) and reader.get_run("r1").attempt == 3
+    assert reader.step_span("r1", "train/loss", 7) == (7, 1, 7)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "cluster.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="attempts/2/context.json is missing"):
+        open_reader(spec, bare, 2, wait=0.1)
