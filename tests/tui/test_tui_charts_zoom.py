@@ -52,7 +52,9 @@ async def test_compare_puts_metrics_first_reads_every_run_and_zooms(filled_proje
         labels = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         # Metrics right below status and task (losses first), then config (what differs first).
         assert labels[:5] == ["status", "task", "val/loss best", "val/loss last", "val/loss at step 12"]
-        assert labels.index("val/acc best") < labels.index("config.lr") < labels.index("config.epochs")
+        # Judged-by metrics, the config that differs, other metrics (a logged lr), the config that agrees.
+        assert labels.index("val/acc best") < labels.index("config.lr") < labels.index("lr last") \
+            < labels.index("config.epochs")
         # A logged hyperparameter has no "best" and no star; "@N" rows say what they are.
         assert "lr last" in labels and "lr best" not in labels and "lr at step 16" in labels
         lr_cells = [str(c) for i, label in enumerate(labels) if label.startswith("lr ")
@@ -60,7 +62,7 @@ async def test_compare_puts_metrics_first_reads_every_run_and_zooms(filled_proje
         assert not any("★" in c for c in lr_cells) and "0.0200 +0.0170" in lr_cells
         # 140×40: the table's metric rows and the config that differs fit without scrolling,
         # the code diff sits beside the charts (taller than five lines), pages say so in words.
-        assert labels.index("config.hidden") < table.size.height - 1
+        assert labels.index("config.lr") < table.size.height - 1
         assert screen.has_class("wide") and screen.query_one("#diff-panel").size.height > 12
         assert "page 1/2 ([ prev, ] next)" in _text(screen.query_one("#charts-title"))
         assert "[ ] page" not in _text(screen.query_one("#charts-title"))

@@ -1,12 +1,13 @@
 """The compare screen: runs as columns, overlaid curves, and the code diff between two runs.
 
 The table answers "which run is better, and why" from the top: status and task, then the
-metric rows (losses first) — each key's best value (★ on the best run, for keys whose better
+rows of the metrics a run is judged by (losses first) — each key's best value (★ on the best run, for keys whose better
 direction is known: losses, errors, accuracies; never for a logged hyperparameter such as
 ``lr``), its last value and its value at the last step every run reached ("at step 1000") —
 each with the difference from the baseline: the pinned run (``p``), or the first. Then the
-config, the values that differ first (◆ where a run differs from the baseline; ``h`` hides the
-rows where every run agrees), then git. Below, one chart per metric key with every run on
+config values that differ (◆ where a run differs from the baseline), the other metrics (a
+logged ``lr``, speed, system metrics), the config values that agree (``h`` hides the rows
+where every run agrees), then git. Below, one chart per metric key with every run on
 shared axes (``/`` filters the keys, ``[`` and ``]`` page), and beside them on a wide terminal
 (below them on a narrow one) the code diff from the baseline's snapshot to another run's
 (``v`` picks the next run).
@@ -214,7 +215,10 @@ class CompareScreen(Screen[None]):
                                 for r in records], False))
         tasks = [r.task or "—" for r in records]
         rows.append(("task", tasks, len(set(tasks)) > 1))
-        rows += self._metric_rows()  # what is better: above the fold
+        # What is better first (the metrics a run is judged by), then why (the config that
+        # differs), then the other metrics (logged hyperparameters, speed, system), then the rest.
+        judged, other = self._metric_rows(judged=True), self._metric_rows(judged=False)
+        rows += judged
         configs = [present.flatten_config(r.config) for r in records]
         keys = list(dict.fromkeys(k for c in configs for k in c))
         base_config = configs[self.run_ids.index(base)]
@@ -230,8 +234,9 @@ class CompareScreen(Screen[None]):
                 else:
                     cells.append(Text(text))
             config_rows.append((f"config.{key}", cells, differs))
-        # Why: the values that differ first (a sort keeps each group's order).
-        rows += sorted(config_rows, key=lambda row: not row[2])
+        rows += [row for row in config_rows if row[2]]
+        rows += other
+        rows += [row for row in config_rows if not row[2]]
         snaps = [(r.snapshot_commit or "")[:4] or "—" for r in records]
         base_snap = snaps[self.run_ids.index(base)]
         rows.append(("git snapshot", [Text(s + (" ◆" if run_id != base and s != base_snap else ""),
@@ -250,11 +255,14 @@ class CompareScreen(Screen[None]):
             rows.append(("data", cells, len(set(digests)) > 1))
         return rows
 
-    def _metric_rows(self) -> list[tuple[str, list[Any], bool]]:
+    def _metric_rows(self, judged: bool) -> list[tuple[str, list[Any], bool]]:
         """Per metric key (losses first, system metrics last): best (when better has a direction),
-        last, and the value at the last step every run reached."""
+        last, and the value at the last step every run reached. ``judged``: the keys a run is
+        judged by (losses, errors, accuracies), else the others (``lr``, speed, system)."""
         rows: list[tuple[str, list[Any], bool]] = []
         for key in order_keys(k for r in self.run_ids for k in self.values.get(r, {})):
+            if judged != _judged_by(key):
+                continue
             whats = ["best"] if metric_direction(key) is not None else []
             whats.append("last")
             if not time_keyed(key) and key in self.at_step:  # a system metric's "step" is a time
@@ -531,6 +539,12 @@ def metric_direction(key: str) -> str | None:
     leaf = key.rsplit("/", 1)[-1].lower()
     words = leaf.replace("-", "_").split("_")
     return "lower" if any(w in _LOWER_IS_BETTER or w.endswith("loss") for w in words) else None
+
+
+def _judged_by(key: str) -> bool:
+    """Whether a run is judged by ``key`` (a loss, an error, an accuracy), not a speed or a
+    system metric, which the table shows after the config that differs."""
+    return metric_direction(key) is not None and not key.rsplit("/", 1)[-1].endswith("_per_s")
 
 
 def _spread(numbers: list[float | None]) -> bool:
