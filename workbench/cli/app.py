@@ -14,8 +14,13 @@ __all__ = ["COMMANDS", "open_app"]
 
 def open_app(state: State) -> None:
     """Open the terminal app on the project."""
+    from workbench.tui import _graphics
     from workbench.tui.app import make_app
 
+    try:
+        _graphics.choose()  # asks the terminal about graphics now: once the app runs, it reads the keyboard
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     make_app(state.project.root).run()
 
 

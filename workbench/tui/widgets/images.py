@@ -2,7 +2,9 @@
 
 The picture is drawn with half blocks: each terminal cell shows two pixels, the upper one as
 the foreground colour of ``▀`` and the lower one as its background, so it works in every
-terminal that shows colour (and in tests, which have no terminal to ask about graphics).
+terminal that shows colour (and in tests, which have no terminal to ask about graphics). In a
+terminal that speaks Kitty's graphics protocol or Sixel, ``textual-image`` draws it in full
+resolution instead (chosen before the app starts: see :mod:`workbench.tui._graphics`).
 Pillow decodes the PNGs; it is imported in a worker the first time the panel is shown, so the
 app never loads it for a run whose images nobody looks at.
 """
@@ -29,8 +31,9 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from workbench.runs.images import LoggedImage
+from workbench.tui import _graphics
 
-__all__ = ["HalfBlocks", "ImageView", "ImagesPanel", "slider_text"]
+__all__ = ["HalfBlocks", "ImageView", "ImagesPanel", "crisp", "slider_text"]
 
 _INSTALL = "the Images tab decodes PNGs with Pillow: pip install workbench[images]"
 
@@ -64,6 +67,16 @@ class HalfBlocks:
             yield Segment.line()
 
 
+def crisp(image: Any, pixels: int = 768) -> Any:
+    """``image`` grown by a whole factor (nearest neighbour) to about ``pixels`` on its longer
+    side, so that a terminal scaling it to the panel keeps a small image's pixels sharp."""
+    from PIL import Image
+
+    factor = max(1, pixels // max(1, image.width, image.height))
+    return image if factor == 1 else image.resize((image.width * factor, image.height * factor),
+                                                  Image.Resampling.NEAREST)
+
+
 def fitted(image: Any, cells: tuple[int, int]) -> Any:
     """``image`` (RGB) scaled to fit ``cells`` (width, lines), keeping its aspect ratio;
     small images grow by whole factors with nearest-neighbour sampling, so pixels stay crisp."""
@@ -82,27 +95,48 @@ def fitted(image: Any, cells: tuple[int, int]) -> Any:
 
 
 class ImageView(Widget):
-    """Draws one decoded image (a Pillow RGB image) as half blocks, fitted to its size."""
+    """Draws one decoded image (a Pillow RGB image) fitted to its size: as half blocks, or
+    through a ``textual-image`` widget when the terminal shows graphics.
+
+    Args:
+        protocol: How to draw (:mod:`workbench.tui._graphics`; default: what it chose).
+    """
 
     DEFAULT_CSS = """
     ImageView { width: 1fr; height: 1fr; }
+    ImageView > .graphic { width: auto; height: auto; }
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, protocol: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.protocol = _graphics.protocol() if protocol is None else protocol
         self.picture: Any = None
         self.note = ""
         self._drawn: tuple[int, tuple[int, int]] | None = None
         self._renderable: Any = None
+        self.graphic: Any = None  # the textual-image widget, when drawing with graphics
+
+    def compose(self) -> ComposeResult:
+        if self.protocol != _graphics.HALFBLOCKS:
+            self.graphic = _graphics.graphic_widget(self.protocol, classes="graphic")
+            self.graphic.display = False
+            yield self.graphic
 
     def show(self, picture: Any, note: str = "") -> None:
         """Draw ``picture`` (None: only ``note``)."""
         self.picture, self.note = picture, note
+        if self.graphic is not None:
+            self.graphic.display = picture is not None
+            if picture is not None and self._drawn != (id(picture), (0, 0)):
+                self._drawn = (id(picture), (0, 0))
+                self.graphic.image = crisp(picture)
         self.refresh()
 
     def render(self) -> Any:
         if self.picture is None:
             return Content.from_markup("[dim]$note", note=self.note)
+        if self.graphic is not None:
+            return ""  # the graphic widget draws it
         size = (self.size.width, self.size.height)
         key = (id(self.picture), size)
         if key != self._drawn:
