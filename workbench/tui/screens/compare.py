@@ -3,7 +3,8 @@
 The table answers "which run is better, and why" from the top: status and task, then the
 rows of the metrics a run is judged by (losses first) — each key's best value (★ on the best run, for keys whose better
 direction is known: losses, errors, accuracies; never for a logged hyperparameter such as
-``lr``), its last value and its value at the last step every run reached ("at step 1000") —
+``lr``), its last value and its value at the last step every run reached ("at step 1000";
+left out where it would repeat the last value) —
 each with the difference from the baseline: the pinned run (``p``), or the first. Then the
 config values that differ (◆ where a run differs from the baseline), the other metrics (a
 logged ``lr``, speed, system metrics), the config values that agree (``h`` hides the rows
@@ -270,6 +271,9 @@ class CompareScreen(Screen[None]):
             for what in whats:
                 label = f"{key} at step {self.at_step[key]}" if what == "at" else f"{key} {what}"
                 numbers = [self.values.get(r, {}).get(key, {}).get(what) for r in self.run_ids]
+                if what == "at" and numbers == [self.values.get(r, {}).get(key, {}).get("last")
+                                                for r in self.run_ids]:
+                    continue  # every run ended at that step: the row would repeat "last"
                 rows.append((label, self._metric_cells(key, what, numbers), _spread(numbers)))
         return rows
 
