@@ -38,6 +38,7 @@ __all__ = [
     "steps_text",
     "tilde",
     "value_text",
+    "waiting_text",
     "when",
 ]
 
@@ -270,6 +271,20 @@ def progress_bar(run: Run, width: int = 4) -> str:
     full, part = divmod(eighths, 8)
     bar = "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
     return f"{bar:<{width}}{100 * fraction:4.0f}%"
+
+
+def waiting_text(run: Run) -> str | None:
+    """Why a queued run waits, short enough for a table cell: ``Resources`` for a Slurm job
+    ``PENDING (Resources)``, ``submitted``, or the local queue's reason; None when it does
+    not wait or nobody said why."""
+    reason = (run.status_reason or "").strip()
+    if run.status is not RunStatus.QUEUED or not reason:
+        return None
+    if reason.startswith("slurm job "):
+        reason = reason.split(":", 1)[-1].strip()
+        if "(" in reason and reason.endswith(")"):
+            return reason[reason.index("(") + 1:-1] or reason
+    return reason
 
 
 def git_short(run: Run) -> str:

@@ -182,6 +182,10 @@ class SweepFields:
         if (backend or defaults.backend, nproc or 1, precision or defaults.precision) != wanted:
             return (f"a sweep runs every trial with the project's backend {wanted[0]}, processes {wanted[1]} "
                     f"and precision {wanted[2]} ([defaults] in workbench.toml): set them back for a sweep")
+        where = self._radio("where")
+        if where not in (None, "local"):
+            return (f"a sweep from the app runs on this machine's queue, not on {where} "
+                    "(submitting a sweep to a cluster is not built yet): choose this machine")
         return ""
 
     # -- checking and starting ----------------------------------------------------------

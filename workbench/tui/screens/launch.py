@@ -33,6 +33,7 @@ from workbench.tui._state import Changes
 from workbench.tui._typed import workbench_app
 from workbench.tui.messages import ForkRequested, LaunchChecked, LaunchRequested
 from workbench.tui.screens._launch_sweep import SweepFields
+from workbench.tui.screens._launch_where import WhereFields
 
 __all__ = ["LaunchForm", "form_words"]
 
@@ -42,7 +43,8 @@ _NO_PROFILE = "(none)"
 _LATEST = "latest"
 #: The form's label for each CLI flag a launch check may name.
 _LABELS = {"nproc": "processes", "device": "device", "backend": "backend", "precision": "precision",
-           "name": "name", "tag": "tags", "profile": "profile", "steps": "steps"}
+           "name": "name", "tag": "tags", "profile": "profile", "steps": "steps", "on": "where",
+           "nodes": "nodes", "gpus-per-node": "GPUs per node"}
 _FLAG = re.compile(r"--(" + "|".join(_LABELS) + r")(?![\w-])")
 
 
@@ -70,7 +72,7 @@ class Choices(RadioSet, inherit_bindings=False):
     ]
 
 
-class LaunchForm(SweepFields, ModalScreen[str | None]):
+class LaunchForm(SweepFields, WhereFields, ModalScreen[str | None]):
     """New run of ``task`` (or a fork of ``fork_of``, or a clone of ``clone_of``: run rows); a list or
     a distribution in a field makes it a sweep (see ``_launch_sweep.py``)."""
 
@@ -170,6 +172,7 @@ class LaunchForm(SweepFields, ModalScreen[str | None]):
                         yield Static("", id=f"err-{i}", classes="field-error")
                 if self.fork_of is None:
                     yield from self._sweep_rows()
+                    yield from self._where_rows()
                     yield from self._launch_rows()
                 else:
                     yield from self._fork_rows()
@@ -259,6 +262,8 @@ class LaunchForm(SweepFields, ModalScreen[str | None]):
                 devices.append(wanted)
         if not found and "cpu" not in devices:
             devices.append("cpu")
+        if "cuda" not in devices and any(c.gpus_per_node for c in self._clusters()):
+            devices.append("cuda")  # a cluster's GPUs: judged against the cluster when it is chosen
         return tuple(devices)
 
     def _device_set(self) -> Choices:
@@ -274,6 +279,7 @@ class LaunchForm(SweepFields, ModalScreen[str | None]):
         self._probe_checked = self.app.probe  # type: ignore[attr-defined]
         self._schedule_check()
         self._show_sweep()
+        self._show_where()
         self._update_status()
         if self.fork_of is not None:
             self._list_checkpoints(self.fork_of)
@@ -333,7 +339,7 @@ class LaunchForm(SweepFields, ModalScreen[str | None]):
             device=self._radio("device"), backend=self._radio("backend"),
             nproc=int(nproc_text) if nproc_text.lstrip("-").isdigit() else None,
             precision=self._value("precision") or None,
-            name=self._value("run-name").strip() or None, tags=tags,
+            name=self._value("run-name").strip() or None, tags=tags, **self.where_request(),
         )
 
     # -- checking --------------------------------------------------------------------
@@ -353,6 +359,7 @@ class LaunchForm(SweepFields, ModalScreen[str | None]):
     @on(Select.Changed)
     @on(RadioSet.Changed)
     def _choice_changed(self, event: Any) -> None:
+        self._show_where()
         self._schedule_check()
 
     def _check_field(self, i: int) -> None:

@@ -332,8 +332,9 @@ class RunTable(ScrollView, can_focus=True):
             return ("⊞ " if row.sweep_id else "") + (row.task or "—"), None
         if key == "status":
             return row.status.value, self._style(row.status.value)
-        if key == "progress":
-            return present.progress_bar(row), None
+        if key == "progress":  # a queued run: why it waits (a Slurm job's PENDING reason)
+            waiting = present.waiting_text(row)
+            return (waiting, Style(dim=True, italic=True)) if waiting else (present.progress_bar(row), None)
         if key == "device":  # for auto, the device the run chose once it has set up
             device = (self.runs.device(row) or "—").replace("cuda:", "cuda")
             if row.backend == "ddp":
