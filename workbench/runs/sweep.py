@@ -23,10 +23,10 @@ from workbench.runs.sweep_spec import (
     Item,
     Param,
     SweepSpecError,
-    Values,
     check_unique,
     grid_size,
     grid_trials,
+    labelled_items,
     param_from_toml,
     parse_param,
     random_trials,
@@ -308,12 +308,7 @@ def _check_params(project: Project, task: TaskInfo, request: SweepRequest, param
         if param.key not in known:
             raise WorkbenchError(f"-g {param.key}: unknown config key '{param.key}' for {task.name}; "
                                  f"valid keys: {', '.join(known)}{suggestion(param.key, known)}")
-        if isinstance(param, Values):
-            items = [(f"item {n} ({item.text})", item) for n, item in enumerate(param.items, 1)]
-        else:
-            low, high = param.bounds()
-            items = [(f"its low bound ({low.text})", low), (f"its high bound ({high.text})", high)]
-        for label, item in items:
+        for label, item in labelled_items(param):
             _check(project, task, request, [f"{param.key}={item.text}"],
                    lambda exc, label=label: f"-g {param.key}: {label} is refused: {exc}")
 

@@ -36,6 +36,7 @@ __all__ = [
     "check_unique",
     "grid_size",
     "grid_trials",
+    "labelled_items",
     "param_from_toml",
     "parse_param",
     "random_trials",
@@ -125,6 +126,15 @@ class Distribution:
 
 
 Param = Union[Values, Distribution]
+
+
+def labelled_items(param: Param) -> list[tuple[str, Item]]:
+    """What to check of ``param`` against its field, each with the words that name it in a
+    refusal: each item of a list (``item 2 (abc)``), or the two bounds of a distribution."""
+    if isinstance(param, Values):
+        return [(f"item {n} ({item.text})", item) for n, item in enumerate(param.items, 1)]
+    low, high = param.bounds()
+    return [(f"its low bound ({low.text})", low), (f"its high bound ({high.text})", high)]
 
 
 def _number_item(value: float | int) -> Item:

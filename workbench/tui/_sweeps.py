@@ -23,8 +23,8 @@ from workbench.runs.sweep_spec import (
     Distribution,
     Param,
     SweepSpecError,
-    Values,
     grid_size,
+    labelled_items,
     parse_param,
     split_items,
 )
@@ -95,12 +95,7 @@ def check_items(field: Any, param: Param, task_name: str) -> str:
     """
     from workbench.project import ConfigError, resolve_config
 
-    if isinstance(param, Values):
-        items = [(f"item {n} ({item.text})", item) for n, item in enumerate(param.items, 1)]
-    else:
-        low, high = param.bounds()
-        items = [(f"its low bound ({low.text})", low), (f"its high bound ({high.text})", high)]
-    for label, item in items:
+    for label, item in labelled_items(param):
         try:
             resolve_config([field], overrides=[f"{field.name}={item.text}"], task_name=task_name)
         except ConfigError as exc:

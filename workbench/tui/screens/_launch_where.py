@@ -18,6 +18,7 @@ from textual.content import Content
 from textual.widgets import Input, Label, RadioButton, Static
 
 from workbench.tui._typed import workbench_app
+from workbench.tui.screens._choices import Choices
 
 __all__ = ["LOCAL", "WhereFields", "cluster_summary"]
 
@@ -50,8 +51,6 @@ class WhereFields:
 
     def _where_rows(self) -> ComposeResult:
         """A "where" choice and the chosen cluster's fields (nothing without clusters)."""
-        from workbench.tui.screens.launch import Choices
-
         clusters = self._clusters()
         if not clusters:
             return

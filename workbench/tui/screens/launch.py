@@ -32,10 +32,11 @@ from workbench.store import Run
 from workbench.tui._state import Changes
 from workbench.tui._typed import workbench_app
 from workbench.tui.messages import ForkRequested, LaunchChecked, LaunchRequested
+from workbench.tui.screens._choices import Choices
 from workbench.tui.screens._launch_sweep import SweepFields
 from workbench.tui.screens._launch_where import WhereFields
 
-__all__ = ["LaunchForm", "form_words"]
+__all__ = ["Choices", "LaunchForm", "form_words"]
 
 _DEBOUNCE = 0.25
 _PRECISIONS = ("32", "bf16-mixed", "16-mixed")
@@ -60,16 +61,6 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return present.value_text(value)
-
-
-class Choices(RadioSet, inherit_bindings=False):
-    """A radio set whose Enter is the form's (launch), not a toggle: arrows move, space picks."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down,right", "next_button", "Next option", show=False),
-        Binding("space", "toggle_button", "Choose", show=False),
-        Binding("up,left", "previous_button", "Previous option", show=False),
-    ]
 
 
 class LaunchForm(SweepFields, WhereFields, ModalScreen[str | None]):
