@@ -29,7 +29,9 @@ __all__ = ["IndexReporter", "import_task", "main"]
 
 
 class IndexReporter:
-    """Sends progress to the run index (through the metric writer's progress slot)."""
+    """Sends progress to the run index (through the metric writer's progress slot), and prints
+    each epoch's line to the run's output, as a fit in a terminal does (``workbench logs`` and
+    the app's Output tab show it)."""
 
     def __init__(self, writer: Any) -> None:
         self.writer = writer
@@ -37,7 +39,14 @@ class IndexReporter:
     def _send(self, info: Any) -> None:
         self.writer.progress(info.step, info.total, info.epoch)
 
-    start = update = epoch_end = finish = _send
+    start = update = finish = _send
+
+    def epoch_end(self, info: Any) -> None:
+        """Send the progress and print the epoch's line."""
+        from workbench.extensions.progress import epoch_line
+
+        self._send(info)
+        print(epoch_line(info), flush=True)
 
 
 def import_task(code_dir: Path, task_file: str, module: str, name: str) -> type:
@@ -192,8 +201,8 @@ class _Pipeline:
                 continue
             if self.resumed_at is None and self.done:
                 self.resumed_at = name
-            if requested or task.state.stop_requested:
-                return True, fit_ran
+            if (requested or task.state.stop_requested) and not (name == "fit" and self.spec.backend == "ddp"):
+                return True, fit_ran  # (DDP: a rank alone must not skip fit; the ranks agree at its first batch)
             self._mark(name, None)
             try:
                 if name == "fit":
@@ -254,6 +263,26 @@ class _Pipeline:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())[:4])
             parts.append(f"{name}: {shown}" if shown else name)
         return "; ".join(parts) or "done"
+
+
+class _StopRelay:
+    """Under DDP, hands a stop signal to the training loop at the start of a batch.
+
+    A signal handler that set the task's stop flag at once could set it on one rank after
+    that batch's agreement (the all-reduce of the flags) and before the loop reads it: that
+    rank alone would leave the loop and the others would wait for it forever. Set before
+    the batch, the flag is in that batch's agreement, so every rank stops after the same
+    batch — also when only some ranks were signalled (Ctrl-C on one machine of an
+    ``--nnodes`` run).
+    """
+
+    def __init__(self, requested: list[str]) -> None:
+        self.requested = requested
+
+    def before_batch(self, task: Any) -> None:
+        """Pass a pending stop request to the loop."""
+        if self.requested and not task.state.stop_requested:
+            task.request_stop(self.requested[0])
 
 
 def _numerics(spec: Any, run_dir: Path, attempt: int, index: Any) -> None:
@@ -325,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, frame: Any) -> None:
         reason = f"stopped by {signal.Signals(signum).name}"
         requested.append(reason)
-        if task is not None:
+        if task is not None and spec.backend != "ddp":  # DDP: at the next batch's start (_StopRelay)
             task.request_stop(reason)
 
     signal.signal(signal.SIGINT, on_signal)
@@ -373,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
                              backend=backend, run_dir=run_dir, sink=writer,
                              reporter=IndexReporter(writer) if writer is not None else None,
                              checkpoints=True, on_event=on_event)
-        if requested:
+        if spec.backend == "ddp":
+            task.attach(_StopRelay(requested))
+        elif requested:
             task.request_stop(requested[0])
         pipeline = _Pipeline(spec, attempt, run_dir, index, on_event)
         stopped, fit_ran = pipeline.run(task, requested)
