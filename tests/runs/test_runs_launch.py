@@ -182,6 +182,8 @@ def test_logs_prints_the_runs_output(batch: Batch) -> None:
     assert "=== attempt 1" in broken.stdout
     assert "RuntimeError: boom in batch 0" in broken.stdout
     assert "chatty code version: original" in chatty.stdout
+    # every background run prints a line per epoch, as a fit in a terminal does
+    assert "epoch 1/1  step " in chatty.stdout and "val/loss" in chatty.stdout, chatty.stdout
 
 
 def test_a_run_keeps_running_the_code_it_was_launched_with(batch: Batch) -> None:

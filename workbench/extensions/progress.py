@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["ConsoleReporter", "Progress", "ProgressInfo", "Reporter"]
+__all__ = ["ConsoleReporter", "Progress", "ProgressInfo", "Reporter", "epoch_line"]
 
 
 @dataclass
@@ -133,6 +133,18 @@ def _format_metrics(metrics: dict[str, float], keys: tuple[str, ...]) -> str:
     return "  ".join(parts)
 
 
+def epoch_line(info: ProgressInfo, keys: tuple[str, ...] | None = None) -> str:
+    """``epoch 2/5  step 1250  train/loss_epoch 0.0412  val/loss 0.0398  (12.3 s)``.
+
+    Args:
+        info: Where the fit stands at the epoch's end.
+        keys: The metrics to show (default: the epoch's loss and every ``val/`` key).
+    """
+    keys = keys or tuple(["train/loss_epoch"] + sorted(k for k in info.metrics if k.startswith("val/")))
+    return (f"epoch {info.epoch}/{info.max_epochs}  step {info.step}  "
+            f"{_format_metrics(info.metrics, keys)}  ({info.elapsed:.1f} s)")
+
+
 class ConsoleReporter:
     """A rich progress bar on a terminal, and one line per epoch everywhere.
 
@@ -173,15 +185,8 @@ class ConsoleReporter:
 
     def epoch_end(self, info: ProgressInfo) -> None:
         """Print the epoch's line: its losses and validation metrics."""
-        keys = self.keys or tuple(
-            ["train/loss_epoch"] + sorted(k for k in info.metrics if k.startswith("val/"))
-        )
         self.update(info)
-        self.console.print(
-            f"epoch {info.epoch}/{info.max_epochs}  step {info.step}  "
-            f"{_format_metrics(info.metrics, keys)}  ({info.elapsed:.1f} s)",
-            highlight=False,
-        )
+        self.console.print(epoch_line(info, self.keys), highlight=False)
 
     def finish(self, info: ProgressInfo) -> None:
         """Close the bar."""
