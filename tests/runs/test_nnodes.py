@@ -107,3 +107,43 @@ def test_two_nodes_over_loopback_end_with_a_local_two_process_runs_weights(proje
 
     for key in weights:
         assert torch.equal(weights[key], local_weights[key]), key
+
+
+def test_ctrl_c_on_the_other_machine_stops_every_rank_at_one_batch(project: Path) -> None:
+    """Ctrl-C on node 1 reaches only node 1's rank; it is handed to the loop at a batch's
+    end, where the ranks agree: both stop after the same batch, node 1 exits 0, and the run
+    (node 0's) ends stopped with a checkpoint — not hung, not completed early."""
+    import signal
+
+    from support.projects import poll, run_row
+
+    env = clean_env(project.parent)
+    args = ["run", "SineRegression", "-s", "samples=400", "-s", "epochs=300", "--backend", "ddp", "--nproc", "1",
+            "--nnodes", "2", "--rdzv", f"127.0.0.1:{_free_port()}"]
+    node1 = subprocess.Popen([*CLI, *args, "--node-rank", "1"], cwd=project, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        node0 = wb(project, *args, "--node-rank", "0", "--json", env=env)
+        assert node0.returncode == 0, node0.stderr
+        run_id = json.loads(node0.stdout)["id"]
+
+        def past_a_checkpoint() -> bool:
+            row = run_row(project, run_id)
+            assert row.status.is_live, f"ended before the stop: {row.status} {row.error}"
+            with index_of(project) as index:
+                return any(e.kind == "checkpoint" for e in index.events(run_id))
+
+        poll(past_a_checkpoint, "a checkpoint of the 2-node run")
+        node1.send_signal(signal.SIGINT)  # what Ctrl-C in node 1's terminal sends
+        _, err = node1.communicate(timeout=120)
+    finally:
+        if node1.poll() is None:
+            node1.kill()
+    assert node1.returncode == 0, err[-3000:]
+    row = wait_ended(project, [run_id])[run_id]
+    assert row.status is RunStatus.STOPPED, (row.status, row.error)
+    assert row.step is not None and 0 < row.step < (row.total_steps or 0)
+    with index_of(project) as index:
+        stopped = [e.message for e in index.events(run_id) if e.kind == "stopped"]
+    assert stopped == ["stopped: another rank was asked to stop"], stopped
+    assert (Path(row.run_dir or "") / "checkpoints" / f"step-{row.step:09d}.pt").is_file()

@@ -50,6 +50,7 @@ __all__ = [
     "run_worker_node",
     "slurm_port",
     "slurm_rendezvous",
+    "spans_machines",
     "torchrun_command",
     "write_rendezvous",
 ]
@@ -186,6 +187,20 @@ def read_rendezvous(run_dir: str | Path) -> Rendezvous | None:
         raise WorkbenchError(f"cannot read {path}: {exc}") from None
 
 
+def spans_machines(run_dir: str | Path) -> bool:
+    """Whether the run in ``run_dir`` trains on several machines: an ``--nnodes`` run (its
+    ``nodes.json``) or a Slurm job on several nodes (its ``cluster.json``). There a stop
+    reaches only some ranks (Ctrl-C on one machine), so the trainer hands it to the loop
+    at a batch's end, where the ranks agree (``workbench.runs.train._StopRelay``)."""
+    folder = Path(run_dir)
+    if (folder / NODES_FILE).is_file():
+        return True
+    try:
+        return int(json.loads((folder / "cluster.json").read_text(encoding="utf-8")).get("nodes", 1)) > 1
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+
+
 # -- Slurm: each node's place from the job's environment -------------------------------
 
 
@@ -268,6 +283,7 @@ def run_worker_node(project: Project, request: LaunchRequest, rendezvous: Rendez
         spec = dataclasses.replace(_spec(project, prepared, "node" + "0" * 8, run_dir, ""),
                                    code_dir=str(project.root), sink="index")
         write_spec(run_dir, spec)
+        write_rendezvous(run_dir, rendezvous)  # this node's place (spans_machines reads it)
         # What a non-zero rank reads at start, without opening any index (cluster_context).
         context = context_path(run_dir, 1)
         context.parent.mkdir(parents=True)

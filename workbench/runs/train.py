@@ -173,6 +173,7 @@ class _Pipeline:
         if unknown:
             raise WorkbenchError(f"run.toml: unknown step {unknown[0]!r}; steps are {', '.join(STEPS)}")
         self.done = self._plan()
+        self.relay = spec.backend == "ddp" and _spans_machines(run_dir)
         self.resumed_at: str | None = None
         self.results: dict[str, dict[str, float]] = {}
 
@@ -201,14 +202,19 @@ class _Pipeline:
                 continue
             if self.resumed_at is None and self.done:
                 self.resumed_at = name
-            if (requested or task.state.stop_requested) and not (name == "fit" and self.spec.backend == "ddp"):
-                return True, fit_ran  # (DDP: a rank alone must not skip fit; the ranks agree at its first batch)
+            if (requested or task.state.stop_requested) and not (name == "fit" and self.relay):
+                return True, fit_ran  # (across machines a rank alone must not skip fit: they agree in it)
             self._mark(name, None)
             try:
                 if name == "fit":
                     _restore(task, self.spec, self.attempt, self.run_dir, self.index, self.on_event)
                     task.fit()
                     fit_ran = weights_ready = True
+                    if task.state.stopped_early and not task.state.stop_reason and not requested:
+                        # The ranks agreed on a stop that another rank was asked for (Ctrl-C on
+                        # another machine of an --nnodes run): a stop here too, not an early end.
+                        requested.append("stopped: another rank was asked to stop")
+                        task.state.stop_reason = requested[0]
                     if task.state.stopped_early and requested:  # (an early stop of the task's own completes fit)
                         self._mark(name, "stopped", task.state.stop_reason)
                         return True, fit_ran
@@ -265,21 +271,30 @@ class _Pipeline:
         return "; ".join(parts) or "done"
 
 
+def _spans_machines(run_dir: Path) -> bool:
+    from workbench.runs.cluster_nodes import spans_machines
+
+    return spans_machines(run_dir)
+
+
 class _StopRelay:
-    """Under DDP, hands a stop signal to the training loop at the start of a batch.
+    """For a DDP run across machines, hands a stop signal to the training loop at the end
+    of a batch, just before the ranks agree on stopping.
 
     A signal handler that set the task's stop flag at once could set it on one rank after
     that batch's agreement (the all-reduce of the flags) and before the loop reads it: that
-    rank alone would leave the loop and the others would wait for it forever. Set before
-    the batch, the flag is in that batch's agreement, so every rank stops after the same
-    batch — also when only some ranks were signalled (Ctrl-C on one machine of an
-    ``--nnodes`` run).
+    rank alone would leave the loop and the others would wait for it forever (seen: one
+    hang in two runs when only rank 1 was signalled). Set in ``after_batch``, the flag is
+    in that batch's agreement, so every rank stops after the same batch — the batch the
+    signal arrived in — also when only some ranks were signalled (Ctrl-C on one machine of
+    an ``--nnodes`` run, where only that machine's ranks get it). On one machine every rank
+    gets the stop at once and the flag is set at once, as extensions may wait for it.
     """
 
     def __init__(self, requested: list[str]) -> None:
         self.requested = requested
 
-    def before_batch(self, task: Any) -> None:
+    def after_batch(self, task: Any) -> None:
         """Pass a pending stop request to the loop."""
         if self.requested and not task.state.stop_requested:
             task.request_stop(self.requested[0])
@@ -350,11 +365,14 @@ def main(argv: list[str] | None = None) -> int:
     attempt = int(os.environ.get("WORKBENCH_ATTEMPT") or 1)
     requested: list[str] = []
     task: Any = None
+    from workbench.runs.cluster_nodes import spans_machines
+
+    relay = spec.backend == "ddp" and spans_machines(run_dir)
 
     def on_signal(signum: int, frame: Any) -> None:
         reason = f"stopped by {signal.Signals(signum).name}"
         requested.append(reason)
-        if task is not None and spec.backend != "ddp":  # DDP: at the next batch's start (_StopRelay)
+        if task is not None and not relay:  # across machines: at the batch's end (_StopRelay)
             task.request_stop(reason)
 
     signal.signal(signal.SIGINT, on_signal)
@@ -402,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                              backend=backend, run_dir=run_dir, sink=writer,
                              reporter=IndexReporter(writer) if writer is not None else None,
                              checkpoints=True, on_event=on_event)
-        if spec.backend == "ddp":
+        if relay:
             task.attach(_StopRelay(requested))
         elif requested:
             task.request_stop(requested[0])
