@@ -15,10 +15,15 @@ of one screen share their :class:`ChartOptions`, so a key changes all of them. S
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from rich.color import Color as RichColor
+from rich.segment import Segment
+from rich.style import Style as RichStyle
 
 from textual import events
 from textual.app import ComposeResult
@@ -26,14 +31,17 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.content import Content
+from textual.color import Color
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from workbench.runs import present
 from workbench.tui._state import SeriesCache
 from workbench.tui._watcher import SeriesKey
 from workbench.tui.colors import RunColors
 from workbench.tui.messages import ChartCursorMoved
+from workbench.tui.widgets._braille import AXIS, CURSOR, TEXT, Frame, Series, render
 from workbench.tui.widgets._plotting import (
     ChartOptions,
     clock_text,
@@ -46,25 +54,66 @@ from workbench.tui.widgets._plotting import (
     zoom_window,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 __all__ = ["ChartOptions", "MetricChart", "zoom_charts"]
 
 
-class _Plot(PlotextPlot):
-    """The drawing area; the chart fills its figure before each repaint."""
+class _Plot(Widget):
+    """The drawing area: the chart's braille frame, drawn once per repaint and kept as strips."""
 
     def __init__(self, chart: MetricChart) -> None:
         super().__init__(classes="chart-plot")
         self._chart = chart
+        self._strips: list[Strip] | None = None
+        self._for: tuple[Any, ...] | None = None
+        self.frame: Frame | None = None
 
-    def render(self) -> Any:
-        self._chart.draw(self.plt, self.size.width, self.size.height)
-        return super().render()
+    def refresh(self, *regions: Any, **kwargs: Any) -> Self:
+        self._strips = None  # drawn again on the next paint
+        return super().refresh(*regions, **kwargs)
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        if self._strips is None or self._for != (width, height):
+            # (Styles change only with a refresh, which drops the strips: a theme, a focus.)
+            self._for = (width, height)
+            self._strips = self.render_strips(width, height, self.rich_style)
+        return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(width)
+
+    def render_strips(self, width: int, height: int, base: RichStyle) -> list[Strip]:
+        """Draw the chart (the benchmark times this)."""
+        self.frame = self._chart.draw(width, height)
+        return _strips(self.frame, base, width)
 
     def on_resize(self, event: events.Resize) -> None:
         self._chart.resized(event.size.width)
 
     def on_click(self, event: events.Click) -> None:
         self._chart.click_at(event.x, self.size.width)
+
+
+def _strips(frame: Frame, base: RichStyle, width: int) -> list[Strip]:
+    """The frame's runs as styled segments: series keys are RGB colours; the axis in the text
+    colour, the cursor halfway to the background."""
+    fg = Color.from_rich_color(base.color) if base.color is not None else Color(200, 200, 200)
+    bg = Color.from_rich_color(base.bgcolor) if base.bgcolor is not None else Color(0, 0, 0)
+    muted = fg.blend(bg, 0.5)
+    styles: dict[Any, RichStyle] = {
+        None: base, AXIS: base + RichStyle(color=fg.blend(bg, 0.25).rich_color),
+        CURSOR: base + RichStyle(color=muted.rich_color), TEXT: base + RichStyle(color=muted.rich_color),
+    }
+    out = []
+    for row in frame.rows:
+        segments = []
+        for text, key in row:
+            style = styles.get(key)
+            if style is None:
+                style = styles[key] = base + RichStyle(color=RichColor.from_rgb(*key))
+            segments.append(Segment(text, style))
+        out.append(Strip(segments, width))
+    return out
 
 
 class MetricChart(Vertical, can_focus=True):
@@ -130,6 +179,7 @@ class MetricChart(Vertical, can_focus=True):
         self._drawn: tuple[Any, ...] | None = None
         self._labels: tuple[Any, ...] | None = None
         self._asked_axis = self.axis
+        self._margin = (7, 0)  # the plot area's left margin and width, known once drawn
 
     @property
     def axis(self) -> str:
@@ -205,7 +255,9 @@ class MetricChart(Vertical, can_focus=True):
 
     # -- drawing ---------------------------------------------------------------------
 
-    def _curves(self) -> list[tuple[str, list[float], list[float]]]:
+    def _curves(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """``(run_id, xs, ys)`` of each run with points, the pinned run last (drawn on top); the
+        points a log axis cannot show (and any NaN) left out; time from the curve's start."""
         pinned = self.pinned()
         order = sorted(self.run_ids, key=lambda r: r == pinned)  # the pinned run last: on top
         curves = []
@@ -213,72 +265,61 @@ class MetricChart(Vertical, can_focus=True):
             data = self.cache.data.get(SeriesKey(run_id, self.key or "", self.axis))
             if data is None or not data.points:
                 continue
-            points = data.points
+            points = np.asarray(data.points, dtype=np.float64).reshape(-1, 2)
+            xs, ys = points[:, 0], points[:, 1]
             if self.axis == "time":
-                start = points[0][0]
-                points = [(x - start, y) for x, y in points]
-            xs = [x for x, y in points if _finite(y) and (y > 0 or not self.log_scale)]
-            ys = [y for x, y in points if _finite(y) and (y > 0 or not self.log_scale)]
-            curves.append((run_id, xs, ys))
+                xs = xs - xs[0]
+            keep = np.isfinite(ys) & (ys > 0) if self.log_scale else np.isfinite(ys)
+            curves.append((run_id, xs[keep], ys[keep]))
         return curves
 
-    def _shown_curves(self) -> list[tuple[str, list[float], list[float], list[float]]]:
+    def _shown_curves(self) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
         """``(run_id, xs, ys, smoothed ys)`` of the points in the zoomed window (all: not zoomed).
         The smoothing runs over the whole curve first, so a window does not restart it."""
         window = self.options.window(self.axis)
         out = []
         for run_id, cx, cy in self._curves():
-            sy = ema(cy, self.options.smoothing)
+            sy = np.asarray(ema(cy.tolist(), self.options.smoothing)) if self.options.smoothing else cy
             if window is not None:
-                low, high = window
-                keep = [i for i, x in enumerate(cx) if low <= x <= high]
-                cx, cy, sy = [cx[i] for i in keep], [cy[i] for i in keep], [sy[i] for i in keep]
+                keep = (cx >= window[0]) & (cx <= window[1])
+                cx, cy, sy = cx[keep], cy[keep], sy[keep]
             out.append((run_id, cx, cy, sy))
         return out
 
     def full_span(self) -> tuple[float, float] | None:
         """The x span of every point this chart has (zoom or not), or None without points."""
-        xs = [x for _, cx, _ in self._curves() for x in (cx[:1] + cx[-1:])]
-        return (min(xs), max(xs)) if xs else None
+        spans = [(float(cx[0]), float(cx[-1])) for _, cx, _ in self._curves() if len(cx)]
+        return (min(a for a, _ in spans), max(b for _, b in spans)) if spans else None
 
-    def draw(self, plt: Any, width: int, height: int) -> None:
-        """Fill the plotext figure (called by the plot area as it renders)."""
-        plt.clear_figure()
+    def draw(self, width: int, height: int) -> Frame:
+        """Draw the curves into a frame of ``width`` × ``height`` cells (called by the plot area
+        as it paints): the raw curves first and faint when smoothing, the pinned run last."""
         curves = self._shown_curves()
         options = self.options
         window = options.window(self.axis)
-        xs: set[float] = set()
+        series = []
         if options.smoothing:  # the raw curves first, faint, so that every smoothed one is above them
             background = self.run_colors.background
-            for run_id, cx, cy, _ in curves:
-                if cx:
-                    plt.plot(cx, cy, color=faint(self.run_colors.rgb(run_id), background), marker="braille")
-        for run_id, cx, _, sy in curves:
-            if cx:
-                plt.plot(cx, sy, color=self.run_colors.rgb(run_id), marker="braille")
-                xs.update(cx)
-        self._xs = sorted(xs)
-        low, high = window if window is not None else (self._xs[0], self._xs[-1]) if self._xs else (0.0, 0.0)
-        if self._xs:
-            if window is not None:
-                plt.xlim(low, high)
-            count = max(2, min(6, width // 12))
-            if self.axis == "step":
-                plt.xticks(*int_ticks(low, high, count))
-            else:
-                plt.xticks(*time_ticks(low, high, max(2, min(5, width // 14))))
-        if self.log_scale and curves:
-            plt.yscale("log")
-        if options.skip_start:
-            limits = y_range([(cx, cy) for _, cx, cy, _ in curves], self.log_scale)
-            if limits is not None:
-                plt.ylim(*limits)
+            series += [Series(cx, cy, faint(self.run_colors.rgb(run_id), background))
+                       for run_id, cx, cy, _ in curves if len(cx)]
+        series += [Series(cx, sy, self.run_colors.rgb(run_id)) for run_id, cx, _, sy in curves if len(cx)]
+        self._xs = _steps_of(curves)
+        x_range = window if window is not None else (self._xs[0], self._xs[-1]) if self._xs else None
+        limits = y_range([(cx.tolist(), cy.tolist()) for _, cx, cy, _ in curves], self.log_scale) \
+            if options.skip_start else None
+        cursor = None
         if self.cursor is not None and self._xs:
             self.cursor = max(0, min(self.cursor, len(self._xs) - 1))
-            plt.vline(self._xs[self.cursor], "gray")
-        if not any(cx for _, cx, _, _ in curves):
-            plt.title(("no points in this window (0: every step)" if window is not None else "no points yet")
-                      if self.key else "no metrics")
+            cursor = self._xs[self.cursor]
+        message = ""
+        if not self._xs:
+            message = ("no points in this window (0: every step)" if window is not None else "no points yet") \
+                if self.key else "no metrics"
+        ticks = _step_ticks if self.axis == "step" else _time_ticks
+        frame = render(series, width, height, x_range=x_range, y_range=limits, log_y=self.log_scale,
+                       x_ticks=ticks, cursor=cursor, message=message)
+        self._margin = (frame.left, frame.plot_width)
+        return frame
 
     def _update_labels(self) -> None:
         if not self._ready:
@@ -333,7 +374,7 @@ class MetricChart(Vertical, can_focus=True):
         for run_id, cx, cy in self._curves():
             i = bisect_right(cx, x) - 1
             if i >= 0 and x <= cx[-1]:
-                out[run_id] = cy[i]
+                out[run_id] = float(cy[i])
         return out
 
     def smoothed_at(self, x: float) -> dict[str, float]:
@@ -342,7 +383,7 @@ class MetricChart(Vertical, can_focus=True):
         for run_id, cx, cy in self._curves():
             i = bisect_right(cx, x) - 1
             if i >= 0 and x <= cx[-1]:
-                out[run_id] = ema(cy[: i + 1], self.options.smoothing)[-1]
+                out[run_id] = ema(cy[: i + 1].tolist(), self.options.smoothing)[-1]
         return out
 
     # -- cursor ----------------------------------------------------------------------
@@ -360,10 +401,7 @@ class MetricChart(Vertical, can_focus=True):
         self._cursor_moved()
 
     def _curves_to_xs(self) -> None:
-        xs: set[float] = set()
-        for _, cx, _, _ in self._shown_curves():
-            xs.update(cx)
-        self._xs = sorted(xs)
+        self._xs = _steps_of(self._shown_curves())
 
     @property
     def cursor_x(self) -> float | None:
@@ -392,12 +430,16 @@ class MetricChart(Vertical, can_focus=True):
         return True
 
     def click_at(self, x: int, width: int) -> None:
-        """Put the cursor near the clicked column (the plot's left margin is estimated)."""
+        """Put the cursor on the point nearest the clicked column (left of it: the last before)."""
         self._curves_to_xs()
         if not self._xs or width <= 8:
             return
-        fraction = max(0.0, min(1.0, (x - 7) / max(1, width - 9)))
-        target = self._xs[0] + fraction * (self._xs[-1] - self._xs[0])
+        left, plot_width = self._margin
+        if plot_width <= 1:  # not drawn yet: the margin is a guess
+            plot_width = width - left - 1
+        low, high = self.options.window(self.axis) or (self._xs[0], self._xs[-1])
+        fraction = max(0.0, min(1.0, (x - left + 0.5) / plot_width))
+        target = low + fraction * (high - low)
         self.cursor = max(0, bisect_right(self._xs, target) - 1)
         self.focus()
         self._cursor_moved()
@@ -493,8 +535,18 @@ def zoom_charts(charts: Iterable[MetricChart], options: ChartOptions, factor: fl
         chart.window_changed()
 
 
-def _finite(value: float) -> bool:
-    return not (math.isnan(value) or math.isinf(value))
+def _steps_of(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> list[float]:
+    """Every x of the curves, once each, ascending (where the cursor can stop)."""
+    xs = [cx for _, cx, _, _ in curves if len(cx)]
+    return np.unique(np.concatenate(xs)).tolist() if xs else []
+
+
+def _step_ticks(low: float, high: float, count: int) -> tuple[list[int], list[str]]:
+    return int_ticks(low, high, count)
+
+
+def _time_ticks(low: float, high: float, count: int) -> tuple[list[float], list[str]]:
+    return time_ticks(low, high, max(2, count - 1))
 
 
 def _x_text(x: float, axis: str) -> str:
