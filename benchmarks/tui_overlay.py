@@ -14,8 +14,8 @@ second). Then, in one process, the app at 180×52 (3×3 overlay):
 A tick is timed as the index reads (the worker's part), merging them on the event loop, and
 the repaint: the wall time until the app has drawn the changed screen (until
 every chart whose curves changed has drawn itself again, which includes waiting for
-Textual's next frame), with the charts' own drawing (the braille renderer; plotext before it) also timed on its own. Goal: overlay
-≤ 20 ms including the repaint.
+Textual's next frame), with the charts' own drawing (the braille renderer; plotext before it)
+also timed on its own. Goal: overlay ≤ 20 ms including the repaint.
 
 Usage: python benchmarks/tui_overlay.py [--refill] [--rounds N]
 """

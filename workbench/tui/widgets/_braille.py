@@ -87,28 +87,33 @@ def render(series: Sequence[Series], width: int, height: int, *, x_range: tuple[
         The :class:`Frame`.
     """
     width, height = max(0, width), max(0, height)
-    xs_list, ys_list = [], []
+    # Every series in one set of arrays (numpy pays per call, not per point); ``ids`` says whose
+    # point each is: its index in ``keys``, where 0 is the cursor (drawn first: under the curves).
+    keys: list[Hashable] = [CURSOR]
+    xs, ys, lengths = [], [], []
     for s in series:
-        x = np.asarray(s.xs, dtype=np.float64)
-        y = np.asarray(s.ys, dtype=np.float64)
-        n = min(len(x), len(y))
-        x, y = x[:n], y[:n]
-        if log_y:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
-        keep = np.isfinite(x) & np.isfinite(y)
-        xs_list.append(x[keep])
-        ys_list.append(y[keep])
-    points = [x for x in xs_list if len(x)]
-    if x_range is None and points:
-        x_range = (min(float(x.min()) for x in points), max(float(x.max()) for x in points))
+        n = min(len(s.xs), len(s.ys))
+        if n:
+            xs.append(np.asarray(s.xs, dtype=np.float64)[:n])
+            ys.append(np.asarray(s.ys, dtype=np.float64)[:n])
+            keys.append(s.color)
+            lengths.append(n)
+    x = np.concatenate(xs) if xs else np.zeros(0)
+    y = np.concatenate(ys) if ys else np.zeros(0)
+    ids = np.repeat(np.arange(1, len(keys)), lengths)
+    if log_y:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y, ids = x[keep], y[keep], ids[keep]
+    if x_range is None and len(x):
+        x_range = (float(x.min()), float(x.max()))
     if y_range is not None and log_y:
         y_range = (math.log10(y_range[0]), math.log10(y_range[1])) if y_range[0] > 0 < y_range[1] else None
-    if y_range is None and points:
-        inside = [y[(x >= x_range[0]) & (x <= x_range[1])] for x, y in zip(xs_list, ys_list)]  # type: ignore[index]
-        inside = [y for y in inside if len(y)]
-        if inside:
-            y_range = (min(float(y.min()) for y in inside), max(float(y.max()) for y in inside))
+    if y_range is None and x_range is not None:
+        inside = y[(x >= x_range[0]) & (x <= x_range[1])]
+        if len(inside):
+            y_range = (float(inside.min()), float(inside.max()))
     if height < 3 or width < 4:
         return Frame(rows=[[(" " * width, None)] for _ in range(height)])
     plot_h = height - 2
@@ -127,18 +132,14 @@ def render(series: Sequence[Series], width: int, height: int, *, x_range: tuple[
     def row_of(y: np.ndarray | float) -> np.ndarray | float:  # dot row, 0 at the top
         return (y_hi - np.asarray(y)) / (y_hi - y_lo) * (4 * plot_h - 1)
 
-    # Every layer's polyline in dot coordinates: the cursor first (under the curves), then the
-    # series in order; all of them rasterised at once.
-    layers: list[tuple[Hashable, np.ndarray, np.ndarray]] = []
+    cols, rows = col_of(x), row_of(y)
     if cursor is not None and x_range is not None and x_lo <= cursor <= x_hi:
         c = float(np.rint(col_of(cursor)))
-        layers.append((CURSOR, np.array([c, c]), np.array([0.0, 4 * plot_h - 1.0])))
-    for s, x, y in zip(series, xs_list, ys_list):
-        if len(x):
-            layers.append((s.color, col_of(x), row_of(y)))  # type: ignore[arg-type]
-    keys = [key for key, _, _ in layers]
-    ids, dot_c, dot_r = _raster([(c, r) for _, c, r in layers], 2 * plot_w, 4 * plot_h)
-    plot_rows = _cells_to_runs(*_compose(ids, dot_c, dot_r, len(layers), plot_w, plot_h), keys, plot_w, plot_h)
+        cols = np.concatenate([[c, c], cols])  # type: ignore[list-item]
+        rows = np.concatenate([[0.0, 4 * plot_h - 1.0], rows])  # type: ignore[list-item]
+        ids = np.concatenate([[0, 0], ids])
+    dot_ids, dot_c, dot_r = _raster(ids, cols, rows, 2 * plot_w, 4 * plot_h)  # type: ignore[arg-type]
+    plot_rows = _cells_to_runs(*_compose(dot_ids, dot_c, dot_r, len(keys), plot_w, plot_h), keys, plot_w, plot_h)
     if message:
         _put_message(plot_rows, message, plot_w, plot_h)
 
@@ -167,22 +168,27 @@ def _widen(span: tuple[float, float]) -> tuple[float, float]:
     return low - pad, high + pad
 
 
-def _raster(lines: list[tuple[np.ndarray, np.ndarray]], dots_w: int,
+def _raster(ids: np.ndarray, cols: np.ndarray, rows: np.ndarray, dots_w: int,
             dots_h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The dots of every polyline ``(cols, rows)``, clipped to the dot grid: ``(line index,
-    column, row)`` per dot. A polyline of one point is one dot."""
-    if not lines:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    # One point alone is a segment of no length.
-    lines = [(c, r) if len(c) > 1 else (np.repeat(c, 2), np.repeat(r, 2)) for c, r in lines]
-    cols = np.concatenate([c for c, _ in lines])
-    rows = np.concatenate([r for _, r in lines])
-    ids = np.repeat(np.arange(len(lines)), [len(c) for c, _ in lines])
-    inside = ids[:-1] == ids[1:]  # no segment from one line's end to the next one's start
-    x0, y0, x1, y1, kept = _clip(cols[:-1][inside], rows[:-1][inside], cols[1:][inside], rows[1:][inside],
-                                 dots_w, dots_h)
-    seg_ids = ids[:-1][inside][kept]
+    """The dots of the polylines through ``(cols, rows)`` (consecutive points with the same id
+    are one line), clipped to the dot grid: ``(id, column, row)`` per dot. A line of one point
+    is one dot."""
+    same = ids[:-1] == ids[1:]
+    alone = np.ones(len(ids), dtype=bool)  # a point with no neighbour of its line: a segment to itself
+    alone[:-1] &= ~same
+    alone[1:] &= ~same
+    start = np.concatenate([np.flatnonzero(same), np.flatnonzero(alone)])
+    end = np.concatenate([np.flatnonzero(same) + 1, np.flatnonzero(alone)])
+    x0, y0, x1, y1 = cols[start], rows[start], cols[end], rows[end]
+    seg_ids = ids[start]
+    out = (cols < -0.5) | (cols > dots_w - 0.5) | (rows < -0.5) | (rows > dots_h - 0.5)
+    if out.any():  # clip only the segments that leave the grid (most stay inside)
+        leaves = out[start] | out[end]
+        cx0, cy0, cx1, cy1, kept = _clip(x0[leaves], y0[leaves], x1[leaves], y1[leaves], dots_w, dots_h)
+        stay = ~leaves
+        x0, y0 = np.concatenate([x0[stay], cx0]), np.concatenate([y0[stay], cy0])
+        x1, y1 = np.concatenate([x1[stay], cx1]), np.concatenate([y1[stay], cy1])
+        seg_ids = np.concatenate([seg_ids[stay], seg_ids[leaves][kept]])
     steps = np.maximum(np.ceil(np.maximum(np.abs(x1 - x0), np.abs(y1 - y0))).astype(np.int64), 1)
     seg = np.repeat(np.arange(len(steps)), steps + 1)
     starts = np.cumsum(steps + 1) - (steps + 1)
@@ -232,19 +238,21 @@ def _cells_to_runs(bits: np.ndarray, top: np.ndarray, keys: list[Hashable], plot
                    plot_h: int) -> list[Runs]:
     """Rows of runs: every layer's dots merged into one braille character per cell, coloured
     by the top layer there; cells without dots are spaces."""
-    codes = np.where(top >= 0, 0x2800 + bits.astype(np.uint32), 0x20).astype("<u4").reshape(plot_h, plot_w)
-    top = top.reshape(plot_h, plot_w)
+    codes = np.where(top >= 0, 0x2800 + bits.astype(np.uint32), 0x20).astype("<u4")
+    text = codes.tobytes().decode("utf-32-le")
+    grid = top.reshape(plot_h, plot_w)
+    # Where the colour changes within a row: the start of a run.
+    row_of, col_of = np.nonzero(grid[:, 1:] != grid[:, :-1])
+    cuts: list[list[int]] = [[] for _ in range(plot_h)]
+    for r, c in zip(row_of.tolist(), (col_of + 1).tolist()):
+        cuts[r].append(c)
+    owner = top.tolist()
     out: list[Runs] = []
     for r in range(plot_h):
-        text = codes[r].tobytes().decode("utf-32-le")
-        layer = top[r]
-        cuts = np.flatnonzero(layer[1:] != layer[:-1]) + 1
-        bounds = [0, *cuts.tolist(), plot_w]
-        row: Runs = []
-        for a, b in zip(bounds, bounds[1:]):
-            i = int(layer[a])
-            row.append((text[a:b], keys[i] if i >= 0 else None))
-        out.append(row)
+        base = r * plot_w
+        bounds = [0, *cuts[r], plot_w]
+        out.append([(text[base + a:base + b], keys[owner[base + a]] if owner[base + a] >= 0 else None)
+                    for a, b in zip(bounds, bounds[1:])])
     return out
 
 

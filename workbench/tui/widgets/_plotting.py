@@ -1,6 +1,7 @@
-"""What a chart computes before plotext draws: smoothing, the y range, axis ticks, faint colours.
+"""What a chart computes before it draws (``_braille``): smoothing, the y range, axis ticks,
+faint colours.
 
-Pure functions over plain lists (no textual, no plotext), so the tests check them directly.
+Pure functions over plain lists (no textual), so the tests check them directly.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def y_range(curves: list[tuple[list[float], list[float]]], log: bool) -> tuple[f
 
 
 def int_ticks(low: float, high: float, count: int) -> tuple[list[int], list[str]]:
-    """Whole-number ticks for a step axis (plotext would label steps 27.5)."""
+    """Whole-number ticks for a step axis (round ticks alone could label a step 27.5)."""
     low_i, high_i = int(math.floor(low)), int(math.ceil(high))
     if high_i <= low_i:
         return [low_i], [str(low_i)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
+from itertools import chain
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -265,7 +266,7 @@ class MetricChart(Vertical, can_focus=True):
             data = self.cache.data.get(SeriesKey(run_id, self.key or "", self.axis))
             if data is None or not data.points:
                 continue
-            points = np.asarray(data.points, dtype=np.float64).reshape(-1, 2)
+            points = np.fromiter(chain.from_iterable(data.points), np.float64, 2 * len(data.points)).reshape(-1, 2)
             xs, ys = points[:, 0], points[:, 1]
             if self.axis == "time":
                 xs = xs - xs[0]
