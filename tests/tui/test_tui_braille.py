@@ -100,3 +100,7 @@ def test_ticks_are_round_and_labelled_to_their_spacing() -> None:
     assert nice_ticks(0.22, 0.88, 8)[1] == ["0.3", "0.4", "0.5", "0.6", "0.7", "0.8"]
     assert nice_ticks(0, 1200, 4)[1] == ["0", "500", "1000"]
     assert tick_text(2.5e-5, 1e-5) == "2.5e-05" and tick_text(3e6, 1e6) == "3e+06"
+    # A short plot still gets two labels (one alone does not say the scale), on a log axis too.
+    for log_y in (False, True):
+        short = render([Series([0.0, 70.0], [0.22, 0.88], "a")], 40, 5, log_y=log_y)
+        assert sum("┤" in line for line in short.text()[:3]) >= 2

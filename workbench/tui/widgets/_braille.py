@@ -315,18 +315,22 @@ def _mantissa(step: float) -> float:
 
 
 def _y_ticks(y_lo: float, y_hi: float, plot_h: int, log_y: bool) -> list[tuple[float, str]]:
-    """The y ticks (in axis units) and their labels: about one per three rows."""
-    count = max(2, min(8, plot_h // 3 + 1))
+    """The y ticks (in axis units) and their labels: about one per three rows, and at least two
+    where the plot has the rows for them (one label alone does not say the scale)."""
+    count = max(3, min(8, plot_h // 3 + 1))
     if log_y:
         decades = list(range(math.ceil(y_lo - 1e-9), math.floor(y_hi + 1e-9) + 1))
         if len(decades) >= 2:
             stride = max(1, math.ceil(len(decades) / count))
             return [(float(d), _decade_text(d)) for d in decades[::stride]]
-        # Less than two decades: round values between, placed on the log axis.
-        ticks, texts = nice_ticks(10 ** y_lo, 10 ** y_hi, count)
-        return [(math.log10(t), s) for t, s in zip(ticks, texts) if t > 0]
-    ticks, texts = nice_ticks(y_lo, y_hi, count)
-    return list(zip(ticks, texts))
+    low, high = (10 ** y_lo, 10 ** y_hi) if log_y else (y_lo, y_hi)
+    out: list[tuple[float, str]] = []
+    for asked in range(count, count + 8):
+        ticks, texts = nice_ticks(low, high, asked)
+        out = [(math.log10(t) if log_y else t, text) for t, text in zip(ticks, texts) if t > 0 or not log_y]
+        if len(out) >= 2:
+            break
+    return out
 
 
 def _decade_text(power: int) -> str:
