@@ -1,8 +1,12 @@
-"""What the charts compute before drawing: smoothing, the y range, time ticks, key filters."""
+"""What the charts compute before drawing: smoothing, the y range, time ticks, key filters;
+and the chart's plot area (its colours follow the theme, a click finds the step)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from conftest import make_test_app, settle
 
 from workbench.tui.widgets._plotting import (
     ChartOptions,
@@ -73,3 +77,24 @@ def test_system_keys_are_ordered_and_named() -> None:
 
 def test_a_faint_colour_sits_between_the_colour_and_the_background() -> None:
     assert faint((200, 100, 0), (0, 0, 0), 0.5) == (100, 50, 0)
+
+
+async def test_the_plot_follows_the_theme_and_a_click_lands_on_its_step(filled_project: Path) -> None:
+    from workbench.tui.widgets.chart import MetricChart, _Plot
+
+    app = make_test_app(filled_project)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        chart = app.screen.query_one("#chart", MetricChart)
+        plot = chart.query_one(_Plot)
+        axis = plot.render_line(0)._segments[0].style  # the y axis, in the theme's text colour
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        assert plot.render_line(0)._segments[0].style.bgcolor != axis.bgcolor
+        # A click on the plot's first and last columns puts the cursor on the first and last step.
+        frame = plot.frame
+        assert frame is not None and frame.x_range is not None
+        await pilot.click(plot, offset=(frame.left, 2))
+        assert chart.cursor_x == chart._xs[0]
+        await pilot.click(plot, offset=(frame.left + frame.plot_width - 1, 2))
+        assert chart.cursor_x == chart._xs[-1]

@@ -70,6 +70,7 @@ class _Plot(Widget):
         self._strips: list[Strip] | None = None
         self._for: tuple[Any, ...] | None = None
         self.frame: Frame | None = None
+        self._base: tuple[str, RichStyle] | None = None
 
     def refresh(self, *regions: Any, **kwargs: Any) -> Self:
         self._strips = None  # drawn again on the next paint
@@ -80,8 +81,16 @@ class _Plot(Widget):
         if self._strips is None or self._for != (width, height):
             # (Styles change only with a refresh, which drops the strips: a theme, a focus.)
             self._for = (width, height)
-            self._strips = self.render_strips(width, height, self.rich_style)
+            # The base style walks every ancestor's styles: kept until the theme or CSS changes.
+            theme = self.app.theme
+            if self._base is None or self._base[0] != theme:
+                self._base = (theme, self.rich_style)
+            self._strips = self.render_strips(width, height, self._base[1])
         return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(width)
+
+    def notify_style_update(self) -> None:
+        self._base = None
+        super().notify_style_update()
 
     def render_strips(self, width: int, height: int, base: RichStyle) -> list[Strip]:
         """Draw the chart (the benchmark times this)."""
@@ -431,7 +440,7 @@ class MetricChart(Vertical, can_focus=True):
         return True
 
     def click_at(self, x: int, width: int) -> None:
-        """Put the cursor on the point nearest the clicked column (left of it: the last before)."""
+        """Put the cursor on the point nearest the middle of the clicked column."""
         self._curves_to_xs()
         if not self._xs or width <= 8:
             return
@@ -441,7 +450,10 @@ class MetricChart(Vertical, can_focus=True):
         low, high = self.options.window(self.axis) or (self._xs[0], self._xs[-1])
         fraction = max(0.0, min(1.0, (x - left + 0.5) / plot_width))
         target = low + fraction * (high - low)
-        self.cursor = max(0, bisect_right(self._xs, target) - 1)
+        after = bisect_right(self._xs, target)
+        nearest = min((i for i in (after - 1, after) if 0 <= i < len(self._xs)),
+                      key=lambda i: abs(self._xs[i] - target))
+        self.cursor = nearest
         self.focus()
         self._cursor_moved()
 
