@@ -30,9 +30,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
             ids[name] = run.id
         ids["other"] = index.create_run(task="T", name="other", status="completed", config={"lr": 1.0}).id
         ids["sweep"] = sweep.id
-        # a second sweep whose id shares all but the last character with the first's
-        twin = sweep.id[:-1] + ("x" if sweep.id[-1] != "x" else "y")
-        index.create_sweep(task="T", kind="grid", id=twin)
+        # two sweeps whose ids share all but their last character (and no run's id starts so:
+        # ids made in the same moment share their time prefix, so theirs are written out)
+        for twin in ("zztwin00000a", "zztwin00000b"):
+            index.create_sweep(task="T", kind="grid", id=twin)
     return root, ids
 
 
@@ -79,7 +80,7 @@ def test_export_a_sweeps_trials(project: tuple[Path, dict[str, str]], tmp_path: 
 ])
 def test_bad_input_is_one_line(project: tuple[Path, dict[str, str]], args: tuple[str, ...], message: str) -> None:
     root, ids = project
-    args = tuple(a.replace("{twin}", ids["sweep"][:-1]) for a in args)
+    args = tuple(a.replace("{twin}", "zztwin00000") for a in args)
     result = wb(root, *args)
 
     assert result.exit_code == 2 and message in result.output, result.output
