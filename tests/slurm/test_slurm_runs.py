@@ -204,6 +204,14 @@ def test_a_pending_job_shows_its_reason_and_a_stop_cancels_it(project: Path, slu
         assert f"slurm job {_jobs(project, run_id)[0]['job_id']} is still PENDING" in lines[0], lines[0]
         assert f"workbench stop {run_id}" in lines[0], lines[0]
         assert Path(run_row(project, run_id).run_dir or "").is_dir()
+        # the app deletes through remove_run: the same refusal
+        from workbench.errors import WorkbenchError
+        from workbench.project import load_project
+        from workbench.runs.control import remove_run
+
+        with index_of(project) as index, pytest.raises(WorkbenchError, match=r"is still PENDING.*; stop it first"):
+            remove_run(load_project(project), index, index.get_run(run_id))
+        assert Path(run_row(project, run_id).run_dir or "").is_dir()
         assert wb(project, "stop", run_id, env=env).returncode == 0  # adopts the run, then cancels its job
         row = wait_ended(project, [run_id])[run_id]
         assert row.status is RunStatus.STOPPED and row.started_at is None, row.error

@@ -146,6 +146,12 @@ def remove_run(project: Project, index: RunIndex, run: Run) -> None:
     """
     if run_alive(run):
         raise WorkbenchError(f"run {run.id} is still running; stop it first (workbench stop {run.id})")
+    from workbench.runs.cluster_launch import is_cluster_run
+
+    if is_cluster_run(run.run_dir):  # its Slurm job writes into the folder, whether a watcher lives or not
+        from workbench.runs.cluster_resume import refuse_if_job_live
+
+        refuse_if_job_live(run, "delete")
     evaluations = [] if run.is_evaluation else index.evaluations_of(run.id)
     for evaluation in evaluations:
         deadline = time.monotonic() + (15 if evaluation.status.is_final else 0)
