@@ -147,3 +147,7 @@ def test_ctrl_c_on_the_other_machine_stops_every_rank_at_one_batch(project: Path
         stopped = [e.message for e in index.events(run_id) if e.kind == "stopped"]
     assert stopped == ["stopped: another rank was asked to stop"], stopped
     assert (Path(row.run_dir or "") / "checkpoints" / f"step-{row.step:09d}.pt").is_file()
+    # resuming a run across machines is not built: refused in one line, nothing started
+    refused = wb(project, "resume", run_id, env=env)
+    assert refused.returncode == 2 and "trained across machines (--nnodes): resuming it is not built" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and run_row(project, run_id).attempt == 1

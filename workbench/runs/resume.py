@@ -94,6 +94,11 @@ def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | Non
     if not step_checkpoints(run_dir) and not fork_start:
         raise WorkbenchError(f"run {run.id} has no checkpoint to resume from (it ended before its "
                              f"first one); launch it again instead")
+    from workbench.runs.cluster_nodes import NODES_FILE
+
+    if (run_dir / NODES_FILE).is_file():
+        raise WorkbenchError(f"run {run.id} trained across machines (--nnodes): resuming it is not built (the "
+                             "other machines' ranks have no checkpoint to continue from); launch a new run")
     from workbench.runs.cluster_launch import is_cluster_run
 
     if is_cluster_run(run_dir):  # a new Slurm job (workbench.runs.cluster_resume)
