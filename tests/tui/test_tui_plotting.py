@@ -98,3 +98,15 @@ async def test_the_plot_follows_the_theme_and_a_click_lands_on_its_step(filled_p
         assert chart.cursor_x == chart._xs[0]
         await pilot.click(plot, offset=(frame.left + frame.plot_width - 1, 2))
         assert chart.cursor_x == chart._xs[-1]
+
+
+def test_the_charts_load_numpy_only_to_draw_a_curve() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, workbench.tui.screens.main, workbench.tui.screens.run\n"
+            "from workbench.tui.widgets._braille import Series, render\n"
+            "render([Series([], [], 'a')], 40, 8, message='no points yet')\n"
+            "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # ~0.1 s of import the first paint does not wait for

@@ -16,8 +16,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["AXIS", "CURSOR", "TEXT", "Frame", "Series", "nice_ticks", "render", "tick_text"]
 
@@ -29,7 +31,7 @@ CURSOR = "cursor"
 TEXT = "text"
 
 # The bit of each dot of a braille cell, by (row in the cell, column in the cell).
-_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
+_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
 
 Runs = list[tuple[str, Hashable]]
 TickMaker = Callable[[float, float, int], tuple[Sequence[float], Sequence[str]]]
@@ -87,30 +89,15 @@ def render(series: Sequence[Series], width: int, height: int, *, x_range: tuple[
         The :class:`Frame`.
     """
     width, height = max(0, width), max(0, height)
-    # Every series in one set of arrays (numpy pays per call, not per point); ``ids`` says whose
-    # point each is: its index in ``keys``, where 0 is the cursor (drawn first: under the curves).
     keys: list[Hashable] = [CURSOR]
-    xs, ys, lengths = [], [], []
-    for s in series:
-        n = min(len(s.xs), len(s.ys))
-        if n:
-            xs.append(np.asarray(s.xs, dtype=np.float64)[:n])
-            ys.append(np.asarray(s.ys, dtype=np.float64)[:n])
-            keys.append(s.color)
-            lengths.append(n)
-    x = np.concatenate(xs) if xs else np.zeros(0)
-    y = np.concatenate(ys) if ys else np.zeros(0)
-    ids = np.repeat(np.arange(1, len(keys)), lengths)
-    if log_y:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y, ids = x[keep], y[keep], ids[keep]
-    if x_range is None and len(x):
-        x_range = (float(x.min()), float(x.max()))
+    arrays = _gather(series, keys, log_y) if any(min(len(s.xs), len(s.ys)) for s in series) else None
+    if arrays is not None:
+        x, y, ids = arrays
+        if x_range is None and len(x):
+            x_range = (float(x.min()), float(x.max()))
     if y_range is not None and log_y:
         y_range = (math.log10(y_range[0]), math.log10(y_range[1])) if y_range[0] > 0 < y_range[1] else None
-    if y_range is None and x_range is not None:
+    if y_range is None and x_range is not None and arrays is not None:
         inside = y[(x >= x_range[0]) & (x <= x_range[1])]
         if len(inside):
             y_range = (float(inside.min()), float(inside.max()))
@@ -126,27 +113,35 @@ def render(series: Sequence[Series], width: int, height: int, *, x_range: tuple[
         left, label_w, plot_w, y_ticks = 1, 0, width - 1, []
     x_lo, x_hi = _widen(x_range) if x_range is not None else (0.0, 1.0)
 
-    def col_of(x: np.ndarray | float) -> np.ndarray | float:  # dot column
-        return (np.asarray(x) - x_lo) / (x_hi - x_lo) * (2 * plot_w - 1)
+    x_scale, y_scale = (2 * plot_w - 1) / (x_hi - x_lo), (4 * plot_h - 1) / (y_hi - y_lo)
 
-    def row_of(y: np.ndarray | float) -> np.ndarray | float:  # dot row, 0 at the top
-        return (y_hi - np.asarray(y)) / (y_hi - y_lo) * (4 * plot_h - 1)
+    def col_of(value: float) -> float:  # dot column
+        return (value - x_lo) * x_scale
 
-    cols, rows = col_of(x), row_of(y)
-    if cursor is not None and x_range is not None and x_lo <= cursor <= x_hi:
-        c = float(np.rint(col_of(cursor)))
-        cols = np.concatenate([[c, c], cols])  # type: ignore[list-item]
-        rows = np.concatenate([[0.0, 4 * plot_h - 1.0], rows])  # type: ignore[list-item]
-        ids = np.concatenate([[0, 0], ids])
-    dot_ids, dot_c, dot_r = _raster(ids, cols, rows, 2 * plot_w, 4 * plot_h)  # type: ignore[arg-type]
-    plot_rows = _cells_to_runs(*_compose(dot_ids, dot_c, dot_r, len(keys), plot_w, plot_h), keys, plot_w, plot_h)
+    def row_of(value: float) -> float:  # dot row, 0 at the top
+        return (y_hi - value) * y_scale
+
+    if arrays is None:  # nothing to draw: no numpy (the first paint comes before any curve)
+        plot_rows: list[Runs] = [[(" " * plot_w, None)] for _ in range(plot_h)]
+    else:
+        import numpy as np
+
+        cols, rows_ = (x - x_lo) * x_scale, (y_hi - y) * y_scale
+        if cursor is not None and x_range is not None and x_lo <= cursor <= x_hi:
+            c = float(round(col_of(cursor)))
+            cols = np.concatenate([[c, c], cols])
+            rows_ = np.concatenate([[0.0, 4 * plot_h - 1.0], rows_])
+            ids = np.concatenate([[0, 0], ids])
+        dot_ids, dot_c, dot_r = _raster(ids, cols, rows_, 2 * plot_w, 4 * plot_h)
+        plot_rows = _cells_to_runs(*_compose(dot_ids, dot_c, dot_r, len(keys), plot_w, plot_h), keys, plot_w,
+                                   plot_h)
     if message:
         _put_message(plot_rows, message, plot_w, plot_h)
 
     # The y axis: labels right-aligned at their rows, ┤ at a tick, │ elsewhere.
     labels: dict[int, str] = {}
     for value, text in y_ticks:
-        r = int(round(float(row_of(value)) / 4 - 0.375))
+        r = int(round(row_of(value) / 4 - 0.375))
         if 0 <= r < plot_h and r not in labels:
             labels[r] = text
     rows: list[Runs] = []
@@ -157,6 +152,29 @@ def render(series: Sequence[Series], width: int, height: int, *, x_range: tuple[
     shown_x = (x_lo, x_hi) if x_range is not None else None
     shown_y = (y_lo, y_hi) if y_range is not None else None
     return Frame(rows=rows, left=left, plot_width=plot_w, x_range=shown_x, y_range=shown_y)
+
+
+def _gather(series: Sequence[Series], keys: list[Hashable], log_y: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every series' points in one set of arrays (numpy pays per call, not per point): x, y (log10
+    on a log axis) and whose point each is, as an index into ``keys`` (which this extends; 0 is
+    the cursor, drawn first: under the curves). Points that cannot be drawn are left out."""
+    import numpy as np
+
+    xs, ys, lengths = [], [], []
+    for s in series:
+        n = min(len(s.xs), len(s.ys))
+        if n:
+            xs.append(np.asarray(s.xs, dtype=np.float64)[:n])
+            ys.append(np.asarray(s.ys, dtype=np.float64)[:n])
+            keys.append(s.color)
+            lengths.append(n)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    ids = np.repeat(np.arange(1, len(keys)), lengths)
+    if log_y:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
+    keep = np.isfinite(x) & np.isfinite(y)
+    return x[keep], y[keep], ids[keep]
 
 
 def _widen(span: tuple[float, float]) -> tuple[float, float]:
@@ -173,6 +191,8 @@ def _raster(ids: np.ndarray, cols: np.ndarray, rows: np.ndarray, dots_w: int,
     """The dots of the polylines through ``(cols, rows)`` (consecutive points with the same id
     are one line), clipped to the dot grid: ``(id, column, row)`` per dot. A line of one point
     is one dot."""
+    import numpy as np
+
     same = ids[:-1] == ids[1:]
     alone = np.ones(len(ids), dtype=bool)  # a point with no neighbour of its line: a segment to itself
     alone[:-1] &= ~same
@@ -204,6 +224,8 @@ def _clip(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, w: int
     """Liang–Barsky over every segment at once: the part of each inside the grid (half a dot
     of slack), and which segments are kept: those wholly outside are dropped, so an off-scale
     spike costs no dots."""
+    import numpy as np
+
     dx, dy = x1 - x0, y1 - y0
     t0 = np.zeros_like(x0)
     t1 = np.ones_like(x0)
@@ -225,9 +247,11 @@ def _compose(ids: np.ndarray, c: np.ndarray, r: np.ndarray, layers: int, plot_w:
              plot_h: int) -> tuple[np.ndarray, np.ndarray]:
     """Per cell: the braille bits of every layer's dots there, and the index of the top (last)
     layer with a dot there (-1: none)."""
+    import numpy as np
+
     cells = plot_w * plot_h
     masks = np.zeros(max(1, layers) * cells, dtype=np.uint8)
-    np.bitwise_or.at(masks, ids * cells + (r >> 2) * plot_w + (c >> 1), _BITS[r & 3, c & 1])
+    np.bitwise_or.at(masks, ids * cells + (r >> 2) * plot_w + (c >> 1), np.array(_BITS, dtype=np.uint8)[r & 3, c & 1])
     masks = masks.reshape(max(1, layers), cells)
     lit = masks > 0
     top = np.where(lit.any(axis=0), len(masks) - 1 - np.argmax(lit[::-1], axis=0), -1)
@@ -238,6 +262,8 @@ def _cells_to_runs(bits: np.ndarray, top: np.ndarray, keys: list[Hashable], plot
                    plot_h: int) -> list[Runs]:
     """Rows of runs: every layer's dots merged into one braille character per cell, coloured
     by the top layer there; cells without dots are spaces."""
+    import numpy as np
+
     codes = np.where(top >= 0, 0x2800 + bits.astype(np.uint32), 0x20).astype("<u4")
     text = codes.tobytes().decode("utf-32-le")
     grid = top.reshape(plot_h, plot_w)
@@ -262,7 +288,7 @@ def _put_message(rows: list[Runs], message: str, plot_w: int, plot_h: int) -> No
     rows[(plot_h - 1) // 2] = [(" " * pad, None), (text, TEXT), (" " * (plot_w - pad - len(text)), None)]
 
 
-def _x_axis(x_range: tuple[float, float] | None, x_lo: float, x_hi: float, col_of: Callable[..., object],
+def _x_axis(x_range: tuple[float, float] | None, x_lo: float, x_hi: float, col_of: Callable[[float], float],
             x_ticks: TickMaker | None, left: int, plot_w: int) -> list[Runs]:
     """The x axis line (└──┬──) and the tick labels under it, centred on their ticks where
     they fit, never overlapping."""
@@ -275,7 +301,7 @@ def _x_axis(x_range: tuple[float, float] | None, x_lo: float, x_hi: float, col_o
         for value, text in zip(ticks, texts):
             if not x_lo <= value <= x_hi:
                 continue
-            c = int(float(col_of(value)) // 2)  # type: ignore[arg-type]
+            c = int(col_of(value) // 2)
             if not 0 <= c < plot_w:
                 continue
             start = min(max(left + c - (len(text) - 1) // 2, 0), left + plot_w - len(text))

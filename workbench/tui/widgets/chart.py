@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
 from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style as RichStyle
@@ -56,6 +54,7 @@ from workbench.tui.widgets._plotting import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     from typing_extensions import Self
 
 __all__ = ["ChartOptions", "MetricChart", "zoom_charts"]
@@ -86,7 +85,7 @@ class _Plot(Widget):
             if self._base is None or self._base[0] != theme:
                 self._base = (theme, self.rich_style)
             self._strips = self.render_strips(width, height, self._base[1])
-        return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(width)
+        return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(width, self._base[1] if self._base else None)
 
     def notify_style_update(self) -> None:
         self._base = None
@@ -270,11 +269,15 @@ class MetricChart(Vertical, can_focus=True):
         points a log axis cannot show (and any NaN) left out; time from the curve's start."""
         pinned = self.pinned()
         order = sorted(self.run_ids, key=lambda r: r == pinned)  # the pinned run last: on top
+        found = [(run_id, data) for run_id in order
+                 if (data := self.cache.data.get(SeriesKey(run_id, self.key or "", self.axis))) is not None
+                 and data.points]
+        if not found:
+            return []
+        import numpy as np  # not before there is a curve: the first paint comes before any
+
         curves = []
-        for run_id in order:
-            data = self.cache.data.get(SeriesKey(run_id, self.key or "", self.axis))
-            if data is None or not data.points:
-                continue
+        for run_id, data in found:
             points = np.fromiter(chain.from_iterable(data.points), np.float64, 2 * len(data.points)).reshape(-1, 2)
             xs, ys = points[:, 0], points[:, 1]
             if self.axis == "time":
@@ -289,7 +292,9 @@ class MetricChart(Vertical, can_focus=True):
         window = self.options.window(self.axis)
         out = []
         for run_id, cx, cy in self._curves():
-            sy = np.asarray(ema(cy.tolist(), self.options.smoothing)) if self.options.smoothing else cy
+            sy = cy.copy()
+            if self.options.smoothing:
+                sy[:] = ema(cy.tolist(), self.options.smoothing)
             if window is not None:
                 keep = (cx >= window[0]) & (cx <= window[1])
                 cx, cy, sy = cx[keep], cy[keep], sy[keep]
@@ -551,7 +556,11 @@ def zoom_charts(charts: Iterable[MetricChart], options: ChartOptions, factor: fl
 def _steps_of(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> list[float]:
     """Every x of the curves, once each, ascending (where the cursor can stop)."""
     xs = [cx for _, cx, _, _ in curves if len(cx)]
-    return np.unique(np.concatenate(xs)).tolist() if xs else []
+    if not xs:
+        return []
+    import numpy as np
+
+    return np.unique(np.concatenate(xs)).tolist()
 
 
 def _step_ticks(low: float, high: float, count: int) -> tuple[list[int], list[str]]:
