@@ -104,15 +104,8 @@ class _Plot(Widget):
 
 
 def _strips(frame: Frame, base: RichStyle, width: int) -> list[Strip]:
-    """The frame's runs as styled segments: series keys are RGB colours; the axis in the text
-    colour, the cursor halfway to the background."""
-    fg = Color.from_rich_color(base.color) if base.color is not None else Color(200, 200, 200)
-    bg = Color.from_rich_color(base.bgcolor) if base.bgcolor is not None else Color(0, 0, 0)
-    muted = fg.blend(bg, 0.5)
-    styles: dict[Any, RichStyle] = {
-        None: base, AXIS: base + RichStyle(color=fg.blend(bg, 0.25).rich_color),
-        CURSOR: base + RichStyle(color=muted.rich_color), TEXT: base + RichStyle(color=muted.rich_color),
-    }
+    """The frame's runs as styled segments (series keys are RGB colours)."""
+    styles = _styles(base)
     out = []
     for row in frame.rows:
         segments = []
@@ -123,6 +116,26 @@ def _strips(frame: Frame, base: RichStyle, width: int) -> list[Strip]:
             segments.append(Segment(text, style))
         out.append(Strip(segments, width))
     return out
+
+
+_STYLES: dict[RichStyle, dict[Any, RichStyle]] = {}
+
+
+def _styles(base: RichStyle) -> dict[Any, RichStyle]:
+    """The styles of a frame's keys on ``base`` (kept: the charts of a screen share one base):
+    the axis in the text colour, the cursor and messages halfway to the background; series
+    colours are added as they come."""
+    styles = _STYLES.get(base)
+    if styles is None or len(styles) > 256:
+        fg = Color.from_rich_color(base.color) if base.color is not None else Color(200, 200, 200)
+        bg = Color.from_rich_color(base.bgcolor) if base.bgcolor is not None else Color(0, 0, 0)
+        muted = base + RichStyle(color=fg.blend(bg, 0.5).rich_color)
+        styles = {None: base, AXIS: base + RichStyle(color=fg.blend(bg, 0.25).rich_color), CURSOR: muted,
+                  TEXT: muted}
+        if len(_STYLES) > 16:
+            _STYLES.clear()
+        _STYLES[base] = styles
+    return styles
 
 
 class MetricChart(Vertical, can_focus=True):
