@@ -64,27 +64,47 @@ def fit(task: Task) -> None:
     hooks.enter("fit", train_loader=train, val_loader=val, max_epochs=state.max_epochs,
                 total_steps=state.total_steps)
     try:
-        while state.epoch < state.max_epochs and not state.stop_requested:
-            _epoch(task, train, accumulate)
-            if state.stop_requested:
+        stop = _agreed_stop(task)
+        while state.epoch < state.max_epochs and not stop:
+            if _epoch(task, train, accumulate):
+                stop = True
                 break
             metrics = evaluate(task, "validate", val) if val is not None else {}
             _step_scheduler_per_epoch(task, metrics)
             state.epoch += 1
             state.batch_in_epoch = 0
+            stop = _agreed_stop(task)
     except BaseException:
         hooks.drop("fit")
         raise
-    state.stopped_early = state.stop_requested
+    state.stopped_early = stop
     hooks.exit("fit")
 
 
-def _epoch(task: Task, train: Any, accumulate: int) -> None:
+def _agreed_stop(task: Task) -> bool:
+    """Whether to stop, the same on every process.
+
+    A stop request can arrive (a signal handler sets the flag) at any moment on any one
+    process: every decision of the loop is taken on a value all processes agreed on, never
+    on the flag as one of them reads it (one rank leaving a loop the others stay in would
+    leave them waiting in their next collective forever). An agreed stop sets the flag on
+    every process; a request after the agreement is carried into the next one.
+    """
+    if task.backend.world_size == 1:
+        return task.state.stop_requested
+    if task.backend.agree(task.state.stop_requested):
+        task.state.stop_requested = True
+        return True
+    return False
+
+
+def _epoch(task: Task, train: Any, accumulate: int) -> bool:
+    """Train one epoch (from ``state.batch_in_epoch``); True when the processes agreed to
+    stop during it."""
     state, hooks = task.state, task.hooks
     task.backend.set_epoch(train, state.epoch)
     batches = _epoch_iterator(task, train)
     start = state.batch_in_epoch
-    multi = task.backend.world_size > 1
     length = len(train) if hasattr(train, "__len__") else None
     hooks.enter("epoch", epoch=state.epoch)
     values = hooks.values
@@ -92,6 +112,7 @@ def _epoch(task: Task, train: Any, accumulate: int) -> None:
         task.model.train()
         call_before = hooks.has("before_batch")
         call_after = hooks.has("after_batch")
+        stop = False
         for batch_idx, batch in enumerate(batches, start):
             batch = task.prepare_batch(batch)
             # Hooks.enter/exit inlined: this is the hot loop. The stage tree is
@@ -111,15 +132,14 @@ def _epoch(task: Task, train: Any, accumulate: int) -> None:
                 del values["loss"], values["outputs"]
             state.batch_step = None
             del values["batch"], values["batch_idx"]
-            if multi:  # every process must stop after the same batch
-                state.stop_requested = task.backend.agree(state.stop_requested)
-            if state.stop_requested and batch_idx + 1 != length:
+            stop = _agreed_stop(task)  # every process stops after the same batch
+            if stop and batch_idx + 1 != length:
                 break
         else:
             # A complete epoch ends with its after_ hooks; one cut short by a stop
             # request just ends (its mean would be of part of an epoch).
             hooks.exit("epoch")
-            return
+            return stop
     except BaseException:
         state.batch_step = None
         for name in ("batch", "batch_idx", "loss", "outputs"):
@@ -127,6 +147,7 @@ def _epoch(task: Task, train: Any, accumulate: int) -> None:
         hooks.drop("epoch")
         raise
     hooks.drop("epoch")
+    return True
 
 
 def _epoch_iterator(task: Task, train: Any) -> Iterator[Any]:
