@@ -269,7 +269,7 @@ class RunColors:
         return self.color(run_id).hex6
 
     def rgb(self, run_id: str) -> tuple[int, int, int]:
-        """The run's colour as an RGB tuple (what plotext takes)."""
+        """The run's colour as an RGB tuple."""
         colour = self.color(run_id)
         return (colour.r, colour.g, colour.b)
 
