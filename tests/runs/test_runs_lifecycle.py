@@ -149,7 +149,8 @@ def test_a_stop_sent_right_after_launch_ends_stopped(module_project: Path) -> No
 
     assert result.exit_code == 0, result.output
     row = wait_ended(project, [run_id])[run_id]
-    assert row.status == "stopped", (row.status, row.error)
+    # (seen once in CI, not reproduced: 'failed', exit code 1 before reporting; the log's tail says why)
+    assert row.status == "stopped", (row.status, row.error, row.traceback)
     assert not _alive(row.supervisor_pid) and not _alive(row.pid)
 
 
