@@ -188,21 +188,24 @@ class CompareScreen(Screen[None]):
         table = self.query_one("#compare-table", DataTable)
         cursor = table.cursor_row
         table.clear(columns=True)
-        table.add_column("", key="label")
-        for run_id in self.run_ids:
-            mark = "⚑ " if run_id == app.selection.pinned else ""
-            table.add_column(Text(f"{mark}{app.run_name(run_id)}", style=f"bold {app.run_colors.hex(run_id)}"),
-                             key=run_id)
-        rows = self._rows()
-        for label, cells, differs in rows:
+        headers = [Text(f"{'⚑ ' if run_id == app.selection.pinned else ''}{app.run_name(run_id)}",
+                        style=f"bold {app.run_colors.hex(run_id)}") for run_id in self.run_ids]
+        shown_rows = []
+        for label, cells, differs in self._rows():
             if self.only_diffs and not differs and not label.startswith(("status", "task")):
                 continue
             style = "bold" if differs else "dim" if label.startswith("config.") else ""
-            shown = []
-            for run_id, cell in zip(self.run_ids, cells):
-                text = cell if isinstance(cell, Text) else Text(str(cell))
-                shown.append(text)
-            table.add_row(Text(label, style=style), *shown, key=label)
+            texts = [cell if isinstance(cell, Text) else Text(str(cell)) for cell in cells]
+            shown_rows.append((Text(label, style=style), texts, label))
+        # Widths measured here, not left to DataTable: it measures new rows on its next Idle,
+        # and a table filled again before that one came (seen in a real terminal at 140x40)
+        # kept every column at its header's width and the label column at none.
+        table.add_column("", key="label", width=max((row[0].cell_len for row in shown_rows), default=1))
+        for i, (run_id, header) in enumerate(zip(self.run_ids, headers)):
+            width = max([header.cell_len] + [row[1][i].cell_len for row in shown_rows if i < len(row[1])])
+            table.add_column(header, key=run_id, width=width)
+        for label_text, texts, label in shown_rows:
+            table.add_row(label_text, *texts, key=label)
         table.fixed_columns = 1
         if cursor < table.row_count:
             table.move_cursor(row=cursor)
