@@ -11,20 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.projects import CLI, clean_env, index_of, wait_ended, wb
+from support.projects import CLI, assert_nothing_written, clean_env, index_of, wait_ended, wb
 
 from workbench.errors import WorkbenchError
 from workbench.runs.cluster_nodes import Rendezvous, check_nodes, parse_endpoint, torchrun_command
 from workbench.store import RunStatus
-
-
-def _nothing_written(project: Path) -> None:
-    with index_of(project) as index:
-        assert index.list_runs() == []
-    runs = project / ".workbench" / "runs"
-    assert not runs.is_dir() or not any(runs.iterdir())
-    refs = subprocess.run(["git", "for-each-ref", "refs/workbench/"], cwd=project, capture_output=True, text=True)
-    assert refs.stdout.strip() == ""
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -38,7 +29,7 @@ def test_bad_nnodes_input_is_one_line_and_writes_nothing(project: Path, args: li
     result = wb(project, "run", "SineRegression", "--backend", "ddp", *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1 and expected in lines[0], result.stderr
-    _nothing_written(project)
+    assert_nothing_written(project)
 
 
 def test_the_nnodes_checks_and_the_torchrun_command() -> None:

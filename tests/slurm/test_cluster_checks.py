@@ -5,11 +5,10 @@ compute node reads instead of the index."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from support.projects import index_of, wb
+from support.projects import assert_nothing_written, index_of, wb
 
 from workbench.errors import WorkbenchError
 from workbench.runs.slurm import parse_sacct, parse_scontrol
@@ -21,15 +20,6 @@ partition = "gpu"
 gpus_per_node = 4
 cpus_per_task = 8
 """
-
-
-def _nothing_left(project: Path) -> None:
-    with index_of(project) as index:
-        assert index.list_runs() == []
-    runs = project / ".workbench" / "runs"
-    assert not runs.is_dir() or not any(runs.iterdir())
-    refs = subprocess.run(["git", "for-each-ref", "refs/workbench/"], cwd=project, capture_output=True, text=True)
-    assert refs.stdout.strip() == ""
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -44,7 +34,7 @@ def test_a_refused_cluster_launch_is_one_line_and_leaves_nothing(project: Path, 
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
-    _nothing_left(project)
+    assert_nothing_written(project)
 
 
 def test_a_bad_cluster_table_is_one_line_with_file_and_line(project: Path) -> None:
@@ -54,7 +44,7 @@ def test_a_bad_cluster_table_is_one_line_with_file_and_line(project: Path) -> No
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1, result.stderr
     assert "workbench.toml:" in lines[0] and "did you mean 'gpus_per_node'" in lines[0]
-    _nothing_left(project)
+    assert_nothing_written(project)
 
 
 def test_cuda_is_judged_by_the_clusters_declared_gpus_not_this_machine(project: Path) -> None:

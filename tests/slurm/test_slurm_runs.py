@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.projects import clean_env, index_of, poll, run_row, wait_ended, wb
+from support.projects import assert_nothing_written, clean_env, index_of, poll, run_row, wait_ended, wb
 
 from workbench.store import RunStatus
 
@@ -168,16 +168,7 @@ def test_sbatch_refusing_leaves_nothing_behind(project: Path, slurm: dict[str, s
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "sbatch refused the job" in lines[0] and "partition" in lines[0].lower(), result.stderr
-    _assert_nothing_left(project)
-
-
-def _assert_nothing_left(project: Path) -> None:
-    with index_of(project) as index:
-        assert index.list_runs() == []
-    runs = project / ".workbench" / "runs"
-    assert not runs.is_dir() or not any(runs.iterdir())
-    refs = subprocess.run(["git", "for-each-ref", "refs/workbench/"], cwd=project, capture_output=True, text=True)
-    assert refs.stdout.strip() == ""
+    assert_nothing_written(project)
 
 
 def test_a_pending_job_shows_its_reason_and_a_stop_cancels_it(project: Path, slurm: dict[str, str]) -> None:

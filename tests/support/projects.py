@@ -22,7 +22,8 @@ import psutil
 from workbench.store import Run, RunIndex
 
 __all__ = [
-    "ABORT", "CLI", "PATIENCE", "QUICKSTART", "REPO", "clean_env", "copy_quickstart", "index_of",
+    "ABORT", "CLI", "PATIENCE", "QUICKSTART", "REPO", "assert_nothing_written", "clean_env", "copy_quickstart",
+    "index_of",
     "kill_run_processes", "make_project", "pid_alive", "pids_gone", "poll", "run_row", "wait_ended", "wb",
 ]
 
@@ -118,6 +119,16 @@ def wb(project: Path, *args: str, env: dict[str, str] | None = None,
 def index_of(project: Path) -> RunIndex:
     """The project's run index (the real file)."""
     return RunIndex(project / ".workbench" / "index.db")
+
+
+def assert_nothing_written(project: Path) -> None:
+    """A refused launch left nothing: no run in the index, no run folder, no snapshot ref."""
+    with index_of(project) as index:
+        assert index.list_runs() == []
+    runs = project / ".workbench" / "runs"
+    assert not runs.is_dir() or not any(runs.iterdir())
+    refs = subprocess.run(["git", "for-each-ref", "refs/workbench/"], cwd=project, capture_output=True, text=True)
+    assert refs.stdout.strip() == ""
 
 
 def run_row(project: Path, run_id: str) -> Run:
