@@ -296,9 +296,12 @@ def _conclude(index: RunIndex, spec: RunSpec, code: int, stop_requested: bool, l
         finish(index, spec.id, RunStatus.INTERRUPTED, code, sig,
                 "killed on request (workbench stop --kill); resume it from its last checkpoint", "")
         return
-    if stop_requested and (sig == signal.SIGINT or (spec.backend == "ddp" and sig is None and code != 0)):
+    interrupted_at_start = code == 1 and _tail(log_path, 1).strip() == "KeyboardInterrupt"
+    if stop_requested and (sig == signal.SIGINT or interrupted_at_start
+                           or (spec.backend == "ddp" and sig is None and code != 0)):
         # The SIGINT we forwarded reached the process before it could handle it (still
-        # starting up): the user asked for a stop, and a stop it is.
+        # starting up; while `python -m` still looks for the module, Python exits 1 with
+        # a KeyboardInterrupt, not by the signal): the user asked for a stop, and a stop it is.
         stopped(index, spec.id, code, sig, "stopped while training was starting")
         return
     if sig is not None:
