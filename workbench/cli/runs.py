@@ -506,7 +506,8 @@ def resume_cmd(state: State, run: str, device: str | None, follow: bool, wait: b
 
             click.get_current_context().invoke(resume_sweep, sweep=run, as_json=as_json)
             return
-        r = resume_run(project, index, resolve(index, run), device=device)
+        r = resume_run(project, index, resolve(index, run), device=device,
+                       waiting=lambda text: click.echo(text, err=True))
         event = last_event(index, r.id, "restarted") if r.kind == "script" else None
         restarted = event is not None and (event.data or {}).get("attempt") == r.attempt
         _after_start(index, r, follow, wait, as_json, "restarted (scripts start over)" if restarted else "resumed")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,11 @@ __all__ = [
 #: Where a fork's code comes from: the parent's snapshot (the same code), or the working tree now.
 FORK_CODE = ("snapshot", "worktree")
 
+#: How long a resume waits for the previous attempt's supervisor to exit (it writes the exit
+#: status and the artifacts after the run's row says how it ended; a DDP run's torchrun tears
+#: down its ranks first, which took over 15 s on a loaded 2-core machine).
+SHUTDOWN_WAIT_S = 90.0
+
 #: Metric keys that measure time, not training: they never replay exactly.
 NONDETERMINISTIC_SUFFIXES = ("_per_s", "/time", "_time", "/seconds")
 
@@ -51,7 +56,7 @@ def step_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | None = None,
-               start: bool = True) -> Run:
+               start: bool = True, waiting: Callable[[str], None] | None = None) -> Run:
     """Start a new attempt of a stopped, interrupted or failed run from its latest checkpoint.
 
     A script run (``[scripts.NAME]``) is restarted instead: a new attempt with the same
@@ -60,7 +65,9 @@ def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | Non
     (:func:`workbench.runs.launch_script.restart_script`).
 
     The attempt uses the run's own code snapshot and config, on the same device and backend
-    unless ``device`` says otherwise.
+    unless ``device`` says otherwise. When the previous attempt has ended but its supervisor
+    is still writing its last words, the resume waits for it (up to :data:`SHUTDOWN_WAIT_S`),
+    telling ``waiting`` once, after a second.
 
     Raises:
         WorkbenchError: The run completed, is still running, or has no checkpoint.
@@ -70,11 +77,17 @@ def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | Non
     status = run.status
     if status.is_live and owner_alive(run):
         raise WorkbenchError(f"run {run.id} is still {status}; stop it before resuming")
-    deadline = time.monotonic() + 15
-    while owner_alive(run) and time.monotonic() < deadline:
+    began = time.monotonic()
+    told = waiting is None
+    while owner_alive(run) and time.monotonic() < began + SHUTDOWN_WAIT_S:
+        if not told and time.monotonic() > began + 1:
+            waiting(f"waiting for run {run.id}'s previous attempt to finish shutting down ...")
+            told = True
         time.sleep(0.1)  # the previous attempt's supervisor is writing its last words
     if owner_alive(run):
-        raise WorkbenchError(f"run {run.id}'s previous attempt is still shutting down; try again shortly")
+        raise WorkbenchError(f"run {run.id}'s previous attempt is still shutting down after "
+                             f"{SHUTDOWN_WAIT_S:g} s (supervisor pid {run.supervisor_pid}); try again "
+                             f"when it has exited")
     if trainer_alive(run.run_dir):
         raise WorkbenchError(f"a training process still trains run {run.id} (its supervisor is gone); "
                              f"stop it first (workbench stop {run.id}), then resume")

@@ -136,7 +136,8 @@ class RunActionsMixin:
             self.post_message(ActionRefused("resume", f"run {run_id} is gone"))
             return
         try:
-            new = resume_run(self.project, self.index, row)
+            new = resume_run(self.project, self.index, row,
+                             waiting=lambda text: self.call_from_thread(self.notify, text))
         except WorkbenchError as exc:
             self.post_message(ActionRefused("resume", str(exc)))
             return
