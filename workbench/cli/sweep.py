@@ -37,6 +37,7 @@ def sweep_cmd() -> None:
     workbench sweep SineRegression --optuna 30 -g 'lr=loguniform(1e-5,1e-1)' --prune median
     workbench sweep SineRegression --optuna 30 -g 'lr=loguniform(1e-5,1e-1)' --prune hyperband
     workbench sweep --file sweeps/lr.toml
+    workbench sweep SineRegression -g lr=1e-4,1e-3,1e-2 --parallel 2 --on mycluster
     """
 
 
@@ -60,32 +61,38 @@ def sweep_cmd() -> None:
 @click.option("--device", help="The device of every trial (default from workbench.toml).")
 @click.option("--profile", help="A config profile for every trial.")
 @click.option("--tag", "tags", multiple=True, help="A tag on every trial (repeatable).")
+@click.option("--on", "on", metavar="CLUSTER",
+              help="Run on a [clusters.NAME] Slurm cluster: a grid or --random sweep is one job array "
+                   "(--parallel is its %limit).")
 @click.option("--yes", is_flag=True, help="Allow more runs than [sweep] max_runs (default 1,000).")
 @json_option
 @pass_state
 def start_cmd(state: State, task: str | None, params: tuple[str, ...], fixed: tuple[str, ...],
               random_n: int | None, optuna_n: int | None, prune: str | None, seed: int | None, parallel: int | None, metric: str | None,
               direction: str | None, name: str | None, sweep_file: str | None, device: str | None,
-              profile: str | None, tags: tuple[str, ...], yes: bool, as_json: bool) -> None:
+              profile: str | None, tags: tuple[str, ...], on: str | None, yes: bool, as_json: bool) -> None:
     """Start a sweep of TASK: check every trial, then queue them all (nothing is written if one is bad)."""
     from workbench.runs.sweep import SweepRequest, load_sweep_file, merge_requests, plan_sweep, start_sweep
 
     project = state.project
     request = SweepRequest(task, params, fixed, random_n, optuna_n, seed, parallel, metric, direction, prune, name,
-                           yes, device, profile, tags)
+                           yes, device, profile, tags, on=on)
     if sweep_file:
         request = merge_requests(load_sweep_file(project, sweep_file), request)
     with open_index(project) as index:
         plan = plan_sweep(project, request, index=index)
         sweep, runs = start_sweep(project, plan, index=index)
         if as_json:
-            print_json(sweep_record(index, sweep))
+            print_json(sweep_record(index, index.get_sweep(sweep.id) or sweep))
             return
         count = sweep.spec.get("trials") if plan.kind == "optuna" else len(runs)
         what = f"{plan.kind}, {count} run(s)" + (f", seed {plan.seed}" if plan.seed is not None else "")
         limit = f", at most {sweep.parallel} at once" if sweep.parallel else ""
+        array = index.get_sweep(sweep.id) or sweep
+        where = f", on cluster {plan.request.on} as slurm job array {array.spec.get('array_job')}" \
+            if plan.request.on else ""
         click.echo(f"started sweep {sweep.id}" + (f" ({sweep.name})" if sweep.name else "") +
-                   f": {sweep.task}, {what}{limit}; snapshot {(sweep.snapshot_commit or '')[:10]}")
+                   f": {sweep.task}, {what}{limit}{where}; snapshot {(sweep.snapshot_commit or '')[:10]}")
         click.echo(f"  watch it: workbench sweep show {sweep.name or sweep.id}")
 
 

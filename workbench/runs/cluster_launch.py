@@ -45,7 +45,10 @@ __all__ = [
     "jobs_of",
     "last_job",
     "read_placement",
+    "record_submission",
+    "sbatch_options",
     "submit_attempt",
+    "write_attempt",
     "write_placement",
 ]
 
@@ -289,20 +292,14 @@ def _training_variables(spec: RunSpec, run_dir: Path, attempt: int, parent: Run 
     return out
 
 
-def submit_attempt(project: Project | None, index: RunIndex, run: Run, spec: RunSpec, attempt: int) -> str:
-    """Write attempt ``attempt``'s context and batch script, submit it, record the job.
-
-    The row is not changed here except for the event and ``status_reason`` after Slurm
-    accepted the job; a refusal raises before anything is recorded in the index.
+def write_attempt(project: Project | None, index: RunIndex, run: Run, spec: RunSpec,
+                  attempt: int) -> tuple[Path, list[str], str]:
+    """Write attempt ``attempt``'s ``context.json`` and ``job.sh``; nothing is submitted.
 
     Returns:
-        The Slurm job id.
-
-    Raises:
-        WorkbenchError: sbatch refused (one line: Slurm's own reason).
+        ``(script, sbatch options, cluster name)``.
     """
     from workbench.runs.cluster_context import write_context
-    from workbench.runs.slurm import submit
 
     run_dir = Path(run.run_dir or "")
     placement = read_placement(run_dir)
@@ -315,10 +312,37 @@ def submit_attempt(project: Project | None, index: RunIndex, run: Run, spec: Run
     script.write_text(batch_script(spec, cluster, run_dir, attempt, _training_variables(spec, run_dir, attempt, parent),
                                    nodes=placement.nodes), encoding="utf-8")
     script.chmod(0o755)
-    job = submit(str(script), sbatch_options(spec, cluster, placement, run_dir, attempt), cwd=spec.project_root)
+    return script, sbatch_options(spec, cluster, placement, run_dir, attempt), cluster.name
+
+
+def record_submission(index: RunIndex, run: Run, attempt: int, job: str, cluster: str, note: str = "") -> None:
+    """Record that Slurm accepted attempt ``attempt`` of ``run`` as job ``job`` (``cluster.json``,
+    the row's ``status_reason`` and a ``submitted`` event). ``job`` may be an array task,
+    ``JOBID_TASK``: squeue, scontrol and scancel take it as it is."""
+    run_dir = Path(run.run_dir or "")
+    placement = read_placement(run_dir)
     _record_job(run_dir, attempt, job)
     index.update_run(run.id, status_reason=f"slurm job {job}: submitted")
-    index.add_event(run.id, "submitted", f"slurm job {job} on cluster {cluster.name} (attempt {attempt})",
-                    {"job_id": job, "cluster": cluster.name, "attempt": attempt, "nodes": placement.nodes,
+    index.add_event(run.id, "submitted", f"slurm job {job} on cluster {cluster} (attempt {attempt}){note}",
+                    {"job_id": job, "cluster": cluster, "attempt": attempt, "nodes": placement.nodes,
                      "gpus_per_node": placement.gpus_per_node})
+
+
+def submit_attempt(project: Project | None, index: RunIndex, run: Run, spec: RunSpec, attempt: int) -> str:
+    """Write attempt ``attempt``'s context and batch script, submit it, record the job.
+
+    The row is not changed here except for the event and ``status_reason`` after Slurm
+    accepted the job; a refusal raises before anything is recorded in the index.
+
+    Returns:
+        The Slurm job id.
+
+    Raises:
+        WorkbenchError: sbatch refused (one line: Slurm's own reason).
+    """
+    from workbench.runs.slurm import submit
+
+    script, options, cluster = write_attempt(project, index, run, spec, attempt)
+    job = submit(str(script), options, cwd=spec.project_root)
+    record_submission(index, run, attempt, job, cluster)
     return job

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from workbench.project import Project
     from workbench.runs.spec import RunSpec
 
-__all__ = ["live_job", "refuse_if_job_live", "resume_cluster"]
+__all__ = ["live_job", "refuse_if_job_live", "restart_cluster", "resume_cluster"]
 
 
 def live_job(run_dir: str | Path | None) -> tuple[str, JobState] | None:
@@ -97,4 +97,50 @@ def resume_cluster(project: Project, index: RunIndex, run: Run, spec: RunSpec, s
     run = index.get_run(run.id) or run
     if start:
         start_supervisor(project, index, run)
+    return index.get_run(run.id) or run
+
+
+def restart_cluster(project: Project, index: RunIndex, run: Run) -> Run:
+    """Submit again a cluster run whose job was cancelled before it started (a trial of a
+    stopped sweep): the same attempt, from the start, as a single job of its own; a watcher
+    follows it. The cancelled job's outcome file is kept as ``outcome-not-started.json``.
+
+    Raises:
+        WorkbenchError: The run has started, is live, or sbatch refused (one line; the run
+            is unchanged).
+    """
+    from workbench.runs.cluster_launch import record_submission, write_attempt
+    from workbench.runs.outcome import outcome_path
+    from workbench.runs.slurm import submit
+    from workbench.runs.spec import read_spec
+
+    if run.started_at is not None or run.status.is_live:
+        raise WorkbenchError(f"run {run.id} is {run.status} and has started; resume it instead")
+    run_dir = Path(run.run_dir or "")
+    found = live_job(run_dir)
+    if found is not None:
+        previous, state = found
+        raise WorkbenchError(f"run {run.id}'s slurm job {previous} is still {state.describe()}; "
+                             f"stop it first (workbench stop {run.id})")
+    attempt = run.attempt or 1
+    spec = read_spec(run_dir)
+    script, options, cluster = write_attempt(project, index, run, spec, attempt)
+    outcome = outcome_path(run_dir, attempt)
+    aside = outcome.with_name("outcome-not-started.json")
+    if outcome.is_file():  # before the job can start and write its own
+        outcome.replace(aside)
+    try:
+        job = submit(str(script), options, cwd=spec.project_root)
+    except BaseException:
+        if aside.is_file() and not outcome.exists():
+            aside.replace(outcome)
+        raise
+    index.update_run(run.id, status=RunStatus.QUEUED, ended_at=None, exit_code=None, signal=None, error=None,
+                     traceback=None, heartbeat_at=time.time(), stop_requested_at=None, stop_mode=None,
+                     stop_reason=None)
+    record_submission(index, run, attempt, job, cluster, "; submitted again: the earlier job never started")
+    index.add_event(run.id, "requeued", f"submitted again as slurm job {job} (it never started)",
+                    {"from": run.status.value, "to": "queued", "job_id": job, "attempt": attempt})
+    run = index.get_run(run.id) or run
+    start_supervisor(project, index, run)
     return index.get_run(run.id) or run

@@ -27,6 +27,7 @@ __all__ = [
     "cancel",
     "hostnames",
     "job_state",
+    "max_array_size",
     "parse_sacct",
     "parse_scontrol",
     "requeue",
@@ -228,6 +229,28 @@ def cancel(job_id: str, signal: str | None = None, batch: bool = False, full: bo
     if result.returncode != 0 and "already completing or completed" not in result.stderr \
             and "Invalid job id" not in result.stderr:
         raise SlurmError(f"scancel {job_id}: {_first_line(result.stderr) or result.returncode}")
+
+
+def max_array_size() -> int | None:
+    """``MaxArraySize`` from ``scontrol show config``: an array's task indexes must be below
+    it. None when the controller does not say (the submission then decides).
+
+    Raises:
+        SlurmError: scontrol is missing (one line).
+    """
+    try:
+        result = _run(["scontrol", "show", "config"])
+    except SlurmError as exc:
+        if "not on PATH" in str(exc):
+            raise
+        return None
+    if result.returncode != 0:
+        return None
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize" and value.strip().isdigit():
+            return int(value.strip())
+    return None
 
 
 def requeue(job_id: str) -> None:

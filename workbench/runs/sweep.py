@@ -57,7 +57,7 @@ MAX_RUNS = 1000
 
 _KINDS = ("grid", "random", "optuna")
 _FILE_KEYS = ("task", "name", "parallel", "metric", "direction", "seed", "trials", "prune", "device",
-              "profile", "tags", "grid", "random", "optuna", "set")
+              "profile", "tags", "grid", "random", "optuna", "set", "on")
 
 
 @dataclass
@@ -81,6 +81,8 @@ class SweepRequest:
         profile: A config profile for every trial.
         tags: Tags of every trial.
         file_params: Parameters from a sweep file (CLI ``params`` with the same key win).
+        on: A ``[clusters.NAME]`` to run on: a grid or random sweep is one Slurm job array
+            (``workbench.runs.cluster_array``); None: this machine's queue.
     """
 
     task: str | None = None
@@ -99,6 +101,7 @@ class SweepRequest:
     profile: str | None = None
     tags: Sequence[str] = ()
     file_params: Sequence[Param] = ()
+    on: str | None = None
 
 
 @dataclass
@@ -124,7 +127,7 @@ class SweepPlan:
         r = self.request
         return {"params": [p.describe() for p in self.params], "keys": [p.key for p in self.params],
                 "varied": self.varied, "fixed": list(r.fixed), "seed": self.seed, "trials": len(self.trials),
-                "device": r.device, "profile": r.profile, "tags": list(r.tags), "prune": r.prune,
+                "device": r.device, "profile": r.profile, "tags": list(r.tags), "prune": r.prune, "on": r.on,
                 "values": [{k: item.value for k, item in t.items()} for t in self.trials]}
 
 
@@ -170,7 +173,7 @@ def load_sweep_file(project: Project, where: str | Path) -> SweepRequest:
         random=trials if kind == "random" else None, optuna=trials if kind == "optuna" else None,
         seed=data.get("seed"), parallel=data.get("parallel"), metric=data.get("metric"),
         direction=data.get("direction"), prune=data.get("prune"), name=data.get("name"),
-        device=data.get("device"), profile=data.get("profile"),
+        device=data.get("device"), profile=data.get("profile"), on=data.get("on"),
         tags=[tags] if isinstance(tags, str) else list(tags), file_params=params)
 
 
@@ -178,7 +181,7 @@ def merge_requests(base: SweepRequest, cli: SweepRequest) -> SweepRequest:
     """A sweep file's request with the command line's flags on top (given flags win)."""
     merged = replace(base)
     for name in ("task", "random", "optuna", "seed", "parallel", "metric", "direction", "prune", "name",
-                 "device", "profile"):
+                 "device", "profile", "on"):
         value = getattr(cli, name)
         if value is not None:
             setattr(merged, name, value)
@@ -236,6 +239,9 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
         raise WorkbenchError(f"--{kind} needs 1 or more trials, got {count}")
     if request.parallel is not None and request.parallel < 1:
         raise WorkbenchError(f"--parallel must be 1 or more, got {request.parallel}")
+    if request.on and kind == "optuna":
+        raise WorkbenchError("--optuna sweeps cannot run --on a cluster yet (a grid or --random sweep can: one "
+                             "job array); run the study on this machine")
     direction = _direction(request)
     params = _params(request)
     size = grid_size(params) if kind == "grid" else int(count or 0)
@@ -262,8 +268,12 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
     names = _run_names(index, request.name, len(trials) if kind != "optuna" else size)
     first = trials[0] if trials else {}
     base = LaunchRequest(request.task, [*request.fixed, *trial_overrides(first)], request.profile,
-                         request.device, tags=list(request.tags))
-    prepared = prepare(project, base, index=index, probe=probe)  # device, backend, precision, ...
+                         request.device, tags=list(request.tags), on=request.on)
+    prepared = prepare(project, base, index=index, probe=probe)  # device, backend, precision, cluster, ...
+    if request.on:
+        from workbench.runs.cluster_array import check_array_size
+
+        check_array_size(len(trials), request.on)
     if kind == "optuna":
         _check_optuna()
     return SweepPlan(request, kind, params, trials, seed if kind != "grid" else None, prepared, names, direction)
@@ -355,6 +365,10 @@ def start_sweep(project: Project, plan: SweepPlan, *, index: RunIndex) -> tuple[
 
         start_controller(project, sweep.id)
         return sweep, []
+    if request.on:  # one Slurm job array; a refused sbatch leaves nothing
+        from workbench.runs.cluster_array import start_array
+
+        return sweep, start_array(project, plan, index, sweep, snapshot)
     runs: list[Run] = []
     for trial, name in zip(plan.trials, plan.names):
         try:
@@ -422,6 +436,7 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
     Raises:
         WorkbenchError: The sweep's study failed (no trial logged its metric): it does not resume.
     """
+    from workbench.runs.cluster_launch import is_cluster_run
     from workbench.runs.liveness import reconcile
     from workbench.runs.resume import resume_run
     from workbench.runs.sweep_controller import settle_pruned
@@ -438,6 +453,9 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
         if not run.status.is_resumable:
             actions.append(TrialAction(run, "kept", str(run.status)))
             continue
+        if is_cluster_run(run.run_dir):  # a new job of its own (docs/clusters.md), never the local queue
+            actions.append(_resume_on_cluster(project, index, run))
+            continue
         if run.started_at is None:  # stopped while it waited: it waits again
             actions.append(TrialAction(_requeue(index, run, "waiting again (the sweep resumed)"), "requeued"))
             continue
@@ -448,7 +466,8 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
             continue
         actions.append(TrialAction(_requeue(index, resumed, f"attempt {resumed.attempt}: waiting for a slot"),
                                    "resumed"))
-    _ensure_queue(project)
+    if not current.spec.get("on"):
+        _ensure_queue(project)
     if sweep.kind == "optuna":  # the study continues from its journal
         from workbench.runs.sweep_controller import start_controller
 
@@ -456,14 +475,29 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
     return actions
 
 
+def _resume_on_cluster(project: Project, index: RunIndex, run: Run) -> TrialAction:
+    """A cluster trial: resumed from its checkpoint as a new job, or, stopped while its job
+    was pending, submitted again from the start (``workbench.runs.cluster_resume``)."""
+    from workbench.runs.cluster_resume import restart_cluster
+    from workbench.runs.resume import resume_run
+
+    try:
+        if run.started_at is None:
+            return TrialAction(restart_cluster(project, index, run), "requeued")
+        return TrialAction(resume_run(project, index, run), "resumed")
+    except WorkbenchError as exc:
+        return TrialAction(run, "refused", str(exc))
+
+
 def _gone_now(index: RunIndex, run: Run) -> Run:
     """A ``running`` run whose supervisor and trainer are both gone is ``interrupted`` now,
     not only once its heartbeat is stale (after a crash of everything, resume at once)."""
+    from workbench.runs.cluster_launch import is_cluster_run
     from workbench.runs.liveness import INTERRUPTED_ERROR, owner_alive
     from workbench.runs.locks import trainer_alive
 
     if run.status is not RunStatus.RUNNING or run.host not in (None, _host()) or owner_alive(run) \
-            or trainer_alive(run.run_dir):
+            or trainer_alive(run.run_dir) or is_cluster_run(run.run_dir):  # Slurm's job state judges those
         return run
     index.mark_interrupted(run.id, INTERRUPTED_ERROR)
     return index.get_run(run.id) or run

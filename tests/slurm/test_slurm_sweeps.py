@@ -1,0 +1,95 @@
+"""Sweeps on a real one-node Slurm (``scripts/slurm_up.sh``): a grid submitted as one job
+array with ``--parallel`` as its ``%`` limit, each trial an ordinary cluster run; refusals
+that write nothing. Tiny runs: CI runs them on every push."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from support.projects import assert_nothing_written, clean_env, index_of, wait_ended, wb
+
+from workbench.store import RunStatus
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+TINY = ["-s", "samples=300", "-s", "epochs=2"]
+
+
+def _env(project: Path, slurm: dict[str, str]) -> dict[str, str]:
+    return clean_env(project.parent, **slurm)
+
+
+def _max_running(project: Path, run_ids: list[str]) -> int:
+    """The most trials training at once, from their events: ``started`` until the final status's."""
+    edges = []
+    with index_of(project) as index:
+        for run_id in run_ids:
+            events = index.events(run_id)
+            started = [e.time for e in events if e.kind == "started"]
+            ended = [e.time for e in events if e.kind in ("completed", "failed", "stopped", "interrupted")]
+            assert started and ended, [e.kind for e in events]
+            edges += [(started[0], 1), (ended[-1], -1)]
+    running = peak = 0
+    for _, change in sorted(edges):  # an end before a start at a tie
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
+def test_a_grid_on_slurm_is_one_job_array_limited_by_parallel(project: Path, slurm: dict[str, str]) -> None:
+    env = _env(project, slurm)
+    started = wb(project, "sweep", "SineRegression", "-g", "lr=1e-3,1e-2,3e-2", *TINY, "--parallel", "2",
+                 "--on", "here", "--name", "arr", "--json", env=env)
+    assert started.returncode == 0, started.stderr
+    record = json.loads(started.stdout)
+    job = record["spec"]["array_job"]
+    assert job.isdigit() and record["spec"]["on"] == "here"
+    array = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True, env=env)
+    assert "ArrayTaskThrottle=2" in array.stdout, array.stdout + array.stderr
+    ids = [trial["id"] for trial in record["trials"]]
+    assert len(ids) == 3
+    with index_of(project) as index:  # trial n is array task n-1
+        task_of = {run_id: int((index.get_run(run_id).name or "").rsplit("-", 1)[1]) - 1 for run_id in ids}
+
+    rows = wait_ended(project, ids)
+
+    assert {r.status for r in rows.values()} == {RunStatus.COMPLETED}, [r.error for r in rows.values()]
+    assert _max_running(project, ids) <= 2
+    for run_id, row in rows.items():
+        jobs = json.loads((Path(row.run_dir or "") / "cluster.json").read_text())["jobs"]
+        assert [(j["attempt"], j["job_id"]) for j in jobs] == [(1, f"{job}_{task_of[run_id]}")], jobs
+        assert row.sweep_id == record["id"]
+        assert "slurm job" in (Path(row.run_dir or "") / "output.log").read_text()  # Slurm wrote the trial's log
+        with index_of(project) as index:
+            steps = [s for s, _, _ in index.points(run_id, "train/loss")]
+        assert steps == list(range(1, row.total_steps + 1))
+    assert sorted(r.config["lr"] for r in rows.values()) == [1e-3, 1e-2, 3e-2]
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/workbench/"],
+                          cwd=project, capture_output=True, text=True, check=True, env=env).stdout
+    commit = record["snapshot_commit"]
+    assert dict(line.split() for line in refs.splitlines()) == {f"refs/workbench/runs/{i}": commit for i in ids}
+
+
+@pytest.mark.parametrize(("change", "args", "expected"), [
+    (("debug", "no-such-partition"), [], "sbatch refused the job"),
+    (None, ["--on", "nowhere"], "unknown cluster 'nowhere'"),
+    (None, ["--random", "1002", "--yes", "--on", "here"], "MaxArraySize"),
+    (None, ["--optuna", "4", "--on", "here"], "--optuna sweeps cannot run --on a cluster"),
+])
+def test_a_refused_cluster_sweep_is_one_line_and_leaves_nothing(project: Path, slurm: dict[str, str],
+                                                                 change: tuple[str, str] | None, args: list[str],
+                                                                 expected: str) -> None:
+    if change is not None:
+        toml = project / "workbench.toml"
+        toml.write_text(toml.read_text().replace(*change))
+    grid = ["-g", "lr=loguniform(1e-4,1e-1)"] if "--random" in args or "--optuna" in args else ["-g", "lr=1e-3,1e-2"]
+    result = wb(project, "sweep", "SineRegression", *grid, *(args or ["--on", "here"]), env=_env(project, slurm))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and expected in lines[0], result.stderr
+    assert_nothing_written(project)
+    with index_of(project) as index:
+        assert index.list_sweeps() == []
+    assert not (project / ".workbench" / "sweeps").is_dir() or not any((project / ".workbench" / "sweeps").iterdir())
