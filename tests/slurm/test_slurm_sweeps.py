@@ -1,6 +1,7 @@
 """Sweeps on a real one-node Slurm (``scripts/slurm_up.sh``): a grid submitted as one job
-array with ``--parallel`` as its ``%`` limit, each trial an ordinary cluster run; refusals
-that write nothing. Tiny runs: CI runs them on every push."""
+array with ``--parallel`` as its ``%`` limit, each trial an ordinary cluster run (its pending
+reason, a stop, a resume of the sweep as a job of its own); refusals that write nothing.
+Tiny runs: CI runs them on every push."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.projects import assert_nothing_written, clean_env, index_of, wait_ended, wb
+from support.projects import assert_nothing_written, clean_env, index_of, poll, run_row, wait_ended, wb
 
+from workbench.runs.present import waiting_text
 from workbench.store import RunStatus
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -53,14 +55,28 @@ def test_a_grid_on_slurm_is_one_job_array_limited_by_parallel(project: Path, slu
     assert len(ids) == 3
     with index_of(project) as index:  # trial n is array task n-1
         task_of = {run_id: int((index.get_run(run_id).name or "").rsplit("-", 1)[1]) - 1 for run_id in ids}
+    last = next(run_id for run_id in ids if task_of[run_id] == 2)
+    # The third task waits for the array's limit, shown as a queued cluster run's reason ...
+    poll(lambda: waiting_text(run_row(project, last)) == "JobArrayTaskLimit", "task 2's pending reason")
+    # ... a stop cancels it alone (never started), and resuming the sweep submits it again as a job of its own.
+    assert wb(project, "stop", last, env=env).returncode == 0
+    stopped = wait_ended(project, [last])[last]
+    assert stopped.status is RunStatus.STOPPED and stopped.started_at is None, stopped.error
+    resumed = wb(project, "sweep", "resume", "arr", "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    actions = {t["id"]: t["action"] for t in json.loads(resumed.stdout)["trials"]}
+    assert actions[last] == "requeued" and all(actions[i] == "kept" for i in ids if i != last), actions
 
     rows = wait_ended(project, ids)
 
     assert {r.status for r in rows.values()} == {RunStatus.COMPLETED}, [r.error for r in rows.values()]
     assert _max_running(project, ids) <= 2
     for run_id, row in rows.items():
-        jobs = json.loads((Path(row.run_dir or "") / "cluster.json").read_text())["jobs"]
-        assert [(j["attempt"], j["job_id"]) for j in jobs] == [(1, f"{job}_{task_of[run_id]}")], jobs
+        jobs = [(j["attempt"], j["job_id"]) for j in
+                json.loads((Path(row.run_dir or "") / "cluster.json").read_text())["jobs"]]
+        assert jobs[0] == (1, f"{job}_{task_of[run_id]}"), jobs
+        # resumed: a new job array of its own (one task here), its task 0
+        assert len(jobs) == (2 if run_id == last else 1) and (run_id != last or jobs[1][1].endswith("_0")), jobs
         assert row.sweep_id == record["id"]
         assert "slurm job" in (Path(row.run_dir or "") / "output.log").read_text()  # Slurm wrote the trial's log
         with index_of(project) as index:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from workbench.runs.sweep import SweepPlan
     from workbench.store._sweeps import Sweep
 
-__all__ = ["array_script", "check_array_size", "start_array"]
+__all__ = ["array_script", "check_array_size", "resume_array", "start_array"]
 
 
 def check_array_size(count: int, cluster: str) -> None:
@@ -72,6 +72,31 @@ def _array_options(options: list[str], sweep: Sweep, links: Path, count: int, pa
             f"--array=0-{count - 1}{limit}", *out]
 
 
+def _submit_array(project: Project, sweep: Sweep, scripts: list[Path], run_dirs: list[Path], options: list[str],
+                  parallel: int | None) -> str:
+    """Write ``array-<n>.sh`` and its output links in the sweep's folder; submit it. Returns the job id."""
+    from workbench.runs.slurm import submit
+    from workbench.runs.sweep_controller import sweep_dir
+
+    folder = sweep_dir(project, sweep.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 1 + len(list(folder.glob("array-*.sh")))
+    links = folder / f"array-{n}"
+    links.mkdir(parents=True, exist_ok=True)
+    for i, run_dir in enumerate(run_dirs):  # Slurm appends task i's output to trial i's output.log
+        (links / f"{i}.log").symlink_to(run_dir / "output.log")
+    script = folder / f"array-{n}.sh"
+    script.write_text(array_script(sweep.id, scripts), encoding="utf-8")
+    script.chmod(0o755)
+    try:
+        return submit(str(script), _array_options(options, sweep, links, len(scripts), parallel),
+                      cwd=str(project.root))
+    except BaseException:
+        script.unlink(missing_ok=True)
+        shutil.rmtree(links, ignore_errors=True)
+        raise
+
+
 def start_array(project: Project, plan: SweepPlan, index: RunIndex, sweep: Sweep, snapshot: Any) -> list[Run]:
     """Create every trial as a cluster run, submit them as one job array, start their watchers.
 
@@ -83,28 +108,18 @@ def start_array(project: Project, plan: SweepPlan, index: RunIndex, sweep: Sweep
     """
     from workbench.runs.cluster_launch import record_submission, write_attempt
     from workbench.runs.launch import start_supervisor
-    from workbench.runs.slurm import submit
     from workbench.runs.spec import read_spec
     from workbench.runs.sweep_controller import sweep_dir
 
-    folder = sweep_dir(project, sweep.id)
     runs: list[Run] = []
     try:
         for trial, name in zip(plan.trials, plan.names):
             runs.append(_create_trial(project, index, plan, sweep, trial, name, snapshot))
         written = [write_attempt(project, index, run, read_spec(Path(run.run_dir or "")), 1) for run in runs]
-        n = 1 + len(list(folder.glob("array-*.sh"))) if folder.is_dir() else 1
-        links = folder / f"array-{n}"
-        links.mkdir(parents=True, exist_ok=True)
-        for i, run in enumerate(runs):
-            (links / f"{i}.log").symlink_to(Path(run.run_dir or "") / "output.log")
-        script = folder / f"array-{n}.sh"
-        script.write_text(array_script(sweep.id, [path for path, _, _ in written]), encoding="utf-8")
-        script.chmod(0o755)
-        options = _array_options(written[0][1], sweep, links, len(runs), plan.request.parallel)
-        job = submit(str(script), options, cwd=str(project.root))
+        job = _submit_array(project, sweep, [path for path, _, _ in written], [Path(r.run_dir or "") for r in runs],
+                            written[0][1], plan.request.parallel)
     except BaseException:
-        _undo(project, index, sweep, runs, folder)
+        _undo(project, index, sweep, runs, sweep_dir(project, sweep.id))
         raise
     cluster = written[0][2]
     index.update_sweep(sweep.id, spec={**sweep.spec, "array_job": job})
@@ -112,6 +127,85 @@ def start_array(project: Project, plan: SweepPlan, index: RunIndex, sweep: Sweep
         record_submission(index, run, 1, f"{job}_{i}", cluster, f", task {i} of job array {job}")
         start_supervisor(project, index, run)  # its watcher: python -m workbench.runs.supervisor
     return [index.get_run(run.id) or run for run in runs]
+
+
+def resume_array(project: Project, index: RunIndex, sweep: Sweep, runs: list[Run]) -> list[tuple[Run, str, str]]:
+    """Continue a cluster sweep's ``runs`` (stopped, interrupted or failed) as ONE new job
+    array with the sweep's ``parallel`` as its limit: a trial that started resumes from its
+    latest checkpoint as attempt ``n + 1``; one whose job was cancelled before it started
+    runs its attempt again from the start. A trial that cannot continue is refused alone.
+
+    Returns:
+        ``(run, action, message)`` per trial: ``resumed``, ``requeued`` or ``refused``.
+
+    Raises:
+        WorkbenchError: sbatch refused the array (one line; no trial changed).
+    """
+    from workbench.runs.cluster_launch import write_attempt
+    from workbench.runs.cluster_resume import mark_restarted, mark_resumed, refuse_if_live, set_aside_outcome
+    from workbench.runs.spec import read_spec
+
+    actions: list[tuple[Run, str, str]] = []
+    chosen: list[tuple[Run, int, tuple[Path, list[str], str]]] = []
+    for run in runs:
+        try:
+            run = _settled(index, run)
+            refuse_if_live(run)
+            if run.started_at is not None:
+                _check_checkpoint(run)
+            attempt = (run.attempt or 1) + (run.started_at is not None)
+            chosen.append((run, attempt, write_attempt(project, index, run, read_spec(Path(run.run_dir or "")),
+                                                       attempt)))
+        except WorkbenchError as exc:
+            actions.append((run, "refused", str(exc)))
+    if not chosen:
+        return actions
+    restores = [set_aside_outcome(run) for run, _, _ in chosen if run.started_at is None]
+    try:
+        job = _submit_array(project, sweep, [w[0] for _, _, w in chosen], [Path(r.run_dir or "") for r, _, _ in chosen],
+                            chosen[0][2][1], sweep.parallel)
+    except BaseException:
+        for restore in restores:
+            restore()
+        raise
+    for i, (run, attempt, (_, _, cluster)) in enumerate(chosen):
+        note = f", task {i} of job array {job}"
+        if run.started_at is None:
+            actions.append((mark_restarted(project, index, run, f"{job}_{i}", cluster, note=note), "requeued",
+                            "its job never started: submitted again"))
+        else:
+            actions.append((mark_resumed(project, index, run, run.status, attempt, f"{job}_{i}", cluster, note=note),
+                            "resumed", f"attempt {attempt}"))
+    return actions
+
+
+def _settled(index: RunIndex, run: Run, wait: float = 60.0) -> Run:
+    """The run once its previous watcher has written its last words (up to ``wait`` seconds).
+
+    Raises:
+        WorkbenchError: Its watcher still runs.
+    """
+    import time
+
+    from workbench.runs.liveness import owner_alive
+
+    deadline = time.monotonic() + wait
+    while owner_alive(run) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        run = index.get_run(run.id) or run
+    if owner_alive(run):
+        raise WorkbenchError(f"run {run.id}'s watcher (pid {run.supervisor_pid}) is still finishing; try again")
+    if not run.status.is_resumable:
+        raise WorkbenchError(f"run {run.id} is {run.status}; only stopped, interrupted or failed runs resume")
+    return run
+
+
+def _check_checkpoint(run: Run) -> None:
+    from workbench.runs.resume import step_checkpoints
+
+    if not step_checkpoints(Path(run.run_dir or "")):
+        raise WorkbenchError(f"run {run.id} has no checkpoint to resume from (it ended before its first "
+                             "checkpoint); launch a new run")
 
 
 def _create_trial(project: Project, index: RunIndex, plan: SweepPlan, sweep: Sweep, trial: Any,

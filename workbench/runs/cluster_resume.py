@@ -11,20 +11,22 @@ a local resume does (the attempt number comes from its ``context.json``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
-from workbench.runs.cluster_launch import last_job, submit_attempt
+from workbench.runs.cluster_launch import last_job, record_submission, write_attempt
 from workbench.runs.launch import start_supervisor
-from workbench.runs.slurm import JobState, job_state
+from workbench.runs.slurm import JobState, job_state, submit
 from workbench.store import Run, RunIndex, RunStatus
 
 if TYPE_CHECKING:
     from workbench.project import Project
     from workbench.runs.spec import RunSpec
 
-__all__ = ["live_job", "refuse_if_job_live", "restart_cluster", "resume_cluster"]
+__all__ = ["NOT_STARTED", "live_job", "mark_restarted", "mark_resumed", "refuse_if_job_live", "refuse_if_live",
+           "restart_cluster", "resume_cluster", "set_aside_outcome"]
 
 
 def live_job(run_dir: str | Path | None) -> tuple[str, JobState] | None:
@@ -70,6 +72,36 @@ def refuse_if_job_live(run: Run, doing: str) -> None:
                              f"stop it first (workbench stop {run.id})")
 
 
+def refuse_if_live(run: Run) -> None:
+    """Refuse (one line) a new job for ``run`` while its newest job has not ended.
+
+    Raises:
+        WorkbenchError: The job still exists; or Slurm cannot be asked.
+    """
+    found = live_job(run.run_dir)
+    if found is not None:
+        previous, state = found
+        raise WorkbenchError(f"run {run.id}'s slurm job {previous} is still {state.describe()}; "
+                             f"stop it first (workbench stop {run.id})")
+
+
+def mark_resumed(project: Project, index: RunIndex, run: Run, status: RunStatus, attempt: int, job: str,
+                 cluster: str, *, start: bool = True, note: str = "") -> Run:
+    """Slurm accepted attempt ``attempt`` of ``run`` (after ``status``) as job ``job``: the row
+    becomes that attempt, ``queued``; the job is recorded and a watcher follows it."""
+    spec_device = run.device
+    index.update_run(run.id, status=RunStatus.QUEUED, attempt=attempt, ended_at=None, exit_code=None,
+                     signal=None, error=None, traceback=None, heartbeat_at=time.time(), stop_requested_at=None,
+                     stop_mode=None, stop_reason=None)
+    record_submission(index, run, attempt, job, cluster, note)
+    index.add_event(run.id, "resumed", f"attempt {attempt} (after {status}) as slurm job {job}",
+                    {"attempt": attempt, "previous_status": status.value, "device": spec_device, "job_id": job})
+    run = index.get_run(run.id) or run
+    if start:
+        start_supervisor(project, index, run)
+    return index.get_run(run.id) or run
+
+
 def resume_cluster(project: Project, index: RunIndex, run: Run, spec: RunSpec, status: RunStatus, *,
                    device: str | None = None, start: bool = True) -> Run:
     """Submit attempt ``n + 1`` of cluster run ``run`` and start its watcher.
@@ -78,69 +110,71 @@ def resume_cluster(project: Project, index: RunIndex, run: Run, spec: RunSpec, s
         WorkbenchError: The last job still exists and has not ended, ``--device`` was
             given, or sbatch refused (one line; the run is unchanged).
     """
-    run_dir = Path(run.run_dir or "")
     if device is not None and device != spec.device:
         raise WorkbenchError(f"run {run.id} runs on a cluster: its device cannot change on resume "
                              f"(fork it with --on to place it anew)")
-    found = live_job(run_dir)
-    if found is not None:
-        previous, state = found
-        raise WorkbenchError(f"run {run.id}'s slurm job {previous} is still {state.describe()}; "
-                             f"stop it first (workbench stop {run.id})")
+    refuse_if_live(run)
     attempt = (run.attempt or 1) + 1
-    job = submit_attempt(project, index, run, spec, attempt)
-    index.update_run(run.id, status=RunStatus.QUEUED, attempt=attempt, ended_at=None, exit_code=None,
-                     signal=None, error=None, traceback=None, heartbeat_at=time.time(), stop_requested_at=None,
-                     stop_mode=None, stop_reason=None, status_reason=f"slurm job {job}: submitted")
-    index.add_event(run.id, "resumed", f"attempt {attempt} (after {status}) as slurm job {job}",
-                    {"attempt": attempt, "previous_status": status.value, "device": spec.device, "job_id": job})
+    script, options, cluster = write_attempt(project, index, run, spec, attempt)
+    job = submit(str(script), options, cwd=spec.project_root)
+    return mark_resumed(project, index, run, status, attempt, job, cluster, start=start)
+
+
+#: Where the outcome of a job cancelled before it started is kept when the run is submitted again.
+NOT_STARTED = "outcome-not-started.json"
+
+
+def set_aside_outcome(run: Run) -> Callable[[], None]:
+    """Move the outcome of ``run``'s attempt (its job was cancelled before it started) aside,
+    so that the same attempt can run; returns what puts it back (the submission failed)."""
+    from workbench.runs.outcome import outcome_path
+
+    outcome = outcome_path(Path(run.run_dir or ""), run.attempt or 1)
+    aside = outcome.with_name(NOT_STARTED)
+    if outcome.is_file():  # before the job can start and write its own
+        outcome.replace(aside)
+
+    def restore() -> None:
+        if aside.is_file() and not outcome.exists():
+            aside.replace(outcome)
+
+    return restore
+
+
+def mark_restarted(project: Project, index: RunIndex, run: Run, job: str, cluster: str, *, note: str = "") -> Run:
+    """Slurm accepted ``run``'s never-started attempt again as job ``job``: ``queued``, a watcher."""
+    attempt = run.attempt or 1
+    index.update_run(run.id, status=RunStatus.QUEUED, ended_at=None, exit_code=None, signal=None, error=None,
+                     traceback=None, heartbeat_at=time.time(), stop_requested_at=None, stop_mode=None,
+                     stop_reason=None)
+    record_submission(index, run, attempt, job, cluster, note or "; submitted again: the earlier job never started")
+    index.add_event(run.id, "requeued", f"submitted again as slurm job {job} (it never started)",
+                    {"from": run.status.value, "to": "queued", "job_id": job, "attempt": attempt})
     run = index.get_run(run.id) or run
-    if start:
-        start_supervisor(project, index, run)
+    start_supervisor(project, index, run)
     return index.get_run(run.id) or run
 
 
 def restart_cluster(project: Project, index: RunIndex, run: Run) -> Run:
     """Submit again a cluster run whose job was cancelled before it started (a trial of a
     stopped sweep): the same attempt, from the start, as a single job of its own; a watcher
-    follows it. The cancelled job's outcome file is kept as ``outcome-not-started.json``.
+    follows it. The cancelled job's outcome file is kept as :data:`NOT_STARTED`.
 
     Raises:
         WorkbenchError: The run has started, is live, or sbatch refused (one line; the run
             is unchanged).
     """
-    from workbench.runs.cluster_launch import record_submission, write_attempt
-    from workbench.runs.outcome import outcome_path
-    from workbench.runs.slurm import submit
     from workbench.runs.spec import read_spec
 
     if run.started_at is not None or run.status.is_live:
         raise WorkbenchError(f"run {run.id} is {run.status} and has started; resume it instead")
-    run_dir = Path(run.run_dir or "")
-    found = live_job(run_dir)
-    if found is not None:
-        previous, state = found
-        raise WorkbenchError(f"run {run.id}'s slurm job {previous} is still {state.describe()}; "
-                             f"stop it first (workbench stop {run.id})")
-    attempt = run.attempt or 1
-    spec = read_spec(run_dir)
-    script, options, cluster = write_attempt(project, index, run, spec, attempt)
-    outcome = outcome_path(run_dir, attempt)
-    aside = outcome.with_name("outcome-not-started.json")
-    if outcome.is_file():  # before the job can start and write its own
-        outcome.replace(aside)
+    refuse_if_live(run)
+    spec = read_spec(Path(run.run_dir or ""))
+    script, options, cluster = write_attempt(project, index, run, spec, run.attempt or 1)
+    restore = set_aside_outcome(run)
     try:
         job = submit(str(script), options, cwd=spec.project_root)
     except BaseException:
-        if aside.is_file() and not outcome.exists():
-            aside.replace(outcome)
+        restore()
         raise
-    index.update_run(run.id, status=RunStatus.QUEUED, ended_at=None, exit_code=None, signal=None, error=None,
-                     traceback=None, heartbeat_at=time.time(), stop_requested_at=None, stop_mode=None,
-                     stop_reason=None)
-    record_submission(index, run, attempt, job, cluster, "; submitted again: the earlier job never started")
-    index.add_event(run.id, "requeued", f"submitted again as slurm job {job} (it never started)",
-                    {"from": run.status.value, "to": "queued", "job_id": job, "attempt": attempt})
-    run = index.get_run(run.id) or run
-    start_supervisor(project, index, run)
-    return index.get_run(run.id) or run
+    return mark_restarted(project, index, run, job, cluster)

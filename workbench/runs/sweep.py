@@ -421,7 +421,10 @@ def stop_sweep(project: Project, index: RunIndex, sweep: Sweep, *, reason: str =
         except WorkbenchError as exc:  # it ended meanwhile
             actions.append(TrialAction(run, "ended", str(exc)))
             continue
-        actions.append(TrialAction(result.run, result.outcome, result.message))
+        pending = run.status is RunStatus.QUEUED and "PENDING" in (run.status_reason or "")
+        actions.append(TrialAction(result.run, "cancelled", "its pending Slurm job is cancelled: it never starts")
+                       if pending and result.outcome == "requested" else
+                       TrialAction(result.run, result.outcome, result.message))
     return actions
 
 
@@ -429,6 +432,8 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
     """Continue a sweep: completed and pruned trials stay; stopped, interrupted and failed
     ones resume from their checkpoints through the queue (a trial stopped before it
     started waits again); queued and running ones stay; the queue runner is ensured.
+    A cluster sweep's trials continue as one new Slurm job array instead
+    (:func:`workbench.runs.cluster_array.resume_array`).
 
     Returns:
         One action per trial (``kept``, ``resumed``, ``requeued`` or ``refused`` with why).
@@ -448,13 +453,14 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
     reconcile(index)
     index.update_sweep(sweep.id, status="running")
     actions = []
+    on_cluster: list[Run] = []
     for run in index.runs_of_sweep(sweep.id):
         run = settle_pruned(index, _gone_now(index, run), wait=15.0)  # a pruned trial stays pruned
         if not run.status.is_resumable:
             actions.append(TrialAction(run, "kept", str(run.status)))
             continue
-        if is_cluster_run(run.run_dir):  # a new job of its own (docs/clusters.md), never the local queue
-            actions.append(_resume_on_cluster(project, index, run))
+        if is_cluster_run(run.run_dir):  # one new job array for them all, never the local queue
+            on_cluster.append(run)
             continue
         if run.started_at is None:  # stopped while it waited: it waits again
             actions.append(TrialAction(_requeue(index, run, "waiting again (the sweep resumed)"), "requeued"))
@@ -466,6 +472,10 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
             continue
         actions.append(TrialAction(_requeue(index, resumed, f"attempt {resumed.attempt}: waiting for a slot"),
                                    "resumed"))
+    if on_cluster:
+        from workbench.runs.cluster_array import resume_array
+
+        actions += [TrialAction(*action) for action in resume_array(project, index, current, on_cluster)]
     if not current.spec.get("on"):
         _ensure_queue(project)
     if sweep.kind == "optuna":  # the study continues from its journal
@@ -473,20 +483,6 @@ def resume_sweep(project: Project, index: RunIndex, sweep: Sweep) -> list[TrialA
 
         start_controller(project, sweep.id)
     return actions
-
-
-def _resume_on_cluster(project: Project, index: RunIndex, run: Run) -> TrialAction:
-    """A cluster trial: resumed from its checkpoint as a new job, or, stopped while its job
-    was pending, submitted again from the start (``workbench.runs.cluster_resume``)."""
-    from workbench.runs.cluster_resume import restart_cluster
-    from workbench.runs.resume import resume_run
-
-    try:
-        if run.started_at is None:
-            return TrialAction(restart_cluster(project, index, run), "requeued")
-        return TrialAction(resume_run(project, index, run), "resumed")
-    except WorkbenchError as exc:
-        return TrialAction(run, "refused", str(exc))
 
 
 def _gone_now(index: RunIndex, run: Run) -> Run:
