@@ -6,6 +6,10 @@ a checkpoint to resume from) and hands a run whose folder holds ``cluster.json``
 that refuses leaves the run as it was. The row then becomes attempt ``n + 1``, ``queued``,
 and a new watcher follows the job; the trainer on the node loads the latest checkpoint as
 a local resume does (the attempt number comes from its ``context.json``).
+
+A cluster sweep's ``sweep resume`` continues its trials as one new job array instead
+(``workbench.runs.cluster_array.resume_array``), through :func:`mark_resumed` and, for a
+trial whose job was cancelled before it started, :func:`mark_restarted`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ if TYPE_CHECKING:
     from workbench.runs.spec import RunSpec
 
 __all__ = ["NOT_STARTED", "live_job", "mark_restarted", "mark_resumed", "refuse_if_job_live", "refuse_if_live",
-           "restart_cluster", "resume_cluster", "set_aside_outcome"]
+           "resume_cluster", "set_aside_outcome"]
 
 
 def live_job(run_dir: str | Path | None) -> tuple[str, JobState] | None:
@@ -153,28 +157,3 @@ def mark_restarted(project: Project, index: RunIndex, run: Run, job: str, cluste
     run = index.get_run(run.id) or run
     start_supervisor(project, index, run)
     return index.get_run(run.id) or run
-
-
-def restart_cluster(project: Project, index: RunIndex, run: Run) -> Run:
-    """Submit again a cluster run whose job was cancelled before it started (a trial of a
-    stopped sweep): the same attempt, from the start, as a single job of its own; a watcher
-    follows it. The cancelled job's outcome file is kept as :data:`NOT_STARTED`.
-
-    Raises:
-        WorkbenchError: The run has started, is live, or sbatch refused (one line; the run
-            is unchanged).
-    """
-    from workbench.runs.spec import read_spec
-
-    if run.started_at is not None or run.status.is_live:
-        raise WorkbenchError(f"run {run.id} is {run.status} and has started; resume it instead")
-    refuse_if_live(run)
-    spec = read_spec(Path(run.run_dir or ""))
-    script, options, cluster = write_attempt(project, index, run, spec, run.attempt or 1)
-    restore = set_aside_outcome(run)
-    try:
-        job = submit(str(script), options, cwd=spec.project_root)
-    except BaseException:
-        restore()
-        raise
-    return mark_restarted(project, index, run, job, cluster)
