@@ -27,6 +27,7 @@ running) waits for it a while, then reads the previous attempt's (``cluster_cont
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -37,7 +38,8 @@ from workbench.runs.outcome import read_outcome
 from workbench.runs.slurm import JobState, SlurmError, requeue, start_now
 from workbench.store import RunIndex, RunStatus
 
-__all__ = ["WARNING_REASON", "base_attempt", "follow_requeue", "requeue_after_warning", "requeue_self"]
+__all__ = ["WARNING_REASON", "base_attempt", "follow_requeue", "requeue_after_warning", "requeue_cause",
+           "requeue_if_warned_while_starting", "requeue_self"]
 
 #: The stop reason of an attempt ended by Slurm's time-limit or preemption warning.
 WARNING_REASON = "stopped by SIGUSR1"
@@ -56,11 +58,38 @@ def requeue_self(run_dir: Path) -> bool:
     try:
         requeue(job)
     except SlurmError as exc:
+        if "pending execution" in str(exc):  # Slurm requeued it already (a preemption that sent the warning)
+            print(f"workbench: slurm job {job} was requeued by Slurm itself: the next attempt resumes from the "
+                  "checkpoint", file=sys.stderr, flush=True)
+            return True
         print(f"workbench: could not requeue slurm job {job} ({exc}); resume the run by hand", file=sys.stderr,
               flush=True)
         return False
     print(f"workbench: slurm job {job} requeued after its warning signal: the next attempt resumes from the "
           "checkpoint", file=sys.stderr, flush=True)
+    return True
+
+
+def requeue_if_warned_while_starting(run_dir: Path, attempt: int, job: str, state: JobState) -> bool:
+    """The watcher, once the job has ended: requeue it when the warning killed the trainer.
+
+    SIGUSR1's default action kills: a warning that comes while the batch script or the
+    Python interpreter is still starting, before the trainer installed its handler (its
+    first act), ends the job ``FAILED`` with ``ExitCode=0:10`` and no outcome file. Slurm
+    requeues a finished batch job too: the next attempt then runs as after any warning.
+
+    Returns:
+        Whether the job was requeued.
+    """
+    if state.signal != signal.SIGUSR1 or read_outcome(Path(run_dir), attempt) is not None:
+        return False
+    try:
+        requeue(job)
+    except SlurmError as exc:
+        print(f"watcher: {exc}", file=sys.stderr, flush=True)
+        return False
+    print(f"watcher: slurm job {job}'s warning signal came while its trainer was starting (killed by SIGUSR1): "
+          "requeued", file=sys.stderr, flush=True)
     return True
 
 
@@ -71,6 +100,30 @@ def requeue_after_warning(run_dir: Path, attempt: int) -> bool:
     if outcome is None or outcome.status is not RunStatus.STOPPED:
         return False
     return requeue_self(Path(run_dir))
+
+
+#: What ``slurmstepd`` writes to the job's output when it ends an attempt for a requeue
+#: (``*** JOB 1234 ON node1 CANCELLED AT ... DUE TO PREEMPTION ***``), and how events say it.
+_CAUSES = (("DUE TO PREEMPTION", "preempted"), ("DUE TO NODE FAILURE", "its node failed"),
+           ("DUE TO JOB REQUEUE", "scontrol requeue"))
+
+
+def requeue_cause(run_dir: Path, job: str, attempt: int) -> str:
+    """Why Slurm ended ``attempt`` of job ``job`` for a requeue, as its output says
+    (``preempted``, ``its node failed``, ``scontrol requeue``); "" when it does not say."""
+    try:
+        with open(Path(run_dir) / "output.log", "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 65536))  # the attempt's end is near the file's end
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    marker = f"=== attempt {attempt} "
+    text = text[text.rfind(marker):] if marker in text else text
+    for line in reversed(text.splitlines()):
+        if f"*** JOB {job} " in line:
+            return next((why for key, why in _CAUSES if key in line), "")
+    return ""
 
 
 def base_attempt(run_dir: Path, job: str) -> int:
@@ -97,10 +150,13 @@ def follow_requeue(index: RunIndex, spec: Any, run_dir: Path, job: str, attempt:
     if run is None:
         return attempt
     outcome = read_outcome(run_dir, attempt)
+    warned = outcome is not None and outcome.reason == WARNING_REASON  # it requeued itself
+    early = outcome is None and state.signal == signal.SIGUSR1  # requeue_if_warned_while_starting
+    cause = "the warning signal" if warned or early else requeue_cause(run_dir, job, attempt)
     if outcome is None and not run.status.is_final:
         finish(index, spec.id, RunStatus.INTERRUPTED, None, None,
-               f"slurm job {job} was requeued (preemption, a node failure or scontrol requeue) before the "
-               "trainer reported; the next attempt resumes from the last checkpoint", "")
+               f"slurm job {job} was requeued ({cause or 'preemption, a node failure or scontrol requeue'}) "
+               "before the trainer reported; the next attempt resumes from the last checkpoint", "")
         write_outcome_of(index, spec.id, run_dir, attempt)
     elif outcome is not None and not run.status.is_final:
         index.update_run(spec.id, status=outcome.status, ended_at=outcome.ended_at, exit_code=outcome.exit_code,
@@ -113,8 +169,9 @@ def follow_requeue(index: RunIndex, spec: Any, run_dir: Path, job: str, attempt:
     row = index.get_run(spec.id)
     if row is not None:
         write_context(index, row, run_dir, new)
-    index.add_event(spec.id, "requeued", f"slurm job {job} requeued after attempt {attempt} ({previous.value}); "
-                    f"attempt {new} resumes from the last checkpoint",
-                    {"attempt": new, "previous_status": previous.value, "job_id": job, "restarts": state.restarts})
+    index.add_event(spec.id, "requeued", f"slurm job {job} requeued after attempt {attempt} ({previous.value}"
+                    f"{f', {cause}' if cause else ''}); attempt {new} resumes from the last checkpoint",
+                    {"attempt": new, "previous_status": previous.value, "job_id": job, "restarts": state.restarts,
+                     "cause": cause or None})
     start_now(job)
     return new

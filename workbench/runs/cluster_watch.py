@@ -37,7 +37,7 @@ from typing import Any
 from workbench.runs._ending import finish, signal_name, stopped, write_outcome_of
 from workbench.runs.cluster_adopt import LOCK_FD_ENV, WATCHER_LOCK
 from workbench.runs.cluster_launch import last_job
-from workbench.runs.cluster_requeue import base_attempt, follow_requeue
+from workbench.runs.cluster_requeue import base_attempt, follow_requeue, requeue_if_warned_while_starting
 from workbench.runs.control import STOP_GRACE
 from workbench.runs.locks import FileLock, LockHeld
 from workbench.runs.outcome import read_outcome
@@ -104,6 +104,8 @@ def watch(spec: Any, run_dir: Path, index: RunIndex, attempt: int, signalled: th
                 missing = 0
                 last = state
                 if not state.active:
+                    if requeue_if_warned_while_starting(run_dir, attempt, job, state):
+                        continue  # the next look sees it pending again: the next attempt
                     break
                 if state.restarts > known_restarts and state.state in ("PENDING", "REQUEUED", "REQUEUE_HOLD"):
                     # Slurm requeued the job (its warning, a preemption): the next attempt

@@ -327,6 +327,25 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Train the run in ``argv[0]``; return the exit status."""
     args = sys.argv[1:] if argv is None else argv
+    # The stop signals are caught before anything else: Slurm may send its warning (SIGUSR1,
+    # whose default action kills) or a preemption's SIGTERM while this process is still
+    # starting — waiting for the trainer lock or for its context.json — and such a stop must
+    # end the attempt 'stopped' (requeued after the warning), not kill it.
+    requested: list[str] = []
+    task: Any = None
+    relay = False
+
+    def on_signal(signum: int, frame: Any) -> None:
+        reason = f"stopped by {signal.Signals(signum).name}"
+        requested.append(reason)
+        if task is not None and not relay:  # across machines: at the batch's end (_StopRelay)
+            task.request_stop(reason)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    # Slurm's time-limit or preemption warning (--signal=B:USR1@lead): a graceful stop too,
+    # after which rank 0 requeues the job (workbench.runs.cluster_requeue).
+    signal.signal(signal.SIGUSR1, on_signal)
     run_dir = Path(args[0]).resolve()
     from workbench.runs.artifacts import record_artifacts
     from workbench.runs.spec import read_spec
@@ -363,23 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         index = RunIndex(spec.index)
     # The supervisor tells every rank which attempt this is; rank 0 also reads it below.
     attempt = int(os.environ.get("WORKBENCH_ATTEMPT") or 1)
-    requested: list[str] = []
-    task: Any = None
     from workbench.runs.cluster_nodes import spans_machines
 
     relay = spec.backend == "ddp" and spans_machines(run_dir)
-
-    def on_signal(signum: int, frame: Any) -> None:
-        reason = f"stopped by {signal.Signals(signum).name}"
-        requested.append(reason)
-        if task is not None and not relay:  # across machines: at the batch's end (_StopRelay)
-            task.request_stop(reason)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    # Slurm's time-limit or preemption warning (--signal=B:USR1@lead): a graceful stop too,
-    # after which rank 0 requeues the job (workbench.runs.cluster_requeue).
-    signal.signal(signal.SIGUSR1, on_signal)
 
     if index is not None:
         run = index.get_run(spec.id)
