@@ -1,17 +1,25 @@
 """A cluster run goes on by itself after a time limit or a preemption: the job is requeued.
 
 Jobs are submitted with ``--requeue`` and ``--signal=B:USR1@signal_lead``
-(``workbench.runs.cluster_launch``). Two ways lead to the next attempt:
+(``workbench.runs.cluster_launch``). Three ways lead to the next attempt:
 
 - **The warning.** ``signal_lead`` seconds before the time limit Slurm sends SIGUSR1 to the
-  batch step (the trainer itself, or ``cluster_job``, which passes it to every rank). The
-  ranks agree to stop after the batch, rank 0 writes a checkpoint, ends the attempt
-  ``stopped`` (outcome file and journal, reason :data:`WARNING_REASON`) and then, from
-  inside the job, calls ``scontrol requeue $SLURM_JOB_ID`` (:func:`requeue_self`).
+  batch step (the trainer itself, or ``cluster_job``, which passes it to every rank; Slurm
+  looks every 30 s, so it may come up to a minute early). The ranks agree to stop after
+  the batch, rank 0 writes a checkpoint, ends the attempt ``stopped`` (outcome file and
+  journal, reason :data:`WARNING_REASON`) and then, from inside the job, calls ``scontrol
+  requeue $SLURM_JOB_ID`` (:func:`requeue_self`).
 - **Slurm requeues the job itself**: a preemption with ``PreemptMode=REQUEUE``, a node
   failure, ``scontrol requeue`` by an administrator. The trainer gets SIGTERM, takes it for
   a graceful stop and checkpoints if it can within ``KillWait``; else the attempt ends
   without an outcome (``interrupted``) and the next one starts from the last checkpoint.
+  The ``requeued`` event names the cause from ``slurmstepd``'s line in the job's output
+  (:func:`requeue_cause`). Where the site sets ``preempt_send_user_signal``, a preemption
+  sends the warning instead; the trainer's own requeue then finds the job pending already.
+- **The warning killed the trainer**: it came while Python was still starting, before the
+  trainer's handler (SIGUSR1's default action kills). The job ends ``FAILED`` with
+  ``ExitCode=0:10`` and no outcome; the watcher requeues it
+  (:func:`requeue_if_warned_while_starting`).
 
 Either way the job keeps its id and runs its batch script again; ``SLURM_RESTART_COUNT``
 makes it the next attempt (``WORKBENCH_ATTEMPT``). The watcher sees ``Restarts=`` grow in
