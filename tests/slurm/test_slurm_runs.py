@@ -106,10 +106,11 @@ def _past_a_checkpoint_of(project: Path, run_id: str, attempt: int) -> bool:
 def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(project: Path, slurm: dict[str, str]) -> None:
     """``workbench stop`` -> stopped -> ``resume`` (a new job); then Slurm's time-limit or
     preemption warning (SIGUSR1 to the batch step, as ``--signal=B:USR1@lead`` sends it):
-    the trainer checkpoints, stops and requeues its job; then a ``scontrol requeue`` from
-    outside (what a preemption with PreemptMode=REQUEUE does: SIGTERM, then requeue). Each
-    requeue runs the same job again as the next attempt, resumed from the checkpoint; the
-    end is bit for bit an uninterrupted run's."""
+    the trainer checkpoints, stops and requeues its job; then a real preemption: a job of
+    partition ``high`` that needs the whole node makes Slurm requeue the run's job
+    (PreemptMode=REQUEUE: SIGTERM, SIGKILL after KillWait, requeue). Each requeue runs the
+    same job again as the next attempt, resumed from the checkpoint; the end is bit for bit
+    an uninterrupted run's."""
     epochs = ["-s", "epochs=60"]  # four attempts fit (each signal follows a checkpoint it saw), under load too
     base = _launch(project, slurm, *epochs)  # on this machine, uninterrupted
     run_id = _launch(project, slurm, "--on", "here", *epochs)
@@ -124,9 +125,11 @@ def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(projec
     poll(lambda: _past_a_checkpoint_of(project, run_id, 2), "attempt 2 (workbench resume) past a checkpoint")
     subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True, env=env)
     poll(lambda: _past_a_checkpoint_of(project, run_id, 3), "attempt 3 (the requeued job) past a checkpoint")
-    subprocess.run(["scontrol", "requeue", job], check=True, env=env)
+    preemptor = subprocess.run(["sbatch", "--parsable", "--partition=high", "--exclusive", "--output=/dev/null",
+                                "--wrap", "sleep 1"], capture_output=True, text=True, env=env, cwd=project)
+    assert preemptor.returncode == 0, preemptor.stderr
     # (the row reads 'stopped' for a moment: attempt 3 ended, the watcher has not seen the requeue yet)
-    poll(lambda: run_row(project, run_id).attempt == 4, "attempt 4 after scontrol requeue")
+    poll(lambda: run_row(project, run_id).attempt == 4, "attempt 4 after the preemption")
     done = wait_ended(project, [run_id, base])
     row = done[run_id]
     assert row.status is RunStatus.COMPLETED and row.attempt == 4, (row.status, row.attempt, row.error)
@@ -135,17 +138,115 @@ def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(projec
     third = json.loads((Path(row.run_dir or "") / "attempts" / "2" / "outcome.json").read_text())
     assert third["status"] == "stopped" and "SIGUSR1" in third["reason"], third
     fourth = json.loads((Path(row.run_dir or "") / "attempts" / "3" / "outcome.json").read_text())
-    assert fourth["status"] in ("stopped", "interrupted"), fourth  # SIGTERM: a checkpoint if within KillWait
+    # SIGTERM: a checkpoint if within KillWait
+    assert fourth["status"] == "interrupted" or "SIGTERM" in fourth["reason"], fourth
     with index_of(project) as index:
         requeued = [e for e in index.events(run_id) if e.kind == "requeued"]
         steps = [s for s, _, _ in index.points(run_id, "train/loss")]
-    assert [e.data["attempt"] for e in requeued] == [3, 4], [e.message for e in requeued]
+    assert [(e.data["attempt"], e.data["cause"]) for e in requeued] == [(3, "the warning signal"), (4, "preempted")], \
+        [e.message for e in requeued]
     assert steps == list(range(1, row.total_steps + 1))
     name, state = _final_weights(row.run_dir)
     base_name, base_state = _final_weights(done[base].run_dir)
     assert name == base_name
     for part in ("model", "optimizer", "scheduler"):
         _assert_equal(state[part], base_state[part], part)
+
+
+#: SineRegression at 0.5 s a training step or slower: however fast the machine, the run
+#: outlasts the part of a one-minute time limit that comes before Slurm's warning, and the
+#: steps' pace hardly depends on the machine's load.
+SLOW_TASK = '''"""SineRegression, at 0.5 s a training step or slower."""
+import time
+
+from tasks.sine import SineRegression
+
+
+class SlowSine(SineRegression):
+    """SineRegression that sleeps 0.5 s in every training step."""
+
+    def training_step(self, batch, batch_idx):
+        time.sleep(0.5)
+        return super().training_step(batch, batch_idx)
+'''
+
+#: A cluster with Slurm's shortest time limit (one minute) and a warning 30 s before it.
+#: Slurm's timer looks every 30 s and sends the warning once at most lead + 30 s are left:
+#: here at its first look after an attempt started, 0 to 30 s into it (during the trainer's
+#: start-up too: then it stops before its first step).
+SHORT_CLUSTER = """
+[clusters.short]
+kind = "slurm"
+partition = "debug"
+time = "1"
+signal_lead = 30
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_run_longer_than_its_time_limit_goes_on_after_the_warning(project: Path, slurm: dict[str, str]) -> None:
+    """A real time limit: ``--time=1`` and ``--signal=B:USR1@30``. The run needs 31 s of
+    steps, more than an attempt trains before its warning (at most 30 s in, less start-up):
+    the warning makes the trainer checkpoint, stop and requeue its job, and the next attempt
+    resumes; the run completes after two attempts or more, with every point once."""
+    (project / "tasks" / "slow_sine.py").write_text(SLOW_TASK)
+    toml = project / "workbench.toml"
+    toml.write_text(toml.read_text() + SHORT_CLUSTER)
+    env = _env(project, slurm)
+    for args in (["add", "-A"], ["commit", "-q", "-m", "a slow task, a short cluster"]):
+        subprocess.run(["git", *args], cwd=project, env=env, check=True, capture_output=True)
+    launched = wb(project, "run", "SlowSine", "--on", "short", "-s", "samples=992", "-s", "epochs=2", "--json",
+                  env=env)
+    assert launched.returncode == 0, launched.stderr
+    run_id = json.loads(launched.stdout)["id"]
+
+    def completed() -> Any:
+        row = run_row(project, run_id)  # 'stopped' for a moment between two attempts
+        assert row.status in (RunStatus.COMPLETED, RunStatus.STOPPED) or row.status.is_live, (row.status, row.error)
+        return row if row.status is RunStatus.COMPLETED else None
+
+    row = poll(completed, "the run to complete across its time limits", timeout=150)
+    assert row.attempt >= 2, row.attempt
+    job = _jobs(project, run_id)[0]["job_id"]
+    attempts = range(1, row.attempt + 1)
+    assert [(j["attempt"], j["job_id"]) for j in _jobs(project, run_id)] == [(n, job) for n in attempts]
+    for attempt in range(1, row.attempt):
+        outcome = json.loads((Path(row.run_dir or "") / "attempts" / str(attempt) / "outcome.json").read_text())
+        # (interrupted: a warning that came while python started killed the trainer, and the watcher requeued)
+        assert outcome["reason"] == "stopped by SIGUSR1" or outcome["status"] == "interrupted", outcome
+    with index_of(project) as index:
+        requeued = [e.data for e in index.events(run_id) if e.kind == "requeued"]
+        steps = [s for s, _, _ in index.points(run_id, "train/loss")]
+    assert [(d["attempt"], d["cause"]) for d in requeued] == [(n, "the warning signal") for n in attempts[1:]]
+    assert steps == list(range(1, row.total_steps + 1))
+
+
+def test_a_warning_that_killed_a_starting_trainer_requeues_the_job(tmp_path: Path, slurm: dict[str, str]) -> None:
+    """SIGUSR1 before the trainer listens (python still starting) kills the batch step: the
+    watcher requeues the ended job, unless the attempt wrote its outcome."""
+    from workbench.runs.cluster_requeue import requeue_if_warned_while_starting
+    from workbench.runs.outcome import Outcome, write_outcome
+    from workbench.runs.slurm import job_state
+
+    env = {**os.environ, **slurm}
+    submitted = subprocess.run(["sbatch", "--parsable", "--requeue", "--output=/dev/null", "--wrap", "exec sleep 60"],
+                               capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    job = submitted.stdout.strip()
+    try:
+        poll(lambda: getattr(job_state(job), "state", "") == "RUNNING", "the job to run")
+        subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True, env=env)
+        poll(lambda: not getattr(job_state(job), "active", True), "the job to end")
+        ended = job_state(job)
+        assert ended is not None
+        assert ended.signal == signal.SIGUSR1 and ended.restarts == 0, ended
+        write_outcome(tmp_path, Outcome(1, RunStatus.STOPPED, 0.0, 0, None, "stopped by SIGUSR1", 3, 0.0))
+        assert not requeue_if_warned_while_starting(tmp_path, 1, job, ended)  # it ended as it should
+        assert requeue_if_warned_while_starting(tmp_path, 2, job, ended)
+        again = job_state(job)
+        assert again is not None and again.pending and again.restarts == 1, again
+    finally:
+        subprocess.run(["scancel", job], env=env, capture_output=True)
 
 
 def test_a_job_killed_with_scancel_is_interrupted_and_resumable(project: Path, slurm: dict[str, str]) -> None:
