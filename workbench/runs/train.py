@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,9 @@ class IndexReporter:
     each epoch's line to the run's output, as a fit in a terminal does (``workbench logs`` and
     the app's Output tab show it)."""
 
-    def __init__(self, writer: Any) -> None:
+    def __init__(self, writer: Any, first_epoch_check: Callable[[], None] | None = None) -> None:
         self.writer = writer
+        self._first_epoch_check = first_epoch_check
 
     def _send(self, info: Any) -> None:
         self.writer.progress(info.step, info.total, info.epoch)
@@ -47,6 +49,18 @@ class IndexReporter:
 
         self._send(info)
         print(epoch_line(info), flush=True)
+        check, self._first_epoch_check = self._first_epoch_check, None
+        if check is not None:
+            check()
+
+
+def _first_epoch_check(index: Any, run_id: str, writer: Any, journal: Any) -> Callable[[], None] | None:
+    """What rank 0 checks after its first epoch: a grid or random trial, its sweep's metric."""
+    if journal is not None or index is None:
+        return None  # a cluster run's index is its journal: the sweep's table tells the metric's absence
+    from workbench.runs.sweep_metric import sweep_metric_check
+
+    return sweep_metric_check(index, run_id, writer)
 
 
 def import_task(code_dir: Path, task_file: str, module: str, name: str) -> type:
@@ -423,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         on_event = _event_writer(index, spec.id)
         task = assemble_task(task_cls, spec.config, device=spec.device, precision=spec.precision,
                              backend=backend, run_dir=run_dir, sink=writer,
-                             reporter=IndexReporter(writer) if writer is not None else None,
+                             reporter=IndexReporter(writer, _first_epoch_check(index, spec.id, writer, journal))
+                             if writer is not None else None,
                              checkpoints=True, on_event=on_event)
         if relay:
             task.attach(_StopRelay(requested))
