@@ -126,7 +126,7 @@ def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(projec
     subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True, env=env)
     poll(lambda: _past_a_checkpoint_of(project, run_id, 3), "attempt 3 (the requeued job) past a checkpoint")
     preemptor = subprocess.run(["sbatch", "--parsable", "--partition=high", "--exclusive", "--output=/dev/null",
-                                "--wrap", "sleep 1"], capture_output=True, text=True, env=env, cwd=project)
+                                "--wrap", "true"], capture_output=True, text=True, env=env, cwd=project)
     assert preemptor.returncode == 0, preemptor.stderr
     # (the row reads 'stopped' for a moment: attempt 3 ended, the watcher has not seen the requeue yet)
     poll(lambda: run_row(project, run_id).attempt == 4, "attempt 4 after the preemption")
