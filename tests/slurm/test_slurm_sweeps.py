@@ -1,6 +1,7 @@
 """Sweeps on a real one-node Slurm (``scripts/slurm_up.sh``): a grid submitted as one job
 array with ``--parallel`` as its ``%`` limit, each trial an ordinary cluster run (its pending
-reason, a stop, a resume of the sweep as a job of its own); refusals that write nothing.
+reason, a stop, a resume of the sweep as a new array); an Optuna study's trial as a cluster
+run of its own; refusals that write nothing.
 Tiny runs: CI runs them on every push."""
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ def test_a_grid_on_slurm_is_one_job_array_limited_by_parallel(project: Path, slu
     with index_of(project) as index:  # trial n is array task n-1
         task_of = {run_id: int((index.get_run(run_id).name or "").rsplit("-", 1)[1]) - 1 for run_id in ids}
     last = next(run_id for run_id in ids if task_of[run_id] == 2)
-    # The third task waits for the array's limit, shown as a queued cluster run's reason ...
-    poll(lambda: waiting_text(run_row(project, last)) == "JobArrayTaskLimit", "task 2's pending reason")
+    # The third task waits for the array's limit; held too (a Slurm shared with other tests may
+    # pend it for other reasons first), its reason shows as a queued cluster run's does ...
+    held = subprocess.run(["scontrol", "hold", f"{job}_2"], capture_output=True, text=True, env=env)
+    assert held.returncode == 0, held.stderr
+    poll(lambda: waiting_text(run_row(project, last)) in ("JobHeldAdmin", "JobHeldUser"), "task 2's pending reason")
     # ... a stop cancels it alone (never started), and resuming the sweep submits it again as a job of its own.
     assert wb(project, "stop", last, env=env).returncode == 0
     stopped = wait_ended(project, [last])[last]
@@ -89,11 +93,34 @@ def test_a_grid_on_slurm_is_one_job_array_limited_by_parallel(project: Path, slu
     assert dict(line.split() for line in refs.splitlines()) == {f"refs/workbench/runs/{i}": commit for i in ids}
 
 
+def test_an_optuna_study_on_slurm_submits_its_trial_as_a_cluster_run(project: Path, slurm: dict[str, str]) -> None:
+    env = _env(project, slurm)
+    started = wb(project, "sweep", "SineRegression", "--optuna", "1", "-g", "lr=loguniform(1e-3,1e-1)", *TINY,
+                 "--metric", "val/loss", "--seed", "0", "--on", "here", "--name", "op", "--json", env=env)
+    assert started.returncode == 0, started.stderr
+    sweep_id = json.loads(started.stdout)["id"]
+
+    def done() -> object:
+        with index_of(project) as index:
+            sweep = index.get_sweep(sweep_id)
+            assert sweep is not None and sweep.status != "failed", sweep and sweep.spec.get("failure")
+            return sweep.status == "done" and index.runs_of_sweep(sweep_id)
+
+    runs = poll(done, "the study to end")
+    log = project / ".workbench" / "sweeps" / sweep_id / "controller.log"
+    assert len(runs) == 1 and runs[0].status is RunStatus.COMPLETED, \
+        ([(r.status, r.error, r.status_reason) for r in runs], log.read_text() if log.is_file() else "")
+    jobs = json.loads((Path(runs[0].run_dir or "") / "cluster.json").read_text())["jobs"]
+    assert [j["job_id"].isdigit() for j in jobs] == [True], jobs  # a job of its own, not an array task
+    shown = json.loads(wb(project, "sweep", "show", "op", "--json", env=env).stdout)
+    assert shown["best"]["id"] == runs[0].id and shown["best"]["metric"] is not None
+
+
 @pytest.mark.parametrize(("change", "args", "expected"), [
     (("debug", "no-such-partition"), [], "sbatch refused the job"),
     (None, ["--on", "nowhere"], "unknown cluster 'nowhere'"),
     (None, ["--random", "1002", "--yes", "--on", "here"], "MaxArraySize"),
-    (None, ["--optuna", "4", "--on", "here"], "--optuna sweeps cannot run --on a cluster"),
+    (("debug", "no-such-partition"), ["--optuna", "4", "--on", "here"], "sbatch refused the job"),
 ])
 def test_a_refused_cluster_sweep_is_one_line_and_leaves_nothing(project: Path, slurm: dict[str, str],
                                                                  change: tuple[str, str] | None, args: list[str],

@@ -63,7 +63,7 @@ def sweep_cmd() -> None:
 @click.option("--tag", "tags", multiple=True, help="A tag on every trial (repeatable).")
 @click.option("--on", "on", metavar="CLUSTER",
               help="Run on a [clusters.NAME] Slurm cluster: a grid or --random sweep is one job array "
-                   "(--parallel is its %limit).")
+                   "(--parallel is its %limit); an --optuna study submits trial by trial.")
 @click.option("--yes", is_flag=True, help="Allow more runs than [sweep] max_runs (default 1,000).")
 @json_option
 @pass_state
@@ -89,8 +89,8 @@ def start_cmd(state: State, task: str | None, params: tuple[str, ...], fixed: tu
         what = f"{plan.kind}, {count} run(s)" + (f", seed {plan.seed}" if plan.seed is not None else "")
         limit = f", at most {sweep.parallel} at once" if sweep.parallel else ""
         array = index.get_sweep(sweep.id) or sweep
-        where = f", on cluster {plan.request.on} as slurm job array {array.spec.get('array_job')}" \
-            if plan.request.on else ""
+        where = "" if not plan.request.on else f", on cluster {plan.request.on} " + (
+            "trial by trial" if plan.kind == "optuna" else f"as slurm job array {array.spec.get('array_job')}")
         click.echo(f"started sweep {sweep.id}" + (f" ({sweep.name})" if sweep.name else "") +
                    f": {sweep.task}, {what}{limit}{where}; snapshot {(sweep.snapshot_commit or '')[:10]}")
         click.echo(f"  watch it: workbench sweep show {sweep.name or sweep.id}")

@@ -41,6 +41,7 @@ __all__ = [
     "Placement",
     "batch_script",
     "check_placement",
+    "check_submission",
     "is_cluster_run",
     "jobs_of",
     "last_job",
@@ -271,6 +272,24 @@ def sbatch_options(spec: RunSpec, cluster: Cluster, placement: Placement, run_di
         where = "" if placement.nodes > 1 else "B:"
         options.append(f"--signal={where}USR1@{cluster.signal_lead}")
     return [*options, *cluster.sbatch]
+
+
+def check_submission(project: Project, placement: Placement) -> None:
+    """Ask Slurm (``sbatch --test-only``) whether it takes a job of ``placement`` now, for
+    launches that submit later (an Optuna study's trials): its refusal is one line before
+    anything is written.
+
+    Raises:
+        WorkbenchError: sbatch refused (Slurm's own reason).
+    """
+    from types import SimpleNamespace
+
+    from workbench.runs.slurm import try_submit
+
+    probe: Any = SimpleNamespace(name="check", task="check", id="check", project_root=str(project.root))
+    options = sbatch_options(probe, _cluster_of(project, placement), placement, Path(os.devnull), 1)
+    options = [o for o in options if not o.startswith(("--output=", "--open-mode="))]
+    try_submit(options, cwd=str(project.root))
 
 
 def _training_variables(spec: RunSpec, run_dir: Path, attempt: int, parent: Run | None) -> dict[str, Any]:

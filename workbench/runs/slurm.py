@@ -34,6 +34,7 @@ __all__ = [
     "sacct_state",
     "start_now",
     "submit",
+    "try_submit",
 ]
 
 #: States of a job that has not ended (it may still run or start).
@@ -126,6 +127,18 @@ def submit(script: str, options: Sequence[str], cwd: str | None = None) -> str:
     if not job.isdigit():
         raise SlurmError(f"sbatch said {result.stdout.strip()!r}, not a job id")
     return job
+
+
+def try_submit(options: Sequence[str], cwd: str | None = None) -> None:
+    """``sbatch --test-only OPTIONS --wrap=true``: whether Slurm would take such a job, without
+    submitting one (a partition, account or limit it refuses).
+
+    Raises:
+        SlurmError: sbatch refused (its own message, one line) or is missing.
+    """
+    result = _run(["sbatch", "--test-only", *options, "--wrap=true"], cwd=cwd)
+    if result.returncode != 0:
+        raise SlurmError(f"sbatch refused the job: {_first_line(result.stderr) or f'exit code {result.returncode}'}")
 
 
 _PAIR = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z:/_]*)=(\S*)")

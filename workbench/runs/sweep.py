@@ -239,9 +239,6 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
         raise WorkbenchError(f"--{kind} needs 1 or more trials, got {count}")
     if request.parallel is not None and request.parallel < 1:
         raise WorkbenchError(f"--parallel must be 1 or more, got {request.parallel}")
-    if request.on and kind == "optuna":
-        raise WorkbenchError("--optuna sweeps cannot run --on a cluster yet (a grid or --random sweep can: one "
-                             "job array); run the study on this machine")
     direction = _direction(request)
     params = _params(request)
     size = grid_size(params) if kind == "grid" else int(count or 0)
@@ -270,7 +267,11 @@ def plan_sweep(project: Project, request: SweepRequest, *, index: RunIndex,
     base = LaunchRequest(request.task, [*request.fixed, *trial_overrides(first)], request.profile,
                          request.device, tags=list(request.tags), on=request.on)
     prepared = prepare(project, base, index=index, probe=probe)  # device, backend, precision, cluster, ...
-    if request.on:
+    if request.on and kind == "optuna":  # trial by trial, later: would Slurm take such a job now?
+        from workbench.runs.cluster_launch import check_submission
+
+        check_submission(project, prepared.placement)
+    elif request.on:
         from workbench.runs.cluster_array import check_array_size
 
         check_array_size(len(trials), request.on)

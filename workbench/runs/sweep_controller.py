@@ -229,10 +229,16 @@ class Controller:
         name = f"{self.sweep.name}-{number + 1}" if self.sweep.name else None
         request = LaunchRequest(self.sweep.task, [*spec.get("fixed", []), *_overrides(params, self.texts)],
                                 spec.get("profile"), spec.get("device"), name=name,
-                                tags=[*spec.get("tags", []), f"{TRIAL_TAG}{number}"])
+                                tags=[*spec.get("tags", []), f"{TRIAL_TAG}{number}"], on=spec.get("on"))
         try:
-            run = enqueue(self.project, request, index=self.index, sweep_id=self.sweep.id,
-                          snapshot=Snapshot.from_dict(spec["snapshot"]))
+            if request.on:  # on a cluster: a normal --on run, its own Slurm job now (this loop keeps `parallel`)
+                from workbench.runs.launch import launch
+
+                run = launch(self.project, request, index=self.index, snapshot=Snapshot.from_dict(spec["snapshot"]))
+                self.index.update_run(run.id, sweep_id=self.sweep.id)
+            else:
+                run = enqueue(self.project, request, index=self.index, sweep_id=self.sweep.id,
+                              snapshot=Snapshot.from_dict(spec["snapshot"]))
         except WorkbenchError as exc:  # a value its field refuses: the trial fails, the study goes on
             from optuna.trial import TrialState
 
