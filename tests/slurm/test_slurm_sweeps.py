@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.projects import assert_nothing_written, clean_env, index_of, poll, run_row, wait_ended, wb
+from click.testing import CliRunner, Result
+from support.projects import assert_nothing_written, clean_env, index_of, poll, run_row, wait_ended
 
 from workbench.runs.present import waiting_text
 from workbench.store import RunStatus
@@ -23,6 +24,14 @@ TINY = ["-s", "samples=300", "-s", "epochs=2"]
 
 def _env(project: Path, slurm: dict[str, str]) -> dict[str, str]:
     return clean_env(project.parent, **slurm)
+
+
+def wb(project: Path, *args: str, env: dict[str, str]) -> Result:
+    """``workbench --project PROJECT ARGS`` in this process (cheaper than a subprocess here);
+    the watchers and the controller it starts are real processes."""
+    from workbench.cli import cli
+
+    return CliRunner().invoke(cli, ["--project", str(project), *args], env=env)
 
 
 def _max_running(project: Path, run_ids: list[str]) -> int:
@@ -46,7 +55,7 @@ def test_a_grid_on_slurm_is_one_job_array_limited_by_parallel(project: Path, slu
     env = _env(project, slurm)
     started = wb(project, "sweep", "SineRegression", "-g", "lr=1e-3,1e-2,3e-2", *TINY, "--parallel", "2",
                  "--on", "here", "--name", "arr", "--json", env=env)
-    assert started.returncode == 0, started.stderr
+    assert started.exit_code == 0, started.stderr
     record = json.loads(started.stdout)
     job = record["spec"]["array_job"]
     assert job.isdigit() and record["spec"]["on"] == "here"
@@ -63,11 +72,11 @@ def test_a_grid_on_slurm_is_one_job_array_limited_by_parallel(project: Path, slu
     assert held.returncode == 0, held.stderr
     poll(lambda: waiting_text(run_row(project, last)) in ("JobHeldAdmin", "JobHeldUser"), "task 2's pending reason")
     # ... a stop cancels it alone (never started), and resuming the sweep submits it again as a job of its own.
-    assert wb(project, "stop", last, env=env).returncode == 0
+    assert wb(project, "stop", last, env=env).exit_code == 0
     stopped = wait_ended(project, [last])[last]
     assert stopped.status is RunStatus.STOPPED and stopped.started_at is None, stopped.error
     resumed = wb(project, "sweep", "resume", "arr", "--json", env=env)
-    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.exit_code == 0, resumed.stderr
     actions = {t["id"]: t["action"] for t in json.loads(resumed.stdout)["trials"]}
     assert actions[last] == "requeued" and all(actions[i] == "kept" for i in ids if i != last), actions
 
@@ -97,7 +106,7 @@ def test_an_optuna_study_on_slurm_submits_its_trial_as_a_cluster_run(project: Pa
     env = _env(project, slurm)
     started = wb(project, "sweep", "SineRegression", "--optuna", "1", "-g", "lr=loguniform(1e-3,1e-1)", *TINY,
                  "--metric", "val/loss", "--seed", "0", "--on", "here", "--name", "op", "--json", env=env)
-    assert started.returncode == 0, started.stderr
+    assert started.exit_code == 0, started.stderr
     sweep_id = json.loads(started.stdout)["id"]
 
     def done() -> object:
@@ -128,13 +137,8 @@ def test_a_refused_cluster_sweep_is_one_line_and_leaves_nothing(project: Path, s
     if change is not None:
         toml = project / "workbench.toml"
         toml.write_text(toml.read_text().replace(*change))
-    from click.testing import CliRunner
-
-    from workbench.cli import cli
-
     grid = ["-g", "lr=loguniform(1e-4,1e-1)"] if "--random" in args or "--optuna" in args else ["-g", "lr=1e-3,1e-2"]
-    result = CliRunner().invoke(cli, ["--project", str(project), "sweep", "SineRegression", *grid,
-                                      *(args or ["--on", "here"])], env=_env(project, slurm))  # in-process: cheaper
+    result = wb(project, "sweep", "SineRegression", *grid, *(args or ["--on", "here"]), env=_env(project, slurm))
     lines = result.stderr.strip().splitlines()
     assert result.exit_code != 0 and len(lines) == 1 and expected in lines[0], result.stderr
     assert_nothing_written(project)
