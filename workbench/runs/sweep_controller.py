@@ -7,7 +7,8 @@ study and continues. Each trial is a normal run queued with the sweep's id and t
 ``optuna-trial-<number>``; the controller
 
 - asks the study for trials while fewer than ``parallel`` are live and fewer than the
-  sweep's trial count were asked, and queues each as a run on the sweep's snapshot;
+  sweep's trial count were asked, and queues each as a run on the sweep's snapshot (a sweep
+  ``--on`` a cluster: submits each as a normal cluster run, its own Slurm job and watcher);
 - reports the runs' intermediate values of the metric (read from the run index) and, when
   the pruner (median or Hyperband) says so, stops the run through
   :func:`workbench.runs.control.stop_run` with reason ``pruned`` (the run ends ``pruned``);
