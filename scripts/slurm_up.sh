@@ -10,9 +10,12 @@
 # also written to $STATE/env) or /etc/slurm/slurm.conf, which is linked to it when absent.
 # The node: this host's CPUs and memory (`slurmd -C`), no cgroup plugins
 # (proctrack/linuxproc, task/none), no accounting (no slurmdbd: `sacct` does not work), and
-# preemption by partition priority with PreemptMode=REQUEUE (partition `high` preempts
-# `debug`, the default). A Slurm that already answers `sinfo` is used as it is: nothing is
-# started, and slurm_down stops nothing.
+# preemption by partition priority with PreemptMode=REQUEUE: a job of partition `high`
+# preempts (requeues) jobs of partition `low`; `debug`, the default, is never preempted (so
+# a preemption test cannot disturb the other tests' jobs). A Slurm that already answers
+# `sinfo` is used as it is: nothing is started, and slurm_down stops nothing; one that an
+# earlier slurm_up started gets this script's slurm.conf (`scontrol reconfigure`) when its
+# own is older.
 # Exit status: 0 when the node is idle; otherwise non-zero with one line on stderr.
 set -euo pipefail
 
@@ -27,8 +30,59 @@ elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv
 
 mkdir -p "$STATE"
 
+# The slurm.conf for this host, written to $1.
+write_conf() {
+    host=$(hostname -s)
+    node_line=$(slurmd -C 2>/dev/null | head -n 1 | sed -e 's/^NodeName=[^ ]* //')
+    [ -n "$node_line" ] || node_line="CPUs=$(nproc)"
+    mkdir -p "$STATE/ctld" "$STATE/d" "$STATE/log"
+    cat > "$1" <<EOF
+# Written by workbench's scripts/slurm_up.sh: a one-node test cluster on $host.
+ClusterName=workbench
+SlurmctldHost=$host(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+MpiDefault=none
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+ReturnToService=2
+StateSaveLocation=$STATE/ctld
+SlurmdSpoolDir=$STATE/d
+SlurmctldPidFile=$STATE/slurmctld.pid
+SlurmdPidFile=$STATE/slurmd.pid
+SlurmctldLogFile=$STATE/log/slurmctld.log
+SlurmdLogFile=$STATE/log/slurmd.log
+SlurmctldPort=6817
+SlurmdPort=6818
+MinJobAge=300
+KillWait=5
+InactiveLimit=0
+NodeName=$host NodeAddr=127.0.0.1 $node_line State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=OFF
+PartitionName=low Nodes=$host MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=high Nodes=$host MaxTime=INFINITE State=UP PriorityTier=10
+EOF
+}
+
 if [ -s "$STARTED" ] && [ -f "$CONF" ] && SLURM_CONF="$CONF" timeout 10 sinfo -h >/dev/null 2>&1; then
     echo "slurm_up: already up (started by an earlier slurm_up; $STARTED)"
+    write_conf "$CONF.new"
+    if cmp -s "$CONF.new" "$CONF"; then
+        rm -f "$CONF.new"
+    else  # an older slurm_up's configuration (e.g. without partition `low`): this one's
+        mv "$CONF.new" "$CONF"
+        SLURM_CONF="$CONF" scontrol reconfigure || fail "scontrol reconfigure refused the new $CONF"
+        echo "slurm_up: reconfigured with this script's $CONF"
+    fi
     echo "export SLURM_CONF=$CONF"
     exit 0
 fi
@@ -72,44 +126,7 @@ if ! (munge -n 2>/dev/null | unmunge >/dev/null 2>&1); then
 fi
 
 # 3. slurm.conf for this host.
-host=$(hostname -s)
-node_line=$(slurmd -C 2>/dev/null | head -n 1 | sed -e 's/^NodeName=[^ ]* //')
-[ -n "$node_line" ] || node_line="CPUs=$(nproc)"
-mkdir -p "$STATE/ctld" "$STATE/d" "$STATE/log"
-cat > "$CONF" <<EOF
-# Written by workbench's scripts/slurm_up.sh: a one-node test cluster on $host.
-ClusterName=workbench
-SlurmctldHost=$host(127.0.0.1)
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-MpiDefault=none
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-SchedulerType=sched/backfill
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-PreemptType=preempt/partition_prio
-PreemptMode=REQUEUE
-ReturnToService=2
-StateSaveLocation=$STATE/ctld
-SlurmdSpoolDir=$STATE/d
-SlurmctldPidFile=$STATE/slurmctld.pid
-SlurmdPidFile=$STATE/slurmd.pid
-SlurmctldLogFile=$STATE/log/slurmctld.log
-SlurmdLogFile=$STATE/log/slurmd.log
-SlurmctldPort=6817
-SlurmdPort=6818
-MinJobAge=300
-KillWait=5
-InactiveLimit=0
-NodeName=$host NodeAddr=127.0.0.1 $node_line State=UNKNOWN
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP PriorityTier=1
-PartitionName=high Nodes=$host MaxTime=INFINITE State=UP PriorityTier=10
-EOF
+write_conf "$CONF"
 echo "export SLURM_CONF=$CONF" > "$STATE/env"
 if [ ! -e /etc/slurm/slurm.conf ]; then
     mkdir -p /etc/slurm

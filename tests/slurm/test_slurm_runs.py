@@ -111,6 +111,8 @@ def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(projec
     (PreemptMode=REQUEUE: SIGTERM, SIGKILL after KillWait, requeue). Each requeue runs the
     same job again as the next attempt, resumed from the checkpoint; the end is bit for bit
     an uninterrupted run's."""
+    toml = project / "workbench.toml"  # partition `low`: the one `high` preempts (never `debug`, other tests' jobs)
+    toml.write_text(toml.read_text().replace('partition = "debug"', 'partition = "low"'))
     epochs = ["-s", "epochs=60"]  # four attempts fit (each signal follows a checkpoint it saw), under load too
     base = _launch(project, slurm, *epochs)  # on this machine, uninterrupted
     run_id = _launch(project, slurm, "--on", "here", *epochs)
