@@ -32,9 +32,32 @@ def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 #: The longest modules (real Slurm jobs, kill-and-resume scenarios) go first: ``make test``
 #: hands whole modules to its two workers in collection order (``--dist loadscope``), and a
 #: long module handed out last would leave one worker idle while the other finishes it.
-_LONG_FIRST = ("tests/slurm/test_slurm_runs.py", "tests/resume/", "tests/chaos/", "tests/runs/test_ddp_kill.py")
+_LONG_FIRST = ("tests/slurm/", "tests/resume/", "tests/chaos/", "tests/runs/test_ddp_kill.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Put the longest modules first (a stable sort: each module keeps its own order)."""
     items.sort(key=lambda item: not item.nodeid.startswith(_LONG_FIRST))
+
+
+#: Folders whose modules share one session-wide resource and so run on one worker, as one
+#: unit of ``--dist loadscope``: ``tests/resume`` (its campaign of kill-and-resume scenarios
+#: is a session fixture that every worker would otherwise run whole, since a worker collects
+#: every test) and ``tests/slurm`` (one Slurm: a worker's session fixture stops the daemons
+#: it started while the other worker may still use them; a preemption or an exclusive job of
+#: one test would hit the jobs of another running beside it).
+ONE_WORKER = ("tests/resume/", "tests/slurm/")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadscope`` with each folder of :data:`ONE_WORKER` as one scope."""
+    if config.getoption("dist", None) != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderScopes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((folder for folder in ONE_WORKER if nodeid.startswith(folder)), None) \
+                or super()._split_scope(nodeid)
+
+    return FolderScopes(config, log)
