@@ -251,6 +251,23 @@ def test_a_warning_that_killed_a_starting_trainer_requeues_the_job(tmp_path: Pat
         subprocess.run(["scancel", job], env=env, capture_output=True)
 
 
+def test_a_requeued_attempt_begins_again_only_when_nothing_was_trained(tmp_path: Path) -> None:
+    """Slurm's warning while the first attempt was starting (no step, no checkpoint): the
+    requeued attempt begins again; a checkpoint that does not load, or an attempt that
+    trained steps, still refuses."""
+    from workbench.runs.outcome import Outcome, write_outcome
+    from workbench.runs.train import _stopped_before_training
+
+    write_outcome(tmp_path, Outcome(1, RunStatus.STOPPED, 0.0, 0, None, "stopped by SIGUSR1", 0, 0.0))
+    assert _stopped_before_training(tmp_path, 2)
+    assert not _stopped_before_training(tmp_path, 3)  # attempt 2 left no outcome: it may have trained
+    write_outcome(tmp_path, Outcome(2, RunStatus.STOPPED, 0.0, 0, None, "stopped by SIGUSR1", 5, 0.0))
+    assert not _stopped_before_training(tmp_path, 3)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "step-000000000.pt").write_bytes(b"torn")
+    assert not _stopped_before_training(tmp_path, 2)
+
+
 def test_a_job_killed_with_scancel_is_interrupted_and_resumable(project: Path, slurm: dict[str, str]) -> None:
     run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=200")
     poll(lambda: run_row(project, run_id).status is RunStatus.RUNNING, "the job to run")

@@ -101,6 +101,20 @@ def _event_writer(index: Any, run_id: str) -> Any:
     return on_event
 
 
+def _stopped_before_training(run_dir: Path, attempt: int) -> bool:
+    """Whether every earlier attempt ended before its first step and left no checkpoint: a
+    stop signal, or Slurm's warning, that came while the trainer was starting. The job that
+    Slurm requeued then begins again from the start (nothing was trained or logged)."""
+    from workbench.checkpoint_names import checkpoint_folder
+    from workbench.runs.outcome import read_outcomes
+
+    folder = checkpoint_folder(run_dir)
+    if folder.is_dir() and any(folder.iterdir()):
+        return False  # checkpoints that do not load: that is not a fresh start
+    earlier = [o for o in read_outcomes(run_dir) if o.attempt < attempt]
+    return len(earlier) == attempt - 1 and all(not o.last_step for o in earlier)
+
+
 def _restore(task: Any, spec: Any, attempt: int, run_dir: Path, index: Any, on_event: Any) -> None:
     """Continue from a checkpoint: the latest good one on a resume, the parent's on a fork.
 
@@ -121,7 +135,7 @@ def _restore(task: Any, spec: Any, attempt: int, run_dir: Path, index: Any, on_e
             raise WorkbenchError(f"cannot start from {path}: {exc}") from None
         fork = True
     if found is None:
-        if attempt > 1:
+        if attempt > 1 and not _stopped_before_training(run_dir, attempt):
             raise WorkbenchError("no checkpoint of this run could be loaded; launch it again")
         return
     path, checkpoint = found
