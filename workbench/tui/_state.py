@@ -65,6 +65,7 @@ class RunCache:
         self.version = 0
         self._counts: dict[str, int] = {}
         self._live: dict[str, None] = {}
+        self._headlines: dict[str, tuple[dict[str, float], str | None]] = {}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -77,7 +78,14 @@ class RunCache:
         last = self.last.get(run_id)
         if not last:
             return None, None
-        key = present.headline_key(list(last))
+        # The key depends only on which metrics the run has: kept while its values are the
+        # same dict (a tick that reads new values brings a new one).
+        known = self._headlines.get(run_id)
+        if known is not None and known[0] is last:
+            key = known[1]
+        else:
+            key = present.headline_key(list(last))
+            self._headlines[run_id] = (last, key)
         return key, last.get(key) if key else None
 
     def ran(self, row: Run, now: float) -> float | None:
@@ -169,6 +177,7 @@ class RunCache:
         if old is not None:
             self._count(old, -1)
             self.last.pop(run_id, None)
+            self._headlines.pop(run_id, None)
             self.spans.pop(run_id, None)
             self.rebuild()
 
@@ -181,6 +190,7 @@ class RunCache:
         gone = set(self.rows)
         self.rows.clear()
         self.last.clear()
+        self._headlines.clear()
         self.spans.clear()
         self.devices.clear()
         self.since = 0.0

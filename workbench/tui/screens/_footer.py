@@ -11,7 +11,35 @@ import dataclasses
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["fit_footer"]
+from textual.screen import Screen
+from textual.widgets import Footer as _TextualFooter
+
+__all__ = ["Footer", "fit_footer"]
+
+
+class Footer(_TextualFooter):
+    """Textual's footer, composed once for a burst of key changes.
+
+    Textual's footer composes itself again on every change of the screen's keys, each time
+    removing and mounting every key (and styling each twice); a screen changes them several
+    times before its first paint (focus moves, a resize fits the footer). Here a change while
+    a recompose is already waiting adds none: that one reads the keys as they are when it
+    runs, so the footer shows the same keys.
+    """
+
+    _recompose_waiting = False
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen and not self._recompose_waiting:
+            self._recompose_waiting = True
+            self.call_after_refresh(self._recompose_once)
+
+    async def _recompose_once(self) -> None:
+        self._recompose_waiting = False
+        await self.recompose()
 
 
 def fit_footer(node: Any, hidden: Collection[str], narrow: bool) -> None:

@@ -27,13 +27,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Grid, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from workbench.runs import present
 from workbench.store import Run, RunStatus
 from workbench.tui._state import Changes
 from workbench.tui.colors import theme_color
-from workbench.tui.screens._footer import fit_footer
+from workbench.tui.screens._footer import Footer, fit_footer
 from workbench.tui.messages import CodeDiffRead, CompareValuesRead
 from workbench.tui.widgets._plotting import ChartOptions, match_keys, order_keys, time_keyed
 from workbench.tui.widgets.chart import MetricChart, zoom_charts

@@ -19,13 +19,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, RichLog, Static
+from textual.widgets import Input, OptionList, RichLog, Static
 
 from workbench.runs import present
 from workbench.tui._state import Changes
 from workbench.tui.messages import RunHighlighted, RunOpenRequested, TaskLaunchRequested
 from workbench.tui.screens._actions import RunActions
-from workbench.tui.screens._footer import fit_footer
+from workbench.tui.screens._footer import Footer, fit_footer
 from workbench.tui.widgets._plotting import ChartOptions, match_keys, order_keys, prefer_keys
 from workbench.tui.widgets.chart import MetricChart, zoom_charts
 from workbench.tui.widgets.chart_grid import ChartGrid

@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, RichLog, SelectionList, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, RichLog, SelectionList, Static, TabbedContent, TabPane
 from textual.widgets.selection_list import Selection
 
 from workbench.runs import present
@@ -26,7 +26,7 @@ from workbench.tui._timing import attempt_spans, ran_text
 from workbench.tui._watcher import SeriesKey
 from workbench.tui.messages import CodeDiffRead, RunDetailsRead
 from workbench.tui.screens._actions import RunActions
-from workbench.tui.screens._footer import fit_footer
+from workbench.tui.screens._footer import Footer, fit_footer
 from workbench.tui.widgets._plotting import ChartOptions, time_keyed
 from workbench.tui.widgets.chart import MetricChart, zoom_charts
 from workbench.tui.widgets.images import ImagesPanel

@@ -25,7 +25,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from workbench.errors import WorkbenchError
 from workbench.runs import present
@@ -35,6 +35,7 @@ from workbench.tui._typed import workbench_app
 from workbench.tui.colors import theme_color
 from workbench.tui.widgets._plotting import ChartOptions
 from workbench.tui.widgets.chart import MetricChart
+from workbench.tui.screens._footer import Footer
 
 __all__ = ["BEST_N", "SweepActed", "SweepRead", "SweepScreen"]
 

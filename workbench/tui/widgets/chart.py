@@ -76,19 +76,23 @@ class _Plot(Widget):
         return super().refresh(*regions, **kwargs)
 
     def render_line(self, y: int) -> Strip:
-        width, height = self.size
-        if self._strips is None or self._for != (width, height):
-            # (Styles change only with a refresh, which drops the strips: a theme, a focus.)
-            self._for = (width, height)
+        # (Styles change only with a refresh, which drops the strips: a theme, a focus. The
+        # outer size is a plain attribute: the content size is looked up only to draw.)
+        outer = self.outer_size
+        if self._strips is None or self._for != outer:
+            self._for = outer
+            width, height = self.size
             # The base style walks every ancestor's styles: kept until the theme or CSS changes.
             theme = self.app.theme
             if self._base is None or self._base[0] != theme:
                 self._base = (theme, self.rich_style)
             self._strips = self.render_strips(width, height, self._base[1])
-        return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(width, self._base[1] if self._base else None)
+        return self._strips[y] if 0 <= y < len(self._strips) else \
+            Strip.blank(self.size.width, self._base[1] if self._base else None)
 
     def notify_style_update(self) -> None:
         self._base = None
+        self._strips = None  # (a padding could change the content size within the same outer size)
         super().notify_style_update()
 
     def render_strips(self, width: int, height: int, base: RichStyle) -> list[Strip]:
@@ -196,12 +200,24 @@ class MetricChart(Vertical, can_focus=True):
         self.options = options if options is not None else ChartOptions()
         self.cursor: int | None = None  # an index into self._xs
         self.title_prefix = ""
-        self._xs: list[float] = []
+        self._xs_list: list[float] | None = []
+        self._xs_from: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
         self._width = 0
         self._drawn: tuple[Any, ...] | None = None
         self._labels: tuple[Any, ...] | None = None
         self._asked_axis = self.axis
         self._margin = (7, 0)  # the plot area's left margin and width, known once drawn
+
+    @property
+    def _xs(self) -> list[float]:
+        """Every x of the curves last drawn, once each, ascending (where the cursor can stop)."""
+        if self._xs_list is None:
+            self._xs_list, self._xs_from = _steps_of(self._xs_from), []
+        return self._xs_list
+
+    @_xs.setter
+    def _xs(self, xs: list[float]) -> None:
+        self._xs_list, self._xs_from = xs, []
 
     @property
     def axis(self) -> str:
@@ -220,7 +236,8 @@ class MetricChart(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(classes="chart-legend")
-        yield _Plot(self)
+        self._plot = _Plot(self)
+        yield self._plot
         yield Static(classes="chart-readout")
 
     # -- what to show ----------------------------------------------------------------
@@ -273,7 +290,7 @@ class MetricChart(Vertical, can_focus=True):
             self._want()
         self._update_labels()
         if self._ready:
-            self.query_one(_Plot).refresh()
+            self._plot.refresh()
 
     # -- drawing ---------------------------------------------------------------------
 
@@ -331,8 +348,11 @@ class MetricChart(Vertical, can_focus=True):
             series += [Series(cx, cy, faint(self.run_colors.rgb(run_id), background))
                        for run_id, cx, cy, _ in curves if len(cx)]
         series += [Series(cx, sy, self.run_colors.rgb(run_id)) for run_id, cx, _, sy in curves if len(cx)]
-        self._xs = _steps_of(curves)
-        x_range = window if window is not None else (self._xs[0], self._xs[-1]) if self._xs else None
+        # Where the cursor can stop: worked out from these curves when first asked for (most
+        # draws show no cursor); the x span needs only the smallest and largest x.
+        self._xs_list, self._xs_from = None, curves
+        span = _span_of(curves)
+        x_range = window if window is not None else span
         limits = y_range([(cx.tolist(), cy.tolist()) for _, cx, cy, _ in curves], self.log_scale) \
             if options.skip_start else None
         cursor = None
@@ -340,7 +360,7 @@ class MetricChart(Vertical, can_focus=True):
             self.cursor = max(0, min(self.cursor, len(self._xs) - 1))
             cursor = self._xs[self.cursor]
         message = ""
-        if not self._xs:
+        if span is None:
             message = ("no points in this window (0: every step)" if window is not None else "no points yet") \
                 if self.key else "no metrics"
         ticks = _step_ticks if self.axis == "step" else _time_ticks
@@ -574,6 +594,17 @@ def _steps_of(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> l
     import numpy as np
 
     return np.unique(np.concatenate(xs)).tolist()
+
+
+def _span_of(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> tuple[float, float] | None:
+    """The smallest and the largest x of the curves (None: no points)."""
+    xs = [cx for _, cx, _, _ in curves if len(cx)]
+    if not xs:
+        return None
+    import numpy as np
+
+    every = np.concatenate(xs) if len(xs) > 1 else xs[0]
+    return float(every.min()), float(every.max())
 
 
 def _step_ticks(low: float, high: float, count: int) -> tuple[list[int], list[str]]:

@@ -65,6 +65,8 @@ class ChartGrid(Vertical):
         self._pending_page: int | None = None  # a saved page, taken once enough keys are known
         self.shape = (1, 1)
         self._shown: tuple[Any, ...] | None = None
+        self._charts: list[MetricChart] = []  # the charts on the page, in order
+        self._title: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(classes="grid-title")
@@ -142,6 +144,7 @@ class ChartGrid(Vertical):
         charts = list(grid.query(MetricChart))
         for chart in charts[len(shown):]:
             chart.remove()  # its curves are no longer wanted (MetricChart.on_unmount)
+        self._charts = charts[:len(shown)]
         for i, key in enumerate(shown):
             if i < len(charts):
                 chart = charts[i]
@@ -149,6 +152,7 @@ class ChartGrid(Vertical):
                 chart = MetricChart(self.cache, self.run_colors, self.names, self.request, pinned=self.pinned,
                                     legend=False, options=self.options, classes="grid-chart")
                 grid.mount(chart)
+                self._charts.append(chart)
             chart.show(key, self.run_ids)
         self._update_title(len(keys), len(shown))
 
@@ -170,7 +174,11 @@ class ChartGrid(Vertical):
         for run_id in self.run_ids:
             mark = "⚑" if run_id == pinned else "──"
             parts += ["  ", (f"{mark} {self.names(run_id)}", self.run_colors.hex(run_id))]
-        self.query_one(".grid-title", Static).update(Content.assemble(*parts))
+        title = Content.assemble(*parts)
+        shown = (title.plain, tuple(title.spans))
+        if shown != self._title:  # an update costs a layout pass (a resize lays the grid out again)
+            self._title = shown
+            self.query_one(".grid-title", Static).update(title)
 
     def refresh_title(self) -> None:
         """Redraw the legend (a run's colour or name changed, or the pin)."""
@@ -179,5 +187,5 @@ class ChartGrid(Vertical):
 
     def data_changed(self, changed: set[SeriesKey] | None) -> None:
         """Repaint the charts whose curves changed (``None``: all)."""
-        for chart in self.query(MetricChart):
+        for chart in self._charts:  # (the grid's charts, without a query: this runs every tick)
             chart.data_changed(changed)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -28,6 +28,9 @@ from workbench.store import Run
 from workbench.tui._state import RunCache
 from workbench.tui.colors import RunColors
 from workbench.tui.messages import RunHighlighted, RunOpenRequested
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["COLUMNS", "Column", "RunTable", "Selection"]
 
@@ -165,6 +168,11 @@ class RunTable(ScrollView, can_focus=True):
         self._cursor_id: str | None = None
         self._columns: tuple[Column, ...] = COLUMNS
         self._name_width = 16
+        # What each line showed when last drawn (by line): a tick repaints only the lines
+        # whose content changed (a refresh of the whole table clears it).
+        self._drawn: dict[int, tuple[Any, ...]] = {}
+        self._styles: dict[tuple[str, bool], Style] = {}
+        self._colours: dict[str, tuple[Style, Style]] = {}
 
     # -- data ------------------------------------------------------------------------
 
@@ -192,11 +200,35 @@ class RunTable(ScrollView, can_focus=True):
             except ValueError:
                 self.cursor = min(self.cursor, max(0, len(view) - 1))
         self._fit_columns()
-        self.virtual_size = Size(self.size.width, len(view) + 1)
+        self.virtual_size = _virtual_size(len(view))
         if self.current != self._cursor_id:
             self._cursor_id = self.current
             self.post_message(RunHighlighted(self._cursor_id))
-        self.refresh()
+        self._refresh_changed()
+
+    def refresh(self, *regions: Any, **kwargs: Any) -> Self:
+        if not regions:
+            self._drawn.clear()  # every line is drawn again, in styles read again
+            self._styles.clear()
+        return super().refresh(*regions, **kwargs)
+
+    def notify_style_update(self) -> None:
+        self._drawn.clear()
+        self._styles.clear()
+        super().notify_style_update()
+
+    def _refresh_changed(self) -> None:
+        """Repaint the lines whose content differs from what they show (a tick with no visible
+        change repaints nothing: with a grid of charts on screen, a repaint of the table is a
+        large part of a frame)."""
+        if not self._drawn or not self.is_mounted:
+            self.refresh()
+            return
+        width, height = self.size
+        base = self.rich_style
+        changed = [y for y in range(height) if self._drawn.get(y) != self._line(y, width, base)[0]]
+        for y in changed:
+            self.refresh(Region(0, y, width, 1))
 
     def select(self, run_id: str) -> None:
         """Move the cursor to a run (when the view shows it)."""
@@ -209,7 +241,7 @@ class RunTable(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_columns()
-        self.virtual_size = Size(self.size.width, len(self.runs.view) + 1)
+        self.virtual_size = _virtual_size(len(self.runs.view))
         self._scroll_to_cursor()
 
     def _fit_columns(self) -> None:
@@ -230,42 +262,63 @@ class RunTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        signature, draw = self._line(y, width, self.rich_style)
+        self._drawn[y] = signature
+        return draw()
+
+    def _line(self, y: int, width: int, base: Style) -> tuple[tuple[Any, ...], Callable[[], Strip]]:
+        """What line ``y`` shows (compared between ticks) and how to draw it."""
         if y == 0:
-            return self._header(width, base)
+            header = self._header_parts()
+            return ("header", width, base, header), lambda: self._header(width, base, header)
         index = int(self.scroll_offset.y) + y - 1
         view = self.runs.view
         if not view and y == 2:
-            return self._hint(width, base)
-        if index >= len(view):
-            return Strip.blank(width, base)
-        row = self.runs.rows.get(view[index])
+            hint = self._hint_text()
+            return ("hint", width, base, hint), lambda: self._hint(hint, width, base)
+        row = self.runs.rows.get(view[index]) if index < len(view) else None
         if row is None:
-            return Strip.blank(width, base)
-        return self._row(row, index == self.cursor, width, base)
+            return ("blank", width, base), lambda: Strip.blank(width, base)
+        parts = self._row_parts(row, index == self.cursor, base)
+        return ("row", width, base, parts), lambda: self._row(parts, width)
 
-    def _hint(self, width: int, base: Style) -> Strip:
+    def _hint_text(self) -> str:
         if self.runs.rows:
-            hint = "  no run matches the filter — Esc clears it"
-        elif self.runs.complete:
-            hint = "  no runs yet — press n to launch one (or Enter on a task)"
-        else:
-            hint = "  reading the run index…"
+            return "  no run matches the filter — Esc clears it"
+        if self.runs.complete:
+            return "  no runs yet — press n to launch one (or Enter on a task)"
+        return "  reading the run index…"
+
+    def _hint(self, hint: str, width: int, base: Style) -> Strip:
         return self._strip(Text(hint, style=self._style("dim"), no_wrap=True, end=""), width, base)
 
     def _style(self, name: str, background: bool = False) -> Style:
         # Resolved in full, so that a colour with alpha ($text-muted) is blended over the
         # table's background (a partial style leaves it white, unreadable in light themes);
         # the background is kept only where the row's own must not show through.
-        full = self.get_component_rich_style(f"run-table--{name}", partial=False)
-        if background:
-            return full
-        return Style(color=full.color, bold=full.bold, italic=full.italic, underline=full.underline)
+        # (Kept until the styles change: a refresh of the whole table or new CSS forgets them.)
+        found = self._styles.get((name, background))
+        if found is None:
+            full = self.get_component_rich_style(f"run-table--{name}", partial=False)
+            found = full if background else \
+                Style(color=full.color, bold=full.bold, italic=full.italic, underline=full.underline)
+            self._styles[(name, background)] = found
+        return found
 
-    def _header(self, width: int, base: Style) -> Strip:
+    def _colour_styles(self, run_id: str) -> tuple[Style, Style]:
+        """A run's colour, and its colour in bold (the status glyph)."""
+        hex_colour = self.run_colors.hex(run_id)
+        found = self._colours.get(hex_colour)
+        if found is None:
+            colour = Style(color=hex_colour)
+            found = self._colours[hex_colour] = (colour, colour + Style(bold=True))
+        return found
+
+    def _header_parts(self) -> tuple[Any, ...]:
         header = self._style("header", background=True)
-        text = Text(" " * _GUTTER, style=header, no_wrap=True, end="")
+        sorted_style = self._style("sorted", background=True)
         arrow = "▼" if self.runs.descending else "▲"
+        labels = []
         for column in self._columns:
             title = column.title
             if column.key == "metric":
@@ -274,7 +327,14 @@ class RunTable(ScrollView, can_focus=True):
             label = (title + arrow) if sorted_here else title
             label = label[: column.width]
             label = label.rjust(column.width) if column.right else label.ljust(column.width)
-            text.append(label, self._style("sorted", background=True) if sorted_here else header)
+            labels.append((label, sorted_style if sorted_here else header))
+        return header, tuple(labels)
+
+    def _header(self, width: int, base: Style, parts: tuple[Any, ...]) -> Strip:
+        header, labels = parts
+        text = Text(" " * _GUTTER, style=header, no_wrap=True, end="")
+        for label, style in labels:
+            text.append(label, style)
             text.append(" ", header)
         return self._strip(text, width, base + header)
 
@@ -285,24 +345,26 @@ class RunTable(ScrollView, can_focus=True):
             return next(iter(keys))
         return leaves.pop() if len(leaves) == 1 else "metric"
 
-    def _row(self, row: Run, is_cursor: bool, width: int, base: Style) -> Strip:
+    def _row_parts(self, row: Run, is_cursor: bool, base: Style) -> tuple[Any, ...]:
+        """A row's styled pieces: its style, then ``(text, style)`` per piece, and the cursor's
+        colour where the cursor is on it (None elsewhere)."""
         run_id = row.id
         status = row.status
-        colour = Style(color=self.run_colors.hex(run_id))
+        colour, bold = self._colour_styles(run_id)
         marked = run_id in self.selection.marked
         row_style = base
         if marked:
             row_style = row_style + Style(bgcolor=self._style("marked", background=True).bgcolor)
+        cursor = None
         if is_cursor:
             # The cursor is a quiet tint (see colors.py), not the theme's primary: run colours
             # and status colours stay readable on it; one that would not is drawn in the text colour.
             cursor = self.run_colors.cursor(self.has_focus)
             row_style = row_style + Style(bgcolor=cursor.hex6, color=self.run_colors.foreground.hex6)
-        text = Text(no_wrap=True, end="", style=row_style)
         mark = "⚑" if self.selection.pinned == run_id else ("◆" if marked else " ")
-        text.append(mark, colour)
-        text.append(present.STATUS_GLYPHS.get(status, "?"), colour + Style(bold=True))
-        text.append(" ")
+        pieces: list[tuple[str, Style | None]] = [(mark, colour),
+                                                  (present.STATUS_GLYPHS.get(status, "?"), bold),
+                                                  (" ", None)]
         now = self.clock()
         dim = self._style("dim")
         for column in self._columns:
@@ -310,9 +372,15 @@ class RunTable(ScrollView, can_focus=True):
             if len(value) > column.width:
                 value = value[: column.width - 1] + "…"
             value = value.rjust(column.width) if column.right else value.ljust(column.width)
+            pieces += [(value, style), (" ", None)]
+        return row_style, tuple(pieces), cursor
+
+    def _row(self, parts: tuple[Any, ...], width: int) -> Strip:
+        row_style, pieces, cursor = parts
+        text = Text(no_wrap=True, end="", style=row_style)
+        for value, style in pieces:
             text.append(value, style)
-            text.append(" ")
-        if is_cursor:
+        if cursor is not None:
             self._keep_legible(text, cursor)
         return self._strip(text, width, row_style)
 
@@ -430,3 +498,10 @@ class RunTable(ScrollView, can_focus=True):
             self.cursor = index
             if event.chain >= 2:
                 self.action_open()
+
+
+def _virtual_size(rows: int) -> Size:
+    """The table's scrollable size: a header line and a line per run. No width: lines are
+    drawn to the table's width and never scroll sideways, and a virtual size that follows
+    the width would lay the whole screen out again on a resize (or on the first paint)."""
+    return Size(0, rows + 1)
