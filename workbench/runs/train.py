@@ -472,18 +472,20 @@ def main(argv: list[str] | None = None) -> int:
                 if row is not None and row.stop_reason == "pruned":
                     status = "pruned"
             message = task.state.stop_reason if task.state.stopped_early else (requested[0] if stopped else "")
-            ended = time.time()
-            write_outcome(run_dir, Outcome(attempt, RunStatus(status), ended, 0, None, message,
-                                           task.state.step, started_at))
-            index.update_run(spec.id, status=status, ended_at=ended, exit_code=0,
-                             step=task.state.step, total_steps=task.state.total_steps)
-            index.add_event(spec.id, status, message or pipeline.summary(task))
+            # The replay check is recorded before the final status: whoever sees the run
+            # ended (`resume --wait`, the app) finds the attempt's whole record.
             if fit_ran:
                 _check_replay(index, spec.id, attempt)
             elif attempt > 1:
                 index.add_event(spec.id, "replay", f"nothing to replay: fit was complete, attempt {attempt} "
                                 f"resumed at step {pipeline.resumed_at or '-'}",
                                 {"matched": 0, "compared": 0, "first_divergence": None})
+            ended = time.time()
+            write_outcome(run_dir, Outcome(attempt, RunStatus(status), ended, 0, None, message,
+                                           task.state.step, started_at))
+            index.update_run(spec.id, status=status, ended_at=ended, exit_code=0,
+                             step=task.state.step, total_steps=task.state.total_steps)
+            index.add_event(spec.id, status, message or pipeline.summary(task))
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure is reported, then re-raised as exit 1
         tb = traceback.format_exc()
@@ -506,6 +508,10 @@ def main(argv: list[str] | None = None) -> int:
                 index.update_run(spec.id, error=_one_line(exc), traceback=tb)
                 return 1
             try:
+                _check_replay(index, spec.id, attempt)  # before the status, as on success
+            except Exception:  # noqa: BLE001
+                pass
+            try:
                 write_outcome(run_dir, Outcome(attempt, RunStatus.FAILED, ended, 1, None, _one_line(exc),
                                                step, started_at))
             except OSError:
@@ -513,10 +519,6 @@ def main(argv: list[str] | None = None) -> int:
             index.update_run(spec.id, status="failed", ended_at=ended, exit_code=1,
                              error=_one_line(exc), traceback=tb)
             index.add_event(spec.id, "failed", _one_line(exc))
-            try:
-                _check_replay(index, spec.id, attempt)
-            except Exception:  # noqa: BLE001
-                pass
         return 1
     finally:
         # The attempt is concluded: a stop signal that arrives now (the supervisor delivers a
