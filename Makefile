@@ -36,7 +36,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	@$(PY) -m compileall -q workbench > /dev/null
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest -q -n 2 --dist loadscope --reruns 1 --reruns-delay 2 --durations=30
+	$(PY) -m pytest -q -n 2 --dist loadscope --reruns 1 --reruns-delay 2 -raR --durations=30
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
