@@ -44,3 +44,13 @@ def campaign(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         runs.close()
         for project in projects:
             kill_run_processes(project)
+
+
+@pytest.fixture(autouse=True)
+def _scenario_again_on_rerun(request: pytest.FixtureRequest) -> None:
+    """A test run a second time (``make test`` reruns a failure once) gets its own scenario
+    (the first one its marker names) played again, not the first play's cached result; the
+    baselines it compares with are kept."""
+    mark = request.node.get_closest_marker("scenarios")
+    if mark is not None and getattr(request.node, "execution_count", 1) > 1:
+        request.getfixturevalue("campaign").restart(mark.args[0])

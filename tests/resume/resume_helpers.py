@@ -147,6 +147,12 @@ class Campaign:
         except BaseException:
             raise RuntimeError(f"scenario {name!r} failed:\n{traceback.format_exc()}") from None
 
+    def restart(self, name: str) -> None:
+        """Run scenario ``name`` again (new runs in the same project); its next
+        :meth:`result` is the new one's. For a test that is run a second time."""
+        with self._lock:
+            self._futures[name] = self._pool.submit(self._run, name)
+
     def result(self, name: str, timeout: float = 3 * PATIENCE) -> Any:
         """The scenario's result (started if needed); its failure is raised here."""
         return self._future(name).result(timeout=timeout)
