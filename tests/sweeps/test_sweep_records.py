@@ -97,3 +97,18 @@ def test_show_stop_and_resume_take_a_sweep_by_id_or_name_and_refuse_a_ref_naming
     both = wb("show", sweep.id)
     assert both.exit_code == 2 and f"names run {clash.id} and sweep {sweep.id}" in both.output
     assert wb("stop", "lr-grid", "--kill").exit_code == 2
+
+
+def test_a_grid_or_random_sweep_with_nothing_left_to_run_shows_done_or_stopped() -> None:
+    from workbench.runs.present import sweep_status
+
+    assert sweep_status("running", "grid", {"completed": 5, "failed": 1}) == "done"
+    assert sweep_status("running", "random", {"completed": 2, "pruned": 1}) == "done"
+    assert sweep_status("running", "grid", {"completed": 2, "stopped": 1}) == "stopped"  # resume SWEEP goes on
+    assert sweep_status("running", "grid", {"completed": 2, "interrupted": 1}) == "stopped"
+    assert sweep_status("running", "grid", {"completed": 2, "queued": 1}) == "running"
+    assert sweep_status("running", "grid", {"completed": 2, "running": 1}) == "running"
+    assert sweep_status("running", "grid", {}) == "running"  # its trials are being made
+    assert sweep_status("running", "optuna", {"completed": 3}) == "running"  # its controller says done
+    assert sweep_status("stopped", "grid", {"stopped": 2}) == "stopped"
+    assert sweep_status("failed", "optuna", {"completed": 1}) == "failed"

@@ -80,6 +80,7 @@ def test_a_grid_runs_through_the_queue_two_at_a_time_on_one_snapshot(project: Pa
     assert shown["metric"] == "val/loss" and None not in values and values == sorted(values)
     assert shown["best"]["id"] == shown["trials"][0]["id"]
     assert shown["counts"] == {"completed": 6} and shown["varied"] == ["lr", "hidden"]
+    assert shown["status"] == "done"  # a grid has no controller to record it: shown from its trials
     table = invoke(project, "sweep", "ls").output
     assert "6: 6 completed" in table and f"val/loss {shown['best']['metric']:.4g} ({shown['best']['name']})" in table
     listed = json.loads(invoke(project, "ls", "--sweep", record["id"][:8], "--json").output)

@@ -152,7 +152,7 @@ def show_cmd(state: State, sweep: str, as_json: bool) -> None:
             print_json(record)
             return
         name = f"  ({s.name})" if s.name else ""
-        click.echo(f"sweep {click.style(s.id, bold=True)}{name}  {s.status}")
+        click.echo(f"sweep {click.style(s.id, bold=True)}{name}  {record['status']}")
         spec = s.spec
         lines = [("task", s.task), ("kind", s.kind + (f", seed {spec.get('seed')}" if spec.get("seed") is not None
                                                      else "")),
@@ -244,7 +244,7 @@ def _counts_text(counts: dict[str, int]) -> str:
 
 def sweep_record(index: RunIndex, sweep: Sweep, *, trials: bool = True) -> dict[str, Any]:
     """A sweep as ``--json`` prints it (documented in docs/cli.md)."""
-    from workbench.runs.present import flatten_config, headline_key, iso
+    from workbench.runs.present import flatten_config, headline_key, iso, sweep_status
     from workbench.runs.sampler import is_system_key
 
     runs = index.runs_of_sweep(sweep.id)
@@ -264,7 +264,8 @@ def sweep_record(index: RunIndex, sweep: Sweep, *, trials: bool = True) -> dict[
         counts[run.status.value] = counts.get(run.status.value, 0) + 1
     best = rows[0] if rows and rows[0]["metric"] is not None else None
     record: dict[str, Any] = {
-        "id": sweep.id, "name": sweep.name, "task": sweep.task, "kind": sweep.kind, "status": sweep.status,
+        "id": sweep.id, "name": sweep.name, "task": sweep.task, "kind": sweep.kind,
+        "status": sweep_status(sweep.status, sweep.kind, counts),
         "parallel": sweep.parallel, "metric": metric, "direction": sweep.direction or "min",
         "snapshot_commit": sweep.snapshot_commit, "created_at": iso(sweep.created_at),
         "spec": {k: v for k, v in sweep.spec.items() if k != "values"},

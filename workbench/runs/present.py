@@ -36,6 +36,7 @@ __all__ = [
     "seconds",
     "step_record",
     "steps_text",
+    "sweep_status",
     "tilde",
     "value_text",
     "waiting_text",
@@ -367,3 +368,21 @@ def human_size(size: int | None) -> str:
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"  # pragma: no cover
+
+
+def sweep_status(stored: str, kind: str, counts: dict[str, int]) -> str:
+    """A sweep's status as shown: what was last asked of it (``stored``), except for a grid or
+    random sweep still ``running`` whose trials are none of them queued or running: ``done``
+    when each ended for good (completed, pruned or failed), ``stopped`` when some were stopped
+    or interrupted (``workbench resume SWEEP`` continues them). An Optuna study's controller
+    records ``done`` itself; a grid or random sweep has no controller to do it.
+
+    Args:
+        stored: The sweep's row's status (``running``, ``stopped``, ``done`` or ``failed``).
+        kind: ``grid``, ``random`` or ``optuna``.
+        counts: ``{status: count}`` of its trials.
+    """
+    live = counts.get("queued", 0) + counts.get("running", 0)
+    if stored != "running" or kind == "optuna" or not sum(counts.values()) or live:
+        return stored
+    return "stopped" if counts.get("stopped", 0) + counts.get("interrupted", 0) else "done"
