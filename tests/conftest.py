@@ -49,6 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 ONE_WORKER = ("tests/resume/", "tests/slurm/")
 
 
+@pytest.hookimpl(optionalhook=True)  # a known hook only where pytest-xdist is installed
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """``--dist loadscope`` with each folder of :data:`ONE_WORKER` as one scope."""
     if config.getoption("dist", None) != "loadscope":
