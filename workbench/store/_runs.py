@@ -312,6 +312,22 @@ class RunsTable:
                 (cutoff,),
             ))
 
+    def runs_to_reconcile(self, cutoff: float) -> list[Run]:
+        """:meth:`stale_live_runs`, and the ended cluster runs whose watcher never concluded
+        their attempt: ``stopped`` or ``interrupted`` while ``status_reason`` still names their
+        Slurm job (a watcher clears it once the job has ended; its job may have been requeued).
+
+        One query on the status index; the caller decides what to do with each.
+        """
+        with self._lock:
+            return _runs(self._conn.execute(
+                "SELECT * FROM runs WHERE status IN ('running', 'queued', 'stopped', 'interrupted') AND ("
+                " (status IN ('running', 'queued') AND coalesce(heartbeat_at, started_at, created_at) < ?"
+                "  AND NOT (status = 'queued' AND queued_at IS NOT NULL AND supervisor_pid IS NULL))"
+                " OR (status IN ('stopped', 'interrupted') AND status_reason LIKE 'slurm job %'))",
+                (cutoff,),
+            ))
+
     def mark_interrupted(self, run_id: str, error: str, *, stale_before: float | None = None) -> bool:
         """Mark a live run ``interrupted`` (its processes are gone), with an event.
 
