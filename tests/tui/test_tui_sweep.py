@@ -145,6 +145,7 @@ async def test_a_real_sweep_starts_from_the_form(project: Path) -> None:
             rows = _rows(app.screen)
             assert sorted(r[1] for r in rows) == ["lrs-1", "lrs-2"] and rows[0][-1].endswith("★")
             assert "2 trials: 2 completed" in str(app.screen.query_one("#sweep-counts").render())
+            assert "· done" in str(app.screen.query_one("#sweep-header").render())  # not 'running' forever
     finally:
         stop_live_runs(project)
 

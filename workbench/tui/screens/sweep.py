@@ -174,7 +174,7 @@ class SweepScreen(Screen[None]):
             header.update(Content.from_markup(
                 "[b]Sweep $label[/b][dim]$name[/] — $task · $kind · [b]$status",
                 label=sweep.name or sweep.id, name=f" {sweep.id}" if name else "", task=sweep.task, kind=sweep.kind,
-                status=sweep.status))
+                status=present.sweep_status(sweep.status, sweep.kind, status_counts(runs))))
             spec = sweep.spec
             parts = ["  ".join(spec.get("params", []))]
             if spec.get("fixed"):
