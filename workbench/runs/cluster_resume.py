@@ -89,6 +89,29 @@ def refuse_if_live(run: Run) -> None:
                              f"stop it first (workbench stop {run.id})")
 
 
+def _adopt_if_requeued(index: RunIndex, run: Run) -> None:
+    """An ended attempt whose job Slurm requeued (its watcher died before following the
+    requeue): adopt it rather than submit a second job.
+
+    Raises:
+        WorkbenchError: Always when so (one line: a watcher now follows the requeued job).
+    """
+    from workbench.runs.cluster_adopt import adopt
+    from workbench.runs.cluster_requeue import base_attempt
+
+    found = live_job(run.run_dir)
+    if found is None:
+        return
+    job, state = found
+    attempt = run.attempt or 1
+    if state.restarts <= attempt - base_attempt(Path(run.run_dir or ""), job):
+        return  # not requeued (yet): refused as any job that has not ended
+    adopt(index, run)  # None when a watcher (one that reconcile just started) holds it already
+    raise WorkbenchError(f"run {run.id} resumes by itself: slurm job {job} was requeued by Slurm "
+                         f"({state.describe()}) and a watcher now follows it as attempt {attempt + 1}; "
+                         "see workbench ls")
+
+
 def mark_resumed(project: Project, index: RunIndex, run: Run, status: RunStatus, attempt: int, job: str,
                  cluster: str, *, start: bool = True, note: str = "") -> Run:
     """Slurm accepted attempt ``attempt`` of ``run`` (after ``status``) as job ``job``: the row
@@ -117,6 +140,7 @@ def resume_cluster(project: Project, index: RunIndex, run: Run, spec: RunSpec, s
     if device is not None and device != spec.device:
         raise WorkbenchError(f"run {run.id} runs on a cluster: its device cannot change on resume "
                              f"(fork it with --on to place it anew)")
+    _adopt_if_requeued(index, run)
     refuse_if_live(run)
     attempt = (run.attempt or 1) + 1
     script, options, cluster = write_attempt(project, index, run, spec, attempt)

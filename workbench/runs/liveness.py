@@ -126,7 +126,10 @@ def reconcile(index: RunIndex, stale_after_s: float | None = None) -> list[str]:
     ``stale_after_s`` seconds (default :func:`stale_after`) *and* its supervisor (or,
     without one, its training process) is not alive here, so a run whose supervisor is
     alive is never marked. A cluster run is never marked here: its Slurm job decides, and
-    one whose watcher is gone is adopted (``workbench.runs.cluster_adopt``). When nothing is stale this is one indexed query. Runs waiting
+    one whose watcher is gone is adopted (``workbench.runs.cluster_adopt``), and so is one whose
+    attempt ended (``stopped``, ``interrupted``) but whose watcher died before concluding it:
+    its job may have been requeued (``workbench.runs.cluster_requeue``). When nothing
+    qualifies this is one indexed query. Runs waiting
     in the queue have no process yet and are left alone; when some wait and no queue
     runner runs (it died), one is started (``workbench.runs._queue_start.revive_queue``:
     one more indexed query, and a lock test only when runs wait).
@@ -137,12 +140,14 @@ def reconcile(index: RunIndex, stale_after_s: float | None = None) -> list[str]:
     window = stale_after() if stale_after_s is None else stale_after_s
     cutoff = time.time() - window
     changed = []
-    for run in index.stale_live_runs(cutoff):
+    for run in index.runs_to_reconcile(cutoff):
         if is_cluster_run(run.run_dir):  # owned through its Slurm job: a dead watcher is replaced
-            if not owner_alive(run):
+            if not owner_alive(run):  # (also an ended attempt its watcher never concluded: a requeue?)
                 from workbench.runs.cluster_adopt import adopt
 
                 adopt(index, run)
+            continue
+        if not run.status.is_live:
             continue
         if _gone(run) and index.mark_interrupted(run.id, INTERRUPTED_ERROR, stale_before=cutoff):
             changed.append(run.id)
