@@ -75,11 +75,12 @@ EOF
 
 if [ -s "$STARTED" ] && [ -f "$CONF" ] && SLURM_CONF="$CONF" timeout 10 sinfo -h >/dev/null 2>&1; then
     echo "slurm_up: already up (started by an earlier slurm_up; $STARTED)"
-    write_conf "$CONF.new"
-    if cmp -s "$CONF.new" "$CONF"; then
-        rm -f "$CONF.new"
+    new="$CONF.new.$$"  # this call's own: two test workers may run slurm_up at once
+    write_conf "$new"
+    if cmp -s "$new" "$CONF"; then
+        rm -f "$new"
     else  # an older slurm_up's configuration (e.g. without partition `low`): this one's
-        mv "$CONF.new" "$CONF"
+        mv -f "$new" "$CONF"
         SLURM_CONF="$CONF" scontrol reconfigure || fail "scontrol reconfigure refused the new $CONF"
         echo "slurm_up: reconfigured with this script's $CONF"
     fi

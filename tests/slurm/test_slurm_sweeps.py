@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support.projects import assert_nothing_written, clean_env, index_of, poll, run_row, wait_ended
+from support.projects import assert_nothing_written, clean_env, index_of, peak_overlap, poll, run_row, wait_ended
 
 from workbench.runs.present import waiting_text
 from workbench.store import RunStatus
@@ -32,23 +32,6 @@ def wb(project: Path, *args: str, env: dict[str, str]) -> Result:
     from workbench.cli import cli
 
     return CliRunner().invoke(cli, ["--project", str(project), *args], env=env)
-
-
-def _max_running(project: Path, run_ids: list[str]) -> int:
-    """The most trials training at once, from their events: ``started`` until the final status's."""
-    edges = []
-    with index_of(project) as index:
-        for run_id in run_ids:
-            events = index.events(run_id)
-            started = [e.time for e in events if e.kind == "started"]
-            ended = [e.time for e in events if e.kind in ("completed", "failed", "stopped", "interrupted")]
-            assert started and ended, [e.kind for e in events]
-            edges += [(started[0], 1), (ended[-1], -1)]
-    running = peak = 0
-    for _, change in sorted(edges):  # an end before a start at a tie
-        running += change
-        peak = max(peak, running)
-    return peak
 
 
 def test_a_grid_on_slurm_is_one_job_array_limited_by_parallel(project: Path, slurm: dict[str, str]) -> None:
@@ -83,7 +66,7 @@ def test_a_grid_on_slurm_is_one_job_array_limited_by_parallel(project: Path, slu
     rows = wait_ended(project, ids)
 
     assert {r.status for r in rows.values()} == {RunStatus.COMPLETED}, [r.error for r in rows.values()]
-    assert _max_running(project, ids) <= 2
+    assert peak_overlap(project, ids, "started") <= 2
     for run_id, row in rows.items():
         jobs = [(j["attempt"], j["job_id"]) for j in
                 json.loads((Path(row.run_dir or "") / "cluster.json").read_text())["jobs"]]

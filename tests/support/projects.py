@@ -217,3 +217,21 @@ def kill_run_processes(project: Path) -> list[int]:
             pass
     psutil.wait_procs(procs, timeout=10)
     return [p.pid for p in procs]
+
+
+def peak_overlap(project: Path, run_ids: list[str], start: str) -> int:
+    """The most of ``run_ids`` at once between their first ``start`` event (``dequeued``: a
+    queue slot taken; ``started``: training) and their final status's event, from the index."""
+    edges = []
+    with index_of(project) as index:
+        for run_id in run_ids:
+            events = index.events(run_id)
+            began = [e.time for e in events if e.kind == start]
+            ended = [e.time for e in events if e.kind in ("completed", "failed", "stopped", "interrupted")]
+            assert began and ended, [e.kind for e in events]
+            edges += [(began[0], 1), (ended[-1], -1)]
+    running = peak = 0
+    for _, change in sorted(edges):  # an end before a start at a tie
+        running += change
+        peak = max(peak, running)
+    return peak

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support.projects import index_of, make_project, poll, run_row, wait_ended
+from support.projects import index_of, make_project, peak_overlap, poll, run_row, wait_ended
 
 from workbench.store import RunStatus
 
@@ -38,24 +38,6 @@ def refs(project: Path) -> dict[str, str]:
     return dict(line.split() for line in out.splitlines())
 
 
-def max_overlap(project: Path, run_ids: list[str]) -> int:
-    """The most runs holding a slot at once, from their events: taken off the queue
-    (``dequeued``) until their final status's event."""
-    edges = []
-    with index_of(project) as index:
-        for run_id in run_ids:
-            events = index.events(run_id)
-            taken = [e.time for e in events if e.kind == "dequeued"]
-            ended = [e.time for e in events if e.kind in ("completed", "failed", "stopped", "interrupted")]
-            assert taken and ended, [e.kind for e in events]
-            edges += [(taken[0], 1), (ended[-1], -1)]
-    running = peak = 0
-    for _, change in sorted(edges, key=lambda edge: (edge[0], edge[1])):  # an end before a start at a tie
-        running += change
-        peak = max(peak, running)
-    return peak
-
-
 def test_a_grid_runs_through_the_queue_two_at_a_time_on_one_snapshot(project: Path) -> None:
     record = start(project, "SineRegression", "-g", "lr=1e-3,1e-2,3e-2", "-g", "hidden=16,32", *TINY,
                    "--parallel", "2", "--name", "g")
@@ -65,7 +47,7 @@ def test_a_grid_runs_through_the_queue_two_at_a_time_on_one_snapshot(project: Pa
     rows = wait_ended(project, ids)
 
     assert {r.status for r in rows.values()} == {RunStatus.COMPLETED}
-    assert max_overlap(project, ids) == 2  # parallel, and never more than the limit
+    assert peak_overlap(project, ids, "dequeued") == 2  # parallel, and never more than the limit
     assert sorted((r.config["lr"], r.config["hidden"]) for r in rows.values()) == \
         sorted((lr, h) for lr in (1e-3, 1e-2, 3e-2) for h in (16, 32))
     assert sorted(r.name for r in rows.values()) == [f"g-{n}" for n in range(1, 7)]
@@ -145,7 +127,7 @@ def test_stop_then_resume_a_sweep(project: Path) -> None:
 
     assert {r.status for r in rows.values()} == {RunStatus.COMPLETED}
     assert rows[first].attempt == 2 and rows[second].attempt == 1
-    assert max_overlap(project, [first, second]) == 1  # the sweep's limit held through the resume
+    assert peak_overlap(project, [first, second], "dequeued") == 1  # the sweep's limit held through the resume
     with index_of(project) as index:
         steps = [step for step, _, _ in index.points(first, "train/loss")]
         events = {run_id: len(index.events(run_id)) for run_id in (first, second)}
