@@ -185,14 +185,9 @@ def _settled(index: RunIndex, run: Run, wait: float = 60.0) -> Run:
     Raises:
         WorkbenchError: Its watcher still runs.
     """
-    import time
+    from workbench.runs.liveness import owner_alive, wait_for_owner
 
-    from workbench.runs.liveness import owner_alive
-
-    deadline = time.monotonic() + wait
-    while owner_alive(run) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        run = index.get_run(run.id) or run
+    run = wait_for_owner(index, run, wait)
     if owner_alive(run):
         raise WorkbenchError(f"run {run.id}'s watcher (pid {run.supervisor_pid}) is still finishing; try again")
     if not run.status.is_resumable:

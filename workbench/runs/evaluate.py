@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.checkpoint_names import best_file, checkpoint_folder, step_files, step_of
 from workbench.errors import WorkbenchError
 from workbench.runs.launch import start_supervisor
-from workbench.runs.liveness import reconcile, run_alive
+from workbench.runs.liveness import SHUTDOWN_WAIT_S, reconcile, run_alive, wait_for_owner
 from workbench.runs.locks import launch_lock
 from workbench.runs.present import flatten_config
 from workbench.runs.spec import RunSpec, check_round_trip, read_spec, run_dir_of, toml_literal, write_spec
@@ -299,12 +298,10 @@ def prepare_evaluation(project: Project, index: RunIndex, run: Run, verb: str, *
     if run.status.is_live:
         raise WorkbenchError(f"run {run.id} is still {run.status}; wait for it or stop it "
                              f"(workbench stop {run.id}), then test its checkpoints")
-    deadline = time.monotonic() + 15
-    while run_alive(run) and time.monotonic() < deadline:
-        time.sleep(0.1)  # its supervisor is writing its last words (the run has ended)
+    run = wait_for_owner(index, run, alive=run_alive)  # its supervisor writes its last words
     if run_alive(run):
-        raise WorkbenchError(f"run {run.id} has ended but its processes are still shutting down; "
-                             "try again shortly")
+        raise WorkbenchError(f"run {run.id} has ended but its processes are still shutting down after "
+                             f"{SHUTDOWN_WAIT_S:g} s; try again when they have exited")
     parent_dir = Path(run.run_dir or run_dir_of(project, run.id))
     spec = read_spec(parent_dir)
     path, label = choose_checkpoint(run, parent_dir, checkpoint)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 from workbench.errors import WorkbenchError
 from workbench.runs.cluster_launch import is_cluster_run
@@ -17,6 +18,7 @@ from workbench.store.records import Run
 
 __all__ = [
     "INTERRUPTED_ERROR",
+    "SHUTDOWN_WAIT_S",
     "STALE_AFTER_ENV",
     "owner_alive",
     "pid_alive",
@@ -24,7 +26,13 @@ __all__ = [
     "reconcile",
     "run_alive",
     "stale_after",
+    "wait_for_owner",
 ]
+
+#: How long a command that follows an ended attempt (resume, test/eval, sweep resume) waits
+#: for its owner to exit (:func:`wait_for_owner`): a DDP run's torchrun tears its ranks down
+#: after the row says ``stopped``, which took over 15 s on a loaded 2-core machine.
+SHUTDOWN_WAIT_S = 90.0
 
 #: The error recorded on a run that :func:`reconcile` marks interrupted.
 INTERRUPTED_ERROR = "the run's processes are gone (machine crash or kill -9); resume it to continue"
@@ -107,6 +115,29 @@ def owner_alive(run: Run) -> bool:
     if run.host not in (None, current_host()):
         return False
     return pid_alive(run.supervisor_pid, run.supervisor_create_time)
+
+
+def wait_for_owner(index: RunIndex, run: Run, timeout: float = SHUTDOWN_WAIT_S,
+                   waiting: Callable[[str], None] | None = None,
+                   alive: Callable[[Run], bool] | None = None) -> Run:
+    """Wait, up to ``timeout`` seconds, for the owner ``run`` names (its supervisor or
+    watcher) to exit: after the row says how an attempt ended, its owner still writes its
+    last words (exit status, outcome, artifacts). Tells ``waiting`` once, after a second.
+    ``alive`` (default :func:`owner_alive`) says what must be gone, e.g. :func:`run_alive`.
+
+    Returns:
+        The run's row as it is then; its owner may still be alive at the deadline
+        (ask ``alive`` again).
+    """
+    alive = alive or owner_alive
+    began = time.monotonic()
+    told = waiting is None
+    while alive(run) and time.monotonic() < began + timeout:
+        if not told and time.monotonic() > began + 1:
+            waiting(f"waiting for run {run.id}'s previous attempt to finish shutting down ...")
+            told = True
+        time.sleep(0.1)
+    return index.get_run(run.id) or run
 
 
 def _gone(run: Run) -> bool:

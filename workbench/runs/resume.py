@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.checkpoint_names import FORK_START_FILE, best_file, checkpoint_folder, step_files, step_of
 from workbench.errors import WorkbenchError
 from workbench.runs.launch import start_supervisor
-from workbench.runs.liveness import owner_alive, reconcile
+from workbench.runs.liveness import SHUTDOWN_WAIT_S, owner_alive, reconcile, wait_for_owner
 from workbench.runs.locks import trainer_alive
 from workbench.runs.present import flatten_config
 from workbench.runs.locks import launch_lock
@@ -41,11 +41,6 @@ __all__ = [
 #: Where a fork's code comes from: the parent's snapshot (the same code), or the working tree now.
 FORK_CODE = ("snapshot", "worktree")
 
-#: How long a resume waits for the previous attempt's supervisor to exit (it writes the exit
-#: status and the artifacts after the run's row says how it ended; a DDP run's torchrun tears
-#: down its ranks first, which took over 15 s on a loaded 2-core machine).
-SHUTDOWN_WAIT_S = 90.0
-
 #: Metric keys that measure time, not training: they never replay exactly.
 NONDETERMINISTIC_SUFFIXES = ("_per_s", "/time", "_time", "/seconds")
 
@@ -66,7 +61,8 @@ def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | Non
 
     The attempt uses the run's own code snapshot and config, on the same device and backend
     unless ``device`` says otherwise. When the previous attempt has ended but its supervisor
-    is still writing its last words, the resume waits for it (up to :data:`SHUTDOWN_WAIT_S`),
+    is still writing its last words, the resume waits for it (up to
+    :data:`~workbench.runs.liveness.SHUTDOWN_WAIT_S`),
     telling ``waiting`` once, after a second.
 
     Raises:
@@ -77,14 +73,11 @@ def resume_run(project: Project, index: RunIndex, run: Run, *, device: str | Non
     status = run.status
     if status.is_live and owner_alive(run):
         raise WorkbenchError(f"run {run.id} is still {status}; stop it before resuming")
-    began = time.monotonic()
-    told = waiting is None
-    while owner_alive(run) and time.monotonic() < began + SHUTDOWN_WAIT_S:
-        if not told and time.monotonic() > began + 1:
-            waiting(f"waiting for run {run.id}'s previous attempt to finish shutting down ...")
-            told = True
-        time.sleep(0.1)  # the previous attempt's supervisor is writing its last words
+    run = wait_for_owner(index, run, SHUTDOWN_WAIT_S, waiting)
+    status = run.status  # as the previous supervisor left it
     if owner_alive(run):
+        if status.is_live:  # resumed meanwhile, from elsewhere
+            raise WorkbenchError(f"run {run.id} is still {status}; stop it before resuming")
         raise WorkbenchError(f"run {run.id}'s previous attempt is still shutting down after "
                              f"{SHUTDOWN_WAIT_S:g} s (supervisor pid {run.supervisor_pid}); try again "
                              f"when it has exited")

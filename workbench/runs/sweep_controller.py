@@ -99,15 +99,11 @@ def settle_pruned(index: RunIndex, run: Run, *, wait: float = 0.0) -> Run:
     """
     if run.status not in (RunStatus.STOPPED, RunStatus.INTERRUPTED) or run.stop_reason != "pruned":
         return run
-    from workbench.runs.liveness import owner_alive
+    from workbench.runs.liveness import owner_alive, wait_for_owner
     from workbench.runs.outcome import Outcome, write_outcome
 
-    deadline = time.monotonic() + wait
-    while owner_alive(run):
-        if time.monotonic() >= deadline:
-            return run
-        time.sleep(0.1)
-    run = index.get_run(run.id) or run
+    if owner_alive(run := wait_for_owner(index, run, wait)):
+        return run
     if run.status not in (RunStatus.STOPPED, RunStatus.INTERRUPTED):
         return run
     ended = run.status.value
