@@ -73,6 +73,47 @@ def test_keys_and_last_values(memory_index: RunIndex, run_id: str) -> None:
     assert memory_index.metric_keys("nothing") == []
 
 
+def _last_brute_force(index: RunIndex, run_id: str) -> dict[str, float]:
+    rows = index.connection.execute(
+        "SELECT key, value FROM metrics m WHERE run_id = ?"
+        " AND step = (SELECT max(step) FROM metrics WHERE run_id = m.run_id AND key = m.key)", (run_id,)
+    ).fetchall()
+    return {key: math.nan if value is None else value for key, value in rows}
+
+
+def _same(a: dict[str, float], b: dict[str, float]) -> bool:
+    return a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+
+def test_last_values_of_many_runs_follow_relogs_set_asides_and_huge_steps(memory_index: RunIndex) -> None:
+    """The last values come from the summaries' top level; after every kind of write they are
+    the points' own last values, for each run of one query."""
+    rng = random.Random(11)
+    runs = [memory_index.create_run(task="t").id for _ in range(4)]
+    for round_ in range(30):
+        run_id = rng.choice(runs)
+        key = rng.choice(["loss", "val/acc", "sys/cpu_percent"])
+        start = rng.choice([rng.randrange(-50, 5_000), 2**40 + rng.randrange(0, 2**35)])  # beyond one top block
+        batch = [(key, rng.choice([rng.uniform(-5, 5), math.nan]), s) for s in range(start, start + rng.randrange(1, 300))]
+        if rng.random() < 0.3:
+            rng.shuffle(batch)
+        memory_index.add_metrics(run_id, batch, attempt=1 + round_ // 10)
+        if rng.random() < 0.15:
+            memory_index.set_aside_after(run_id, rng.randrange(0, 5_000))
+        together = memory_index.last_metrics_of([*runs, "no-such-run"])
+        assert together["no-such-run"] == {}
+        for each in runs:
+            assert _same(together[each], _last_brute_force(memory_index, each))
+            assert _same(memory_index.last_metrics(each), together[each])
+
+
+def test_last_values_of_points_written_around_the_summaries(memory_index: RunIndex, run_id: str) -> None:
+    with memory_index.write() as conn:
+        conn.executemany("INSERT INTO metrics (run_id, key, step, value, wall_time) VALUES (?, ?, ?, ?, ?)",
+                         [(run_id, "loss", s, float(s), 0.0) for s in range(100)])
+    assert memory_index.last_metrics_of([run_id]) == {run_id: {"loss": 99.0}}
+
+
 def test_metrics_after_returns_only_new_points(memory_index: RunIndex, run_id: str) -> None:
     memory_index.add_metrics(run_id, [("loss", float(s), s) for s in range(5)] + [("acc", 0.1, 0)])
     first = memory_index.metrics_after(run_id)

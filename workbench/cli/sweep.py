@@ -248,7 +248,7 @@ def sweep_record(index: RunIndex, sweep: Sweep, *, trials: bool = True) -> dict[
     from workbench.runs.sampler import is_system_key
 
     runs = index.runs_of_sweep(sweep.id)
-    metrics = {run.id: index.last_metrics(run.id) for run in runs}
+    metrics = index.last_metrics_of(run.id for run in runs)
     metric = sweep.metric or headline_key({k for m in metrics.values() for k in m if not is_system_key(k)})
     varied = list(sweep.spec.get("varied") or sweep.spec.get("keys") or [])
     rows = []

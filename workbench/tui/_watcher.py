@@ -144,8 +144,8 @@ class Watcher:
             parent = index.get_run(parent_id) if parent_id not in seen else None
             if parent is not None:
                 result.runs.append(parent)
-        for run_id in dict.fromkeys(request.last_of):
-            result.last[run_id] = index.last_metrics(run_id)
+        if request.last_of:
+            result.last = index.last_metrics_of(request.last_of)
         for run_id in dict.fromkeys(request.spans_of):
             result.spans[run_id] = attempt_spans(index.events(run_id))
         for run_id, run_dir, attempt in request.devices_of:
