@@ -35,6 +35,22 @@ _KEYS_SQL = (
 )
 
 
+def _last_values_sql(runs: int) -> str:
+    """``(run_id, key, last value)`` of ``runs`` runs (bound first, then the top rollup level):
+    a skip-scan over each run's keys in the rollup, then the newest top-level block of each
+    (a scan of the run's rollup rows would read one row per 64 steps)."""
+    return (
+        "WITH RECURSIVE r(run_id) AS (VALUES " + ", ".join(["(?)"] * runs) + "),"
+        " k(run_id, key) AS ("
+        " SELECT run_id, (SELECT min(key) FROM metrics_rollup m WHERE m.run_id = r.run_id) FROM r"
+        " UNION ALL"
+        " SELECT run_id, (SELECT min(key) FROM metrics_rollup m WHERE m.run_id = k.run_id AND m.key > k.key)"
+        " FROM k WHERE k.key IS NOT NULL"
+        ") SELECT run_id, key, (SELECT last_value FROM metrics_rollup m WHERE m.run_id = k.run_id"
+        " AND m.key = k.key AND m.level = ? ORDER BY block DESC LIMIT 1) FROM k WHERE key IS NOT NULL"
+    )
+
+
 class MetricsTable:
     """Methods of :class:`~workbench.store.RunIndex` over the metric tables."""
 
@@ -94,8 +110,8 @@ class MetricsTable:
         """:meth:`last_metrics` of several runs at once: one query for all of them.
 
         The last point of each series is kept in its chart summary's top level (one row per
-        series there), so this reads a few rows per run instead of seeking every key of
-        every run (what the app's run table needs each tick for its live runs).
+        series there, for steps below 2**33), so this seeks each run's keys in the summaries
+        and reads one row per series: one query for every live run of the app's tick.
 
         Args:
             run_ids: The runs.
@@ -106,15 +122,9 @@ class MetricsTable:
         ids = list(dict.fromkeys(run_ids))
         out: dict[str, dict[str, float]] = {run_id: {} for run_id in ids}
         with self._read() as conn:
-            for first in range(0, len(ids), 500):
-                chunk = ids[first:first + 500]
-                marks = ", ".join("?" * len(chunk))
-                # (SQLite gives the bare columns of the row holding max(block): the newest block.)
-                for run_id, key, value, _ in conn.execute(
-                    "SELECT run_id, key, last_value, max(block) FROM metrics_rollup"
-                    f" WHERE level = ? AND run_id IN ({marks}) GROUP BY run_id, key",
-                    (len(_rollup.SHIFTS), *chunk),
-                ):
+            for first in range(0, len(ids), 400):
+                chunk = ids[first:first + 400]
+                for run_id, key, value in conn.execute(_last_values_sql(len(chunk)), (*chunk, len(_rollup.SHIFTS))):
                     out[run_id][key] = math.nan if value is None else value
             for run_id in ids:
                 if not out[run_id]:  # no summaries: no points, or points written around the index
