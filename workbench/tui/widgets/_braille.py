@@ -133,7 +133,7 @@ def render(series: Sequence[Series], width: int, height: int, *, x_range: tuple[
             rows_ = np.concatenate([[0.0, 4 * plot_h - 1.0], rows_])
             ids = np.concatenate([[0, 0], ids])
         dot_ids, dot_c, dot_r = _raster(ids, cols, rows_, 2 * plot_w, 4 * plot_h)
-        plot_rows = _cells_to_runs(*_compose(dot_ids, dot_c, dot_r, len(keys), plot_w, plot_h), keys, plot_w,
+        plot_rows = _cells_to_runs(*_compose(dot_ids, dot_c, dot_r, plot_w, plot_h), keys, plot_w,
                                    plot_h)
     if message:
         _put_message(plot_rows, message, plot_w, plot_h)
@@ -243,19 +243,19 @@ def _clip(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, w: int
     return x0 + dx * t0, y0 + dy * t0, x0 + dx * t1, y0 + dy * t1, ok
 
 
-def _compose(ids: np.ndarray, c: np.ndarray, r: np.ndarray, layers: int, plot_w: int,
-             plot_h: int) -> tuple[np.ndarray, np.ndarray]:
+def _compose(ids: np.ndarray, c: np.ndarray, r: np.ndarray, plot_w: int, plot_h: int) -> tuple[np.ndarray, np.ndarray]:
     """Per cell: the braille bits of every layer's dots there, and the index of the top (last)
     layer with a dot there (-1: none)."""
     import numpy as np
 
     cells = plot_w * plot_h
-    masks = np.zeros(max(1, layers) * cells, dtype=np.uint8)
-    np.bitwise_or.at(masks, ids * cells + (r >> 2) * plot_w + (c >> 1), np.array(_BITS, dtype=np.uint8)[r & 3, c & 1])
-    masks = masks.reshape(max(1, layers), cells)
-    lit = masks > 0
-    top = np.where(lit.any(axis=0), len(masks) - 1 - np.argmax(lit[::-1], axis=0), -1)
-    return np.bitwise_or.reduce(masks, axis=0), top
+    at = (r >> 2) * plot_w + (c >> 1)
+    bits = np.zeros(cells, dtype=np.uint8)
+    np.bitwise_or.at(bits, at, np.array(_BITS, dtype=np.uint8)[r & 3, c & 1])
+    # Layers are numbered bottom first, so the top one at a cell is the highest there.
+    top = np.full(cells, -1, dtype=np.int64)
+    np.maximum.at(top, at, ids)
+    return bits, top
 
 
 def _cells_to_runs(bits: np.ndarray, top: np.ndarray, keys: list[Hashable], plot_w: int,

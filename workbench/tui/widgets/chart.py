@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -322,8 +323,9 @@ class MetricChart(Vertical, can_focus=True):
         window = self.options.window(self.axis)
         out = []
         for run_id, cx, cy in self._curves():
-            sy = cy.copy()
+            sy = cy  # (not changed in place below: a window makes new arrays)
             if self.options.smoothing:
+                sy = cy.copy()
                 sy[:] = ema(cy.tolist(), self.options.smoothing)
             if window is not None:
                 keep = (cx >= window[0]) & (cx <= window[1])
@@ -597,20 +599,20 @@ def _steps_of(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> l
 
 
 def _span_of(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> tuple[float, float] | None:
-    """The smallest and the largest x of the curves (None: no points)."""
-    xs = [cx for _, cx, _, _ in curves if len(cx)]
-    if not xs:
+    """The smallest and the largest x of the curves (None: no points); each curve's x ascend."""
+    spans = [(cx[0], cx[-1]) for _, cx, _, _ in curves if len(cx)]
+    if not spans:
         return None
-    import numpy as np
-
-    every = np.concatenate(xs) if len(xs) > 1 else xs[0]
-    return float(every.min()), float(every.max())
+    return float(min(first for first, _ in spans)), float(max(last for _, last in spans))
 
 
+# The charts of a grid share their x span (the same runs, the same steps): their axes are the same.
+@lru_cache(maxsize=64)
 def _step_ticks(low: float, high: float, count: int) -> tuple[list[int], list[str]]:
     return int_ticks(low, high, count)
 
 
+@lru_cache(maxsize=64)
 def _time_ticks(low: float, high: float, count: int) -> tuple[list[float], list[str]]:
     return time_ticks(low, high, max(2, count - 1))
 
