@@ -101,27 +101,6 @@ def _only_run(repo: Path):
         return run, index.artifacts(run.id), {k: index.points(run.id, k) for k in ("train_loss", "val_loss", "epoch")}
 
 
-def test_two_epochs_record_config_curves_checkpoints_and_completion(repo: Path) -> None:
-    done = _run(repo, "plain")
-
-    assert done.returncode == 0, done.stderr[-3000:]
-    run, artifacts, points = _only_run(repo)
-    assert run.kind == "attached" and run.status == "completed" and run.tags == ("lightning",)
-    assert run.config["lr"] == 0.1 and run.config["hidden"] == 4 and run.config["data"] == "synthetic"
-    # 64 samples in batches of 16: 4 steps an epoch, a train_loss point at steps 0..7
-    assert [s for s, _, _ in points["train_loss"]] == list(range(8))
-    assert [s for s, _, _ in points["val_loss"]] == [3, 7]  # after each epoch, at its last step
-    # each epoch's save is recorded when it is written (ModelCheckpoint then keeps the newest only;
-    # the index keeps rows of removed files, as it does for rotated task checkpoints)
-    saved = [a for a in artifacts if a["kind"] == "checkpoint"]
-    assert [a["path"] for a in saved] == ["lightning/checkpoints/epoch=0-step=4.ckpt",
-                                          "lightning/checkpoints/epoch=1-step=8.ckpt"]
-    checkpoint = saved[-1]
-    assert checkpoint["size"] > 0
-    assert (Path(run.run_dir) / "artifacts" / checkpoint["path"]).is_file()
-    assert done.stdout.splitlines()[0] == f"checkpoint {Path(run.run_dir) / 'artifacts' / checkpoint['path']}"
-
-
 def test_an_exception_in_training_fails_the_run_with_its_error(repo: Path) -> None:
     done = _run(repo, "fail")
 
@@ -139,14 +118,28 @@ def test_ctrl_c_interrupts_the_run(repo: Path) -> None:
     assert run.status == "interrupted"
 
 
-def test_a_restart_resumes_from_the_last_registered_checkpoint(repo: Path) -> None:
+def test_two_epochs_record_everything_and_a_restart_resumes_from_the_last_checkpoint(repo: Path) -> None:
+    """One script run (a Lightning process costs ~10 s of CPU): two epochs, then a fresh
+    logger that finds the last checkpoint through the index and trains a third epoch."""
     done = _run(repo, "resume")
 
     assert done.returncode == 0, done.stderr[-3000:]
-    run, artifacts, points = _only_run(repo)
-    assert "resumed from " + str(Path(run.run_dir) / "artifacts/lightning/checkpoints/epoch=1-step=8.ckpt") \
-        in done.stdout
-    # the third epoch continues the step count (8..11) instead of starting again at 0
+    run, artifacts, points = _only_run(repo)  # the restart went on in the same run
+    assert run.kind == "attached" and run.status == "completed" and run.tags == ("lightning",)
+    assert run.config["lr"] == 0.1 and run.config["hidden"] == 4 and run.config["data"] == "synthetic"
+    # 64 samples in batches of 16: 4 steps an epoch, a train_loss point at steps 0..7; the
+    # third epoch continues the step count (8..11) instead of starting again at 0
     assert [s for s, _, _ in points["train_loss"]] == list(range(12))
-    assert "lightning/checkpoints/epoch=2-step=12.ckpt" in {a["path"] for a in artifacts}
-    assert run.status == "completed"
+    assert [s for s, _, _ in points["val_loss"]] == [3, 7, 11]  # after each epoch, at its last step
+    # each epoch's save is recorded when it is written (ModelCheckpoint then keeps the newest only;
+    # the index keeps rows of removed files, as it does for rotated task checkpoints)
+    saved = [a for a in artifacts if a["kind"] == "checkpoint"]
+    assert [a["path"] for a in saved] == ["lightning/checkpoints/epoch=0-step=4.ckpt",
+                                          "lightning/checkpoints/epoch=1-step=8.ckpt",
+                                          "lightning/checkpoints/epoch=2-step=12.ckpt"]
+    second = saved[1]
+    assert second["size"] > 0
+    second_path = Path(run.run_dir) / "artifacts" / second["path"]
+    assert done.stdout.splitlines()[0] == f"checkpoint {second_path}"  # after the first two epochs
+    assert "resumed from " + str(second_path) in done.stdout
+    assert (Path(run.run_dir) / "artifacts" / saved[-1]["path"]).is_file()
