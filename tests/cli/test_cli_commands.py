@@ -22,7 +22,7 @@ from workbench.runs import LaunchRequest, launch
 from workbench.snapshot import list_refs
 from workbench.store import Run, RunIndex
 
-RECORD_KEYS = {"id", "name", "task", "status", "device", "backend", "nproc", "precision", "config", "tags",
+RECORD_KEYS = {"id", "name", "task", "status", "device", "resolved_device", "backend", "nproc", "precision", "config", "tags",
                "profile", "created_at", "started_at", "ended_at", "duration_s", "attempt", "run_dir",
                "exit_code", "signal", "error", "progress", "git", "parent", "stop", "metrics", "kind", "command",
                "checkpoint", "overrides"}

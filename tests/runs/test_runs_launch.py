@@ -103,6 +103,7 @@ def test_run_wait_json_completes_with_the_documented_record(batch: Batch) -> Non
     assert (record["task"], record["name"], record["backend"], record["nproc"]) == \
         ("SineRegression", "single", "single", 1)
     assert record["device"] == "auto" and record["attempt"] == 1
+    assert record["resolved_device"] == "cpu"  # what auto chose here (its reproducibility record)
     assert record["exit_code"] == 0 and record["error"] is None
     assert record["config"]["epochs"] == 2 and record["config"]["samples"] == 256
     assert record["config"]["lr"] == 3e-3  # defaults are resolved into the record

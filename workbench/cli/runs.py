@@ -198,7 +198,7 @@ def ls_cmd(state: State, status: str | None, task: str | None, limit: int, sweep
     from rich.table import Table
 
     from workbench.runs import reconcile
-    from workbench.runs.present import duration, progress_text, when
+    from workbench.runs.present import chosen_device, duration, progress_text, when
 
     with open_index(state.project) as index:
         reconcile(index)
@@ -227,13 +227,21 @@ def ls_cmd(state: State, status: str | None, task: str | None, limit: int, sweep
         for column in ("ID", "NAME", "TASK", "STATUS", "PROGRESS", "DEVICE", "STARTED", "DURATION"):
             table.add_column(column, no_wrap=True)
         for r in runs:
-            device = f"{r.device}/{r.backend}" + (f"x{r.nproc}" if (r.nproc or 1) > 1 else "")
+            device = f"{chosen_device(r)}/{r.backend}" + (f"x{r.nproc}" if (r.nproc or 1) > 1 else "")
             colour = STATUS_COLOURS.get(r.status.value, "")
             stopping = " (stopping)" if r.stop_requested else ""
             stopping += " [yellow]⚠ resume may diverge[/]" if r.id in diverging else ""
             table.add_row(r.id, r.name or "—", r.task or "—", f"[{colour}]{r.status}[/]{stopping}",
                           progress_text(r), device, when(r.started_at), duration(r))
         console().print(table)
+
+
+def _device_words(run: Run) -> str:
+    """``auto → cpu`` once an ``auto`` run's training chose its device; else as launched."""
+    from workbench.runs.present import chosen_device
+
+    chosen = chosen_device(run)
+    return f"auto → {chosen}" if run.device == "auto" and chosen != "auto" else (run.device or "—")
 
 
 @click.command("show")
@@ -271,7 +279,7 @@ def show_cmd(state: State, run: str, as_json: bool) -> None:
         kind = "" if r.kind in ("task", "evaluation") else f"  ({r.kind}: {' '.join(r.command[1:])})"
         lines = [
             ("task", (r.task or "—") + kind),
-            ("where", f"{r.device} / {r.backend} x{r.nproc or 1}, precision {r.precision}"),
+            ("where", f"{_device_words(r)} / {r.backend} x{r.nproc or 1}, precision {r.precision}"),
             ("times", f"created {when(r.created_at)}, started {when(r.started_at)}, "
                       f"ended {when(r.ended_at)} ({duration(r)})"),
             ("attempt", str(r.attempt)),

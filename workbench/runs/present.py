@@ -8,9 +8,11 @@ shape of a run (``--json`` output; documented in docs/cli.md). Pure functions of
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from workbench.store import Run, RunStatus, RunStep
@@ -44,6 +46,27 @@ __all__ = [
 ]
 
 
+def resolved_device(run_dir: str | Path | None) -> str | None:
+    """The device a run's training process chose for ``auto``: its reproducibility record's
+    (``artifacts/reproducibility.json``, written by each attempt as the task is set up), or
+    None (not set up yet, or no such record)."""
+    if not run_dir:
+        return None
+    try:
+        with open(Path(run_dir) / "artifacts" / "reproducibility.json", encoding="utf-8") as fh:
+            device = json.load(fh).get("device")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return device if isinstance(device, str) and device else None
+
+
+def chosen_device(run: Run) -> str:
+    """The device a run trains on: the one ``auto`` chose once known, else as launched."""
+    if run.device == "auto" and run.status is not RunStatus.QUEUED:
+        return resolved_device(run.run_dir) or "auto"
+    return run.device or "—"
+
+
 def iso(ts: float | None) -> str | None:
     """A unix time as ISO 8601 in UTC (``2026-11-22T03:05:05Z``), or None."""
     if ts is None:
@@ -62,6 +85,7 @@ def run_record(run: Run, metrics: Mapping[str, float] | None = None,
         "command": list(run.command),
         "status": run.status.value,
         "device": run.device,
+        "resolved_device": chosen_device(run) if run.device == "auto" else run.device,
         "backend": run.backend,
         "nproc": run.nproc,
         "precision": run.precision,

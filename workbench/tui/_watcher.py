@@ -12,13 +12,13 @@ This module imports neither textual nor torch: the benchmark and the tests drive
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.runs import reconcile
+from workbench.runs.present import resolved_device
 from workbench.store import Run, RunIndex
 from workbench.tui._timing import Span, attempt_spans
 
@@ -179,17 +179,6 @@ class Watcher:
                 result.logs.append(chunk)
         result.seconds = time.perf_counter() - began
         return result
-
-
-def resolved_device(run_dir: Path) -> str | None:
-    """The device a run's training process chose for ``auto``: the reproducibility record's
-    (``artifacts/reproducibility.json``, written when the task is set up), or None."""
-    try:
-        with open(run_dir / "artifacts" / "reproducibility.json", encoding="utf-8") as fh:
-            device = json.load(fh).get("device")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return device if isinstance(device, str) and device else None
 
 
 def read_log(run_id: str, path: Path, offset: int) -> LogChunk | None:
