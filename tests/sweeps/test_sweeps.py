@@ -39,18 +39,19 @@ def refs(project: Path) -> dict[str, str]:
 
 
 def test_a_grid_runs_through_the_queue_two_at_a_time_on_one_snapshot(project: Path) -> None:
-    record = start(project, "SineRegression", "-g", "lr=1e-3,1e-2,3e-2", "-g", "hidden=16,32", *TINY,
+    # 2 x 2: two run at once, two wait (each trial is a training process, ~6 s of CPU)
+    record = start(project, "SineRegression", "-g", "lr=1e-3,3e-2", "-g", "hidden=16,32", *TINY,
                    "--parallel", "2", "--name", "g")
     ids = [trial["id"] for trial in record["trials"]]
-    assert len(ids) == 6 and record["parallel"] == 2 and record["kind"] == "grid"
+    assert len(ids) == 4 and record["parallel"] == 2 and record["kind"] == "grid"
 
     rows = wait_ended(project, ids)
 
     assert {r.status for r in rows.values()} == {RunStatus.COMPLETED}
     assert peak_overlap(project, ids, "dequeued") == 2  # parallel, and never more than the limit
     assert sorted((r.config["lr"], r.config["hidden"]) for r in rows.values()) == \
-        sorted((lr, h) for lr in (1e-3, 1e-2, 3e-2) for h in (16, 32))
-    assert sorted(r.name for r in rows.values()) == [f"g-{n}" for n in range(1, 7)]
+        sorted((lr, h) for lr in (1e-3, 3e-2) for h in (16, 32))
+    assert sorted(r.name for r in rows.values()) == [f"g-{n}" for n in range(1, 5)]
     assert all(r.sweep_id == record["id"] for r in rows.values())
     # one snapshot for the sweep; each run its own ref at that commit
     commit = record["snapshot_commit"]
@@ -61,10 +62,10 @@ def test_a_grid_runs_through_the_queue_two_at_a_time_on_one_snapshot(project: Pa
     values = [t["metric"] for t in shown["trials"]]
     assert shown["metric"] == "val/loss" and None not in values and values == sorted(values)
     assert shown["best"]["id"] == shown["trials"][0]["id"]
-    assert shown["counts"] == {"completed": 6} and shown["varied"] == ["lr", "hidden"]
+    assert shown["counts"] == {"completed": 4} and shown["varied"] == ["lr", "hidden"]
     assert shown["status"] == "done"  # a grid has no controller to record it: shown from its trials
     table = invoke(project, "sweep", "ls").output
-    assert "6: 6 completed" in table and f"val/loss {shown['best']['metric']:.4g} ({shown['best']['name']})" in table
+    assert "4: 4 completed" in table and f"val/loss {shown['best']['metric']:.4g} ({shown['best']['name']})" in table
     listed = json.loads(invoke(project, "ls", "--sweep", record["id"][:8], "--json").output)
     assert sorted(r["id"] for r in listed) == sorted(ids)
     # rm works per run: the other runs keep their refs to the shared commit
