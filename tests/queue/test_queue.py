@@ -47,17 +47,18 @@ def _runner_pid(root: Path, other_than: int | None = None) -> int:
 def test_limit_order_and_the_runner_exits(project: Path) -> None:
     proj = load_project(project)
     with index_of(project) as index:
-        with FileLock(proj.state_dir / "queue.lock"):  # nothing starts until all five wait
-            runs = [enqueue(proj, _request(), index=index) for _ in range(5)]
+        # Four: two take the slots, two wait (each run is a training process, ~6 s of CPU).
+        with FileLock(proj.state_dir / "queue.lock"):  # nothing starts until all four wait
+            runs = [enqueue(proj, _request(), index=index) for _ in range(4)]
             assert all(r.status is RunStatus.QUEUED and r.queued_at for r in runs)
-            assert index.set_priority(runs[4].id, 1)  # the last queued jumps the queue
-            assert [r.id for r in index.queued_runs()] == [runs[i].id for i in (4, 0, 1, 2, 3)]
+            assert index.set_priority(runs[3].id, 1)  # the last queued jumps the queue
+            assert [r.id for r in index.queued_runs()] == [runs[i].id for i in (3, 0, 1, 2)]
         pid = ensure_queue_runner(proj)
         assert pid is not None
-        poll(lambda: (index.get_run(runs[3].id).status_reason or "").startswith("waiting for a slot: 2 of 2"),
+        poll(lambda: (index.get_run(runs[2].id).status_reason or "").startswith("waiting for a slot: 2 of 2"),
              "a waiting run to say it waits for the project limit")
         ended = wait_ended(project, [r.id for r in runs])
-        assert [ended[r.id].status for r in runs] == [RunStatus.COMPLETED] * 5, \
+        assert [ended[r.id].status for r in runs] == [RunStatus.COMPLETED] * 4, \
             [(r.status, r.error) for r in ended.values()]
         spans = {r.id: (_dequeued_at(index, r.id), ended[r.id].ended_at) for r in runs}
     assert all(start is not None and end is not None and start <= end for start, end in spans.values()), spans
@@ -66,7 +67,7 @@ def test_limit_order_and_the_runner_exits(project: Path) -> None:
         held = sum(1 for s, e in spans.values() if s <= start < e)
         assert held <= 2, f"{held} runs held a slot at {start}: {spans}"
     order = sorted(spans, key=lambda run_id: spans[run_id][0])
-    assert order == [runs[i].id for i in (4, 0, 1, 2, 3)], "the priority jump first, then FIFO"
+    assert order == [runs[i].id for i in (3, 0, 1, 2)], "the priority jump first, then FIFO"
     assert pids_gone([pid], timeout=30), "the queue runner exits once the queue is empty"
     assert not queue_runner_alive(proj.state_dir)
 
