@@ -16,7 +16,7 @@ of one screen share their :class:`ChartOptions`, so a key changes all of them. S
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from itertools import accumulate, chain
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +32,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.content import Content
 from textual.color import Color
+from textual.filter import ANSIToTruecolor, LineFilter
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
@@ -91,6 +92,16 @@ class _Plot(Widget):
         return self._strips[y] if 0 <= y < len(self._strips) else \
             Strip.blank(self.size.width, self._base[1] if self._base else None)
 
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        # The frame's colours are RGB and its base style comes from the theme: with an RGB base
+        # there is no ANSI colour to turn into the theme's RGB (that filter costs a new strip
+        # per line, and a grid draws 75 lines a tick). Other filters (NO_COLOR) still apply.
+        filters = super().get_line_filters()
+        base = self._base[1] if self._base is not None else None
+        if base is None or not _all_rgb(base):
+            return filters
+        return [f for f in filters if not isinstance(f, ANSIToTruecolor)]
+
     def notify_style_update(self) -> None:
         self._base = None
         self._strips = None  # (a padding could change the content size within the same outer size)
@@ -106,6 +117,12 @@ class _Plot(Widget):
 
     def on_click(self, event: events.Click) -> None:
         self._chart.click_at(event.x, self.size.width)
+
+
+def _all_rgb(style: RichStyle) -> bool:
+    """Whether the style's colours (if any) are RGB, not ANSI or the terminal's default, and it
+    is not dim (what the ANSI-to-RGB filter would change)."""
+    return not style.dim and all(color is None or color.triplet is not None for color in (style.color, style.bgcolor))
 
 
 def _strips(frame: Frame, base: RichStyle, width: int) -> list[Strip]:
