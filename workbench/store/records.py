@@ -177,7 +177,15 @@ class Run:
         values["overrides"] = json.loads(overrides) if isinstance(overrides, str) else dict(overrides or {})
         if values.get("stop_mode") is not None:
             values["stop_mode"] = StopMode(values["stop_mode"])
-        return cls(**values)
+        if not _REQUIRED.issubset(values):
+            return cls(**values)  # (raises, naming what is missing)
+        # Rows come by the thousand (the app loads every run at start): fill the instance's
+        # fields directly rather than through the frozen dataclass's __init__, which sets
+        # each of its ~50 fields with object.__setattr__ (3x the cost). Every field that has
+        # a default factory (config, overrides) is set above.
+        run = object.__new__(cls)
+        run.__dict__.update(_DEFAULTS, **values)
+        return run
 
     # -- what people ask of a run ---------------------------------------------------
 
@@ -207,6 +215,10 @@ class Run:
 
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Run))
+#: Each field's default, for :meth:`Run.from_row` (fields with a default factory are set there).
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Run) if f.default is not dataclasses.MISSING}
+_REQUIRED = frozenset(f.name for f in dataclasses.fields(Run)
+                      if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
 
 @dataclass(frozen=True)
