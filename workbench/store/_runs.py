@@ -55,8 +55,7 @@ def _encode_run_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _runs(cursor: sqlite3.Cursor) -> list[Run]:
-    names = [column[0] for column in cursor.description]
-    return [Run.from_row(dict(zip(names, row))) for row in cursor.fetchall()]
+    return Run.from_rows([column[0] for column in cursor.description], cursor.fetchall())
 
 
 class RunsTable:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,24 +157,26 @@ class Run:
 
         Columns this class does not know (written by a newer workbench) are ignored.
         """
-        values = {name: row[name] for name in _FIELD_NAMES if name in row}
-        values["status"] = RunStatus.parse(values["status"])
-        config = values.get("config")
-        values["config"] = (json.loads(config) if isinstance(config, str) else dict(config or {}))
-        tags = values.get("tags")
-        if isinstance(tags, str):
-            tags = json.loads(tags)
-        values["tags"] = tuple(tags or ())
+        return cls._decode({name: row[name] for name in _FIELD_NAMES if name in row})
+
+    @classmethod
+    def from_rows(cls, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[Run]:
+        """:meth:`from_row` of a query's rows (``names``: its columns), without a mapping per row."""
+        known = [(name, i) for i, name in enumerate(names) if name in _FIELD_SET]
+        return [cls._decode({name: row[i] for name, i in known}) for row in rows]
+
+    @classmethod
+    def _decode(cls, values: dict[str, Any]) -> Run:
+        status = values["status"]
+        values["status"] = _STATUSES.get(status) or RunStatus.parse(status)
+        values["config"] = _json_dict(values.get("config"))
+        values["tags"] = _json_tuple(values.get("tags"))
         if values.get("git_dirty") is not None:
             values["git_dirty"] = bool(values["git_dirty"])
-        command = values.get("command")
-        if isinstance(command, str):
-            command = json.loads(command)
-        values["command"] = tuple(command or ())
+        values["command"] = _json_tuple(values.get("command"))
         values["kind"] = values.get("kind") or "task"
         values["priority"] = int(values.get("priority") or 0)
-        overrides = values.get("overrides")
-        values["overrides"] = json.loads(overrides) if isinstance(overrides, str) else dict(overrides or {})
+        values["overrides"] = _json_dict(values.get("overrides"))
         if values.get("stop_mode") is not None:
             values["stop_mode"] = StopMode(values["stop_mode"])
         if not _REQUIRED.issubset(values):
@@ -215,6 +217,22 @@ class Run:
 
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Run))
+_FIELD_SET = frozenset(_FIELD_NAMES)
+_STATUSES = {status.value: status for status in RunStatus}
+
+
+def _json_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {} if value == "{}" else json.loads(value)
+    return dict(value or {})
+
+
+def _json_tuple(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, str):
+        return () if value == "[]" else tuple(json.loads(value) or ())
+    return tuple(value or ())
+
+
 #: Each field's default, for :meth:`Run.from_row` (fields with a default factory are set there).
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Run) if f.default is not dataclasses.MISSING}
 _REQUIRED = frozenset(f.name for f in dataclasses.fields(Run)
