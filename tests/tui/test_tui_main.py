@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from conftest import NOW, RUNS, _curve, make_test_app, settle
@@ -246,3 +247,33 @@ async def test_discovery_errors_are_listed_with_the_tasks(filled_project: Path) 
         errors = [p for p in prompts if p.startswith("⚠")]
         assert len(errors) == 1 and errors[0].startswith("⚠ tasks/broken.py:3")
         assert tasks.get_option_at_index(prompts.index(errors[0])).disabled
+
+
+async def test_a_tick_redraws_the_row_that_changed_and_keeps_the_others(filled_project: Path) -> None:
+    app = make_test_app(filled_project)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await settle(pilot)
+        assert gc.isenabled()  # the collector waits for the first paint only
+        table = app.screen.query_one(RunTable)
+        before = [_line(table, y) for y in range(1, 7)]
+        assert "62%" in before[0]
+        with RunIndex(filled_project / ".workbench" / "index.db") as index:
+            with index.write():
+                index.update_run("2n0000000006", step=108)  # the running run moves on: 90%
+        await settle(pilot)
+        after = [_line(table, y) for y in range(1, 7)]
+        assert "90%" in after[0] and "brisk-otter-6" in after[0]
+        assert after[1:] == before[1:]
+        assert [_tinted(table, y) for y in (1, 2)] == [True, False]
+        await pilot.press("down")  # the cursor's row is drawn as such, the one it left is not
+        assert [_tinted(table, y) for y in (1, 2)] == [False, True]
+        assert [_line(table, y) for y in (1, 2)] == after[:2]
+    assert gc.isenabled()
+
+
+def _tinted(table: RunTable, y: int) -> bool:
+    """Whether line ``y`` has the cursor's tint."""
+    tint = table.run_colors.cursor(table.has_focus).hex6.lower()
+    return any(seg.style is not None and seg.style.bgcolor is not None and seg.style.bgcolor.triplet is not None
+               and seg.style.bgcolor.triplet.hex == tint for seg in table.render_line(y))
+

@@ -172,6 +172,7 @@ class RunTable(ScrollView, can_focus=True):
         # whose content changed (a refresh of the whole table clears it).
         self._drawn: dict[int, tuple[Any, ...]] = {}
         self._styles: dict[tuple[str, bool], Style] = {}
+        self._parts: dict[str, tuple[Run, tuple[Any, ...], tuple[Any, ...]]] = {}  # see _row_parts
         self._colours: dict[str, tuple[Style, Style]] = {}
 
     # -- data ------------------------------------------------------------------------
@@ -210,11 +211,13 @@ class RunTable(ScrollView, can_focus=True):
         if not regions:
             self._drawn.clear()  # every line is drawn again, in styles read again
             self._styles.clear()
+            self._parts.clear()
         return super().refresh(*regions, **kwargs)
 
     def notify_style_update(self) -> None:
         self._drawn.clear()
         self._styles.clear()
+        self._parts.clear()
         super().notify_style_update()
 
     def _refresh_changed(self) -> None:
@@ -347,7 +350,28 @@ class RunTable(ScrollView, can_focus=True):
 
     def _row_parts(self, row: Run, is_cursor: bool, base: Style) -> tuple[Any, ...]:
         """A row's styled pieces: its style, then ``(text, style)`` per piece, and the cursor's
-        colour where the cursor is on it (None elsewhere)."""
+        colour where the cursor is on it (None elsewhere).
+
+        Kept per run while what they are made of is the same (the same row record and the
+        values below): a tick compares every line on screen, and most rows did not change.
+        """
+        run_id = row.id
+        now = self.clock()
+        clock = (present.age(row.started_at or row.created_at, now), present.seconds(self.runs.ran(row, now)))
+        key = (is_cursor, is_cursor and self.has_focus, run_id in self.selection.marked,
+               self.selection.pinned == run_id, self.run_colors.hex(run_id), base, self._columns,
+               self.runs.headline(run_id)[1], self.runs.device(row), clock)
+        kept = self._parts.get(run_id)
+        if kept is not None and kept[0] is row and kept[1] == key:
+            return kept[2]
+        parts = self._make_row_parts(row, is_cursor, base, now, clock)
+        if len(self._parts) > 1000:
+            self._parts.clear()
+        self._parts[run_id] = (row, key, parts)
+        return parts
+
+    def _make_row_parts(self, row: Run, is_cursor: bool, base: Style, now: float,
+                        clock: tuple[str, str]) -> tuple[Any, ...]:
         run_id = row.id
         status = row.status
         colour, bold = self._colour_styles(run_id)
@@ -365,10 +389,15 @@ class RunTable(ScrollView, can_focus=True):
         pieces: list[tuple[str, Style | None]] = [(mark, colour),
                                                   (present.STATUS_GLYPHS.get(status, "?"), bold),
                                                   (" ", None)]
-        now = self.clock()
         dim = self._style("dim")
+        started, duration = clock
         for column in self._columns:
-            value, style = self._cell(column.key, row, now, colour, dim)
+            if column.key == "started":
+                value, style = started, dim
+            elif column.key == "duration":  # the time it ran, not the pauses between its attempts
+                value, style = duration, None
+            else:
+                value, style = self._cell(column.key, row, colour, dim)
             if len(value) > column.width:
                 value = value[: column.width - 1] + "…"
             value = value.rjust(column.width) if column.right else value.ljust(column.width)
@@ -393,7 +422,7 @@ class RunTable(ScrollView, can_focus=True):
                 if not self.run_colors.legible(style.color.triplet.hex, background):
                     text.stylize(foreground, span.start, span.end)
 
-    def _cell(self, key: str, row: Run, now: float, colour: Style, dim: Style) -> tuple[str, Style | None]:
+    def _cell(self, key: str, row: Run, colour: Style, dim: Style) -> tuple[str, Style | None]:
         if key == "name":
             return row.name or row.id, colour + Style(bold=True)
         if key == "task":  # ⊞: a trial of a sweep (w opens the sweep)
@@ -408,10 +437,6 @@ class RunTable(ScrollView, can_focus=True):
             if row.backend == "ddp":
                 device += f" ddp×{row.nproc or 1}"
             return device, None
-        if key == "started":
-            return present.age(row.started_at or row.created_at, now), dim
-        if key == "duration":  # the time it ran, not the pauses between its attempts
-            return present.seconds(self.runs.ran(row, now)), None
         if key == "metric":
             return present.metric(self.runs.headline(row.id)[1]), None
         if key == "git":
