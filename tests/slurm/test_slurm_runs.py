@@ -231,12 +231,16 @@ def test_a_warning_that_killed_a_starting_trainer_requeues_the_job(tmp_path: Pat
     from workbench.runs.slurm import job_state
 
     env = {**os.environ, **slurm}
-    submitted = subprocess.run(["sbatch", "--parsable", "--requeue", "--output=/dev/null", "--wrap", "exec sleep 60"],
-                               capture_output=True, text=True, env=env, cwd=tmp_path)
+    # The batch script says it started: a job reads RUNNING once it has its node, before
+    # slurmd has started its batch step, and a signal sent then is lost (a loaded make test
+    # here: USR1 sent 43 ms after the allocation, the job slept its 60 s and completed).
+    submitted = subprocess.run(["sbatch", "--parsable", "--requeue", "--output=/dev/null", "--wrap",
+                                "touch started; exec sleep 60"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert submitted.returncode == 0, submitted.stderr
     job = submitted.stdout.strip()
     try:
-        poll(lambda: getattr(job_state(job), "state", "") == "RUNNING", "the job to run")
+        poll(lambda: getattr(job_state(job), "state", "") == "RUNNING" and (tmp_path / "started").is_file(),
+             "the job's batch step to run")
         subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True, env=env)
         poll(lambda: not getattr(job_state(job), "active", True), "the job to end")
         ended = job_state(job)
