@@ -77,8 +77,14 @@ def test_a_killed_runner_is_replaced_and_every_run_completes(project: Path) -> N
         "max_running = 2", "max_running = 1"))
     proj = load_project(project)
     with index_of(project) as index:
-        first = [enqueue(proj, _request(), index=index) for _ in range(2)]
-        pid = _runner_pid(project)
+        # Both wait before a runner starts: a runner started by the first enqueue could find
+        # the queue empty once it took the first run, exit, and leave its pid in queue.lock
+        # for the test to kill (a second runner, started by the second enqueue, not yet
+        # having written its own).
+        with FileLock(proj.state_dir / "queue.lock"):
+            first = [enqueue(proj, _request(), index=index) for _ in range(2)]
+        pid = ensure_queue_runner(proj)
+        assert pid is not None and _runner_pid(project, other_than=os.getpid()) == pid
         poll(lambda: _dequeued_at(index, first[0].id), "the runner to start the first run")
         os.kill(pid, signal.SIGKILL)
         assert pids_gone([pid], timeout=30)
