@@ -181,10 +181,12 @@ class Run:
             values["stop_mode"] = StopMode(values["stop_mode"])
         if not _REQUIRED.issubset(values):
             return cls(**values)  # (raises, naming what is missing)
+        for name, factory in _FACTORIES:
+            if name not in values:
+                values[name] = factory()
         # Rows come by the thousand (the app loads every run at start): fill the instance's
         # fields directly rather than through the frozen dataclass's __init__, which sets
-        # each of its ~50 fields with object.__setattr__ (3x the cost). Every field that has
-        # a default factory (config, overrides) is set above.
+        # each of its ~50 fields with object.__setattr__ (3x the cost).
         run = object.__new__(cls)
         run.__dict__.update(_DEFAULTS, **values)
         return run
@@ -233,8 +235,10 @@ def _json_tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value or ())
 
 
-#: Each field's default, for :meth:`Run.from_row` (fields with a default factory are set there).
+#: Each field's default, and the fields made by a factory, for :meth:`Run.from_row`.
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Run) if f.default is not dataclasses.MISSING}
+_FACTORIES = [(f.name, f.default_factory) for f in dataclasses.fields(Run)
+              if f.default_factory is not dataclasses.MISSING]
 _REQUIRED = frozenset(f.name for f in dataclasses.fields(Run)
                       if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
