@@ -13,6 +13,7 @@ from textual.widgets import Input
 
 from workbench.runs import present
 from workbench.tui._typed import workbench_app
+from workbench.tui.screens._chart_keys import ChartOptionKeys
 from workbench.tui.widgets._plotting import match_keys, order_keys, prefer_keys
 from workbench.tui.widgets.chart import MetricChart, zoom_charts
 from workbench.tui.widgets.chart_grid import ChartGrid
@@ -24,7 +25,7 @@ __all__ = ["LIVE_KEYS", "ChartPane", "grid_shape"]
 LIVE_KEYS = ("train/loss", "loss", "train/loss_epoch", "val/loss")
 
 
-class ChartPane:
+class ChartPane(ChartOptionKeys):
     """Mixin for the main screen: what its charts show, and the keys that change every chart."""
 
     # Provided by MainScreen.
@@ -114,26 +115,6 @@ class ChartPane:
             self._view_changed()
         else:
             self._step_metric(delta)
-
-    def action_log_scale(self) -> None:
-        """Log y axis on every chart (again: linear)."""
-        self.chart_options.log_scale = not self.chart_options.log_scale
-        self._options_changed()
-
-    def action_x_axis(self) -> None:
-        """Step or wall time on every chart's x axis (system metrics: always time)."""
-        self.chart_options.x_axis = "time" if self.chart_options.x_axis == "step" else "step"
-        self._options_changed()
-
-    def action_smoothing(self) -> None:
-        """Smoothing of every chart: an exponential moving average of 0, 0.6, 0.9 or 0.99."""
-        self.chart_options.next_smoothing()
-        self._options_changed()
-
-    def action_skip_start(self) -> None:
-        """Fit every chart's y range to the points after the first 5% of steps (again: all points)."""
-        self.chart_options.skip_start = not self.chart_options.skip_start
-        self._options_changed()
 
     def _options_changed(self, save: bool = True) -> None:
         for chart in self.query(MetricChart):

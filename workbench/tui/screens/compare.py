@@ -34,6 +34,7 @@ from workbench.store import Run, RunStatus
 from workbench.tui._state import Changes
 from workbench.tui.colors import theme_color
 from workbench.tui.screens._footer import Footer, fit_footer
+from workbench.tui.screens._chart_keys import ChartOptionKeys
 from workbench.tui.messages import CodeDiffRead, CompareValuesRead
 from workbench.tui.widgets._plotting import ChartOptions, match_keys, order_keys, time_keyed
 from workbench.tui.widgets.chart import MetricChart, zoom_charts
@@ -61,7 +62,7 @@ class CompareTable(DataTable[Any]):
         self.action_cursor_up()
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ChartOptionKeys, Screen[None]):
     """Two or more runs side by side."""
 
     HELP_TITLE = "Compare screen"
@@ -431,26 +432,6 @@ class CompareScreen(Screen[None]):
             field.value = ""
             field.display = False
             self.query_one("#compare-table", DataTable).focus()
-
-    def action_log_scale(self) -> None:
-        """Log y axis on every chart (again: linear)."""
-        self.chart_options.log_scale = not self.chart_options.log_scale
-        self._options_changed()
-
-    def action_x_axis(self) -> None:
-        """Step or wall time on every chart's x axis (system metrics: always time)."""
-        self.chart_options.x_axis = "time" if self.chart_options.x_axis == "step" else "step"
-        self._options_changed()
-
-    def action_smoothing(self) -> None:
-        """Smoothing of every chart: an exponential moving average of 0, 0.6, 0.9 or 0.99."""
-        self.chart_options.next_smoothing()
-        self._options_changed()
-
-    def action_skip_start(self) -> None:
-        """Fit every chart's y range to the points after the first 5% of steps (again: all points)."""
-        self.chart_options.skip_start = not self.chart_options.skip_start
-        self._options_changed()
 
     def _options_changed(self) -> None:
         for chart in self.query(MetricChart):

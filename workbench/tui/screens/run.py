@@ -26,6 +26,7 @@ from workbench.tui._timing import attempt_spans, ran_text
 from workbench.tui._watcher import SeriesKey
 from workbench.tui.messages import CodeDiffRead, RunDetailsRead
 from workbench.tui.screens._actions import RunActions
+from workbench.tui.screens._chart_keys import ChartOptionKeys
 from workbench.tui.screens._footer import Footer, fit_footer
 from workbench.tui.widgets._plotting import ChartOptions, time_keyed
 from workbench.tui.widgets.chart import MetricChart, zoom_charts
@@ -41,7 +42,7 @@ _DETAILS_EVERY = 2.0  # seconds between re-reads of events and artifacts while t
 _MAX_CHARTS = 4
 
 
-class RunScreen(RunActions, Screen[None]):
+class RunScreen(ChartOptionKeys, RunActions, Screen[None]):
     """Everything about one run; Esc goes back."""
 
     HELP_TITLE = "Run screen"
@@ -378,26 +379,6 @@ class RunScreen(RunActions, Screen[None]):
         panel.activate(shown)  # images are decoded (Pillow loaded) only while the tab is shown
         if shown:
             self.query_one("#image-keys").focus()
-
-    def action_log_scale(self) -> None:
-        """Log y axis on every chart (again: linear)."""
-        self.chart_options.log_scale = not self.chart_options.log_scale
-        self._options_changed()
-
-    def action_x_axis(self) -> None:
-        """Step or wall time on the x axis of every chart (system metrics: always time)."""
-        self.chart_options.x_axis = "time" if self.chart_options.x_axis == "step" else "step"
-        self._options_changed()
-
-    def action_smoothing(self) -> None:
-        """Smoothing of every chart: an exponential moving average of 0, 0.6, 0.9 or 0.99."""
-        self.chart_options.next_smoothing()
-        self._options_changed()
-
-    def action_skip_start(self) -> None:
-        """Fit every chart's y range to the points after the first 5% of steps (again: all points)."""
-        self.chart_options.skip_start = not self.chart_options.skip_start
-        self._options_changed()
 
     def _options_changed(self) -> None:
         for chart in self.query(MetricChart):
