@@ -281,12 +281,9 @@ class WorkbenchApp(AppStateMixin, RunActionsMixin, App[None]):
 
     def _shown_ids(self) -> list[str]:
         """The runs on screen in the main screen's table."""
-        from workbench.tui.widgets.run_table import RunTable
-
-        for screen in self.screen_stack:
-            for table in screen.query(RunTable):
-                return table.visible_ids()
-        return []
+        main = self._main_screen()
+        table = getattr(main, "table", None)
+        return table.visible_ids() if table is not None and table.is_mounted else []
 
     def tick(self) -> None:
         """Start a refresh tick unless one is in flight."""

@@ -16,7 +16,6 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Input, OptionList, RichLog, Static
@@ -27,6 +26,7 @@ from workbench.tui.messages import RunHighlighted, RunOpenRequested, TaskLaunchR
 from workbench.tui.screens._actions import RunActions
 from workbench.tui.screens._footer import Footer, fit_footer
 from workbench.tui.screens._main_charts import LIVE_KEYS, ChartPane, grid_shape
+from workbench.tui.widgets._kept import KeptHorizontal, KeptStatic, KeptVertical
 from workbench.tui.widgets._plotting import ChartOptions
 from workbench.tui.widgets.chart import MetricChart
 from workbench.tui.widgets.chart_grid import ChartGrid
@@ -93,30 +93,33 @@ class MainScreen(ChartPane, RunActions, Screen[None]):
     def compose(self) -> ComposeResult:
         app = workbench_app(self)
         self.chart_options.smoothing = app.settings.smoothing
-        with Horizontal(id="topbar"):
-            yield Static(id="title")
-            yield Static(id="summary")
-        with Horizontal(id="body"):
-            with Vertical(id="tasks-panel"):
-                yield Static(Content.assemble(("1 ", "dim"), "Tasks"), classes="panel-title")
-                yield TaskList(id="tasks")
-            with Vertical(id="runs-panel"):
-                yield Static(id="runs-title", classes="panel-title")
+        with KeptHorizontal(id="topbar"):
+            yield KeptStatic(id="title")
+            yield KeptStatic(id="summary")
+        with KeptHorizontal(id="body"):
+            with KeptVertical(id="tasks-panel"):
+                yield KeptStatic(Content.assemble(("1 ", "dim"), "Tasks"), classes="panel-title")
+                self._tasks = TaskList(id="tasks")
+                yield self._tasks
+            with KeptVertical(id="runs-panel"):
+                yield KeptStatic(id="runs-title", classes="panel-title")
                 yield Input(placeholder="filter: words  status:running  task:sine  tag:x  lr>0.01",
                             id="filter")
-                yield RunTable(app.runs, app.run_colors, app.selection, clock=app.clock, id="runs")
-        with Horizontal(id="live"):
-            with Vertical(id="chart-panel"):
+                self.table = RunTable(app.runs, app.run_colors, app.selection, clock=app.clock, id="runs")
+                yield self.table
+        with KeptHorizontal(id="live"):
+            with KeptVertical(id="chart-panel"):
                 yield Input(placeholder="metric keys: words or globs  loss  val/*  sys/", id="key-filter")
-                yield MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
-                                  pinned=lambda: app.selection.pinned, options=self.chart_options, id="chart",
-                                  pane="3")
+                self._chart = MetricChart(app.series, app.run_colors, app.run_name, app.request_tick,
+                                          pinned=lambda: app.selection.pinned, options=self.chart_options,
+                                          id="chart", pane="3")
+                yield self._chart
                 self._grid = ChartGrid(app.series, app.run_colors, app.run_name, app.request_tick,
                                        pinned=lambda: app.selection.pinned, options=self.chart_options, id="overlay",
                                        pane="3")
                 yield self._grid
-            with Vertical(id="log-panel"):
-                yield Static(_log_title(None), id="log-title", classes="panel-title")
+            with KeptVertical(id="log-panel"):
+                yield KeptStatic(_log_title(None), id="log-title", classes="panel-title")
                 yield RichLog(id="log", max_lines=500, wrap=True, markup=False, highlight=False, auto_scroll=True)
         yield Footer(compact=True)
 
@@ -192,12 +195,12 @@ class MainScreen(ChartPane, RunActions, Screen[None]):
         app = workbench_app(self)
         if not self._ready:
             return
-        table = self.query_one(RunTable)
+        table = self.table  # (kept, not queried: a query walks the screen's DOM every tick)
         table.data_changed(force=bool(changes.last or changes.removed))
         missing = [i for i in table.visible_ids() if i not in app.runs.last]
         if missing:
             app.want_last(missing)
-        tasks = self.query_one(TaskList)
+        tasks = self._tasks
         if app.discovery is not None or app.discovery_error:
             if getattr(tasks, "_shown", None) is not app.discovery:
                 tasks.show(app.discovery, app.discovery_error)
@@ -209,9 +212,9 @@ class MainScreen(ChartPane, RunActions, Screen[None]):
             self._show_run(self._run_id if self._run_id in app.runs.rows else table.current)
         self._update_overlay()
         if self.overlay_ids:
-            self.query_one(ChartGrid).data_changed(changes.series)
+            self._grid.data_changed(changes.series)
         else:
-            self.query_one("#chart", MetricChart).data_changed(changes.series)
+            self._chart.data_changed(changes.series)
         if self._run_id in changes.logs:
             self._append_log()
 

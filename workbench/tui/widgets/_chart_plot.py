@@ -15,6 +15,7 @@ from rich.style import Style as RichStyle
 
 from textual import events
 from textual.color import Color
+from textual.geometry import Region
 from textual.filter import ANSIToTruecolor, LineFilter
 from textual.strip import Strip
 from textual.widget import Widget
@@ -39,6 +40,29 @@ class Plot(Widget):
         self._for: tuple[Any, ...] | None = None
         self.frame: Frame | None = None
         self._base: tuple[str, RichStyle] | None = None
+        self._plain: tuple[int, bool] | None = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Textual passes every line of a widget through its styles cache: borders, padding,
+        # outline, tint, opacity, a copy of the strip — and a look-up of the background through
+        # every ancestor. The drawing area has none of those (its styles are checked, again
+        # whenever its styles change), so its strips go to the screen as they are: a grid of nine
+        # charts repaints ~75 of these lines a tick.
+        styles = self.styles._cache_key  # (changes with any of the widget's styles)
+        if self._plain is None or self._plain[0] != styles:
+            self._plain = (styles, _is_plain(self))
+        if not self._plain[1]:
+            return super().render_lines(crop)
+        strips = [self.render_line(y) for y in crop.line_range]
+        filters = self.get_line_filters()
+        if filters:
+            background = self.background_colors[1]
+            for line_filter in filters:
+                strips = [strip.apply_filter(line_filter, background) for strip in strips]
+        x1, x2 = crop.column_span
+        if (x1, x2) != (0, self.outer_size.width):
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
 
     def refresh(self, *regions: Any, **kwargs: Any) -> Self:
         self._strips = None  # drawn again on the next paint
@@ -71,6 +95,7 @@ class Plot(Widget):
 
     def notify_style_update(self) -> None:
         self._base = None
+        self._plain = None
         self._strips = None  # (a padding could change the content size within the same outer size)
         super().notify_style_update()
 
@@ -84,6 +109,22 @@ class Plot(Widget):
 
     def on_click(self, event: events.Click) -> None:
         self._chart.click_at(event.x, self.size.width)
+
+
+def _is_plain(widget: Widget) -> bool:
+    """Whether Textual's styles cache would hand the widget's content lines on unchanged: no
+    border, padding or outline, no tint, hatch or text opacity, fully opaque."""
+    styles = widget.styles
+    return (
+        not any(styles.gutter)
+        and not any(edge for edge, _ in styles.outline)
+        and not styles.tint.a
+        and styles.text_opacity == 1.0
+        and (not styles.has_rule("hatch") or styles.hatch == "none")
+        and widget.opacity == 1.0
+        and widget.border_title is None
+        and widget.border_subtitle is None
+    )
 
 
 def _all_rgb(style: RichStyle) -> bool:

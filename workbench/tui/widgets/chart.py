@@ -35,6 +35,7 @@ from workbench.tui.colors import RunColors
 from workbench.tui.messages import ChartCursorMoved
 from workbench.tui.widgets._braille import Frame, Series, render
 from workbench.tui.widgets._chart_plot import Plot as _Plot
+from workbench.tui.widgets._kept import KeptLines, KeptStatic
 from workbench.tui.widgets._plotting import (
     ChartOptions,
     clock_text,
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["ChartOptions", "MetricChart", "zoom_charts"]
 
 
-class MetricChart(Vertical, can_focus=True):
+class MetricChart(KeptLines, Vertical, can_focus=True):
     """Curves of one metric key for one or more runs.
 
     Args:
@@ -146,10 +147,10 @@ class MetricChart(Vertical, can_focus=True):
         return self.options.log_scale
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="chart-legend")
+        yield KeptStatic(classes="chart-legend")
         self._plot = _Plot(self)
         yield self._plot
-        yield Static(classes="chart-readout")
+        yield KeptStatic(classes="chart-readout")
 
     # -- what to show ----------------------------------------------------------------
 

@@ -20,13 +20,14 @@ from textual.widgets import Static
 from workbench.tui._state import SeriesCache
 from workbench.tui._watcher import SeriesKey
 from workbench.tui.colors import RunColors
+from workbench.tui.widgets._kept import KeptGrid, KeptLines, KeptStatic
 from workbench.tui.widgets._plotting import ChartOptions, match_keys
 from workbench.tui.widgets.chart import MetricChart
 
 __all__ = ["ChartGrid"]
 
 
-class ChartGrid(Vertical):
+class ChartGrid(KeptLines, Vertical):
     """Charts of several keys for the same runs, in a grid that pages.
 
     Args:
@@ -69,8 +70,8 @@ class ChartGrid(Vertical):
         self._title: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="grid-title")
-        yield Grid(classes="grid-charts")
+        yield KeptStatic(classes="grid-title")
+        yield KeptGrid(classes="grid-charts")
 
     # -- what to show ----------------------------------------------------------------
 
