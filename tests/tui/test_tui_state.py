@@ -7,8 +7,8 @@ from pathlib import Path
 from workbench.runs import present
 from workbench.runs.filter import parse_filter
 from workbench.store import Run
-from workbench.tui._state import LogCache, RunCache
-from workbench.tui._watcher import LogChunk, read_log
+from workbench.tui._state import LogCache, RunCache, SeriesCache
+from workbench.tui._watcher import LogChunk, SeriesKey, SeriesLoad, SeriesTail, read_log
 from workbench.tui.colors import RunColors, palette
 
 
@@ -95,3 +95,23 @@ def test_run_colours_are_stable_and_theme_based() -> None:
     colors.set_theme({"primary": "#ff0000", "background": "#ffffff"})
     assert colors.hex("a") != dark and colors.slot("a") == 0  # a light theme: darker colours, same slot
     assert len(palette({"background": "#000000"})) >= 8
+
+
+def test_a_curves_array_follows_its_points_through_tails_and_thinning() -> None:
+    """The drawing array a curve keeps is extended by a tail, not made again, and is always
+    the curve's points (after a tail, after the curve is thinned, after a new load)."""
+    cache = SeriesCache()
+    key = SeriesKey("r", "loss")
+    cache.apply([SeriesLoad(key, 10, [(1.0, 0.5), (2.0, 0.4)], 2)], [])
+    data = cache.data[key]
+    assert data.xy().tolist() == [[1.0, 0.5], [2.0, 0.4]]
+    kept = data.xy()
+    assert data.xy() is kept  # made once per version
+    last = 2
+    for step in range(3, 40):
+        cache.apply([], [SeriesTail(key, last, [(float(step), 1.0 / step)], step)])
+        last = step
+        assert data.xy().tolist() == [list(p) for p in data.points], step
+    assert len(data.points) <= 20  # thinned on the way (twice the width at most)
+    cache.apply([SeriesLoad(key, 10, [(5.0, 0.1)], 5)], [])
+    assert cache.data[key].xy().tolist() == [[5.0, 0.1]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,12 +258,42 @@ class RunCache:
 
 @dataclass
 class SeriesData:
-    """A curve as the app holds it: downsampled at first look, then extended."""
+    """A curve as the app holds it: downsampled at first look, then extended.
+
+    ``points`` is the curve; :meth:`xy` the same points as an array for drawing, made once per
+    version and extended in place of being made again when a tick only appends points.
+    """
 
     points: list[tuple[float, float]]
     last_step: int | None
     width: int
     version: int = 0
+    _xy: Any = field(default=None, repr=False, compare=False)
+    _xy_version: int = field(default=-1, repr=False, compare=False)
+
+    def xy(self) -> Any:
+        """The points as an ``(n, 2)`` float64 numpy array (x, value); do not change it."""
+        if self._xy is None or self._xy_version != self.version:
+            self._xy = _as_array(self.points)
+            self._xy_version = self.version
+        return self._xy
+
+    def extend(self, points: list[tuple[float, float]]) -> None:
+        """Append points (a tick's tail) and move to the next version."""
+        current = self._xy is not None and self._xy_version == self.version
+        self.points = self.points + points
+        self.version += 1
+        if current and points:
+            import numpy as np
+
+            self._xy = np.concatenate([self._xy, _as_array(points)])
+            self._xy_version = self.version
+
+
+def _as_array(points: list[tuple[float, float]]) -> Any:
+    import numpy as np  # (only once there is a curve: the first paint comes before any)
+
+    return np.fromiter(chain.from_iterable(points), np.float64, 2 * len(points)).reshape(-1, 2)
 
 
 class SeriesCache:
@@ -315,12 +346,12 @@ class SeriesCache:
             have = self.data.get(tail.series)
             if have is None or have.last_step != tail.after_step:
                 continue  # read against an older state; the next tick asks again
-            points = have.points + tail.points
-            if len(points) > 2 * max(3, have.width):
-                points = downsample(points, max(3, have.width), tail.series.x)
-            have.points = points
+            if len(have.points) + len(tail.points) > 2 * max(3, have.width):
+                have.points = downsample(have.points + tail.points, max(3, have.width), tail.series.x)
+                have.version += 1
+            else:
+                have.extend(tail.points)
             have.last_step = tail.last_step
-            have.version += 1
             changed.add(tail.series)
         return changed
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from functools import lru_cache
-from itertools import accumulate, chain
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
@@ -219,11 +219,10 @@ class MetricChart(KeptLines, Vertical, can_focus=True):
         import numpy as np  # not before there is a curve: the first paint comes before any
 
         # Every curve's points in one array (numpy pays per call, and a grid draws 72 curves a
-        # tick), then a view of it per curve.
+        # tick), then a view of it per curve. (Each curve's array is kept by the cache.)
         sizes = [len(data.points) for _, data in found]
         offsets = list(accumulate(sizes, initial=0))
-        points = np.fromiter(chain.from_iterable(chain.from_iterable(data.points for _, data in found)),
-                             np.float64, 2 * offsets[-1]).reshape(-1, 2)
+        points = np.concatenate([data.xy() for _, data in found])
         xs, ys = points[:, 0], points[:, 1]
         if self.axis == "time":  # from each curve's start
             xs = xs - np.repeat(xs[offsets[:-1]], sizes)
