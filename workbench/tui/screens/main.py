@@ -89,6 +89,7 @@ class MainScreen(ChartPane, RunActions, Screen[None]):
         self.key_filter = ""
         self.overlay_ids: list[str] = []
         self._restore: tuple[Any, Any] | None = None
+        self._title_for: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
         app = workbench_app(self)
@@ -221,14 +222,18 @@ class MainScreen(ChartPane, RunActions, Screen[None]):
     def _update_title(self) -> None:
         app = workbench_app(self)
         project = app.project
-        where = present.tilde(str(project.root))
-        self._set("#title", Content.from_markup("[b]Workbench[/b] — $name [dim]($where)", name=project.name,
-                                                where=where))
         counts = app.runs.counts()
         total = len(app.runs.rows)
         live = counts.get("running", 0) + counts.get("queued", 0)
         devices = ",".join((app.probe or {}).get("devices", [])) or ("probing devices…" if not app.probe_error else "no device probe")
         loading = "" if app.runs.complete else " (loading)"
+        basis = (project.name, str(project.root), live, total, loading, devices)
+        if basis == self._title_for:
+            return  # (markup is parsed only when what it shows changed: this runs every tick)
+        self._title_for = basis
+        where = present.tilde(str(project.root))
+        self._set("#title", Content.from_markup("[b]Workbench[/b] — $name [dim]($where)", name=project.name,
+                                                where=where))
         self._set("#summary", Content.from_markup("[$primary b]$live running[/] · $total $runs$loading · [dim]$devices",
                                 live=str(live), total=str(total), runs="run" if total == 1 else "runs",
                                                        loading=loading, devices=devices))

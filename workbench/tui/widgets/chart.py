@@ -117,6 +117,8 @@ class MetricChart(KeptLines, Vertical, can_focus=True):
         self._width = 0
         self._drawn: tuple[Any, ...] | None = None
         self._labels: tuple[Any, ...] | None = None
+        self._labels_for: tuple[Any, ...] | None = None
+        self._wanted_kept: tuple[Any, ...] | None = None
         self._asked_axis = self.axis
         self._margin = (7, 0)  # the plot area's left margin and width, known once drawn
 
@@ -168,9 +170,16 @@ class MetricChart(KeptLines, Vertical, can_focus=True):
     @property
     def wanted(self) -> list[SeriesKey]:
         """The curves this chart draws."""
-        if self.key is None:
-            return []
-        return [SeriesKey(run_id, self.key, self.axis) for run_id in self.run_ids]
+        return list(self._wanted()[1])
+
+    def _wanted(self) -> tuple[Any, frozenset[SeriesKey] | tuple[SeriesKey, ...]]:
+        # Kept while the key, runs and axis are the same (asked by every tick's data_changed).
+        basis = (self.key, tuple(self.run_ids), self.axis)
+        kept = self._wanted_kept
+        if kept is None or kept[0] != basis:
+            curves = () if self.key is None else tuple(SeriesKey(r, self.key, self.axis) for r in self.run_ids)
+            kept = self._wanted_kept = (basis, curves, frozenset(curves))
+        return kept[2], kept[1]
 
     def _want(self) -> None:
         self._asked_axis = self.axis
@@ -196,7 +205,7 @@ class MetricChart(KeptLines, Vertical, can_focus=True):
 
     def data_changed(self, changed: set[SeriesKey] | None) -> None:
         """Repaint when one of this chart's curves changed (``None``: repaint anyway)."""
-        if changed is not None and not changed.intersection(self.wanted):
+        if changed is not None and changed.isdisjoint(self._wanted()[0]):
             return
         if self.axis != self._asked_axis:  # the shared options changed the x axis
             self._want()
@@ -294,6 +303,16 @@ class MetricChart(KeptLines, Vertical, can_focus=True):
     def _update_labels(self) -> None:
         if not self._ready:
             return
+        # What the labels are made of, without a cursor (with one, the readout shows the values
+        # under it): the same as last time, nothing to make (a grid asks every tick).
+        basis = None
+        if self.cursor is None:
+            basis = (self.pane, self.title_prefix, self.key, tuple(self.options.flags(self.key)), self.legend,
+                     self.pinned(), tuple(self.run_ids), tuple(map(self.names, self.run_ids)),
+                     tuple(map(self.run_colors.hex, self.run_ids)), self.has_focus)
+            if basis == self._labels_for:
+                return
+        self._labels_for = basis
         legend = Content.assemble(*self._legend_parts())
         readout = self._readout()
         shown = (legend.plain, tuple(legend.spans), readout.plain, tuple(readout.spans))
