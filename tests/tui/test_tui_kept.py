@@ -82,6 +82,11 @@ async def test_a_kept_static_shows_its_update_and_its_new_size() -> None:
         title.update("another title")
         await pilot.pause()
         assert _text(title)[0].startswith("another title")
+        before = [segment.style for segment in title.render_lines(Region(0, 0, *title.outer_size))[0]]
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        after = [segment.style for segment in title.render_lines(Region(0, 0, *title.outer_size))[0]]
+        assert after != before  # a new theme: drawn again in its colours
         await pilot.resize_terminal(40, 12)
         await pilot.pause()
         assert len(_text(title)[0]) == title.outer_size.width == 40
