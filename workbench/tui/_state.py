@@ -17,7 +17,7 @@ from typing import Any
 from workbench.runs import present
 from workbench.runs.filter import RunFilter, parse_filter
 from workbench.store import Run, RunStatus
-from workbench.store import downsample
+from workbench.tui._thin import thin
 from workbench.tui._timing import Span, ran_seconds
 from workbench.tui._watcher import LogChunk, SeriesKey, SeriesLoad, SeriesTail
 
@@ -346,11 +346,10 @@ class SeriesCache:
             have = self.data.get(tail.series)
             if have is None or have.last_step != tail.after_step:
                 continue  # read against an older state; the next tick asks again
-            if len(have.points) + len(tail.points) > 2 * max(3, have.width):
-                have.points = downsample(have.points + tail.points, max(3, have.width), tail.series.x)
+            have.extend(tail.points)
+            if len(have.points) > 2 * max(3, have.width):  # thinned back to the chart's width
+                have.points = thin(have.points, have.xy(), max(3, have.width), tail.series.x)
                 have.version += 1
-            else:
-                have.extend(tail.points)
             have.last_step = tail.last_step
             changed.add(tail.series)
         return changed
