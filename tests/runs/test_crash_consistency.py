@@ -58,7 +58,10 @@ PROJECT_FILES = {"tasks/crashy.py": CRASHY_TASK, "tasks/badpoint.py": BAD_POINT_
 
 def test_a_kill_right_after_a_checkpoint_leaves_no_gap_in_the_curves(module_project: Path) -> None:
     args = ("-s", "epochs=3", "-s", "samples=2000", "-s", "batch_size=32")
-    first = wb(module_project, "run", "Crashy", *args, "--name", "crashy", "--wait", "--json")
+    # (No fixed name: the project is the module's, and a rerun of this test must not find the
+    # first try's run holding it.)
+    first = wb(module_project, "run", "Crashy", *args, "--wait", "--json")
+    assert first.stdout.strip(), f"exit {first.returncode}: {first.stderr}"
     record = json.loads(first.stdout)
     assert record["status"] == "interrupted", record
 
