@@ -113,10 +113,21 @@ def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(projec
     an uninterrupted run's."""
     toml = project / "workbench.toml"  # partition `low`: the one `high` preempts (never `debug`, other tests' jobs)
     toml.write_text(toml.read_text().replace('partition = "debug"', 'partition = "low"'))
-    epochs = ["-s", "epochs=60"]  # four attempts fit (each signal follows a checkpoint it saw), under load too
-    base = _launch(project, slurm, *epochs)  # on this machine, uninterrupted
-    run_id = _launch(project, slurm, "--on", "here", *epochs)
     env = _env(project, slurm)
+    _commit_slow_task(project, env)
+    # 12 steps an epoch (a checkpoint each), 0.05 s a step or slower: at least 0.6 s between two
+    # checkpoints and 12 s of training, so that four attempts fit (each signal follows a
+    # checkpoint the test saw) however fast the machine; a bare SineRegression ran all 60 epochs
+    # in 5 s on a fast machine, before the test could stop it.
+    task = ["SlowSine", *SMALL, "-s", "epochs=20", "-s", "pause=0.05", "--json"]
+
+    def launch(*args: str) -> str:
+        result = wb(project, "run", *task, *args, env=env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["id"]
+
+    base = launch()  # on this machine, uninterrupted
+    run_id = launch("--on", "here")
     poll(lambda: _past_a_checkpoint_of(project, run_id, 1), "a checkpoint of the Slurm run")
     assert wb(project, "stop", run_id, env=env).returncode == 0
     stopped = wait_ended(project, [run_id])[run_id]
@@ -131,7 +142,13 @@ def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(projec
                                 "--wrap", "true"], capture_output=True, text=True, env=env, cwd=project)
     assert preemptor.returncode == 0, preemptor.stderr
     # (the row reads 'stopped' for a moment: attempt 3 ended, the watcher has not seen the requeue yet)
-    poll(lambda: run_row(project, run_id).attempt == 4, "attempt 4 after the preemption")
+
+    def preempted() -> bool:
+        row = run_row(project, run_id)
+        assert row.attempt == 4 or row.status is not RunStatus.COMPLETED, "attempt 3 completed: nothing preempted it"
+        return row.attempt == 4
+
+    poll(preempted, "attempt 4 after the preemption")
     done = wait_ended(project, [run_id, base])
     row = done[run_id]
     assert row.status is RunStatus.COMPLETED and row.attempt == 4, (row.status, row.attempt, row.error)
@@ -155,22 +172,40 @@ def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(projec
         _assert_equal(state[part], base_state[part], part)
 
 
-#: SineRegression at 0.5 s a training step or slower: however fast the machine, the run
-#: outlasts the part of a one-minute time limit that comes before Slurm's warning, and the
-#: steps' pace hardly depends on the machine's load.
-SLOW_TASK = '''"""SineRegression, at 0.5 s a training step or slower."""
+#: SineRegression at ``pause`` seconds a training step or slower (0.5 s unless told): however
+#: fast the machine, a run lasts as long as its test needs it to (outlasts the part of a
+#: one-minute time limit that comes before Slurm's warning; is still training when the test
+#: signals it after a checkpoint), and the steps' pace hardly depends on the machine's load.
+SLOW_TASK = '''"""SineRegression, at ``pause`` seconds a training step or slower."""
 import time
+from dataclasses import dataclass
 
 from tasks.sine import SineRegression
 
 
 class SlowSine(SineRegression):
-    """SineRegression that sleeps 0.5 s in every training step."""
+    """SineRegression that sleeps ``pause`` seconds in every training step."""
+
+    @dataclass
+    class Config(SineRegression.Config):
+        pause: float = 0.5
 
     def training_step(self, batch, batch_idx):
-        time.sleep(0.5)
+        time.sleep(self.config.pause)
         return super().training_step(batch, batch_idx)
 '''
+
+
+def _commit_slow_task(project: Path, env: dict[str, str], extra_toml: str = "") -> None:
+    """Write :data:`SLOW_TASK` (and ``extra_toml`` at the end of workbench.toml) into the
+    project and commit them, so that runs' snapshots are of a clean tree."""
+    (project / "tasks" / "slow_sine.py").write_text(SLOW_TASK)
+    if extra_toml:
+        toml = project / "workbench.toml"
+        toml.write_text(toml.read_text() + extra_toml)
+    for args in (["add", "-A"], ["commit", "-q", "-m", "a slow task"]):
+        subprocess.run(["git", *args], cwd=project, env=env, check=True, capture_output=True)
+
 
 #: A cluster with Slurm's shortest time limit (one minute) and a warning 30 s before it.
 #: Slurm's timer looks every 30 s and sends the warning once at most lead + 30 s are left:
@@ -191,12 +226,8 @@ def test_a_run_longer_than_its_time_limit_goes_on_after_the_warning(project: Pat
     steps, more than an attempt trains before its warning (at most 30 s in, less start-up):
     the warning makes the trainer checkpoint, stop and requeue its job, and the next attempt
     resumes; the run completes after two attempts or more, with every point once."""
-    (project / "tasks" / "slow_sine.py").write_text(SLOW_TASK)
-    toml = project / "workbench.toml"
-    toml.write_text(toml.read_text() + SHORT_CLUSTER)
     env = _env(project, slurm)
-    for args in (["add", "-A"], ["commit", "-q", "-m", "a slow task, a short cluster"]):
-        subprocess.run(["git", *args], cwd=project, env=env, check=True, capture_output=True)
+    _commit_slow_task(project, env, SHORT_CLUSTER)
     launched = wb(project, "run", "SlowSine", "--on", "short", "-s", "samples=992", "-s", "epochs=2", "--json",
                   env=env)
     assert launched.returncode == 0, launched.stderr
