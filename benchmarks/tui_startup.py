@@ -13,7 +13,8 @@ Then, in one process, against a baseline measured in the same run (an empty inde
   last tick: the index reads (in the worker thread) plus merging them on the event loop
   (goal <= 20 ms);
 * latency from ``MetricWriter.log()`` in another thread to the point being in the chart's
-  data in the app, at the app's normal tick (goal <= 1 s).
+  data in the app, and to the overlay's chart drawn with it (the run marked), at the app's
+  normal tick (goal <= 1 s median).
 
 Also printed: the cold import time of ``workbench.tui.app`` (a subprocess), which this
 machine's Python pays before the app can start.
@@ -197,30 +198,58 @@ async def ticks(root: Path, live: list[str], rounds: int = 15) -> tuple[float, f
     return statistics.median(db_times), statistics.median(ui_times), changed
 
 
-async def latency(root: Path, run_id: str, rounds: int = 6) -> list[float]:
-    """Seconds from log() (another thread) to the point in the app's chart data."""
+async def latency(root: Path, run_id: str, rounds: int = 6) -> tuple[list[float], list[float]]:
+    """Seconds from log() (another thread) to the point in the app's chart data, and to the
+    overlay's chart of that metric drawn with it (the run marked, so the main screen overlays it)."""
     from workbench.tui._watcher import SeriesKey
     from workbench.tui.app import make_app
+    from workbench.tui.widgets import _chart_plot
+    from workbench.tui.widgets.chart import MetricChart
 
+    drawn: list[float] = []  # when a chart of the run's train/loss finished drawing
+    original = _chart_plot.Plot.render_strips
+
+    def timed_render(self, *args):  # type: ignore[no-untyped-def]
+        try:
+            return original(self, *args)
+        finally:
+            if self._chart.key == "train/loss" and run_id in self._chart.run_ids:
+                drawn.append(time.perf_counter())
+
+    _chart_plot.Plot.render_strips = timed_render  # type: ignore[method-assign]
+    (root / ".workbench" / "app-state.json").unlink(missing_ok=True)  # no marks from an earlier run
     app = make_app(root, probe=PROBE)  # the normal tick
     key = SeriesKey(run_id, "train/loss")
-    out = []
-    async with app.run_test(size=(160, 45)) as pilot:
-        while key not in app.series.data:
-            await asyncio.sleep(0.01)
-        await pilot.pause()
-        writer = MetricWriter(root / ".workbench" / "index.db", run_id)
-        step = (app.series.data[key].last_step or 0) + 1000
-        for _ in range(rounds):
-            step += 1
-            began = time.perf_counter()
-            threading.Thread(target=writer.log, args=("train/loss", 0.05, step)).start()
-            while (app.series.data[key].last_step or 0) < step:
-                await asyncio.sleep(0.005)
-            out.append(time.perf_counter() - began)
-            await asyncio.sleep(0.3)
-        writer.close()
-    return out
+    in_data, on_screen = [], []
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            app.selection.toggle(run_id)  # marked: the main screen overlays it
+            app.selection.pinned = run_id
+            deadline = time.perf_counter() + 30
+            while key not in app.series.data or not drawn:
+                assert time.perf_counter() < deadline, "the overlay never drew the marked run's train/loss"
+                await asyncio.sleep(0.01)
+            charts = [c for c in app.screen.query(MetricChart) if c.key == "train/loss" and run_id in c.run_ids]
+            assert charts, "no chart of train/loss shows the marked run"
+            await pilot.pause()
+            writer = MetricWriter(root / ".workbench" / "index.db", run_id)
+            step = (app.series.data[key].last_step or 0) + 1000
+            for _ in range(rounds):
+                step += 1
+                began = time.perf_counter()
+                threading.Thread(target=writer.log, args=("train/loss", 0.05, step)).start()
+                while (app.series.data[key].last_step or 0) < step:
+                    await asyncio.sleep(0.002)
+                arrived = time.perf_counter()
+                in_data.append(arrived - began)
+                while not drawn or drawn[-1] < arrived:
+                    await asyncio.sleep(0.002)
+                on_screen.append(drawn[-1] - began)
+                await asyncio.sleep(0.3)
+            writer.close()
+    finally:
+        _chart_plot.Plot.render_strips = original  # type: ignore[method-assign]
+    return in_data, on_screen
 
 
 def main() -> None:
@@ -275,9 +304,11 @@ def main() -> None:
           f"{1000 * (db + ui):.1f} ms = {1000 * db:.1f} ms index reads (worker) + {1000 * ui:.1f} ms merge "
           f"(event loop); empty index {1000 * (base_db + base_ui):.1f} ms "
           f"(ratio {(db + ui) / max(1e-9, base_db + base_ui):.1f}); goal <= 20 ms")
-    waits = asyncio.run(latency(big, live[0]))
+    waits, drawn = asyncio.run(latency(big, live[0]))
     print(f"log() -> point in the chart's data: median {statistics.median(waits):.3f} s, "
-          f"max {max(waits):.3f} s over {len(waits)} points (tick 0.5 s, writer flush 0.25 s); goal <= 1 s")
+          f"max {max(waits):.3f} s over {len(waits)} points (tick 0.5 s, writer flush 0.25 s)")
+    print(f"log() -> drawn on the overlay (the run marked): median {statistics.median(drawn):.3f} s, "
+          f"max {max(drawn):.3f} s; goal <= 1 s median")
 
 
 if __name__ == "__main__":
