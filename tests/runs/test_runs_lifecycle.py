@@ -156,3 +156,23 @@ def test_a_stop_sent_right_after_launch_ends_stopped(module_project: Path) -> No
 
 def _alive(pid: int | None) -> bool:
     return pid is not None and not pid_gone(pid, timeout=30)
+
+
+def test_stop_takes_several_runs_and_a_typo_stops_none(module_project: Path) -> None:
+    project = module_project
+    first, second = (launch(project, *LONG)["id"] for _ in range(2))
+
+    typo = invoke(project, "stop", first, "zzzz", second)
+    assert typo.exit_code == 2 and "no run matches 'zzzz'" in typo.stderr, typo.output
+    assert run_row(project, first).status.is_live and run_row(project, second).status.is_live
+
+    both = invoke(project, "stop", first, second, first)  # a name given twice is stopped once
+    assert both.exit_code == 0, both.output
+    assert [line.split(" for run ")[1][:len(first)] for line in both.stdout.splitlines()] == [first, second]
+    rows = wait_ended(project, [first, second])
+    assert {rows[first].status, rows[second].status} == {"stopped"}, rows
+
+    again = invoke(project, "stop", first, second)  # each refused on its own line; exit 2
+    assert again.exit_code == 2
+    assert again.stderr.splitlines() == [
+        f"error: run {run_id} is stopped; only a queued or running run can be stopped" for run_id in (first, second)]

@@ -198,7 +198,7 @@ async def test_screenshot_goes_to_the_project_and_quitting_says_runs_keep_going(
         await pilot.press("q")
         said = " ".join(str(r) for r in app._exit_renderables)  # printed once the app has closed
     assert "2 runs still going (brisk-otter-6, calm-heron-5)" in said
-    assert "they keep running" in said and "`workbench`" in said
+    assert "they keep running" in said and "`workbench`" in said and "`workbench stop NAME...`" in said
 
 
 async def test_the_footer_fits_a_small_terminal(filled_project: Path) -> None:

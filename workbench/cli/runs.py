@@ -412,26 +412,44 @@ def logs_cmd(state: State, run: str, follow: bool) -> None:
 
 
 @click.command("stop")
-@click.argument("run")
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True)
 @click.option("--kill", is_flag=True,
               help="End it now, without a checkpoint (a graceful stop already asked is not waited for).")
 @pass_state
-def stop_cmd(state: State, run: str, kill: bool) -> None:
-    """Stop a run gracefully: it finishes its batch, saves, and ends as 'stopped' (a sweep:
+def stop_cmd(state: State, runs: tuple[str, ...], kill: bool) -> None:
+    """Stop runs gracefully: each finishes its batch, saves, and ends as 'stopped' (a sweep:
     its queued and running trials)."""
     from workbench.runs import stop_run
 
     with open_index(state.project) as index:
-        if sweep_named(index, run) is not None:
+        if len(runs) == 1 and sweep_named(index, runs[0]) is not None:
             if kill:
                 raise WorkbenchError("--kill stops one run; a sweep's trials are stopped gracefully "
                                      "(workbench stop SWEEP)")
             from workbench.cli.sweep import stop_cmd as stop_sweep
 
-            click.get_current_context().invoke(stop_sweep, sweep=run, as_json=False)
+            click.get_current_context().invoke(stop_sweep, sweep=runs[0], as_json=False)
             return
-        result = stop_run(index, resolve(index, run), kill=kill)
-        click.echo(result.message)
+        # Every name is found before anything is stopped: a typo stops nothing.
+        found: dict[str, Run] = {}
+        for ref in runs:
+            if len(runs) > 1 and sweep_named(index, ref) is not None:
+                raise WorkbenchError(f"{ref!r} is a sweep: stop it on its own (workbench stop {ref})")
+            run = resolve(index, ref)
+            found.setdefault(run.id, run)
+        targets = list(found.values())
+        if len(targets) == 1:
+            click.echo(stop_run(index, targets[0], kill=kill).message)
+            return
+        refused = 0
+        for run in targets:  # one refused (it had ended) does not keep the others running
+            try:
+                click.echo(stop_run(index, run, kill=kill).message)
+            except WorkbenchError as exc:
+                refused += 1
+                click.echo(f"error: {exc}", err=True)
+        if refused:
+            raise click.exceptions.Exit(2)
 
 
 @click.command("rm")

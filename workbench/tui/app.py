@@ -476,7 +476,7 @@ class WorkbenchApp(AppStateMixin, RunActionsMixin, App[None]):
         count = "1 run" if one else f"{len(live)} runs"
         return Text(f"{count} still going ({names}): {'it keeps' if one else 'they keep'} running without the "
                     f"app. Reopen it with `workbench` in {where} (or `workbench ls`); stop "
-                    f"{'it' if one else 'one'} with `workbench stop NAME`.")
+                    f"{'it with `workbench stop NAME`' if one else 'them with `workbench stop NAME...`'}.")
 
     def on_unmount(self) -> None:
         self.save_view()  # a change made just before quitting is not lost to the debounce
