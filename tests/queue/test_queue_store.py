@@ -15,7 +15,8 @@ _CLOCK = itertools.count(int(time.time()))
 
 def _waiting(index: RunIndex, n: int, **fields: object) -> list[str]:
     """``n`` runs waiting in the queue, each queued a second after the one before."""
-    return [index.create_run(task="t", device="cpu", queued_at=next(_CLOCK), **fields).id for _ in range(n)]
+    fields = {"device": "cpu", **fields}
+    return [index.create_run(task="t", queued_at=next(_CLOCK), **fields).id for _ in range(n)]
 
 
 def test_two_connections_taking_at_once_never_overfill(tmp_path: Path) -> None:
@@ -69,3 +70,29 @@ def test_order_sweep_and_gpu_limits(tmp_path: Path) -> None:
         assert index.cancel_queued(e) and index.get_run(e).status is RunStatus.STOPPED
         assert not index.cancel_queued(c)  # it was taken: its owner delivers a stop
         assert index.release_slot(c, 1, "back") and index.get_run(c).supervisor_pid is None
+
+
+def test_runs_on_a_cluster_hold_no_slot_of_this_machine(tmp_path: Path) -> None:
+    """A run submitted to Slurm (its folder holds cluster.json) trains on the cluster: it takes
+    neither a place under max_running nor this machine's GPU, however its row reads."""
+    from workbench.runs.cluster_launch import PLACEMENT_FILE, is_cluster_run
+    from workbench.runs.queue import slot_usage
+
+    with RunIndex(tmp_path / "index.db") as index:
+        folders = {name: tmp_path / name for name in ("here", "there")}
+        for folder in folders.values():
+            folder.mkdir()
+        (folders["there"] / PLACEMENT_FILE).write_text("{}")
+        index.create_run(task="t", device="cpu", status="running", run_dir=str(folders["here"]))
+        index.create_run(task="t", device="cuda", status="running", run_dir=str(folders["there"]))
+        assert index.slot_usage().running == 2 and index.slot_usage().gpus == {"cuda:0"}  # counted blindly
+        usage = slot_usage(index)
+        assert usage.running == 1 and usage.gpus == frozenset()
+        (waiting,) = _waiting(index, 1, device="cuda")
+        run, reason = index.take_slot(waiting, owner_pid=1, owner_create_time=None, max_running=2,
+                                      gpus=["cuda:0"], elsewhere=is_cluster_run)
+        assert reason is None and run is not None and run.assigned_device == "cuda:0"
+        (another,) = _waiting(index, 1)
+        run, reason = index.take_slot(another, owner_pid=1, owner_create_time=None, max_running=2,
+                                      elsewhere=is_cluster_run)
+        assert run is None and reason == "waiting for a slot: 2 of 2 running (project limit)"

@@ -35,13 +35,13 @@ def queue_group(ctx: click.Context, state: State, as_json: bool) -> None:
 
     from workbench.runs import reconcile
     from workbench.runs.present import when
-    from workbench.runs.queue import queue_runner_alive
+    from workbench.runs.queue import queue_runner_alive, slot_usage
 
     project = state.project
     with open_index(project) as index:
         reconcile(index)  # also brings back a queue runner that died
         runs = index.queued_runs()
-        usage = index.slot_usage()
+        usage = slot_usage(index)
     if as_json:
         print_json([_record(run, place) for place, run in enumerate(runs, start=1)])
         return

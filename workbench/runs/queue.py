@@ -30,7 +30,7 @@ from workbench.errors import WorkbenchError
 from workbench.runs._queue_start import QUEUE_LOCK, QUEUE_LOG, queue_runner_alive, start_queue_runner
 from workbench.runs.launch import LaunchRequest, launch
 from workbench.store import Run, RunIndex
-from workbench.store._queue import wait_reason
+from workbench.store._queue import SlotUsage, wait_reason
 
 if TYPE_CHECKING:
     from workbench.project import Project
@@ -46,6 +46,7 @@ __all__ = [
     "queue_runner_alive",
     "reason_now",
     "set_priority",
+    "slot_usage",
 ]
 
 #: The reason a waiting run shows while a slot is free and the runner has not looked yet.
@@ -135,11 +136,19 @@ def gpus_for(run: Run, probe: dict[str, Any] | None) -> list[str]:
     return []
 
 
+def slot_usage(index: RunIndex) -> SlotUsage:
+    """Who holds this machine's slots now: runs submitted to a cluster train there, not here,
+    and hold none (neither a place under ``max_running`` nor a GPU of this machine)."""
+    from workbench.runs.cluster_launch import is_cluster_run
+
+    return index.slot_usage(elsewhere=is_cluster_run)
+
+
 def reason_now(project: Project, index: RunIndex, run: Run, probe: dict[str, Any] | None = None) -> str:
     """Why ``run`` waits now (a limit that is full), or :data:`NEXT_UP` when a slot is free."""
     if probe is None and (run.device or "auto") in ("cuda", "auto") and run.backend != "ddp":
         probe = _cached_probe(project)
-    reason, _ = wait_reason(index.slot_usage(), run, max_running=project.max_running,
+    reason, _ = wait_reason(slot_usage(index), run, max_running=project.max_running,
                             sweep_parallel=index.sweep_parallel(run.sweep_id), gpus=gpus_for(run, probe))
     return reason or NEXT_UP
 

@@ -24,7 +24,8 @@ from workbench.runs._queue_start import QUEUE_LOCK
 from workbench.runs.launch import start_supervisor
 from workbench.runs.liveness import owner_alive, process_create_time, reconcile
 from workbench.runs.locks import FileLock, LockHeld, trainer_alive
-from workbench.runs.queue import gpus_for
+from workbench.runs.cluster_launch import is_cluster_run
+from workbench.runs.queue import gpus_for, slot_usage
 from workbench.runs.spec import read_spec, write_spec
 from workbench.store import Run, RunIndex
 from workbench.store._queue import wait_reason
@@ -125,7 +126,7 @@ class QueueRunner:
         self.index.clear_launch_reasons()
         started: list[str] = []
         reasons: dict[str, str] = {}
-        usage = self.index.slot_usage()
+        usage = slot_usage(self.index)
         for run in self.index.queued_runs(limit=WINDOW):
             if run.stop_requested_at is not None:  # asked to stop while waiting
                 self.index.cancel_queued(run.id, run.stop_reason or "user")
@@ -135,11 +136,12 @@ class QueueRunner:
                                     sweep_parallel=self.index.sweep_parallel(run.sweep_id), gpus=gpus)
             if reason is None:
                 taken, reason = self.index.take_slot(run.id, owner_pid=self.pid, owner_create_time=self.create_time,
-                                                     max_running=self.project.max_running, gpus=gpus)
+                                                     max_running=self.project.max_running, gpus=gpus,
+                                                     elsewhere=is_cluster_run)
                 if taken is not None:
                     self.start(taken)
                     started.append(taken.id)
-                    usage = self.index.slot_usage()
+                    usage = slot_usage(self.index)
                     continue
             if reason is not None:
                 reasons[run.id] = reason

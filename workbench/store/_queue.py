@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -64,11 +64,18 @@ class SlotUsage:
     gpus: frozenset[str] = frozenset()
 
 
-def _usage(conn: sqlite3.Connection) -> SlotUsage:
-    rows = conn.execute(f"SELECT sweep_id, assigned_device, device FROM runs WHERE {HOLDS_SLOT}").fetchall()
+#: Whether a run (by its folder) trains on another machine, e.g. a Slurm cluster's: it holds
+#: no slot of this machine (``workbench.runs.cluster_launch.is_cluster_run``).
+Elsewhere = Callable[[str | None], bool]
+
+
+def _usage(conn: sqlite3.Connection, elsewhere: Elsewhere | None = None) -> SlotUsage:
+    rows = conn.execute(f"SELECT sweep_id, assigned_device, device, run_dir FROM runs WHERE {HOLDS_SLOT}").fetchall()
+    if elsewhere is not None:
+        rows = [row for row in rows if not elsewhere(row[3])]
     by_sweep: dict[str, int] = {}
     gpus = set()
-    for sweep_id, assigned, device in rows:
+    for sweep_id, assigned, device, _ in rows:
         if sweep_id:
             by_sweep[sweep_id] = by_sweep.get(sweep_id, 0) + 1
         gpu = _gpu_of(assigned, device)
@@ -147,10 +154,15 @@ class QueueTable:
         with self._lock:
             return self._conn.execute(f"SELECT 1 FROM runs WHERE {WAITING} LIMIT 1").fetchone() is not None
 
-    def slot_usage(self) -> SlotUsage:
-        """Who holds slots now: the project's count, per sweep, and the GPUs in use."""
+    def slot_usage(self, elsewhere: Elsewhere | None = None) -> SlotUsage:
+        """Who holds slots now: the project's count, per sweep, and the GPUs in use.
+
+        Args:
+            elsewhere: Says which runs train on another machine (a cluster's): they hold
+                no slot here. None: every run counts.
+        """
         with self._read() as conn:
-            return _usage(conn)
+            return _usage(conn, elsewhere)
 
     def sweep_parallel(self, sweep_id: str | None) -> int | None:
         """A sweep's concurrency limit (``sweeps.parallel``); ``None`` when it has none."""
@@ -161,7 +173,8 @@ class QueueTable:
         return int(row[0]) if row and row[0] is not None else None
 
     def take_slot(self, run_id: str, *, owner_pid: int, owner_create_time: float | None,
-                  max_running: int | None, gpus: Sequence[str] = ()) -> tuple[Run | None, str | None]:
+                  max_running: int | None, gpus: Sequence[str] = (),
+                  elsewhere: Elsewhere | None = None) -> tuple[Run | None, str | None]:
         """Give a waiting run a slot, atomically.
 
         In one ``BEGIN IMMEDIATE`` transaction: the run must still wait (queued, no owner,
@@ -176,6 +189,7 @@ class QueueTable:
             owner_create_time: That process's start time (pids are reused).
             max_running: The project's limit (``None``: none).
             gpus: The GPUs it may use, in preference order (empty: it needs none).
+            elsewhere: Says which runs train on another machine (see :meth:`slot_usage`).
 
         Returns:
             ``(run, None)`` when taken; ``(None, reason)`` when it must wait (the reason,
@@ -187,7 +201,7 @@ class QueueTable:
                 f"SELECT * FROM runs WHERE id = ? AND {WAITING} AND stop_requested_at IS NULL", (run_id,)))), None)
             if run is None:
                 return None, None
-            reason, gpu = wait_reason(_usage(conn), run, max_running=max_running,
+            reason, gpu = wait_reason(_usage(conn, elsewhere), run, max_running=max_running,
                                       sweep_parallel=self.sweep_parallel(run.sweep_id), gpus=gpus)
             if reason is not None:
                 return None, reason
