@@ -277,6 +277,24 @@ def test_rm_yes_removes_rows_folder_and_ref_of_that_run_only(project: Path, runs
         assert index.artifacts(first.id) == []
 
 
+def test_rm_takes_several_runs_and_a_typo_deletes_none(project: Path, runs: dict[str, Run]) -> None:
+    first, second = runs["first"], runs["second"]
+
+    typo = invoke(project, "rm", "first", "zzzz", "second", "--yes")
+    assert typo.exit_code == 2 and "no run matches 'zzzz'" in typo.stderr
+    assert Path(first.run_dir).is_dir() and Path(second.run_dir).is_dir()
+    unasked = invoke(project, "rm", "first", "second")  # no terminal to ask on
+    assert unasked.exit_code == 2 and unasked.stderr.strip() == "error: not deleting 2 runs without confirmation: pass --yes"
+
+    result = invoke(project, "rm", "first", second.id, "first", "--yes")  # a run named twice is deleted once
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"deleted run {first.id}", f"deleted run {second.id}"]
+    assert not Path(first.run_dir).exists() and not Path(second.run_dir).exists()
+    with index_of(project) as index:
+        assert index.list_runs() == []
+
+
 def test_tasks_json(project: Path) -> None:
     data = json.loads(invoke(project, "tasks", "--json").stdout)
 

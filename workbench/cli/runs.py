@@ -453,28 +453,49 @@ def stop_cmd(state: State, runs: tuple[str, ...], kill: bool) -> None:
 
 
 @click.command("rm")
-@click.argument("run")
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_state
-def rm_cmd(state: State, run: str, yes: bool) -> None:
-    """Delete a run: its index rows, its folder and its code snapshot ref."""
+def rm_cmd(state: State, runs: tuple[str, ...], yes: bool) -> None:
+    """Delete runs: their index rows, their folders and their code snapshot refs."""
     from workbench.runs import remove_run
+    from workbench.runs.cluster_launch import is_cluster_run
 
     project = state.project
     with open_index(project) as index:
-        r = resolve(index, run)
-        from workbench.runs.cluster_launch import is_cluster_run
+        found: dict[str, Run] = {}
+        for ref in runs:  # every name is found before anything is deleted: a typo deletes nothing
+            r = resolve(index, ref)
+            found.setdefault(r.id, r)
+        targets = list(found.values())
+        for r in targets:
+            if is_cluster_run(r.run_dir):  # its job writes into the folder, whether a watcher lives or not
+                from workbench.runs.cluster_resume import refuse_if_job_live
 
-        if is_cluster_run(r.run_dir):  # its job writes into the folder, whether a watcher lives or not
-            from workbench.runs.cluster_resume import refuse_if_job_live
-
-            refuse_if_job_live(r, "delete")
+                refuse_if_job_live(r, "delete")
         if not yes:
+            one = len(targets) == 1
+            short = f"run {targets[0].id}" if one else f"{len(targets)} runs"
             if not sys.stdin.isatty():
-                raise WorkbenchError(f"not deleting run {r.id} without confirmation: pass --yes")
-            click.confirm(f"delete run {r.id} ({r.task}, {r.status}) and its files?", abort=True)
-        remove_run(project, index, r)
-        click.echo(f"deleted run {r.id}")
+                raise WorkbenchError(f"not deleting {short} without confirmation: pass --yes")
+            detail = (f"{targets[0].task}, {targets[0].status}" if one
+                      else ", ".join(r.name or r.id for r in targets))
+            click.confirm(f"delete {short} ({detail}) and {'its' if one else 'their'} files?", abort=True)
+        if len(targets) == 1:
+            remove_run(project, index, targets[0])
+            click.echo(f"deleted run {targets[0].id}")
+            return
+        refused = 0
+        for r in targets:  # one refused (still live) does not keep the others
+            try:
+                remove_run(project, index, r)
+            except WorkbenchError as exc:
+                refused += 1
+                click.echo(f"error: {exc}", err=True)
+                continue
+            click.echo(f"deleted run {r.id}")
+        if refused:
+            raise click.exceptions.Exit(2)
 
 
 @click.command("artifacts")
