@@ -4,8 +4,10 @@
 # For each size: a fresh copy of sample_projects/quickstart (a new git repository), the app
 # started in a detached tmux session, then keys pressed one at a time -- launch a run from the
 # form (epochs 1), watch it finish in the table, open its run screen (Overview, Metrics,
-# Output), launch a second run (another lr), mark both and compare them, quit -- with a
-# `tmux capture-pane -p` saved after each step. A step whose expected text does not appear in
+# Output), launch a second run (another lr), mark both and compare them, quit; open the app
+# again (the marks and their overlay are still there), launch the spiral classifier and see
+# its logged images in its run screen, quit -- with a `tmux capture-pane -p` saved after
+# each step. A step whose expected text does not appear in
 # time fails the check, naming the step and its capture.
 #
 #   scripts/tui_demo_check.sh [CAPTURE_DIR]     (default: ./tui-demo-captures)
@@ -81,17 +83,37 @@ press() {  # press KEY...: one key at a time, as a person types
     done
 }
 
-open_sine_form() {  # the launch form of SineRegression (the task list's highlight moves down until it is)
-    local prefix="$1" tries=0
+open_form() {  # open_form PREFIX TASK: the launch form of TASK (the task list's highlight moves down until it is)
+    local prefix="$1" task="$2" tries=0
     press 1
     while :; do
         press Enter
         expect "$prefix-form" "$step_timeout" "New run:" "ready" || return 1
-        grep -qF "New run: SineRegression" "$out/$size/$prefix-form.txt" && return 0
+        grep -qF "New run: $task" "$out/$size/$prefix-form.txt" && return 0
         tries=$((tries + 1))
-        [ $tries -lt 8 ] || { fail "$prefix: SineRegression not found in the task list"; return 1; }
+        [ $tries -lt 8 ] || { fail "$prefix: $task not found in the task list"; return 1; }
         press Escape Down
     done
+}
+
+open_sine_form() { open_form "$1" SineRegression; }
+
+start_app() {  # start_app: the app in a new detached session, in $project
+    tm new-session -d -s "$session" -x "$width" -y "$height" -c "$project" \
+        "env TERM=xterm-256color COLORTERM=truecolor '$workbench'"
+    tm set-option -t "$session" remain-on-exit on >/dev/null
+}
+
+quit_app() {  # quit_app NAME: q, then wait for the pane to end (capturing as NAME)
+    press q
+    local deadline=$((SECONDS + step_timeout))
+    until [ "$(tm display-message -p -t "$session" '#{pane_dead}')" = "1" ]; do
+        [ $SECONDS -lt $deadline ] || { capture "$1"; fail "$1: the app did not exit"; return 1; }
+        sleep 0.5
+    done
+    capture "$1"
+    echo "  ok  $1"
+    tm kill-session -t "$session"
 }
 
 launch_sine() {  # SineRegression with epochs 1 (a short run) and lr $2, launched; $1 prefixes the captures
@@ -126,9 +148,7 @@ check_size() {
     git -C "$project" add -A
     git -C "$project" -c user.name=demo -c user.email=demo@example.com commit -qm "quickstart"
     session="demo-$size"
-    tm new-session -d -s "$session" -x "$width" -y "$height" -c "$project" \
-        "env TERM=xterm-256color COLORTERM=truecolor '$workbench'"
-    tm set-option -t "$session" remain-on-exit on >/dev/null
+    start_app
 
     echo "[$size] $project"
     expect 01-start "$step_timeout" "Workbench" "Tasks" "Runs" "no runs yet" || return 0
@@ -161,16 +181,23 @@ check_size() {
     fi
     press Escape
     expect 15-back "$step_timeout" "2 marked" || return 0
-    # 4: quit; the app says nothing is left running and the pane ends.
-    press q
-    local deadline=$((SECONDS + step_timeout))
-    until [ "$(tm display-message -p -t "$session" '#{pane_dead}')" = "1" ]; do
-        [ $SECONDS -lt $deadline ] || { capture 16-quit; fail "16-quit: the app did not exit"; return 0; }
-        sleep 0.5
-    done
-    capture 16-quit
-    echo "  ok  16-quit"
-    tm kill-session -t "$session"
+    # 4: quit (nothing is left running: the pane ends), then open the app again: the marks
+    # and the overlay of the marked runs are still there.
+    quit_app 16-quit || return 0
+    start_app
+    expect 17-restart "$step_timeout" "2 marked" "overlay" || return 0
+    # 5: the spiral classifier logs its decision boundary each epoch: its run screen's Images
+    # tab shows the last one (half blocks in a terminal without Kitty or Sixel graphics).
+    open_form 18-spiral SpiralClassification || return 0
+    press C-l
+    expect 19-spiral-finished "$run_timeout" "· 3 runs ·" "0 running" || return 0
+    press 2 Home Enter
+    expect 20-spiral-run "$step_timeout" "SpiralClassification" "Overview" "completed" || return 0
+    press 8
+    expect 21-spiral-images "$step_timeout" "boundary" "step" "▀▀▀▀" || return 0
+    press Escape
+    expect 22-back "$step_timeout" "· 3 runs ·" || return 0
+    quit_app 23-quit || return 0
 }
 
 for size in $sizes; do

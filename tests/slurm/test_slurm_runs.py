@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from support.projects import assert_nothing_written, clean_env, index_of, poll, run_row, wait_ended, wb
+from support.slow_sine import commit_slow_sine
 
 from workbench.store import RunStatus
 
@@ -114,7 +115,7 @@ def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(projec
     toml = project / "workbench.toml"  # partition `low`: the one `high` preempts (never `debug`, other tests' jobs)
     toml.write_text(toml.read_text().replace('partition = "debug"', 'partition = "low"'))
     env = _env(project, slurm)
-    _commit_slow_task(project, env)
+    commit_slow_sine(project, env)
     # 12 steps an epoch (a checkpoint each), 0.05 s a step or slower: at least 0.6 s between two
     # checkpoints and 12 s of training, so that four attempts fit (each signal follows a
     # checkpoint the test saw) however fast the machine; a bare SineRegression ran all 60 epochs
@@ -172,41 +173,6 @@ def test_stop_resume_and_requeues_end_bit_for_bit_as_an_uninterrupted_run(projec
         _assert_equal(state[part], base_state[part], part)
 
 
-#: SineRegression at ``pause`` seconds a training step or slower (0.5 s unless told): however
-#: fast the machine, a run lasts as long as its test needs it to (outlasts the part of a
-#: one-minute time limit that comes before Slurm's warning; is still training when the test
-#: signals it after a checkpoint), and the steps' pace hardly depends on the machine's load.
-SLOW_TASK = '''"""SineRegression, at ``pause`` seconds a training step or slower."""
-import time
-from dataclasses import dataclass
-
-from tasks.sine import SineRegression
-
-
-class SlowSine(SineRegression):
-    """SineRegression that sleeps ``pause`` seconds in every training step."""
-
-    @dataclass
-    class Config(SineRegression.Config):
-        pause: float = 0.5
-
-    def training_step(self, batch, batch_idx):
-        time.sleep(self.config.pause)
-        return super().training_step(batch, batch_idx)
-'''
-
-
-def _commit_slow_task(project: Path, env: dict[str, str], extra_toml: str = "") -> None:
-    """Write :data:`SLOW_TASK` (and ``extra_toml`` at the end of workbench.toml) into the
-    project and commit them, so that runs' snapshots are of a clean tree."""
-    (project / "tasks" / "slow_sine.py").write_text(SLOW_TASK)
-    if extra_toml:
-        toml = project / "workbench.toml"
-        toml.write_text(toml.read_text() + extra_toml)
-    for args in (["add", "-A"], ["commit", "-q", "-m", "a slow task"]):
-        subprocess.run(["git", *args], cwd=project, env=env, check=True, capture_output=True)
-
-
 #: A cluster with Slurm's shortest time limit (one minute) and a warning 30 s before it.
 #: Slurm's timer looks every 30 s and sends the warning once at most lead + 30 s are left:
 #: here at its first look after an attempt started, 0 to 30 s into it (during the trainer's
@@ -227,9 +193,11 @@ def test_a_run_longer_than_its_time_limit_goes_on_after_the_warning(project: Pat
     the warning makes the trainer checkpoint, stop and requeue its job, and the next attempt
     resumes; the run completes after two attempts or more, with every point once."""
     env = _env(project, slurm)
-    _commit_slow_task(project, env, SHORT_CLUSTER)
-    launched = wb(project, "run", "SlowSine", "--on", "short", "-s", "samples=992", "-s", "epochs=2", "--json",
-                  env=env)
+    toml = project / "workbench.toml"
+    toml.write_text(toml.read_text() + SHORT_CLUSTER)
+    commit_slow_sine(project, env)
+    launched = wb(project, "run", "SlowSine", "--on", "short", "-s", "samples=992", "-s", "epochs=2",
+                  "-s", "pause=0.5", "--json", env=env)
     assert launched.returncode == 0, launched.stderr
     run_id = json.loads(launched.stdout)["id"]
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.projects import index_of, poll
+from support.projects import clean_env, index_of, poll
+from support.slow_sine import commit_slow_sine
 from test_sweeps import invoke, start
 
 from workbench.store import RunStatus
@@ -25,9 +26,13 @@ def study(project: Path, sweep_id: str):  # noqa: ANN201 - an optuna.Study
 
 
 def test_an_optuna_study_prunes_poor_trials_and_reports_the_best(project: Path) -> None:
-    # lr from 1e-5 (barely learns in 4 epochs) to 1e-1: a search with bad trials to prune
-    record = start(project, "SineRegression", "--optuna", "8", "-g", "lr=loguniform(1e-5,1e-1)",
-                   "-s", "epochs=4", "-s", "samples=4000", "--parallel", "2", "--prune", "median",
+    # lr from 1e-5 (barely learns in 4 epochs) to 1e-1: a search with bad trials to prune. 57
+    # steps an epoch at 0.02 s a step or slower: an epoch lasts over a second, so the
+    # controller (a look every 0.5 s) sees a poor trial's epochs while it still trains (a
+    # bare SineRegression ran all 4 epochs between two looks on a fast machine: none pruned)
+    commit_slow_sine(project, clean_env(project.parent))
+    record = start(project, "SlowSine", "--optuna", "8", "-g", "lr=loguniform(1e-5,1e-1)",
+                   "-s", "epochs=4", "-s", "samples=2000", "-s", "pause=0.02", "--parallel", "2", "--prune", "median",
                    "--seed", "3", "--metric", "val/loss", "--name", "tpe")
     sweep_id = record["id"]
 

@@ -12,11 +12,10 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-import subprocess
-
 import psutil
 import pytest
 from support.projects import clean_env, index_of, kill_run_processes, pid_alive, poll
+from support.slow_sine import commit_slow_sine
 from test_sweeps import invoke, start
 
 from workbench.runs.locks import held_by_someone
@@ -24,32 +23,6 @@ from workbench.runs.resume import step_checkpoints
 from workbench.store import Run, RunStatus
 
 optuna = pytest.importorskip("optuna")
-
-
-#: The quickstart's SineRegression held to 0.15 s a step or slower: however fast or loaded the
-#: machine, a trial spends seconds between two checkpoints, so the crash lands where the test
-#: means it to (with the plain task, a loaded CI machine once ran every trial to its end
-#: between two looks).
-SLOW_TASK = '''"""SineRegression, at 0.15 s a training step or slower."""
-import time
-
-from tasks.sine import SineRegression
-
-
-class SlowSine(SineRegression):
-    """SineRegression that sleeps 0.15 s in every training step."""
-
-    def training_step(self, batch, batch_idx):
-        time.sleep(0.15)
-        return super().training_step(batch, batch_idx)
-'''
-
-
-def add_slow_task(project: Path) -> None:
-    """Commit :data:`SLOW_TASK` to the project as ``tasks/slow_sine.py``."""
-    (project / "tasks" / "slow_sine.py").write_text(SLOW_TASK)
-    for args in (["add", "tasks/slow_sine.py"], ["commit", "-q", "-m", "a slow task"]):
-        subprocess.run(["git", *args], cwd=project, env=clean_env(project.parent), check=True, capture_output=True)
 
 
 def kill_holder(lock: Path) -> None:
@@ -106,7 +79,7 @@ def test_a_crash_of_the_controller_and_every_trial_then_resume_loses_and_redoes_
     # 3 trials, 2 at a time, 4 epochs of 10 steps each (a checkpoint after each): trials 0
     # and 1 run together, trial 2 starts when one ends; the crash comes once one has
     # completed and every running one has a checkpoint to resume from.
-    add_slow_task(project)
+    commit_slow_sine(project, clean_env(project.parent))  # 0.15 s a step: seconds between two checkpoints
     record = start(project, "SlowSine", "--optuna", "3", "-g", "lr=loguniform(1e-3,3e-2)",
                    "-s", "epochs=4", "-s", "samples=320", "--parallel", "2", "--seed", "1", "--metric", "val/loss",
                    "--name", "crash")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support.projects import index_of, make_project, peak_overlap, poll, run_row, wait_ended
+from support.projects import clean_env, index_of, make_project, peak_overlap, poll, run_row, wait_ended
+from support.slow_sine import commit_slow_sine
 
 from workbench.store import RunStatus
 
@@ -108,9 +109,13 @@ def test_bad_input_is_one_line_and_writes_nothing(untouched: Path, args: tuple[s
 
 
 def test_stop_then_resume_a_sweep(project: Path) -> None:
-    # one at a time: trial 1 (30 epochs, ~940 steps: long enough that a stop delivered late on a
-    # loaded machine still finds it training) is stopped mid-run, trial 2 waits and never starts
-    record = start(project, "SineRegression", "-g", "epochs=30,1", "-s", "samples=1000", "--parallel", "1")
+    # one at a time: trial 1 (10 epochs of 29 steps at 0.03 s a step or slower: 9 s or more,
+    # so that a stop delivered late still finds it training, however fast the machine; a bare
+    # SineRegression of 940 steps once completed first) is stopped mid-run, trial 2 waits
+    # and never starts
+    commit_slow_sine(project, clean_env(project.parent))
+    record = start(project, "SlowSine", "-g", "epochs=10,1", "-s", "samples=1000", "-s", "pause=0.03",
+                   "--parallel", "1")
     first, second = (trial["id"] for trial in record["trials"])
     poll(lambda: run_row(project, first).status is RunStatus.RUNNING and (run_row(project, first).step or 0) >= 3,
          "trial 1 to be training")
