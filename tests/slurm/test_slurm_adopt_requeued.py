@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from support.projects import clean_env, index_of, poll, run_row, wait_ended, wb
+from support.slow_sine import commit_slow_sine
 
 from workbench.runs.ingest import JournalIngester
 from workbench.runs.slurm import job_state
@@ -26,8 +27,9 @@ def test_a_requeue_whose_watcher_died_is_adopted_and_completes(project: Path, sl
     says the job was requeued and a watcher follows it; attempt 2 starts at once (Slurm's
     two-minute hold released), completes, with every point once."""
     env = clean_env(project.parent, **slurm)
-    launched = wb(project, "run", "SineRegression", "-s", "samples=400", "-s", "epochs=40", "--on", "here", "--json",
-                  env=env)
+    commit_slow_sine(project, env)  # 480 steps of 0.02 s or more: still training when the warning comes
+    launched = wb(project, "run", "SlowSine", "-s", "samples=400", "-s", "epochs=40", "-s", "pause=0.02",
+                  "--on", "here", "--json", env=env)
     assert launched.returncode == 0, launched.stderr
     run_id = json.loads(launched.stdout)["id"]
 

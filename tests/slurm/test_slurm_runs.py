@@ -28,8 +28,8 @@ def _env(project: Path, slurm: dict[str, str]) -> dict[str, str]:
     return clean_env(project.parent, **slurm)
 
 
-def _launch(project: Path, slurm: dict[str, str], *args: str) -> str:
-    result = wb(project, "run", "SineRegression", *SMALL, *args, "--json", env=_env(project, slurm))
+def _launch(project: Path, slurm: dict[str, str], *args: str, task: str = "SineRegression") -> str:
+    result = wb(project, "run", task, *SMALL, *args, "--json", env=_env(project, slurm))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["id"]
 
@@ -65,7 +65,8 @@ def _assert_equal(a: Any, b: Any, where: str) -> None:
 
 def test_a_slurm_run_completes_with_its_metrics_in_the_index_while_it_runs(project: Path, slurm: dict[str, str]) -> None:
     slurm = {**slurm, "WORKBENCH_SYS_EVERY": "1"}  # sys/* sampled inside the job, every second
-    run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=40")
+    commit_slow_sine(project, _env(project, slurm))  # 480 steps of 0.01 s or more: seen while it runs
+    run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=40", "-s", "pause=0.01", task="SlowSine")
     jobs = _jobs(project, run_id)
     assert len(jobs) == 1 and jobs[0]["attempt"] == 1 and jobs[0]["job_id"].isdigit()
 
@@ -336,7 +337,8 @@ def test_a_pending_job_shows_its_reason_and_a_stop_cancels_it(project: Path, slu
 
 
 def test_a_run_whose_watcher_died_is_adopted_by_ls_without_losing_a_point(project: Path, slurm: dict[str, str]) -> None:
-    run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=60")
+    commit_slow_sine(project, _env(project, slurm))  # 720 steps of 0.01 s or more: still running when adopted
+    run_id = _launch(project, slurm, "--on", "here", "-s", "epochs=60", "-s", "pause=0.01", task="SlowSine")
     poll(lambda: run_row(project, run_id).status is RunStatus.RUNNING, "the job to run")
     watcher = run_row(project, run_id).supervisor_pid
     assert watcher
