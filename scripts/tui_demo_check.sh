@@ -185,7 +185,7 @@ check_size() {
     # and the overlay of the marked runs are still there.
     quit_app 16-quit || return 0
     start_app
-    expect 17-restart "$step_timeout" "2 marked" "overlay" || return 0
+    expect 17-restart "$step_timeout" "2 marked" "overlay" "val/loss" "0 running" || return 0
     # 5: the spiral classifier logs its decision boundary each epoch: its run screen's Images
     # tab shows the last one (half blocks in a terminal without Kitty or Sixel graphics).
     open_form 18-spiral SpiralClassification || return 0
