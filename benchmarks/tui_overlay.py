@@ -18,7 +18,8 @@ before it) also timed on its own. Textual paints on a 60-per-second timer, so be
 merge and the frame that draws it the event loop waits, idle, up to 1/60 s: that wait is no
 work of the tick (keys are handled in it) and is printed on its own, as is "to screen", the
 wall time from the reads to the drawn frame, wait included. The app thread's CPU time over
-the whole tick is printed too (what a busy machine's load does not inflate).
+the whole tick is printed too (what a busy machine's load does not inflate), and the slowest
+tick (a stall felt as a hitch, e.g. a full garbage collection).
 Goal: overlay tick (reads + merge + repaint) ≤ 20 ms.
 
 Usage: python benchmarks/tui_overlay.py [--refill] [--rounds N]
@@ -209,6 +210,7 @@ async def ticks(root: Path, live: list[str], marked: list[str], rounds: int) -> 
         for writer in writers:
             writer.close()
     out = {name: 1000 * statistics.median(values) for name, values in parts.items()}
+    out["worst"] = 1000 * max(parts["tick"])  # a full garbage collection lands in some tick
     out["charts"], out["curves"], out["redrawn"] = charts, curves, statistics.median(redrawn)
     return out
 
@@ -236,7 +238,7 @@ def main() -> None:
         print(f"{name:<22} tick {r['tick']:6.1f} ms = reads {r['reads']:5.1f} + merge {r['merge']:5.1f} "
               f"+ repaint {r['repaint']:5.1f} (charts drawing {r['drawing']:5.1f}); "
               f"{r['charts']:.0f} chart(s) ({r['redrawn']:.0f} redrawn per tick), {r['curves']:.0f} curves; "
-              f"main-thread CPU {r['cpu']:5.1f} ms; to screen {r['screen']:5.1f} ms "
+              f"main-thread CPU {r['cpu']:5.1f} ms; slowest tick {r['worst']:5.1f} ms; to screen {r['screen']:5.1f} ms "
               f"(waiting {r['wait']:4.1f} ms for Textual's frame)")
     base, overlay = results[cases[0][0]], results[cases[1][0]]
     print(f"overlay / single: {overlay['tick'] / base['tick']:.1f}x; goal: overlay tick <= 20 ms "
