@@ -37,7 +37,7 @@ async def test_delete_and_tag_the_marked_runs_skipping_the_live_one(filled_proje
             await pilot.pause()
             confirm = app.screen
             assert isinstance(confirm, ConfirmScreen) and confirm.question == f"{question} 1 marked run? (2 skipped)"
-            items = [str(i.render()) for i in confirm.query(".confirm-item")]
+            items = confirm.item_texts()
             assert items[0].startswith(f"▸ brisk-otter-6 — {what}")
             assert items[1] == "  skipped: bold-yak-2 — stopped; only a queued or running run can be " + (
                 "stopped" if key == "s" else "killed")
@@ -46,7 +46,7 @@ async def test_delete_and_tag_the_marked_runs_skipping_the_live_one(filled_proje
         await pilot.pause()
         confirm = app.screen
         assert isinstance(confirm, ConfirmScreen) and confirm.question == "Resume 1 marked run? (2 skipped)"
-        items = [str(i.render()) for i in confirm.query(".confirm-item")]
+        items = confirm.item_texts()
         assert items[0].startswith("▸ bold-yak-2 — resumes from its last checkpoint")
         assert "skipped: brisk-otter-6 — running; it is still going" in items[1]
         assert "skipped: quiet-lynx-1 — completed; only stopped, interrupted or failed runs resume" in items[2]
@@ -55,7 +55,7 @@ async def test_delete_and_tag_the_marked_runs_skipping_the_live_one(filled_proje
         await pilot.pause()
         confirm = app.screen
         assert isinstance(confirm, ConfirmScreen) and confirm.question == "Delete 2 marked runs? (1 skipped)"
-        items = [str(i.render()) for i in confirm.query(".confirm-item")]
+        items = confirm.item_texts()
         assert items[0].startswith("▸ bold-yak-2 — its metrics, folder") and "code snapshot" in items[0]
         assert items[2] == "  skipped: brisk-otter-6 — running; stop it first"
         await pilot.press("y")

@@ -12,6 +12,9 @@ from textual.widgets import Button, Static
 
 __all__ = ["ConfirmScreen"]
 
+#: The marks a list item may start with (see :meth:`ConfirmScreen.item_texts`).
+_MARKS = ("▸ ", "  ")
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask before doing something that cannot be undone (stop, delete), optionally with a list of
@@ -27,7 +30,9 @@ class ConfirmScreen(ModalScreen[bool]):
         self.question = question
         self.detail = detail
         self.yes = yes
-        self.items = list(items or [])  # one line each (a batch: what happens to each run), scrolled
+        # One line each (a batch: what happens to each run), scrolled; a line may start with a
+        # mark ("▸ " or two spaces), kept in a column of its own.
+        self.items = list(items or [])
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
@@ -37,13 +42,24 @@ class ConfirmScreen(ModalScreen[bool]):
             if self.items:
                 with VerticalScroll(id="confirm-list"):
                     for item in self.items:
-                        yield Static(item, classes="confirm-item")
+                        # A leading mark ("▸ ", or two spaces) in a column of its own: a long
+                        # line wraps under its text, not under the mark.
+                        mark, text = (item[:2], item[2:]) if isinstance(item, str) and item[:2] in _MARKS \
+                            else ("", item)
+                        with Horizontal(classes="confirm-item"):
+                            yield Static(mark, classes="confirm-mark")
+                            yield Static(text, classes="confirm-text")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Cancel (n)", id="no")
                 yield Button(f"{self.yes} (y)", id="yes", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#yes", Button).focus()
+
+    def item_texts(self) -> list[str]:
+        """The list's lines as shown, each its mark and its text (tests, debugging)."""
+        return [str(row.query_one(".confirm-mark", Static).render()) + str(row.query_one(".confirm-text", Static).render())
+                for row in self.query(".confirm-item")]
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
