@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from journal_helpers import content
-from support.projects import index_of, poll, run_row, wait_ended, wb
+from support.projects import clean_env, index_of, poll, run_row, wait_ended, wb
+from support.slow_sine import commit_slow_sine
 
 from workbench.runs.ingest import read_position
 from workbench.store import RunStatus
@@ -24,8 +25,8 @@ pytestmark = pytest.mark.slow
 SMALL = ["-s", "epochs=2", "-s", "samples=400"]
 
 
-def _launch(project: Path, *args: str) -> str:
-    result = wb(project, "run", "SineRegression", *SMALL, *args, "--json")
+def _launch(project: Path, *args: str, task: str = "SineRegression") -> str:
+    result = wb(project, "run", task, *SMALL, *args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["id"]
 
@@ -57,7 +58,10 @@ def test_a_journal_run_leaves_the_index_as_an_index_run_does(project: Path) -> N
 
 
 def test_a_killed_journal_run_resumes_with_every_point_once(project: Path) -> None:
-    run_id = _launch(project, "--sink", "journal", "-s", "epochs=30")  # long enough to be killed mid-way under load
+    # 360 steps at 0.02 s or more: still training when the test kills it, however fast the
+    # machine (a bare SineRegression of 360 steps once ended first on a fast one)
+    commit_slow_sine(project, clean_env(project.parent))
+    run_id = _launch(project, "--sink", "journal", "-s", "epochs=30", "-s", "pause=0.02", task="SlowSine")
 
     def past_a_checkpoint() -> int | None:
         row = run_row(project, run_id)
